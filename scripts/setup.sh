@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh machine: system packages (where apt exists), a virtual environment in .venv and
+# the package with its dependencies. `scripts/setup.sh test` also installs what the tests need.
+# Works offline against the machine's package mirrors; re-running it does nothing that is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="${1:-}"
+apt_packages="dataset-fashion-mnist"               # the official Fashion-MNIST files, read in place
+[ "$extras" = test ] && apt_packages="$apt_packages chromium ffmpeg"   # browser tests; MP4 interpolations
+
+if command -v apt-get >/dev/null 2>&1; then
+  missing=""
+  for p in $apt_packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+    if [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; then
+      echo "setup: installing system packages:$missing"
+      $sudo apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+    else
+      echo "setup: cannot install$missing (not root, no sudo); datasets will come from ./data or a download"
+    fi
+  fi
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -c 'import sys; assert sys.version_info >= (3, 10), "dcgan needs Python >= 3.10"'
+  "$python" -m venv .venv
+fi
+
+# Reinstall only when the dependency list changed.
+spec=".[dev]"; [ "$extras" = test ] || spec="."
+stamp=".venv/.dcgan-installed"
+want="$(sha256sum pyproject.toml | cut -c1-16) $spec"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing the package and its dependencies into .venv (torch is large: a few minutes)"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  .venv/bin/python -m pip install -q -e "$spec" 2>&1 | grep -v "is ignored" || true
+  .venv/bin/python -c "import dcgan, torch, torchvision" || { echo "setup: the install failed"; exit 1; }
+  echo "$want" > "$stamp"
+fi

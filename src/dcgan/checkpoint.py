@@ -1,0 +1,167 @@
+"""Checkpoints: versioned, written atomically, loaded without ever executing code from the file.
+
+Layout of a run's checkpoints/ folder:
+  step-0001000.pt   G, D, both optimizers, step, epoch, RNG states, fixed noise, config, package version
+  last              the name of the newest complete checkpoint (written after the file itself is complete)
+and beside it generator.safetensors: G's weights with its config as metadata, for sharing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+
+from dcgan.errors import CheckpointError
+
+FORMAT = "dcgan-checkpoint"
+FORMAT_VERSION = 1
+GENERATOR_FILE = "generator.safetensors"
+LAST = "last"
+
+
+def package_version() -> str:
+    from dcgan import __version__
+
+    return __version__
+
+
+# --- Atomic files -------------------------------------------------------------------------------------------
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, rename over the target, fsync the folder: a crash
+    leaves either the old file or the new one, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save, atomically."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not supported on this platform (Windows)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- Training checkpoints -----------------------------------------------------------------------------------
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:07d}.pt"
+
+
+def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any], keep: int | None = None) -> Path:
+    """Write a checkpoint for state['step'] and point `last` at it; keep the newest `keep` step files."""
+    folder = Path(folder)
+    path = folder / checkpoint_name(state["step"])
+    atomic_save({"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
+                 **state}, path)
+    atomic_write_text(folder / LAST, path.name + "\n")
+    if keep is not None:
+        for old in sorted(folder.glob("step-*.pt"))[:-keep]:
+            if old.name != path.name:
+                old.unlink(missing_ok=True)
+    return path
+
+
+def resolve_checkpoint(target: str | os.PathLike) -> Path:
+    """A run folder (its `last` checkpoint), a checkpoints/ folder or a checkpoint file -> a file path."""
+    target = Path(os.path.expanduser(str(target)))
+    if target.is_file():
+        return target
+    for folder in (target / "checkpoints", target):
+        pointer = folder / LAST
+        if pointer.is_file():
+            path = folder / pointer.read_text().strip()
+            if path.is_file() and path.parent == folder:
+                return path
+            raise CheckpointError(f"{pointer} names {path.name}, which is missing; pass a checkpoint file "
+                                  f"from {folder} with --checkpoint")
+    if target.is_dir() and (target / GENERATOR_FILE).is_file():
+        return target / GENERATOR_FILE
+    if not target.exists():
+        raise CheckpointError(f"{target} does not exist; give a run folder (runs/<name>) or a checkpoint file")
+    raise CheckpointError(f"{target} holds no checkpoint (no checkpoints/last); is it a run folder made by "
+                          f"`dcgan train`?")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a training checkpoint with weights-only unpickling (no code in the file can run)."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError as e:
+        raise CheckpointError(f"checkpoint {path} does not exist") from e
+    except Exception as e:  # truncated zips, foreign pickles refused by the weights-only loader, ...
+        raise CheckpointError(f"{path} is not a readable dcgan checkpoint (truncated or foreign file: "
+                              f"{str(e).splitlines()[0][:200]}); use another checkpoint of the run") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a dcgan checkpoint (no '{FORMAT}' marker)")
+    if state.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer dcgan ({state.get('package_version')}); "
+                              f"upgrade the package to load it")
+    return state
+
+
+# --- Exported generator -------------------------------------------------------------------------------------
+
+def export_generator(path: str | os.PathLike, generator: torch.nn.Module, config: dict[str, Any],
+                     step: int) -> None:
+    """G's weights and buffers as safetensors (no pickle at all), its config in the metadata."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    meta = {"format": "dcgan-generator", "format_version": str(FORMAT_VERSION), "config": json.dumps(config),
+            "step": str(step), "package_version": package_version()}
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def load_generator_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any], int]:
+    """(state_dict, config, step) from an exported generator.safetensors."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+        config = json.loads(meta["config"])
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable dcgan generator export ({e})") from e
+    if meta.get("format") != "dcgan-generator":
+        raise CheckpointError(f"{path} is a safetensors file but not a dcgan generator export")
+    return tensors, config, int(meta.get("step", 0))

@@ -1,0 +1,73 @@
+"""The `dcgan` command line: parse -> config -> run. Every DcganError becomes one line and exit code 2.
+
+Each command lives in its own module under dcgan.commands with `register(subparsers)`; this file only
+assembles them, so commands can be added without touching each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from dcgan.errors import DcganError
+
+EXIT_USAGE = 2
+# The commands, in the order `dcgan --help` lists them.
+COMMANDS = [
+    "dcgan.commands.train",
+    "dcgan.commands.generate",
+    "dcgan.commands.info",
+]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line that says what to do, with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> Parser:
+    from dcgan import __version__
+
+    parser = Parser(prog="dcgan", description="Train, watch, evaluate and use DCGANs (Radford et al., 2015).")
+    parser.add_argument("--version", action="version", version=f"dcgan {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DcganError as e:
+        print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def reference_markdown() -> str:
+    """The CLI reference (docs/cli.md), generated from the real parser."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    parts = ["# Command-line reference", "",
+             "Generated from the parser by `python -m dcgan.cli --reference > docs/cli.md`; a test checks it.", ""]
+    for name, cmd in sub.choices.items():
+        cmd.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=100)
+        parts += [f"## dcgan {name}", "", "```", cmd.format_help().rstrip(), "```", ""]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--reference"]:
+        print(reference_markdown(), end="")
+        sys.exit(0)
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `dcgan` command, each with `register(subparsers)`; listed in dcgan.cli.COMMANDS."""

@@ -1,0 +1,32 @@
+"""`dcgan info`: versions, devices and the datasets available offline."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="versions, devices and datasets available offline")
+    p.add_argument("--data-dir", default="./data", help="where to look for datasets (default: ./data)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    import torchvision
+
+    from dcgan import __version__
+    from dcgan.data import available_offline
+    from dcgan.device import available_devices
+
+    print(f"dcgan {__version__}  python {platform.python_version()}  torch {torch.__version__}  "
+          f"torchvision {torchvision.__version__}")
+    print("devices (auto picks the first):")
+    for d in available_devices():
+        print(f"  {d['device']:<8} {d['name']}")
+    print(f"datasets available offline (data dir {args.data_dir}):")
+    for name, where in available_offline(args.data_dir).items():
+        print(f"  {name:<14} {where or 'not found (torchvision will download it when online)'}")
+    print("  folder:PATH    any folder of images")
+    return 0

@@ -1,0 +1,131 @@
+"""`dcgan train`: a new run from a preset and options, or `--resume` of a stopped run."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+from typing import Any, Callable
+
+from dcgan.config import PRESETS, TrainConfig, apply_preset, field_type
+from dcgan.errors import ConfigError
+
+# Options that may change when a run is resumed; everything else is fixed by the run's config.json.
+RESUME_OPTIONS = {"steps", "epochs", "device"}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, generated from the dataclass: names, types and help stay in sync.
+
+    Defaults are suppressed so that only options the user typed override a preset or a resumed run.
+    """
+    groups: dict[str, Any] = {}
+    for f in dataclasses.fields(TrainConfig):
+        base, _ = field_type(f)
+        group_name = f.metadata.get("group", "options")
+        group = groups.setdefault(group_name, parser.add_argument_group(f"{group_name} options"))
+        default = f.default if f.default is not None else "see help"
+        help_text = f"{f.metadata['help']} (default: {default})"
+        if base is bool:
+            group.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_text)
+        else:
+            choices = f.metadata.get("choices")
+            metavar = "{" + ",".join(str(c) for c in choices) + "}" if choices else f.name.upper()
+            group.add_argument(flag(f.name), dest=f.name, type=base, default=argparse.SUPPRESS, help=help_text,
+                               metavar=metavar)
+
+
+def given_config_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The config options the user typed (defaults are suppressed by the parser)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a DCGAN (or resume a run)",
+                       description="Train a DCGAN. Options given on the command line override the preset.")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint; "
+                   "--steps/--epochs (a larger total) extend it, --device moves it")
+    p.add_argument("--checkpoint", metavar="FILE", help="with --resume: this checkpoint instead of the last")
+    p.add_argument("--run-dir", help="the run folder (default: runs/<dataset>-<size>-<time>)")
+    p.add_argument("--runs-dir", default="runs", help="where auto-named runs go (default: runs)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved config and model summary, run one step, write nothing")
+    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    add_config_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgan.console import ConsoleProgress
+    from dcgan.training import Trainer
+
+    given = given_config_options(args)
+    if args.resume:
+        fixed = sorted(set(given) - RESUME_OPTIONS) + (["preset"] if args.preset else [])
+        if fixed:
+            raise ConfigError(f"{flag(fixed[0])} cannot change when resuming (the run's config.json fixes it); "
+                              f"only --steps, --epochs and --device can; start a new run to change it")
+        trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, **given)
+    else:
+        if args.checkpoint:
+            raise ConfigError("--checkpoint goes with --resume RUN_DIR")
+        trainer = Trainer(apply_preset(args.preset, given), run_dir=args.run_dir, runs_dir=args.runs_dir,
+                          write_files=not args.dry_run)
+    if args.dry_run:
+        return dry_run(trainer)
+    trainer.subscribe(ConsoleProgress(bar=not args.no_progress))
+    trainer.setup()
+    with graceful_interrupt(trainer.request_stop):
+        status = trainer.run()
+    print(f"run folder: {trainer.run_dir}")
+    return 0 if status in ("finished", "stopped") else 1
+
+
+def dry_run(trainer) -> int:
+    from dcgan.summary import architecture, format_table
+
+    cfg = trainer.config
+    print("resolved config:")
+    print(cfg.to_json())
+    arch = architecture(cfg)
+    for name in ("generator", "discriminator"):
+        print(format_table(f"{name}:", arch[name]["layers"], arch[name]["params"]))
+    trainer.setup()
+    print(f"device: {trainer.device}")
+    batch = trainer.images[:cfg.batch_size].to(trainer.device).float().div_(127.5).sub_(1)
+    out = trainer.train_step(batch, with_after=True)
+    print("one step: " + ", ".join(f"{k} {float(v):.4f}" for k, v in out.items()))
+    return 0
+
+
+class graceful_interrupt:
+    """First Ctrl-C (or SIGTERM): finish the step, checkpoint and stop. Second Ctrl-C: abort at once."""
+
+    def __init__(self, request_stop: Callable[[], None]):
+        self.request_stop = request_stop
+        self.previous: Any = None
+
+    def __enter__(self):
+        self.previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.request_stop()
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        return False

@@ -1,0 +1,198 @@
+"""Training configuration: one dataclass, validated, with presets as data.
+
+Every field carries its help text and bounds in `metadata`, so the command line, the dashboard form and the
+documentation are all generated from this one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from dcgan.errors import ConfigError
+
+# Native format of each named dataset: (image_size, channels, labelled).
+# MNIST family: 28x28 grey (LeCun et al. 1998; Xiao et al. 2017); CIFAR-10: 32x32 colour; CelebA: the DCGAN
+# paper's 64x64 colour crops (Radford et al. 2015, section 4.3 trains faces at 64x64).
+DATASETS: dict[str, tuple[int, int, bool]] = {
+    "mnist": (28, 1, True),
+    "fashion-mnist": (28, 1, True),
+    "cifar10": (32, 3, True),
+    "celeba": (64, 3, False),
+}
+FOLDER_PREFIX = "folder:"
+FOLDER_NATIVE = (64, 3)
+
+# 28 starts from a 7x7 map; every other size from 4x4 doubles up to the image.
+IMAGE_SIZES = (16, 28, 32, 64, 128, 256)
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _opt(default: Any, help: str, **meta: Any) -> Any:
+    """A config field: default, help text and bounds (ge/gt/le/choices) kept together."""
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass
+class TrainConfig:
+    # Data.
+    dataset: str = _opt("fashion-mnist", "mnist | fashion-mnist | cifar10 | celeba | folder:PATH", group="data")
+    data_dir: str = _opt("./data", "where datasets live, in torchvision's layout", group="data")
+    image_size: int | None = _opt(None, "training resolution; default: the dataset's native size",
+                                  choices=IMAGE_SIZES, group="data")
+    channels: int | None = _opt(None, "1 (grey) or 3 (RGB); default: the dataset's native channels",
+                                choices=(1, 3), group="data")
+    # Model (Radford et al. 2015, section 3).
+    latent_dim: int = _opt(100, "size of the noise vector z", ge=1, le=4096, group="model")
+    g_width: int = _opt(64, "generator width: channels of its last hidden layer", ge=1, le=1024, group="model")
+    d_width: int = _opt(64, "discriminator width: channels of its first layer", ge=1, le=1024, group="model")
+    # Optimisation: Adam with lr 2e-4 and beta1 0.5 (Radford et al. 2015, section 4).
+    batch_size: int = _opt(128, "images per step", ge=1, le=65536, group="optim")
+    lr: float = _opt(2e-4, "Adam learning rate for G and D", gt=0, le=1, group="optim")
+    beta1: float = _opt(0.5, "Adam beta1 (0.5 stabilises GANs, the paper's section 4)", ge=0, lt=1, group="optim")
+    beta2: float = _opt(0.999, "Adam beta2", ge=0, lt=1, group="optim")
+    # Length: a total, so resuming with a larger value extends the run.
+    epochs: int | None = _opt(None, "total epochs (default 5 when --steps is not given)", ge=1, le=100000,
+                              group="length")
+    steps: int | None = _opt(None, "total steps (instead of --epochs)", ge=1, le=100000000, group="length")
+    # Reproducibility and hardware.
+    seed: int | None = _opt(None, "random seed; the same seed repeats a CPU run exactly (default: random)",
+                            ge=0, le=2**31 - 1, group="run")
+    device: str = _opt("auto", "auto picks CUDA, then Apple MPS, then CPU", choices=DEVICES, group="run")
+    # Reporting.
+    log_every: int = _opt(10, "steps between logged metrics", ge=1, le=1000000, group="report")
+    sample_every: int = _opt(200, "steps between fixed-noise sample grids (also at every epoch end)", ge=1,
+                             le=100000000, group="report")
+    checkpoint_every: int = _opt(1000, "steps between checkpoints (also at the end)", ge=1, le=100000000,
+                                 group="report")
+    keep_checkpoints: int = _opt(3, "how many step checkpoints to keep (older ones are deleted)", ge=1, le=1000,
+                                 group="report")
+    sample_count: int = _opt(64, "images in the fixed-noise grid", ge=1, le=256, group="report")
+    tensorboard: bool = _opt(True, "write TensorBoard event files into the run", group="report")
+    wandb: bool = _opt(False, "log to Weights & Biases (WANDB_MODE=offline works)", group="report")
+    wandb_project: str = _opt("dcgan", "Weights & Biases project", group="report")
+
+    def validate(self) -> "TrainConfig":
+        """Check types and bounds of every field; raise one ConfigError that teaches."""
+        for f in dataclasses.fields(self):
+            _check_field(f, getattr(self, f.name))
+        if self.epochs is not None and self.steps is not None:
+            raise ConfigError("give --epochs or --steps, not both (both are totals for the run)", field="steps")
+        ds = self.dataset
+        if ds not in DATASETS and not ds.startswith(FOLDER_PREFIX):
+            raise ConfigError(f"unknown dataset {ds!r}: choose one of {', '.join(DATASETS)} or folder:PATH",
+                              field="dataset")
+        if ds.startswith(FOLDER_PREFIX) and not ds[len(FOLDER_PREFIX):].strip():
+            raise ConfigError("folder: needs a path, e.g. --dataset folder:~/pictures", field="dataset")
+        return self
+
+    def resolved(self) -> "TrainConfig":
+        """A validated copy with dataset-native size/channels, a length and a seed filled in."""
+        cfg = dataclasses.replace(self).validate()
+        size, channels = native_format(cfg.dataset)
+        if cfg.image_size is None:
+            cfg.image_size = size
+        if cfg.channels is None:
+            cfg.channels = channels
+        if cfg.epochs is None and cfg.steps is None:
+            cfg.epochs = 5
+        if cfg.seed is None:
+            cfg.seed = random.SystemRandom().randrange(2**31)
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Build from JSON-like values (config.json, a request), rejecting unknown keys by name."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(f"unknown option {unknown[0]!r}; known options: {', '.join(sorted(names))}",
+                              field=unknown[0])
+        return cls(**values).validate()
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+
+def native_format(dataset: str) -> tuple[int, int]:
+    """(image_size, channels) a dataset is trained at unless the user says otherwise."""
+    if dataset.startswith(FOLDER_PREFIX):
+        return FOLDER_NATIVE
+    size, channels, _ = DATASETS[dataset]
+    return size, channels
+
+
+def field_type(f: dataclasses.Field) -> tuple[type, bool]:
+    """(base type, optional) of a config field, from its annotation."""
+    hint = typing.get_type_hints(TrainConfig)[f.name]
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> None:
+    base, optional = field_type(f)
+    meta = f.metadata
+    flag = "--" + f.name.replace("_", "-")
+    if value is None:
+        if optional:
+            return
+        raise ConfigError(f"{flag} needs a value", field=f.name)
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, base) and not (base is not bool and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{flag} must be {base.__name__}, got {value!r}", field=f.name)
+    if base is float and not math.isfinite(value):
+        raise ConfigError(f"{flag} must be a finite number, got {value!r}", field=f.name)
+    if "choices" in meta and value not in meta["choices"]:
+        choices = ", ".join(str(c) for c in meta["choices"])
+        raise ConfigError(f"{flag} must be one of {choices}, got {value!r}", field=f.name)
+    bounds = (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
+              ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<"))
+    for key, test, word in bounds:
+        if key in meta and not test(value, meta[key]):
+            raise ConfigError(f"{flag} must be {word} {meta[key]}, got {value!r}", field=f.name)
+
+
+# Presets are data: a name and the options it sets. Options given explicitly win over the preset.
+PRESETS: dict[str, dict[str, Any]] = {
+    "mnist": {"dataset": "mnist"},
+    "fashion-mnist": {"dataset": "fashion-mnist"},
+    "cifar10": {"dataset": "cifar10", "image_size": 32, "channels": 3},
+    "celeba64": {"dataset": "celeba", "image_size": 64, "channels": 3},
+    # The quickest look at a GAN learning on a laptop CPU: narrow networks at 28x28.
+    "cpu-fast": {"dataset": "fashion-mnist", "image_size": 28, "g_width": 32, "d_width": 32, "batch_size": 64},
+}
+
+
+def apply_preset(name: str | None, overrides: dict[str, Any]) -> TrainConfig:
+    """A config from a preset plus explicit options; an unknown preset is a ConfigError."""
+    values: dict[str, Any] = {}
+    if name is not None:
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}", field="preset")
+        values.update(PRESETS[name])
+    values.update(overrides)
+    return TrainConfig.from_dict(values)
+
+
+def schema() -> list[dict[str, Any]]:
+    """The fields as data (name, type, default, help, bounds, group): for forms and docs."""
+    rows = []
+    for f in dataclasses.fields(TrainConfig):
+        base, optional = field_type(f)
+        row = {"name": f.name, "type": base.__name__, "optional": optional, "default": f.default}
+        row.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in f.metadata.items()})
+        rows.append(row)
+    return rows

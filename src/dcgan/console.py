@@ -1,0 +1,57 @@
+"""The terminal as a subscriber: a tqdm progress bar with ETA and live losses, and the log lines."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from tqdm import tqdm
+
+from dcgan.events import CheckpointSaved, EpochEnd, Event, Log, RunStarted, StatusChanged, StepMetrics
+
+
+class ConsoleProgress:
+    def __init__(self, stream: TextIO = sys.stderr, bar: bool = True):
+        self.stream = stream
+        self.show_bar = bar
+        self.bar: tqdm | None = None
+        self.steps_per_epoch = 1
+
+    def write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.steps_per_epoch = event.steps_per_epoch
+            self.write(f"run: {event.run_dir or '(no files: dry run)'}")
+            self.write(f"device: {event.device}")
+            if self.show_bar:
+                self.bar = tqdm(total=event.total_steps, initial=event.start_step, file=self.stream,
+                                unit="step", dynamic_ncols=True, smoothing=0.1)
+        elif isinstance(event, StepMetrics):
+            m = event.metrics
+            if self.bar is not None:
+                self.bar.update(event.step - self.bar.n)
+                self.bar.set_postfix_str(
+                    f"ep {event.epoch + 1} loss_D {m['loss_D']:.3f} loss_G {m['loss_G']:.3f} "
+                    f"D(x) {m['D_x']:.2f} D(G(z)) {m['D_G_z']:.2f} {m['images_per_s']:.0f} img/s", refresh=False)
+            else:
+                self.write(f"step {event.step} loss_D {m['loss_D']:.4f} loss_G {m['loss_G']:.4f} "
+                           f"D(x) {m['D_x']:.3f} D(G(z)) {m['D_G_z']:.3f}")
+        elif isinstance(event, EpochEnd):
+            self.write(f"epoch {event.epoch} done in {event.seconds:.1f} s (step {event.step})")
+        elif isinstance(event, Log):
+            if event.message.startswith("device: "):
+                return  # already shown by RunStarted
+            self.write(event.message if event.level == "info" else f"{event.level}: {event.message}")
+        elif isinstance(event, CheckpointSaved):
+            pass
+        elif isinstance(event, StatusChanged) and event.status in ("stopped", "finished", "failed"):
+            if self.bar is not None:
+                self.bar.update(event.step - self.bar.n)
+                self.bar.close()
+                self.bar = None
+            self.write(f"{event.status}: {event.message}" if event.message else event.status)

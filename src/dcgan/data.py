@@ -1,0 +1,316 @@
+"""Datasets, found offline where possible and decoded once into one in-memory uint8 tensor.
+
+Training then batches by indexing that tensor (on the training device when it fits): no per-sample Python
+transforms and no DataLoader workers competing for the CPU's cores at every step.
+
+Where data comes from, in order:
+  1. `--data-dir` (default ./data) in torchvision's layout (e.g. ./data/FashionMNIST/raw/...);
+  2. a system copy (Debian's package `dataset-fashion-mnist`: /usr/share/datasets/fashion-mnist, gz read in place);
+  3. torchvision's download into `--data-dir`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import struct
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+from torchvision.datasets.folder import IMG_EXTENSIONS
+from torchvision.transforms.v2 import functional as TF
+
+from dcgan.config import DATASETS, FOLDER_PREFIX
+from dcgan.errors import DataError
+
+# torchvision's class and folder name for each named dataset.
+_MNIST_FAMILY = {
+    "mnist": (torchvision.datasets.MNIST, "MNIST"),
+    "fashion-mnist": (torchvision.datasets.FashionMNIST, "FashionMNIST"),
+}
+SYSTEM_DIRS = {
+    "fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")],
+    "mnist": [Path("/usr/share/datasets/mnist")],
+}
+CACHE_FOLDER = ".dcgan-cache"
+
+
+@dataclass
+class ImageData:
+    """A whole dataset in memory: images (N, C, H, W) uint8 and optional labels (N,) int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+    class_names: list[str] = field(default_factory=list)
+    source: str = ""  # where it was read from, for the log
+    skipped: int = 0  # unreadable files left out (folders)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def fingerprint(self) -> str:
+        """sha256 of the pixels and labels: two runs with the same fingerprint saw the same data."""
+        h = hashlib.sha256(self.images.contiguous().numpy().tobytes())
+        if self.labels is not None:
+            h.update(self.labels.numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike, image_size: int, channels: int, split: str = "train",
+                 download: bool = True) -> ImageData:
+    """Find, decode and format a dataset: (N, channels, image_size, image_size) uint8 in memory."""
+    data_dir = Path(os.path.expanduser(str(data_dir)))
+    if name.startswith(FOLDER_PREFIX):
+        raw = _load_folder(Path(os.path.expanduser(name[len(FOLDER_PREFIX):])), data_dir, image_size, channels)
+    elif name in _MNIST_FAMILY:
+        raw = _load_mnist_family(name, data_dir, split, download)
+    elif name == "cifar10":
+        raw = _load_cifar10(data_dir, split, download)
+    elif name == "celeba":
+        raw = _load_celeba(data_dir, image_size, channels, split, download)
+    else:
+        raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)} or folder:PATH")
+    raw.images = to_format(raw.images, image_size, channels)
+    return raw
+
+
+def to_format(images: torch.Tensor, image_size: int, channels: int, chunk: int = 4096) -> torch.Tensor:
+    """Convert (N, C, H, W) uint8 to the training format once: channels, then resize the short side and
+    centre-crop to a square (the usual DCGAN preprocessing)."""
+    out = []
+    for part in images.split(chunk):
+        if part.shape[1] != channels:
+            part = part.expand(-1, 3, -1, -1) if channels == 3 else TF.rgb_to_grayscale(part)
+        if part.shape[-2:] != (image_size, image_size):
+            part = TF.center_crop(TF.resize(part, image_size, antialias=True), [image_size, image_size])
+        out.append(part.contiguous())
+    return torch.cat(out) if out else images.new_zeros((0, channels, image_size, image_size))
+
+
+def available_offline(data_dir: str | os.PathLike) -> dict[str, str | None]:
+    """For each named dataset, where it would be read from without a download (None: not available)."""
+    data_dir = Path(os.path.expanduser(str(data_dir)))
+    found: dict[str, str | None] = {}
+    for name in DATASETS:
+        try:
+            found[name] = _locate_offline(name, data_dir)
+        except DataError:
+            found[name] = None
+    return found
+
+
+def _locate_offline(name: str, data_dir: Path) -> str:
+    if name in _MNIST_FAMILY:
+        cls, folder = _MNIST_FAMILY[name]
+        if _mnist_files(data_dir / folder / "raw", "train"):
+            return str(data_dir / folder)
+        for d in SYSTEM_DIRS.get(name, []):
+            if _mnist_files(d, "train"):
+                return str(d)
+    elif name == "cifar10":
+        if _LocalCIFAR10.present(data_dir):
+            return str(data_dir / _LocalCIFAR10.base_folder)
+    elif name == "celeba":
+        if _LocalCelebA.present(data_dir):
+            return str(data_dir / _LocalCelebA.base_folder)
+    raise DataError(f"{name} is not available offline")
+
+
+def _not_found(name: str, data_dir: Path, why: Exception | str) -> DataError:
+    system = ", ".join(str(d) for d in SYSTEM_DIRS.get(name, [])) or "none for this dataset"
+    return DataError(
+        f"could not find or download {name} ({why}). Ways to get it: (1) put it in --data-dir "
+        f"(now {data_dir}) in torchvision's layout; (2) a system copy (for fashion-mnist: "
+        f"`apt-get install dataset-fashion-mnist`; looked in: {system}); (3) let torchvision download it "
+        f"(needs internet)"
+    )
+
+
+# --- MNIST family -------------------------------------------------------------------------------------------
+
+def _mnist_files(folder: Path, split: str) -> tuple[Path, Path] | None:
+    """(images, labels) IDX files of a split in a folder, plain or gzipped."""
+    prefix = "train" if split == "train" else "t10k"
+    pair = []
+    for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
+        for suffix in ("", ".gz"):
+            path = folder / f"{prefix}-{kind}{suffix}"
+            if path.is_file():
+                pair.append(path)
+                break
+    return (pair[0], pair[1]) if len(pair) == 2 else None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (LeCun's MNIST format: magic, dims, big-endian uint8 data), gzipped or not.
+
+    torchvision's reader takes only uncompressed files; this lets a system copy be read in place.
+    """
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+        zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+        if zero != 0 or dtype_code != 0x08:
+            raise ValueError("not an IDX file of unsigned bytes")
+        dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+        array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+        return array.reshape(dims)
+    except (OSError, ValueError, struct.error, EOFError) as e:
+        raise DataError(f"{path} is not a readable IDX file ({e}); delete it and fetch the dataset again") from e
+
+
+def _load_mnist_family(name: str, data_dir: Path, split: str, download: bool) -> ImageData:
+    cls, folder = _MNIST_FAMILY[name]
+    train = split == "train"
+    classes = list(cls.classes)
+    # 1. --data-dir in torchvision's layout (plain or gzipped IDX files).
+    files = _mnist_files(data_dir / folder / "raw", split)
+    # 2. A system copy, read in place.
+    for d in SYSTEM_DIRS.get(name, []):
+        if files is None:
+            files = _mnist_files(d, split)
+    if files is not None:
+        images, labels = read_idx(files[0]), read_idx(files[1])
+        return ImageData(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)),
+                         classes, str(files[0].parent))
+    # 3. torchvision's download.
+    if not download:
+        raise _not_found(name, data_dir, "not on disk and downloads are off")
+    try:
+        ds = cls(str(data_dir), train=train, download=True)
+    except Exception as e:  # network errors come in many types (URLError, RuntimeError, OSError)
+        raise _not_found(name, data_dir, f"download failed: {e}") from e
+    return ImageData(ds.data.unsqueeze(1).clone(), ds.targets.clone().long(), classes, str(data_dir / folder))
+
+
+# --- CIFAR-10 -----------------------------------------------------------------------------------------------
+
+class _LocalCIFAR10(torchvision.datasets.CIFAR10):
+    """torchvision's CIFAR-10 reader; a local copy counts when its files are present (the download's archive is
+    still checked by md5; a truncated or foreign file fails while unpickling, with a clear error), so that
+    subsets and re-packed copies load."""
+
+    train_list = [(name, None) for name, _ in torchvision.datasets.CIFAR10.train_list]
+    test_list = [(name, None) for name, _ in torchvision.datasets.CIFAR10.test_list]
+    meta = {**torchvision.datasets.CIFAR10.meta, "md5": None}
+
+    @classmethod
+    def present(cls, root: Path) -> bool:
+        folder = root / cls.base_folder
+        names = [n for n, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+        return all((folder / n).is_file() for n in names)
+
+
+def _load_cifar10(data_dir: Path, split: str, download: bool) -> ImageData:
+    train = split == "train"
+    if not _LocalCIFAR10.present(data_dir) and not download:
+        raise _not_found("cifar10", data_dir, "not on disk and downloads are off")
+    try:
+        ds = _LocalCIFAR10(str(data_dir), train=train, download=not _LocalCIFAR10.present(data_dir))
+    except (OSError, EOFError, KeyError, ValueError, RuntimeError) as e:
+        if _LocalCIFAR10.present(data_dir):
+            raise DataError(f"CIFAR-10 files in {data_dir / _LocalCIFAR10.base_folder} are unreadable ({e}); "
+                            f"delete them and fetch the dataset again") from e
+        raise _not_found("cifar10", data_dir, f"download failed: {e}") from e
+    except Exception as e:  # unpickling errors and network errors of many kinds
+        raise _not_found("cifar10", data_dir, e) from e
+    images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)  # (N, 3, 32, 32)
+    return ImageData(images.contiguous(), torch.tensor(ds.targets, dtype=torch.long), list(ds.classes),
+                     str(data_dir / _LocalCIFAR10.base_folder))
+
+
+# --- CelebA -------------------------------------------------------------------------------------------------
+
+class _LocalCelebA(torchvision.datasets.CelebA):
+    """torchvision's CelebA reader; a local copy counts when its files are present."""
+
+    @classmethod
+    def present(cls, root: Path) -> bool:
+        folder = root / cls.base_folder
+        txt = [n for _, _, n in cls.file_list if n.endswith(".txt")]
+        return all((folder / n).is_file() for n in txt) and (folder / "img_align_celeba").is_dir()
+
+    def _check_integrity(self) -> bool:
+        return self.present(Path(self.root))
+
+
+def _load_celeba(data_dir: Path, image_size: int, channels: int, split: str, download: bool) -> ImageData:
+    if not _LocalCelebA.present(data_dir) and not download:
+        raise _not_found("celeba", data_dir, "not on disk and downloads are off")
+    try:
+        # All 202,599 faces train a GAN; the official partition matters for classifiers, not here.
+        ds = _LocalCelebA(str(data_dir), split="all" if split == "train" else "test", target_type=[],
+                          download=not _LocalCelebA.present(data_dir))
+    except (ValueError, IndexError, OSError) as e:
+        raise DataError(f"CelebA's files in {data_dir / 'celeba'} are unreadable ({e}); fetch them again") from e
+    except Exception as e:  # gdown missing, network errors
+        raise _not_found("celeba", data_dir, f"download failed: {e}") from e
+    folder = data_dir / _LocalCelebA.base_folder / "img_align_celeba"
+    paths = [folder / name for name in ds.filename]
+    return _decode_cached(paths, data_dir, image_size, channels, labels=None, class_names=[],
+                          source=str(folder))
+
+
+# --- Any folder of images -----------------------------------------------------------------------------------
+
+def _load_folder(root: Path, data_dir: Path, image_size: int, channels: int) -> ImageData:
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist; give --dataset folder:PATH with a folder of images")
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+    if not paths:
+        raise DataError(f"no images in {root} (looked recursively for {', '.join(IMG_EXTENSIONS)})")
+    # Class folders (root/<class>/...images) give labels, as torchvision's ImageFolder does.
+    top = {p.relative_to(root).parts[0] for p in paths}
+    labelled = all(len(p.relative_to(root).parts) > 1 for p in paths) and len(top) > 1
+    class_names = sorted(top) if labelled else []
+    labels = [class_names.index(p.relative_to(root).parts[0]) for p in paths] if labelled else None
+    return _decode_cached(paths, data_dir, image_size, channels, labels, class_names, str(root))
+
+
+def _decode_one(path: Path, image_size: int, channels: int) -> torch.Tensor | None:
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB" if channels == 3 else "L")
+            img = TF.center_crop(TF.resize(img, image_size, antialias=True), [image_size, image_size])
+            return TF.pil_to_tensor(img)  # (C, S, S) uint8
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _decode_cached(paths: list[Path], data_dir: Path, image_size: int, channels: int, labels: list[int] | None,
+                   class_names: list[str], source: str) -> ImageData:
+    """Decode image files once (threads: PIL releases the GIL while decoding) and cache the tensor under
+    data_dir/.dcgan-cache, keyed by the files' names, sizes and times and the format."""
+    listing = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+    key = hashlib.sha256(json.dumps([listing, image_size, channels]).encode()).hexdigest()[:20]
+    cache = data_dir / CACHE_FOLDER / f"{key}.pt"
+    if cache.is_file():
+        try:
+            saved = torch.load(cache, weights_only=True)
+            return ImageData(saved["images"], saved.get("labels"), class_names, source, int(saved["skipped"]))
+        except Exception:
+            pass  # a damaged cache is rebuilt below
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        decoded = list(pool.map(lambda p: _decode_one(p, image_size, channels), paths))
+    keep = [i for i, t in enumerate(decoded) if t is not None]
+    if not keep:
+        raise DataError(f"none of the {len(paths)} image files in {source} could be read; check the files")
+    images = torch.stack([decoded[i] for i in keep])
+    label_tensor = torch.tensor([labels[i] for i in keep], dtype=torch.long) if labels is not None else None
+    data = ImageData(images, label_tensor, class_names, source, skipped=len(paths) - len(keep))
+    try:
+        from dcgan.checkpoint import atomic_save
+
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save({"images": images, "labels": label_tensor, "skipped": data.skipped}, cache)
+    except OSError:
+        pass  # a read-only data folder only costs a decode next time
+    return data

@@ -1,0 +1,42 @@
+"""Device choice: auto picks CUDA, then Apple MPS, then CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from dcgan.errors import ConfigError
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def available_devices() -> list[dict[str, str]]:
+    """Devices this machine can train on, best first, each with a human name."""
+    found = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            found.append({"device": f"cuda:{i}" if i else "cuda", "name": torch.cuda.get_device_name(i)})
+    if _mps_available():
+        found.append({"device": "mps", "name": "Apple Metal (MPS)"})
+    found.append({"device": "cpu", "name": f"CPU ({torch.get_num_threads()} threads)"})
+    return found
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> the best available device; an explicit device that is missing is a ConfigError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device auto or cpu",
+                          field="device")
+    if name == "mps" and not _mps_available():
+        raise ConfigError("--device mps was asked for but Apple MPS is not available; use --device auto or cpu",
+                          field="device")
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"unknown device {name!r} ({e}); use auto, cpu, cuda or mps", field="device") from e

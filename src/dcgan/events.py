@@ -1,0 +1,103 @@
+"""Typed events the trainer emits, and the subscriber protocol.
+
+The core never prints: the progress bar, the run files, TensorBoard, W&B and the web dashboard are all
+subscribers to these same events.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Protocol
+
+import torch
+
+Status = Literal["starting", "running", "paused", "stopped", "finished", "failed"]
+
+
+@dataclass
+class Event:
+    time: float = field(default_factory=time.time, kw_only=True)
+
+
+@dataclass
+class RunStarted(Event):
+    """A run (new or resumed) is about to take its first step."""
+
+    run_dir: str
+    config: dict[str, Any]
+    device: str
+    start_step: int
+    total_steps: int
+    steps_per_epoch: int
+    resumed: bool
+
+
+@dataclass
+class StepMetrics(Event):
+    """The metrics of one logged step: loss_D, loss_G, D_x, D_G_z, ..., images_per_s."""
+
+    step: int
+    epoch: int
+    metrics: dict[str, float]
+
+
+@dataclass
+class EpochEnd(Event):
+    step: int
+    epoch: int  # the epoch that just ended (1-based count of completed epochs)
+    seconds: float
+
+
+@dataclass
+class SampleGrid(Event):
+    """The fixed-noise grid at a step: images (N, C, H, W) uint8 on the CPU, nrow per grid row."""
+
+    step: int
+    epoch: int
+    images: torch.Tensor
+    nrow: int
+
+
+@dataclass
+class CheckpointSaved(Event):
+    step: int
+    path: str
+
+
+@dataclass
+class Log(Event):
+    level: Literal["info", "warning", "error"]
+    message: str
+
+
+@dataclass
+class StatusChanged(Event):
+    status: Status
+    step: int
+    message: str = ""
+
+
+class Subscriber(Protocol):
+    def __call__(self, event: Event) -> None: ...
+
+
+class EventBus:
+    """Delivers each event to every subscriber in order. A subscriber that raises is reported, not fatal:
+    a broken dashboard connection must not stop training."""
+
+    def __init__(self, subscribers: list[Callable[[Event], None]] | None = None):
+        self.subscribers: list[Callable[[Event], None]] = list(subscribers or [])
+        self.errors: list[tuple[Callable, BaseException]] = []
+
+    def subscribe(self, fn: Callable[[Event], None]) -> None:
+        self.subscribers.append(fn)
+
+    def emit(self, event: Event) -> None:
+        for fn in list(self.subscribers):
+            try:
+                fn(event)
+            except Exception as e:  # noqa: BLE001 - isolation is the point
+                self.errors.append((fn, e))
+                if not isinstance(event, Log):
+                    self.emit(Log("warning", f"a subscriber failed on {type(event).__name__}: {e!r}"))

@@ -1,0 +1,379 @@
+"""The training loop. It emits events and honours a stop signal; it never prints.
+
+    trainer = Trainer(TrainConfig(dataset="fashion-mnist", epochs=1), subscribers=[print])
+    trainer.run()            # or, from another thread: trainer.request_stop()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import re
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+
+from dcgan import losses
+from dcgan.checkpoint import (GENERATOR_FILE, atomic_write_text, export_generator, load_checkpoint,
+                              resolve_checkpoint, save_checkpoint)
+from dcgan.config import FOLDER_PREFIX, TrainConfig
+from dcgan.data import ImageData, load_dataset
+from dcgan.device import resolve_device
+from dcgan.errors import CheckpointError, ConfigError, DataError
+from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, Log, RunStarted, SampleGrid,
+                          StatusChanged, StepMetrics)
+from dcgan.models import build_discriminator, build_generator
+from dcgan.sampling import grid_nrow, to_uint8
+
+CONFIG_FILE = "config.json"
+
+
+class Trainer:
+    """Trains one DCGAN run. Build with a config (a new run) or with `Trainer.resume(run_dir)`.
+
+    `setup()` does the slow work (data, models, run folder) and is called by `run()` if needed; all bad input
+    raises a DcganError from setup, before anything is written to disk.
+    """
+
+    def __init__(self, config: TrainConfig, *, run_dir: str | Path | None = None, runs_dir: str | Path = "runs",
+                 subscribers: Iterable[Callable[[Event], None]] = (), data: ImageData | None = None,
+                 write_files: bool = True):
+        self.config = config.resolved()
+        self.events = EventBus(list(subscribers))
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.runs_dir = Path(runs_dir)
+        self.write_files = write_files
+        self.data = data
+        self.step = 0
+        self.resume_from: Path | None = None
+        self._stop = threading.Event()
+        self._checkpoint_now = threading.Event()
+        self._ready = False
+        self._checkpoint_step: int | None = None  # the step of the newest checkpoint on disk
+        self.status = "starting"
+
+    # --- Construction -------------------------------------------------------------------------------------
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, *, steps: int | None = None, epochs: int | None = None,
+               device: str | None = None, checkpoint: str | Path | None = None,
+               subscribers: Iterable[Callable[[Event], None]] = (), data: ImageData | None = None) -> "Trainer":
+        """Continue a run from its last checkpoint (or `checkpoint`); a larger steps/epochs total extends it."""
+        run_dir = Path(run_dir)
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise CheckpointError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); give a folder made by "
+                                  f"`dcgan train`, e.g. runs/<name>")
+        path = resolve_checkpoint(checkpoint if checkpoint is not None else run_dir)
+        if path.suffix != ".pt":
+            raise CheckpointError(f"{path} holds only generator weights; resuming needs a training checkpoint")
+        state = load_checkpoint(path)
+        config = TrainConfig.from_dict(state["config"])
+        if steps is not None or epochs is not None:
+            config = dataclasses.replace(config, steps=steps, epochs=epochs)
+        if device is not None:
+            config = dataclasses.replace(config, device=device)
+        trainer = cls(config, run_dir=run_dir, subscribers=subscribers, data=data)
+        trainer.resume_from = path
+        return trainer
+
+    def subscribe(self, fn: Callable[[Event], None]) -> None:
+        self.events.subscribe(fn)
+
+    def setup(self) -> "Trainer":
+        if self._ready:
+            return self
+        cfg = self.config
+        self.device = resolve_device(cfg.device)
+        if self.data is None:
+            self.data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.channels)
+        n = len(self.data)
+        if n < cfg.batch_size:
+            raise DataError(f"the dataset has {n} images, fewer than --batch-size {cfg.batch_size}; "
+                            f"lower the batch size or add images")
+        self.steps_per_epoch = n // cfg.batch_size  # the last partial batch is dropped each epoch
+        self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
+
+        # Models, optimisers and every random stream from the seed.
+        torch.manual_seed(cfg.seed)
+        self.G = build_generator(cfg).to(self.device)
+        self.D = build_discriminator(cfg).to(self.device)
+        # Adam, lr 2e-4, beta1 0.5 (Radford et al. 2015, section 4).
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        # The fixed noise is drawn on the CPU so the same seed gives the same grid on every device.
+        fixed = torch.randn(cfg.sample_count, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed))
+        self.fixed_noise = fixed.to(self.device)
+        self.images = self._place_images(self.data.images)
+
+        if self.resume_from is not None:
+            self._load_state(load_checkpoint(self.resume_from, map_location="cpu"))
+            if self.step >= self.total_steps:
+                raise ConfigError(f"{self.run_dir} is already at step {self.step} of {self.total_steps}; "
+                                  f"give a larger --steps or --epochs to extend it", field="steps")
+        if self.write_files:
+            self._open_run_dir()
+        self._ready = True
+        return self
+
+    def _place_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Keep the uint8 dataset on the training device when it fits in a quarter of its free memory."""
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            if images.numel() < free // 4:
+                return images.to(self.device)
+            return images.pin_memory()
+        if self.device.type == "mps":
+            return images.to(self.device)
+        return images
+
+    def _open_run_dir(self) -> None:
+        cfg = self.config
+        if self.run_dir is None:
+            self.run_dir = unique_run_dir(self.runs_dir, cfg)
+        elif self.resume_from is None and (self.run_dir / CONFIG_FILE).exists():
+            raise ConfigError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
+                              f"or choose another --run-dir", field="run_dir")
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run_dir / CONFIG_FILE, cfg.to_json())
+        from dcgan.runfiles import RunFiles
+
+        files: list[Callable[[Event], None]] = [RunFiles(self.run_dir)]
+        if cfg.tensorboard:
+            from dcgan.tracking import TensorBoardLogger
+
+            files.append(TensorBoardLogger(self.run_dir))
+        if cfg.wandb:
+            from dcgan.tracking import WandbLogger
+
+            files.append(WandbLogger(self.run_dir, cfg.wandb_project, cfg.to_dict(), self.run_dir.name))
+        self.events.subscribers[:0] = files  # files first: a dashboard told of a sample can read its PNG
+
+    # --- Control from other threads -------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Finish the current step, write a checkpoint and return from run() with status 'stopped'."""
+        self._stop.set()
+
+    def request_checkpoint(self) -> None:
+        """Write a checkpoint after the current step."""
+        self._checkpoint_now.set()
+
+    # --- The loop -----------------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Train until the total step count or a stop request; returns the final status."""
+        self.setup()
+        cfg, spe = self.config, self.steps_per_epoch
+        emit = self.events.emit
+        emit(RunStarted(str(self.run_dir) if self.run_dir else "", cfg.to_dict(), str(self.device), self.step,
+                        self.total_steps, spe, resumed=self.resume_from is not None))
+        emit(Log("info", f"device: {self.device}"))
+        emit(Log("info", f"data: {len(self.data)} images of {cfg.channels}x{cfg.image_size}x{cfg.image_size} "
+                         f"from {self.data.source}"))
+        if self.data.skipped:
+            emit(Log("warning", f"{self.data.skipped} unreadable image files were skipped"))
+        if self.resume_from is not None:
+            emit(Log("info", f"resumed from {self.resume_from} at step {self.step}"))
+        self._set_status("running")
+        if self.step == 0:
+            self._sample()  # the starting point of the progress grid
+        last_sample = self.step
+        order = None
+        tick_time, tick_step = time.perf_counter(), self.step
+        epoch_start = time.perf_counter()
+        try:
+            while self.step < self.total_steps and not self._stop.is_set():
+                epoch, index = divmod(self.step, spe)
+                if order is None or index == 0:
+                    order = epoch_order(len(self.data), cfg.seed, epoch).to(self.images.device)
+                    if index == 0:
+                        epoch_start = time.perf_counter()
+                batch = order[index * cfg.batch_size:(index + 1) * cfg.batch_size]
+                real = self.images[batch].to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
+                log_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
+                out = self.train_step(real, with_after=log_now)
+                self.step += 1
+
+                # Report.
+                if log_now:
+                    now = time.perf_counter()
+                    metrics = {k: float(v) for k, v in out.items()}  # the one host sync per logged step
+                    metrics["images_per_s"] = (self.step - tick_step) * cfg.batch_size / max(now - tick_time, 1e-9)
+                    metrics["lr_G"] = self.opt_G.param_groups[0]["lr"]
+                    metrics["lr_D"] = self.opt_D.param_groups[0]["lr"]
+                    emit(StepMetrics(self.step, self.epoch, metrics))
+                    tick_time, tick_step = now, self.step
+                epoch_done = self.step % spe == 0
+                if epoch_done:
+                    emit(EpochEnd(self.step, self.step // spe, time.perf_counter() - epoch_start))
+                # Snapshot.
+                if self.step % cfg.sample_every == 0 or epoch_done:
+                    self._sample()
+                    last_sample = self.step
+                if self.step % cfg.checkpoint_every == 0 or self._checkpoint_now.is_set():
+                    self._checkpoint_now.clear()
+                    self._checkpoint()
+        except Exception as e:
+            emit(Log("error", f"training failed at step {self.step}: {e!r}"))
+            self._set_status("failed", str(e))
+            raise
+        if last_sample != self.step:
+            self._sample()
+        if self._checkpoint_step != self.step:
+            self._checkpoint()
+        stopped = self.step < self.total_steps
+        self._set_status("stopped" if stopped else "finished",
+                         f"stopped at step {self.step}" if stopped else f"finished {self.step} steps")
+        return self.status
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the current step belongs to (0-based)."""
+        return (max(self.step, 1) - 1) // self.steps_per_epoch
+
+    def train_step(self, real: torch.Tensor, with_after: bool = False) -> dict[str, torch.Tensor]:
+        """One D update then one G update on a batch of real images (B, C, H, W) in [-1, 1].
+
+        Returns 0-dim tensors (no host sync): loss_D, loss_G, D_x, D_G_z (the D step's view), D_G_z_before
+        (the G step's view, after D's update) and, with `with_after`, D_G_z_after (after G's update).
+        """
+        G, D = self.G, self.D
+        z = torch.randn(real.shape[0], self.config.latent_dim, device=self.device, generator=self.noise_gen)
+        fake = G(z)  # (B, C, H, W): one G forward serves both updates
+
+        # Update D: maximise log D(x) + log(1 - D(G(z))).
+        real_logits = D(real)
+        fake_logits = D(fake.detach())
+        loss_D = losses.d_loss_nonsaturating(real_logits, fake_logits)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+
+        # Update G: maximise log D(G(z)) (non-saturating). D's weights need no gradients here.
+        D.requires_grad_(False)
+        fake_logits_g = D(fake)
+        loss_G = losses.g_loss_nonsaturating(fake_logits_g)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+        D.requires_grad_(True)
+
+        out = {
+            "loss_D": loss_D.detach(), "loss_G": loss_G.detach(),
+            "D_x": torch.sigmoid(real_logits.detach()).mean(),
+            "D_G_z": torch.sigmoid(fake_logits.detach()).mean(),
+            "D_G_z_before": torch.sigmoid(fake_logits_g.detach()).mean(),
+        }
+        if with_after:
+            # D(G(z)) with the updated G on the same z; BatchNorm running statistics are left untouched.
+            with torch.no_grad(), frozen_batchnorm_stats(G, D):
+                out["D_G_z_after"] = torch.sigmoid(D(G(z))).mean()
+        return out
+
+    # --- Snapshots ----------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample_fixed(self) -> torch.Tensor:
+        """G(fixed noise) in eval mode (BatchNorm running statistics) as uint8 (N, C, H, W)."""
+        self.G.eval()
+        try:
+            return to_uint8(self.G(self.fixed_noise))
+        finally:
+            self.G.train()
+
+    def _sample(self) -> None:
+        images = self.sample_fixed()
+        self.events.emit(SampleGrid(self.step, self.epoch, images, grid_nrow(images.shape[0])))
+
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state(), "noise": self.noise_gen.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "config": self.config.to_dict(), "step": self.step, "epoch": self.epoch,
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "rng": rng, "fixed_noise": self.fixed_noise.cpu(),
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        try:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            self.opt_G.load_state_dict(state["opt_G"])
+            self.opt_D.load_state_dict(state["opt_D"])
+            torch.set_rng_state(state["rng"]["torch"])
+            try:
+                self.noise_gen.set_state(state["rng"]["noise"])
+            except (RuntimeError, TypeError):
+                pass  # resumed on another kind of device: its noise stream starts again from the seed
+            if self.device.type == "cuda" and "cuda" in state["rng"]:
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+            self.fixed_noise = state["fixed_noise"].to(self.device)
+            self.step = self._checkpoint_step = int(state["step"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise CheckpointError(f"{self.resume_from} does not match this run's models ({e}); "
+                                  f"resume from a checkpoint of the same run") from e
+
+    def _checkpoint(self) -> None:
+        if not self.write_files:
+            return
+        path = save_checkpoint(self.run_dir / "checkpoints", self.state_dict(), keep=self.config.keep_checkpoints)
+        self._checkpoint_step = self.step
+        export_generator(self.run_dir / GENERATOR_FILE, self.G, self.config.to_dict(), self.step)
+        self.events.emit(CheckpointSaved(self.step, str(path)))
+
+    def _set_status(self, status: str, message: str = "") -> None:
+        self.status = status
+        self.events.emit(StatusChanged(status, self.step, message))
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled sample order of an epoch: a function of (seed, epoch) only, so a resumed run continues the
+    same order mid-epoch."""
+    gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
+    return torch.randperm(n, generator=gen)
+
+
+@contextlib.contextmanager
+def frozen_batchnorm_stats(*modules: nn.Module):
+    """Run train-mode forwards without changing BatchNorm running statistics."""
+    buffers = [b for m in modules for layer in m.modules() if isinstance(layer, nn.modules.batchnorm._BatchNorm)
+               for b in layer.buffers()]
+    saved = [b.clone() for b in buffers]
+    try:
+        yield
+    finally:
+        for b, s in zip(buffers, saved):
+            b.copy_(s)
+
+
+def unique_run_dir(runs_dir: Path, config: TrainConfig) -> Path:
+    """runs/<dataset>-<size>-<YYYYmmdd-HHMMSS>[-k], never an existing folder."""
+    name = config.dataset
+    if name.startswith(FOLDER_PREFIX):
+        name = Path(name[len(FOLDER_PREFIX):].rstrip("/")).name or "folder"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
+    base = f"{slug}-{config.image_size}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    candidate, k = runs_dir / base, 1
+    while candidate.exists():
+        k += 1
+        candidate = runs_dir / f"{base}-{k}"
+    return candidate
+
+
+def read_run_config(run_dir: str | Path) -> TrainConfig:
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError as e:
+        raise CheckpointError(f"{run_dir} is not a run folder (no {CONFIG_FILE})") from e
+    except (json.JSONDecodeError, TypeError) as e:
+        raise CheckpointError(f"{path} is not valid JSON ({e})") from e

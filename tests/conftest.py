@@ -1,0 +1,110 @@
+"""Shared fixtures: real Fashion-MNIST (Debian's dataset-fashion-mnist, installed by the test command) and
+small files in each dataset's real format, written by the tests themselves."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcgan.data import SYSTEM_DIRS, load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+FASHION_DIR = SYSTEM_DIRS["fashion-mnist"][0]
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    """The real Fashion-MNIST training set at 28x28, decoded once for the whole session."""
+    assert (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file(), (
+        "Fashion-MNIST is missing: the test command installs Debian's dataset-fashion-mnist")
+    return load_dataset("fashion-mnist", "/nonexistent-data-dir", 28, 1, download=False)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path, monkeypatch):
+    """Each test runs in its own folder so runs/ and data/ never leak between tests."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> None:
+    """Write an IDX file (magic 0x08 = unsigned bytes, then big-endian dims), as LeCun's MNIST files are."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        with gzip.open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def write_mnist_layout(root: Path, folder: str, n: int = 300, gz: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """torchvision's layout for the MNIST family: root/<folder>/raw/{train,t10k}-{images,labels}-idx*-ubyte."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=(n,), dtype=np.uint8)
+    suffix = ".gz" if gz else ""
+    for prefix in ("train", "t10k"):
+        write_idx(root / folder / "raw" / f"{prefix}-images-idx3-ubyte{suffix}", images, gz)
+        write_idx(root / folder / "raw" / f"{prefix}-labels-idx1-ubyte{suffix}", labels, gz)
+    return images, labels
+
+
+def write_cifar10_layout(root: Path, per_batch: int = 40) -> np.ndarray:
+    """torchvision's CIFAR-10 layout: cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta, each a
+    pickled dict with "data" (N, 3072) uint8 rows in CHW order and "labels"."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    all_rows = []
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        rows = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
+        if name != "test_batch":
+            all_rows.append(rows)
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": rows, "labels": rng.integers(0, 10, per_batch).tolist()}, f)
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": names}, f)
+    return np.concatenate(all_rows).reshape(-1, 3, 32, 32)
+
+
+def write_celeba_layout(root: Path, n: int = 12) -> None:
+    """torchvision's CelebA layout: celeba/img_align_celeba/*.jpg (178x218) and its five annotation files."""
+    folder = root / "celeba"
+    images = folder / "img_align_celeba"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    names = [f"{i + 1:06d}.jpg" for i in range(n)]
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, size=(218, 178, 3), dtype=np.uint8)).save(images / name)
+    (folder / "list_eval_partition.txt").write_text("".join(f"{n} {i % 3}\n" for i, n in enumerate(names)))
+    (folder / "identity_CelebA.txt").write_text("".join(f"{n} {i}\n" for i, n in enumerate(names)))
+    attrs = ["Smiling", "Young"]
+    (folder / "list_attr_celeba.txt").write_text(
+        f"{n}\n" + " ".join(attrs) + "\n" + "".join(f"{name} 1 -1\n" for name in names))
+    (folder / "list_bbox_celeba.txt").write_text(
+        f"{n}\nimage_id x_1 y_1 width height\n" + "".join(f"{name} 1 2 3 4\n" for name in names))
+    (folder / "list_landmarks_align_celeba.txt").write_text(
+        f"{n}\nlefteye_x lefteye_y\n" + "".join(f"{name} 69 109\n" for name in names))
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
+    """Run the real console entry point in a subprocess."""
+    import subprocess
+
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "dcgan", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)

@@ -1,0 +1,114 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from dcgan.checkpoint import (atomic_save, load_checkpoint, load_generator_file, resolve_checkpoint,
+                              save_checkpoint)
+from dcgan.errors import CheckpointError
+
+
+def _state(step):
+    return {"step": step, "config": {"x": 1}, "G": {"w": torch.full((3,), float(step))}}
+
+
+def test_last_points_at_the_newest_complete_checkpoint(tmp_path):
+    save_checkpoint(tmp_path, _state(10))
+    save_checkpoint(tmp_path, _state(20))
+    path = resolve_checkpoint(tmp_path)
+    assert path.name == "step-0000020.pt" and load_checkpoint(path)["G"]["w"][0] == 20
+
+
+def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path, _state(10))
+    real_replace = os.replace
+
+    def crash(src, dst):  # the process dies after writing the temp file, before the rename
+        raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path, _state(20))
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert resolve_checkpoint(tmp_path).name == "step-0000010.pt"
+    assert load_checkpoint(resolve_checkpoint(tmp_path))["step"] == 10
+    assert not (tmp_path / "step-0000020.pt").exists()
+    assert not list(tmp_path.glob(".*.tmp"))  # the temp file was cleaned up
+
+
+def test_a_killed_writer_never_leaves_a_torn_checkpoint(tmp_path):
+    """SIGKILL a process while it rewrites a large checkpoint in a loop: the file is always loadable."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import torch, sys\n"
+        "from dcgan.checkpoint import save_checkpoint\n"
+        "i = 0\n"
+        "while True:\n"
+        "    i += 1\n"
+        "    save_checkpoint(sys.argv[1], {'step': 1, 'config': {}, 'G': {'w': torch.full((4_000_000,), float(i))}})\n"
+        "    print(i, flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "1"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = load_checkpoint(resolve_checkpoint(tmp_path))
+    assert state["G"]["w"].shape == (4_000_000,) and torch.all(state["G"]["w"] == state["G"]["w"][0])
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    path = save_checkpoint(tmp_path, _state(5))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or foreign"):
+        load_checkpoint(path)
+
+
+def test_loading_never_runs_code_from_the_file(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"format": "dcgan-checkpoint", "payload": Exploit()}))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+    evil_zip = tmp_path / "evil2.pt"
+    torch.save({"format": "dcgan-checkpoint", "payload": Exploit()}, evil_zip)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(evil_zip)
+    assert not marker.exists()
+
+
+def test_foreign_but_valid_torch_file_is_refused(tmp_path):
+    atomic_save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a dcgan checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_newer_format_asks_for_an_upgrade(tmp_path):
+    atomic_save({"format": "dcgan-checkpoint", "format_version": 99}, tmp_path / "new.pt")
+    with pytest.raises(CheckpointError, match="upgrade"):
+        load_checkpoint(tmp_path / "new.pt")
+
+
+def test_a_folder_without_checkpoints_is_explained(tmp_path):
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        resolve_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        resolve_checkpoint(tmp_path / "nope")
+
+
+def test_a_broken_generator_export_is_a_clear_error(tmp_path):
+    bad = tmp_path / "generator.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with pytest.raises(CheckpointError, match="not a readable dcgan generator export"):
+        load_generator_file(bad)

@@ -1,0 +1,178 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_cli
+from dcgan.runfiles import read_metrics
+
+TINY = ["--batch-size", "32", "--g-width", "16", "--d-width", "16", "--seed", "3", "--no-tensorboard"]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One real tiny run made by the CLI, shared by the tests that only read it."""
+    cwd = tmp_path_factory.mktemp("cli")
+    result = run_cli("train", "--steps", "20", "--run-dir", "runs/tiny", "--no-progress", *TINY, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return cwd / "runs" / "tiny"
+
+
+def test_train_prints_the_device_and_writes_the_run(trained_run):
+    assert json.loads((trained_run / "config.json").read_text())["steps"] == 20
+    assert (trained_run / "checkpoints" / "last").is_file()
+
+
+def test_train_shows_a_progress_bar_with_live_losses(tmp_path):
+    result = run_cli("train", "--steps", "12", "--log-every", "4", *TINY, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "device: cpu" in result.stderr
+    assert "loss_D" in result.stderr and "12/12" in result.stderr and "img/s" in result.stderr
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("fashion-mnist-28-")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--image-size", "30"], "--image-size must be one of"),
+    (["--dataset", "folder:/no/such/folder"], "does not exist"),
+    (["--lr", "-0.1"], "--lr must be > 0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--lr", "fast"], "invalid float value"),
+    (["--epochs", "1", "--steps", "4"], "not both"),
+    (["--preset", "nope"], "invalid choice"),
+    (["--device", "cuda"], "no CUDA GPU"),
+])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(trained_run, args, words):
+    cwd = trained_run.parent.parent
+    before = snapshot(cwd / "runs")
+    result = run_cli("train", "--steps", "5", *args, cwd=cwd)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(cwd / "runs") == before
+
+
+def test_empty_and_unreadable_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.jpg").write_bytes(b"not a jpeg")
+    for folder, words in (("empty", "no images in"), ("junk", "could be read")):
+        result = run_cli("train", "--dataset", f"folder:{tmp_path / folder}", "--steps", "1", cwd=tmp_path)
+        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_resume_of_something_that_is_not_a_run(trained_run, tmp_path):
+    (tmp_path / "notarun").mkdir()
+    result = run_cli("train", "--resume", str(tmp_path / "notarun"), cwd=tmp_path)
+    assert result.returncode == 2 and "is not a run folder" in result.stderr
+    result = run_cli("train", "--resume", str(trained_run), "--lr", "0.1", cwd=tmp_path)
+    assert result.returncode == 2 and "--lr cannot change when resuming" in result.stderr
+    result = run_cli("train", "--resume", str(trained_run), cwd=tmp_path)
+    assert result.returncode == 2 and "already at step 20" in result.stderr
+
+
+def test_resume_from_a_corrupt_checkpoint_changes_nothing(trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    ckpt = run / "checkpoints" / (run / "checkpoints" / "last").read_text().strip()
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    before = snapshot(run)
+    result = run_cli("train", "--resume", str(run), "--steps", "40", cwd=tmp_path)
+    assert result.returncode == 2 and "truncated or foreign" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(run) == before
+
+
+def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
+    common = ["--steps", "60", "--log-every", "1", "--checkpoint-every", "10", "--no-progress", *TINY]
+    assert run_cli("train", "--run-dir", "full", *common, cwd=tmp_path).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "dcgan", "train", "--run-dir", "killed", *common], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((tmp_path / "killed" / "checkpoints").glob("step-0000020.pt")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    result = run_cli("train", "--resume", "killed", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    key = lambda r: (r["step"], r["loss_D"], r["loss_G"], r["D_x"])  # noqa: E731
+    full = [key(r) for r in read_metrics(tmp_path / "full" / "metrics.jsonl") if "loss_D" in r]
+    killed = [key(r) for r in read_metrics(tmp_path / "killed" / "metrics.jsonl") if "loss_D" in r]
+    assert killed == full  # no step twice, none missing, the same losses
+
+
+def test_ctrl_c_stops_gracefully_with_a_checkpoint(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "dcgan", "train", "--run-dir", "r", "--steps", "100000",
+                             "--no-progress", *TINY], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "r" / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    status = json.loads((tmp_path / "r" / "status.json").read_text())
+    assert status["status"] == "stopped"
+    assert (tmp_path / "r" / "checkpoints" / "last").read_text().strip() == f"step-{status['step']:07d}.pt"
+
+
+def test_generate_grid_pngs_and_npy(trained_run, tmp_path):
+    result = run_cli("generate", str(trained_run), "-n", "10", "--seed", "7", "--grid", "g.png", "--out-dir", "imgs",
+                     "--npy", "x.npy", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    array = np.load(tmp_path / "x.npy")
+    assert array.shape == (10, 1, 28, 28) and array.dtype == np.uint8
+    assert len(list((tmp_path / "imgs").glob("*.png"))) == 10
+    assert np.array_equal(np.array(Image.open(tmp_path / "imgs" / "00003.png")), array[3, 0])
+    assert Image.open(tmp_path / "g.png").size == (4 * 30 + 2, 3 * 30 + 2)
+    # The same seed gives the same images, from the exported weights too.
+    again = run_cli("generate", str(trained_run / "generator.safetensors"), "-n", "10", "--seed", "7", "--npy",
+                    "y.npy", cwd=tmp_path)
+    assert again.returncode == 0 and np.array_equal(np.load(tmp_path / "y.npy"), array)
+
+
+def test_generate_errors(tmp_path):
+    result = run_cli("generate", str(tmp_path / "missing"), cwd=tmp_path)
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    result = run_cli("generate", str(bad), cwd=tmp_path)
+    assert result.returncode == 2 and "not a readable dcgan checkpoint" in result.stderr
+
+
+def test_info_lists_versions_devices_and_offline_datasets(tmp_path):
+    result = run_cli("info", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "torch" in result.stdout and "cpu" in result.stdout
+    assert "fashion-mnist  /usr/share/datasets/fashion-mnist" in result.stdout
+
+
+def test_dry_run_prints_config_and_summary_and_writes_nothing(tmp_path):
+    result = run_cli("train", "--dry-run", "--image-size", "64", "--batch-size", "4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert '"image_size": 64' in result.stdout
+    assert "ConvTranspose2d" in result.stdout and "512x4x4" in result.stdout and "3,574,656" in result.stdout
+    assert "one step: loss_D" in result.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_reference_matches_the_parser():
+    from dcgan.cli import reference_markdown
+
+    committed = (ROOT / "docs" / "cli.md").read_text()
+    assert committed == reference_markdown(), "regenerate with: python -m dcgan.cli --reference > docs/cli.md"

@@ -1,0 +1,63 @@
+import pytest
+
+from dcgan.config import PRESETS, TrainConfig, apply_preset, schema
+from dcgan.errors import ConfigError
+
+
+def test_defaults_follow_the_paper():
+    c = TrainConfig()
+    assert (c.lr, c.beta1, c.beta2, c.batch_size, c.latent_dim) == (2e-4, 0.5, 0.999, 128, 100)
+
+
+@pytest.mark.parametrize("dataset,size,channels", [
+    ("fashion-mnist", 28, 1), ("mnist", 28, 1), ("cifar10", 32, 3), ("celeba", 64, 3), ("folder:/x", 64, 3)])
+def test_resolved_uses_native_format(dataset, size, channels):
+    c = TrainConfig(dataset=dataset).resolved()
+    assert (c.image_size, c.channels) == (size, channels)
+    assert c.epochs == 5 and c.seed is not None
+
+
+def test_explicit_values_win_over_native_format():
+    c = TrainConfig(dataset="fashion-mnist", image_size=64, channels=3).resolved()
+    assert (c.image_size, c.channels) == (64, 3)
+
+
+@pytest.mark.parametrize("values,field,words", [
+    ({"lr": -1.0}, "lr", "--lr must be > 0"),
+    ({"batch_size": 0}, "batch_size", "--batch-size must be >= 1"),
+    ({"image_size": 30}, "image_size", "--image-size must be one of"),
+    ({"channels": 2}, "channels", "--channels must be one of"),
+    ({"dataset": "imagenet"}, "dataset", "unknown dataset 'imagenet'"),
+    ({"epochs": 1, "steps": 5}, "steps", "not both"),
+    ({"lr": float("nan")}, "lr", "finite"),
+    ({"batch_size": "8"}, "batch_size", "must be int"),
+    ({"tensorboard": 1}, "tensorboard", "must be bool"),
+])
+def test_bad_values_raise_one_teaching_error(values, field, words):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict(values)
+    assert words in str(err.value) and err.value.field == field
+
+
+def test_unknown_option_is_named():
+    with pytest.raises(ConfigError, match="unknown option 'learning_rate'"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+
+
+def test_presets_are_data_and_explicit_options_win():
+    assert set(PRESETS) >= {"mnist", "fashion-mnist", "cifar10", "celeba64", "cpu-fast"}
+    c = apply_preset("cifar10", {"batch_size": 32})
+    assert c.dataset == "cifar10" and c.batch_size == 32
+    with pytest.raises(ConfigError, match="unknown preset"):
+        apply_preset("nope", {})
+
+
+def test_round_trip_through_json():
+    c = TrainConfig(dataset="mnist", steps=10, seed=3).resolved()
+    assert TrainConfig.from_dict(__import__("json").loads(c.to_json())) == c
+
+
+def test_schema_describes_every_field_for_forms():
+    rows = {r["name"]: r for r in schema()}
+    assert rows["lr"]["type"] == "float" and rows["lr"]["gt"] == 0 and rows["lr"]["help"]
+    assert rows["image_size"]["choices"] == [16, 28, 32, 64, 128, 256] and rows["image_size"]["optional"]

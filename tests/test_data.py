@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import FASHION_DIR, write_celeba_layout, write_cifar10_layout, write_mnist_layout
+from dcgan.data import available_offline, load_dataset, read_idx
+from dcgan.errors import DataError
+
+
+def test_fashion_mnist_system_copy_is_read_in_place(fashion):
+    assert fashion.images.shape == (60000, 1, 28, 28) and fashion.images.dtype == torch.uint8
+    assert fashion.labels.shape == (60000,) and set(fashion.labels.unique().tolist()) == set(range(10))
+    assert fashion.source == str(FASHION_DIR)
+    assert fashion.class_names[0] == "T-shirt/top"
+    # Real images: the mean pixel of Fashion-MNIST is about 72.9 / 255.
+    assert 70 < fashion.images.float().mean().item() < 76
+
+
+def test_fashion_mnist_test_split(tmp_path):
+    test = load_dataset("fashion-mnist", tmp_path, 28, 1, split="test", download=False)
+    assert test.images.shape == (10000, 1, 28, 28)
+
+
+def test_resize_and_channels_are_done_once_into_memory(fashion):
+    from dcgan.data import to_format
+
+    out = to_format(fashion.images[:10], 64, 3)
+    assert out.shape == (10, 3, 64, 64) and out.dtype == torch.uint8
+    assert torch.equal(out[:, 0], out[:, 2])  # grey expanded to RGB
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_mnist_family_from_data_dir_in_torchvision_layout(tmp_path, name, folder, gz):
+    images, labels = write_mnist_layout(tmp_path / "data", folder, gz=gz)
+    data = load_dataset(name, tmp_path / "data", 32, 1, download=False)
+    assert data.images.shape == (300, 1, 32, 32)
+    assert torch.equal(data.labels, torch.from_numpy(labels.astype(np.int64)))
+    assert str(tmp_path / "data" / folder) in data.source
+    native = load_dataset(name, tmp_path / "data", 28, 1, download=False)
+    assert np.array_equal(native.images[:, 0].numpy(), images)
+
+
+def test_idx_reader_rejects_foreign_files(tmp_path):
+    bad = tmp_path / "train-images-idx3-ubyte"
+    bad.write_bytes(b"PK\x03\x04 this is a zip")
+    with pytest.raises(DataError, match="not a readable IDX file"):
+        read_idx(bad)
+
+
+def test_cifar10_from_data_dir_in_torchvision_layout(tmp_path):
+    rows = write_cifar10_layout(tmp_path / "data")
+    data = load_dataset("cifar10", tmp_path / "data", 32, 3, download=False)
+    assert data.images.shape == (200, 3, 32, 32)
+    assert np.array_equal(data.images.numpy(), rows)
+    assert data.class_names[0] == "airplane" and data.labels.shape == (200,)
+    grey = load_dataset("cifar10", tmp_path / "data", 16, 1, download=False)
+    assert grey.images.shape == (200, 1, 16, 16)
+
+
+def test_celeba_from_data_dir_in_torchvision_layout(tmp_path):
+    write_celeba_layout(tmp_path / "data")
+    data = load_dataset("celeba", tmp_path / "data", 64, 3, download=False)
+    assert data.images.shape == (12, 3, 64, 64) and data.labels is None
+    # Decoded once, then cached: the second load reads the cache.
+    assert any((tmp_path / "data" / ".dcgan-cache").iterdir())
+    again = load_dataset("celeba", tmp_path / "data", 64, 3, download=False)
+    assert torch.equal(again.images, data.images)
+
+
+def _save(path, size=(40, 30), mode="RGB", value=128):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, value if mode == "L" else (value, 50, 200)).save(path)
+
+
+def test_folder_of_images_recursively(tmp_path):
+    _save(tmp_path / "pics" / "a.png")
+    _save(tmp_path / "pics" / "deep" / "er" / "b.jpg", mode="L")
+    _save(tmp_path / "pics" / "c.webp", size=(100, 20))
+    (tmp_path / "pics" / "notes.txt").write_text("not an image")
+    data = load_dataset(f"folder:{tmp_path / 'pics'}", tmp_path / "data", 32, 3)
+    assert data.images.shape == (3, 3, 32, 32) and data.labels is None
+
+
+def test_class_folders_give_labels(tmp_path):
+    for cls in ("cats", "dogs"):
+        for i in range(3):
+            _save(tmp_path / "pets" / cls / f"{i}.png", value=40 * i)
+    data = load_dataset(f"folder:{tmp_path / 'pets'}", tmp_path / "data", 16, 1)
+    assert data.class_names == ["cats", "dogs"] and data.labels.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_unreadable_files_are_skipped_and_counted(tmp_path):
+    _save(tmp_path / "pics" / "good.png")
+    (tmp_path / "pics" / "broken.png").write_bytes(b"\x89PNG truncated")
+    data = load_dataset(f"folder:{tmp_path / 'pics'}", tmp_path / "data", 16, 3)
+    assert len(data) == 1 and data.skipped == 1
+
+
+@pytest.mark.parametrize("setup,words", [
+    (lambda p: None, "does not exist"),
+    (lambda p: p.mkdir(), "no images in"),
+    (lambda p: (p.mkdir(), (p / "x.png").write_bytes(b"garbage")), "could be read"),
+])
+def test_bad_folders_give_one_clear_error(tmp_path, setup, words):
+    folder = tmp_path / "pics"
+    setup(folder)
+    with pytest.raises(DataError, match=words):
+        load_dataset(f"folder:{folder}", tmp_path / "data", 32, 3)
+
+
+def test_missing_dataset_names_the_three_ways(tmp_path):
+    with pytest.raises(DataError) as err:
+        load_dataset("cifar10", tmp_path / "data", 32, 3, download=False)
+    message = str(err.value)
+    assert "--data-dir" in message and "system copy" in message and "download" in message
+
+
+def test_missing_dataset_when_the_download_fails(tmp_path):
+    # No internet here: torchvision's real download path is tried and fails; the error still teaches.
+    with pytest.raises(DataError, match="Ways to get it"):
+        load_dataset("mnist", tmp_path / "data", 28, 1)
+
+
+def test_available_offline_lists_where_each_dataset_is(tmp_path):
+    write_cifar10_layout(tmp_path / "data")
+    found = available_offline(tmp_path / "data")
+    assert found["fashion-mnist"] == str(FASHION_DIR)
+    assert found["cifar10"].endswith("cifar-10-batches-py")
+    assert found["celeba"] is None
+
+
+def test_fingerprint_changes_with_the_pixels(fashion):
+    from dcgan.data import ImageData
+
+    a = ImageData(fashion.images[:100].clone(), fashion.labels[:100].clone())
+    b = ImageData(fashion.images[:100].clone(), fashion.labels[:100].clone())
+    assert a.fingerprint() == b.fingerprint()
+    b.images[0, 0, 0, 0] ^= 1
+    assert a.fingerprint() != b.fingerprint()

@@ -1,0 +1,171 @@
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcgan import Trainer, TrainConfig, load_generator
+from dcgan.events import CheckpointSaved, EpochEnd, SampleGrid, StatusChanged, StepMetrics
+from dcgan.runfiles import read_metrics
+
+METRIC_KEYS = {"loss_D", "loss_G", "D_x", "D_G_z", "D_G_z_before", "D_G_z_after", "lr_G", "lr_D", "images_per_s"}
+
+
+def small(**kw):
+    """A narrow model on real Fashion-MNIST: the real code path, fast enough for CI."""
+    base = dict(seed=5, batch_size=32, g_width=16, d_width=16, log_every=1, tensorboard=False)
+    return TrainConfig(**{**base, **kw})
+
+
+def steps_rows(run_dir):
+    return [r for r in read_metrics(run_dir / "metrics.jsonl") if "loss_D" in r]
+
+
+@pytest.mark.slow
+def test_a_short_real_training_learns(fashion, tmp_path):
+    """A few hundred steps on real Fashion-MNIST at 28x28: the samples move away from the initial noise
+    pattern towards the data, and D tells real from fake (D(x) above D(G(z)))."""
+    events = []
+    trainer = Trainer(TrainConfig(seed=0, steps=300, batch_size=64, g_width=32, d_width=32, log_every=10,
+                                  sample_every=100), run_dir=tmp_path / "run", data=fashion, subscribers=[events.append])
+    assert trainer.run() == "finished"
+    grids = [e for e in events if isinstance(e, SampleGrid)]
+    assert [g.step for g in grids] == [0, 100, 200, 300]
+    first, last = grids[0].images.float(), grids[-1].images.float()
+    assert (first - last).abs().mean() > 20  # the samples changed substantially
+    real_mean = fashion.images[:2000].float().mean()
+    # Initial G outputs hover around mid-grey; trained ones approach the data's dark background.
+    assert abs(last.mean() - real_mean) < abs(first.mean() - real_mean)
+    rows = [e.metrics for e in events if isinstance(e, StepMetrics)]
+    late = rows[-10:]
+    assert np.mean([r["D_x"] for r in late]) > np.mean([r["D_G_z"] for r in late]) + 0.2
+    assert all(np.isfinite(r["loss_D"]) and np.isfinite(r["loss_G"]) for r in rows)
+
+
+def test_a_run_writes_its_folder(fashion, tmp_path):
+    run = tmp_path / "run"
+    Trainer(small(steps=40, sample_every=15, checkpoint_every=20, tensorboard=True), run_dir=run,
+            data=fashion).run()
+    config = json.loads((run / "config.json").read_text())
+    assert config["image_size"] == 28 and config["steps"] == 40 and config["seed"] == 5
+    rows = steps_rows(run)
+    assert [r["step"] for r in rows] == list(range(1, 41)) and METRIC_KEYS <= set(rows[0])
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step-0000000.png", "step-0000015.png", "step-0000030.png", "step-0000040.png"]
+    gif = Image.open(run / "progress.gif")
+    assert gif.n_frames == 4
+    assert (run / "checkpoints" / "last").read_text().strip() == "step-0000040.pt"
+    assert (run / "generator.safetensors").is_file()
+    assert json.loads((run / "status.json").read_text())["status"] == "finished"
+    assert list(run.glob("events.out.tfevents.*"))
+
+
+def test_epochs_end_with_a_sample_and_an_epoch_row(fashion, tmp_path):
+    from dcgan.data import ImageData
+
+    subset = ImageData(fashion.images[:320], fashion.labels[:320])  # 10 steps per epoch at batch 32
+    events = []
+    Trainer(small(epochs=2, sample_every=1000), run_dir=tmp_path / "r", data=subset,
+            subscribers=[events.append]).run()
+    ends = [e for e in events if isinstance(e, EpochEnd)]
+    assert [(e.epoch, e.step) for e in ends] == [(1, 10), (2, 20)]
+    assert [e.step for e in events if isinstance(e, SampleGrid)] == [0, 10, 20]
+    epoch_rows = [r for r in read_metrics(tmp_path / "r" / "metrics.jsonl") if r.get("event") == "epoch"]
+    assert [r["epoch"] for r in epoch_rows] == [1, 2] and all(r["epoch_time_s"] > 0 for r in epoch_rows)
+
+
+def test_the_same_seed_repeats_a_cpu_run_exactly(fashion, tmp_path):
+    Trainer(small(steps=15), run_dir=tmp_path / "a", data=fashion).run()
+    Trainer(small(steps=15), run_dir=tmp_path / "b", data=fashion).run()
+    key = lambda r: (r["step"], r["loss_D"], r["loss_G"], r["D_x"], r["D_G_z_after"])  # noqa: E731
+    assert list(map(key, steps_rows(tmp_path / "a"))) == list(map(key, steps_rows(tmp_path / "b")))
+    a = np.array(Image.open(tmp_path / "a" / "samples" / "step-0000015.png"))
+    b = np.array(Image.open(tmp_path / "b" / "samples" / "step-0000015.png"))
+    assert np.array_equal(a, b)
+
+
+def test_stopped_and_resumed_equals_uninterrupted(fashion, tmp_path):
+    Trainer(small(steps=30, checkpoint_every=1000), run_dir=tmp_path / "full", data=fashion).run()
+    Trainer(small(steps=12), run_dir=tmp_path / "split", data=fashion).run()
+    resumed = Trainer.resume(tmp_path / "split", steps=30, data=fashion)
+    assert resumed.run() == "finished"
+    key = lambda r: (r["step"], r["loss_D"], r["loss_G"], r["D_x"], r["D_G_z"], r["D_G_z_after"])  # noqa: E731
+    assert list(map(key, steps_rows(tmp_path / "full"))) == list(map(key, steps_rows(tmp_path / "split")))
+    assert json.loads((tmp_path / "split" / "config.json").read_text())["steps"] == 30
+
+
+def test_stop_signal_finishes_the_step_and_checkpoints(fashion, tmp_path):
+    trainer = None
+    events = []
+
+    def on_event(e):
+        events.append(e)
+        if isinstance(e, StepMetrics) and e.step == 7:
+            threading.Thread(target=trainer.request_stop).start()
+
+    trainer = Trainer(small(steps=10000), run_dir=tmp_path / "r", data=fashion, subscribers=[on_event])
+    assert trainer.run() == "stopped"
+    stopped_at = trainer.step
+    assert 7 <= stopped_at < 20
+    assert [e for e in events if isinstance(e, CheckpointSaved)][-1].step == stopped_at
+    assert [e.status for e in events if isinstance(e, StatusChanged)] == ["running", "stopped"]
+    resumed = Trainer.resume(tmp_path / "r", steps=stopped_at + 3, data=fashion)
+    assert resumed.setup().step == stopped_at and resumed.run() == "finished"
+
+
+def test_checkpoint_now_is_written_after_the_current_step(fashion, tmp_path):
+    trainer = None
+
+    def on_event(e):
+        if isinstance(e, StepMetrics) and e.step == 3:
+            trainer.request_checkpoint()
+
+    trainer = Trainer(small(steps=6, checkpoint_every=1000), run_dir=tmp_path / "r", data=fashion,
+                      subscribers=[on_event])
+    trainer.run()
+    # The request made while step 3 was reported is served before step 4 starts.
+    assert {p.name for p in (tmp_path / "r" / "checkpoints").glob("*.pt")} == {"step-0000003.pt",
+                                                                                "step-0000006.pt"}
+
+
+def test_old_checkpoints_are_pruned(fashion, tmp_path):
+    Trainer(small(steps=10, checkpoint_every=2, keep_checkpoints=2), run_dir=tmp_path / "r", data=fashion).run()
+    assert sorted(p.name for p in (tmp_path / "r" / "checkpoints").glob("*.pt")) == [
+        "step-0000008.pt", "step-0000010.pt"]
+
+
+def test_exported_generator_matches_the_checkpoint(fashion, tmp_path):
+    Trainer(small(steps=5), run_dir=tmp_path / "r", data=fashion).run()
+    from_run = load_generator(tmp_path / "r").sample(8, seed=3)
+    from_export = load_generator(tmp_path / "r" / "generator.safetensors").sample(8, seed=3)
+    assert torch.equal(from_run.tensor, from_export.tensor)
+    assert from_run.tensor.shape == (8, 1, 28, 28)
+    assert from_run._repr_png_().startswith(b"\x89PNG")
+
+
+def test_tensorboard_event_files_hold_scalars_and_grids(fashion, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    Trainer(small(steps=12, sample_every=6, tensorboard=True), run_dir=tmp_path / "r", data=fashion).run()
+    acc = EventAccumulator(str(tmp_path / "r"), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    assert {"loss/D", "loss/G", "D/real D(x)", "D/fake D(G(z))"} <= set(acc.Tags()["scalars"])
+    assert len(acc.Scalars("loss/D")) == 12
+    assert [i.step for i in acc.Images("samples/fixed noise")] == [0, 6, 12]
+
+
+def test_wandb_offline_logs_the_run(fashion, tmp_path):
+    Trainer(small(steps=4, wandb=True), run_dir=tmp_path / "r", data=fashion).run()
+    offline = list((tmp_path / "r" / "wandb").glob("offline-run-*"))
+    assert offline and list(offline[0].glob("*.wandb"))
+
+
+def test_dataset_smaller_than_a_batch_is_a_clear_error(fashion, tmp_path):
+    from dcgan.data import ImageData
+    from dcgan.errors import DataError
+
+    with pytest.raises(DataError, match="fewer than --batch-size"):
+        Trainer(small(steps=1, batch_size=64), run_dir=tmp_path / "r", data=ImageData(fashion.images[:10])).setup()
+    assert not (tmp_path / "r").exists()
