@@ -31,6 +31,7 @@ FOLDER_NATIVE = (64, 3)
 
 # 28 starts from a 7x7 map; every other size from 4x4 doubles up to the image.
 IMAGE_SIZES = (16, 28, 32, 64, 128, 256)
+AUGMENTATIONS = ("translation", "cutout", "color")  # DiffAugment's policies (Zhao et al. 2020)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -57,6 +58,42 @@ class TrainConfig:
     lr: float = _opt(2e-4, "Adam learning rate for G and D", gt=0, le=1, group="optim")
     beta1: float = _opt(0.5, "Adam beta1 (0.5 stabilises GANs, the paper's section 4)", ge=0, lt=1, group="optim")
     beta2: float = _opt(0.999, "Adam beta2", ge=0, lt=1, group="optim")
+    lr_g: float | None = _opt(None, "G's learning rate if it differs from --lr (TTUR, Heusel et al. 2017)",
+                              gt=0, le=1, group="optim")
+    lr_d: float | None = _opt(None, "D's learning rate if it differs from --lr (TTUR: e.g. 4e-4 for D, "
+                              "1e-4 for G)", gt=0, le=1, group="optim")
+    lr_schedule: str = _opt("constant", "learning-rate schedule over the run: constant, linear (decay to 0) "
+                            "or cosine", choices=("constant", "linear", "cosine"), group="optim")
+    # Objective and stabilisers (see docs/techniques.md for when to use each).
+    loss: str = _opt("nonsaturating", "the GAN objective: nonsaturating (Goodfellow 2014, default), minimax "
+                     "(the saturating original), lsgan (Mao 2017), hinge (Miyato 2018), wgan-gp (Gulrajani "
+                     "2017)", choices=("nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp"), group="technique")
+    d_steps: int = _opt(1, "D (critic) updates per G update; WGAN-GP uses 5", ge=1, le=20, group="technique")
+    gp_weight: float = _opt(10.0, "gradient penalty weight lambda for wgan-gp (Gulrajani 2017 use 10)", ge=0,
+                            le=1000, group="technique")
+    r1: float = _opt(0.0, "R1 penalty gamma on real data, 0 = off (Mescheder 2018; try 0.1-10)", ge=0,
+                     le=1000, group="technique")
+    d_norm: str = _opt("auto", "normalisation in D after its first layer: batch (the paper), instance, layer "
+                       "or none; auto = batch, or layer for wgan-gp whose penalty is per sample",
+                       choices=("auto", "batch", "instance", "layer", "none"), group="technique")
+    spectral_norm: bool = _opt(False, "spectral normalisation of D's weights (Miyato 2018)", group="technique")
+    d_dropout: float = _opt(0.0, "dropout after each D activation, as the TensorFlow DCGAN tutorial (0.3)",
+                            ge=0, lt=1, group="technique")
+    label_smoothing: float = _opt(0.0, "one-sided label smoothing: real targets 1 - s (Salimans 2016; 0.1)",
+                                  ge=0, lt=0.5, group="technique")
+    instance_noise: float = _opt(0.0, "std of Gaussian noise added to D's inputs, annealed linearly to 0 "
+                                 "(Sonderby 2016; 0.1)", ge=0, le=2, group="technique")
+    ema: float = _opt(0.0, "decay of an exponential moving average of G's weights used for samples, exports "
+                      "and evaluation, 0 = off (Yazici 2019; 0.999)", ge=0, lt=1, group="technique")
+    diffaugment: str = _opt("", "differentiable augmentation of D's inputs for small datasets: a comma list "
+                            "of translation, cutout, color (Zhao 2020)", group="technique")
+    conditional: bool = _opt(False, "a class-conditional DCGAN (labelled datasets: mnist, fashion-mnist, "
+                             "cifar10, class folders)", group="technique")
+    d_conditioning: str = _opt("projection", "how labels enter a conditional D: projection (Miyato & Koyama "
+                               "2018) or concat (label maps joined to the image, Mirza & Osindero 2014)",
+                               choices=("projection", "concat"), group="technique")
+    num_classes: int | None = _opt(None, "classes of a conditional run (set from the dataset)", ge=2, le=1000,
+                                   group="technique")
     # Length: a total, so resuming with a larger value extends the run.
     epochs: int | None = _opt(None, "total epochs (default 5 when --steps is not given)", ge=1, le=100000,
                               group="length")
@@ -90,7 +127,25 @@ class TrainConfig:
                               field="dataset")
         if ds.startswith(FOLDER_PREFIX) and not ds[len(FOLDER_PREFIX):].strip():
             raise ConfigError("folder: needs a path, e.g. --dataset folder:~/pictures", field="dataset")
+        if self.label_smoothing and self.loss in ("hinge", "wgan-gp"):
+            raise ConfigError(f"--label-smoothing has no meaning for --loss {self.loss} (it has no targets); "
+                              f"use it with nonsaturating, minimax or lsgan", field="label_smoothing")
+        if self.loss == "wgan-gp" and self.d_norm == "batch":
+            raise ConfigError("--loss wgan-gp penalises each sample's gradient, which BatchNorm couples across "
+                              "the batch (Gulrajani et al. 2017, section 4); use --d-norm layer, instance or none",
+                              field="d_norm")
+        unknown = set(self.augmentations()) - set(AUGMENTATIONS)
+        if unknown:
+            raise ConfigError(f"--diffaugment {sorted(unknown)[0]!r} is unknown: use a comma list of "
+                              f"{', '.join(AUGMENTATIONS)}", field="diffaugment")
+        if self.conditional and ds in DATASETS and not DATASETS[ds][2]:
+            raise ConfigError(f"--conditional needs class labels and {ds} has none; use mnist, fashion-mnist, "
+                              f"cifar10 or a folder of class folders", field="conditional")
         return self
+
+    def augmentations(self) -> list[str]:
+        """The DiffAugment policy as a list, e.g. ['translation', 'cutout']."""
+        return [a.strip() for a in self.diffaugment.split(",") if a.strip()]
 
     def resolved(self) -> "TrainConfig":
         """A validated copy with dataset-native size/channels, a length and a seed filled in."""
@@ -104,6 +159,10 @@ class TrainConfig:
             cfg.epochs = 5
         if cfg.seed is None:
             cfg.seed = random.SystemRandom().randrange(2**31)
+        cfg.lr_g = cfg.lr_g if cfg.lr_g is not None else cfg.lr
+        cfg.lr_d = cfg.lr_d if cfg.lr_d is not None else cfg.lr
+        if cfg.d_norm == "auto":
+            cfg.d_norm = "layer" if cfg.loss == "wgan-gp" else "batch"
         return cfg
 
     def to_dict(self) -> dict[str, Any]:

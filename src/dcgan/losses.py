@@ -1,21 +1,97 @@
-"""GAN objectives as pure functions of D's logits.
+"""GAN objectives as pure functions of D's outputs (logits or critic scores), and the gradient penalties.
 
-Written with softplus, the numerically stable form of the sigmoid cross-entropy:
+The cross-entropy objectives are written with softplus, the numerically stable form:
   -log sigmoid(l) = softplus(-l),   -log(1 - sigmoid(l)) = softplus(l).
+Each objective is a pair (D's loss, G's loss); LOSSES maps the --loss names to them.
 """
 
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 
-def d_loss_nonsaturating(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def _real_term(real: torch.Tensor, target: float) -> torch.Tensor:
+    """Cross-entropy of logits against a real-image target: 1, or 1 - s with one-sided label smoothing
+    (Salimans et al. 2016, section 3.4: smooth only the real side)."""
+    return (target * F.softplus(-real) + (1 - target) * F.softplus(real)).mean()
+
+
+def d_nonsaturating(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
     """D maximises log D(x) + log(1 - D(G(z))) (Goodfellow et al. 2014, eq. 1)."""
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    return _real_term(real, real_target) + F.softplus(fake).mean()
 
 
-def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+def g_nonsaturating(fake: torch.Tensor) -> torch.Tensor:
     """G maximises log D(G(z)) instead of minimising log(1 - D(G(z))): strong gradients early in training
-    (Goodfellow et al. 2014, section 3)."""
-    return F.softplus(-fake_logits).mean()
+    (Goodfellow et al. 2014, section 3). The default."""
+    return F.softplus(-fake).mean()
+
+
+def g_minimax(fake: torch.Tensor) -> torch.Tensor:
+    """G minimises log(1 - D(G(z))) = -softplus(l): the original saturating game (Goodfellow et al. 2014, eq. 1),
+    whose gradient vanishes when D confidently rejects the fakes."""
+    return -F.softplus(fake).mean()
+
+
+def d_lsgan(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
+    """Least squares (Mao et al. 2017, eq. 2 with a=0, b=1): D pulls real scores to 1 and fake scores to 0."""
+    return 0.5 * ((real - real_target) ** 2).mean() + 0.5 * (fake ** 2).mean()
+
+
+def g_lsgan(fake: torch.Tensor) -> torch.Tensor:
+    """Least squares G loss (Mao et al. 2017, c=1)."""
+    return 0.5 * ((fake - 1) ** 2).mean()
+
+
+def d_hinge(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D pushes real scores above +1 and fake below -1."""
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def g_hinge(fake: torch.Tensor) -> torch.Tensor:
+    """G raises the critic's score of its samples (Miyato et al. 2018)."""
+    return -fake.mean()
+
+
+def d_wasserstein(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
+    """The critic's Wasserstein-1 estimate, negated (Arjovsky et al. 2017); add gradient_penalty for WGAN-GP."""
+    return fake.mean() - real.mean()
+
+
+def g_wasserstein(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+class Objective(NamedTuple):
+    d_loss: Callable[..., torch.Tensor]
+    g_loss: Callable[[torch.Tensor], torch.Tensor]
+    smoothable: bool  # whether one-sided label smoothing has a meaning for it
+
+
+LOSSES: dict[str, Objective] = {
+    "nonsaturating": Objective(d_nonsaturating, g_nonsaturating, True),
+    "minimax": Objective(d_nonsaturating, g_minimax, True),
+    "lsgan": Objective(d_lsgan, g_lsgan, True),
+    "hinge": Objective(d_hinge, g_hinge, False),
+    "wgan-gp": Objective(d_wasserstein, g_wasserstein, False),
+}
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """E[(||grad D(x_hat)||_2 - 1)^2] at random points x_hat between real and fake samples
+    (Gulrajani et al. 2017, algorithm 1). Multiply by the weight lambda (10 in the paper)."""
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
+    x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E[||grad D(x)||^2] on real data (Mescheder et al. 2018, eq. 9). Multiply by gamma / 2.
+    `real` must have requires_grad set before D ran on it."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()

@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dcgan.errors import ConfigError
 
+EMBED_DIM = 50  # size of a conditional G's class embedding, joined to z
 MAX_WIDTH_MULT = 8  # widest layer = 8 x width, as in the paper's 64x64 model (1024 -> 512 for width 64 here)
 
 
@@ -38,16 +40,20 @@ def _widths(width: int, doublings: int) -> list[int]:
 
 
 class Generator(nn.Module):
-    """z (B, latent_dim) -> image (B, channels, S, S) in [-1, 1]."""
+    """z (B, latent_dim) [+ class labels (B,)] -> image (B, channels, S, S) in [-1, 1]."""
 
-    def __init__(self, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64):
+    def __init__(self, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64,
+                 num_classes: int = 0):
         super().__init__()
         start, doublings = stages(image_size)
-        self.image_size, self.channels, self.latent_dim = image_size, channels, latent_dim
+        self.image_size, self.channels, self.latent_dim, self.num_classes = image_size, channels, latent_dim, num_classes
+        # Conditional: a learned class embedding joined to z (Mirza & Osindero 2014, section 4.1).
+        self.embed = nn.Embedding(num_classes, EMBED_DIM) if num_classes else None
+        z_channels = latent_dim + (EMBED_DIM if num_classes else 0)
         widths = _widths(width, doublings)  # 64x64, width 64: [512, 256, 128, 64]
         # Project z to the first map with a transposed conv from 1x1 (the paper's "project and reshape").
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, widths[0], start, 1, 0, bias=False),  # (B, 8w, 4, 4)
+            nn.ConvTranspose2d(z_channels, widths[0], start, 1, 0, bias=False),  # (B, 8w, 4, 4)
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(True),
         ]
@@ -61,39 +67,71 @@ class Generator(nn.Module):
         self.main = nn.Sequential(*layers)
         init_weights(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.main(z.view(z.shape[0], self.latent_dim, 1, 1))
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this generator is conditional: pass class labels")
+            z = torch.cat([z, self.embed(labels)], dim=1)  # (B, latent_dim + EMBED_DIM)
+        return self.main(z.view(z.shape[0], -1, 1, 1))
 
 
 class Discriminator(nn.Module):
-    """image (B, channels, S, S) -> logit (B,). Sigmoid is left to the loss (the stable logits form)."""
+    """image (B, channels, S, S) [+ class labels (B,)] -> logit (B,). The sigmoid is left to the loss."""
 
-    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64):
+    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, norm: str = "batch",
+                 spectral_norm: bool = False, dropout: float = 0.0, num_classes: int = 0,
+                 conditioning: str = "projection"):
         super().__init__()
         start, doublings = stages(image_size)
-        self.image_size, self.channels = image_size, channels
+        self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
+        self.conditioning = conditioning if num_classes else None
+        wrap = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         widths = _widths(width, doublings)[::-1]  # 64x64, width 64: [64, 128, 256, 512]
+        # Concat conditioning: one-hot label maps joined to the image as extra input channels.
+        in_channels = channels + (num_classes if self.conditioning == "concat" else 0)
+
+        def act() -> list[nn.Module]:
+            return [nn.LeakyReLU(0.2, True)] + ([nn.Dropout(dropout)] if dropout else [])
+
         blocks: list[nn.Module] = [
-            # No BatchNorm on D's input layer (section 3: it caused sample oscillation and instability).
-            nn.Sequential(nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)),
+            # No normalisation on D's input layer (section 3: it caused sample oscillation and instability).
+            nn.Sequential(wrap(nn.Conv2d(in_channels, widths[0], 4, 2, 1, bias=False)), *act()),
         ]
         for c_in, c_out in zip(widths, widths[1:]):
             blocks.append(nn.Sequential(
-                nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False),  # halves H and W
-                nn.BatchNorm2d(c_out),
-                nn.LeakyReLU(0.2, True),
+                wrap(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none")),  # halves H and W
+                *_norm_layer(norm, c_out),
+                *act(),
             ))
         self.blocks = nn.ModuleList(blocks)
-        self.head = nn.Conv2d(widths[-1], 1, start, 1, 0, bias=False)  # (B, 1, 1, 1): one logit per image
+        self.head = wrap(nn.Conv2d(widths[-1], 1, start, 1, 0, bias=False))  # (B, 1, 1, 1): one logit per image
+        # Projection conditioning (Miyato & Koyama 2018, eq. 3): logit += <embed(y), sum-pooled features>.
+        self.project = (wrap(nn.Embedding(num_classes, widths[-1])) if self.conditioning == "projection"
+                        else None)
         init_weights(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _condition_input(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.conditioning is None:
+            return x
+        if labels is None:
+            raise ValueError("this discriminator is conditional: pass class labels")
+        if self.conditioning == "concat":
+            maps = F.one_hot(labels, self.num_classes).to(x.dtype)[:, :, None, None]
+            x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], dim=1)  # (B, C + classes, H, W)
+        return x
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = self._condition_input(x, labels)
         for block in self.blocks:
             x = block(x)
-        return self.head(x).flatten()
+        logit = self.head(x).flatten()  # (B,)
+        if self.project is not None:
+            logit = logit + (self.project(labels) * x.sum(dim=(2, 3))).sum(dim=1)
+        return logit
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
         """The activation of every block, (B, C_i, H_i, W_i): D's learned representation (section 5.1)."""
+        x = self._condition_input(x, labels)
         out = []
         for block in self.blocks:
             x = block(x)
@@ -101,23 +139,42 @@ class Discriminator(nn.Module):
         return out
 
 
+def _norm_layer(norm: str, channels: int) -> list[nn.Module]:
+    """D's normalisation after its first layer. Layer norm over (C, H, W) is GroupNorm with one group."""
+    if norm == "batch":
+        return [nn.BatchNorm2d(channels)]
+    if norm == "instance":
+        return [nn.InstanceNorm2d(channels, affine=True)]
+    if norm == "layer":
+        return [nn.GroupNorm(1, channels)]
+    if norm == "none":
+        return []
+    raise ConfigError(f"unknown normalisation {norm!r}: use batch, instance, layer or none")
+
+
 def init_weights(module: nn.Module) -> None:
     """N(0, 0.02) for conv weights, N(1, 0.02) for BatchNorm gamma, zero beta (Radford et al. 2015, section 4)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
+            # Under spectral norm, `weight` is computed from the stored `original`: initialise that.
+            parametrized = nn.utils.parametrize.is_parametrized(m, "weight")
+            nn.init.normal_(m.parametrizations.weight.original if parametrized else m.weight, 0.0, 0.02)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
 
 def build_generator(config) -> Generator:
     """G for a resolved TrainConfig."""
-    return Generator(config.image_size, config.channels, config.latent_dim, config.g_width)
+    classes = config.num_classes if config.conditional else 0
+    return Generator(config.image_size, config.channels, config.latent_dim, config.g_width, classes or 0)
 
 
 def build_discriminator(config) -> Discriminator:
     """D for a resolved TrainConfig."""
-    return Discriminator(config.image_size, config.channels, config.d_width)
+    classes = config.num_classes if config.conditional else 0
+    return Discriminator(config.image_size, config.channels, config.d_width, norm=config.d_norm,
+                         spectral_norm=config.spectral_norm, dropout=config.d_dropout, num_classes=classes or 0,
+                         conditioning=config.d_conditioning)

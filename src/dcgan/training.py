@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
+import math
 import re
 import threading
 import time
@@ -19,7 +21,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-from dcgan import losses
+from dcgan.augment import diff_augment
 from dcgan.checkpoint import (GENERATOR_FILE, atomic_write_text, export_generator, load_checkpoint,
                               resolve_checkpoint, save_checkpoint)
 from dcgan.config import FOLDER_PREFIX, TrainConfig
@@ -28,6 +30,7 @@ from dcgan.device import resolve_device
 from dcgan.errors import CheckpointError, ConfigError, DataError
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, Log, RunStarted, SampleGrid,
                           StatusChanged, StepMetrics)
+from dcgan.losses import LOSSES, gradient_penalty, r1_penalty
 from dcgan.models import build_discriminator, build_generator
 from dcgan.sampling import grid_nrow, to_uint8
 
@@ -96,21 +99,31 @@ class Trainer:
         if n < cfg.batch_size:
             raise DataError(f"the dataset has {n} images, fewer than --batch-size {cfg.batch_size}; "
                             f"lower the batch size or add images")
-        self.steps_per_epoch = n // cfg.batch_size  # the last partial batch is dropped each epoch
+        # A step is d_steps D updates (each on a fresh batch) and one G update; the last partial batch of an
+        # epoch is dropped.
+        self.steps_per_epoch = max(1, n // (cfg.batch_size * cfg.d_steps))
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
+        if cfg.conditional:
+            self._set_num_classes()
 
         # Models, optimisers and every random stream from the seed.
         torch.manual_seed(cfg.seed)
         self.G = build_generator(cfg).to(self.device)
         self.D = build_discriminator(cfg).to(self.device)
-        # Adam, lr 2e-4, beta1 0.5 (Radford et al. 2015, section 4).
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        # Adam, lr 2e-4, beta1 0.5 (Radford et al. 2015, section 4); G and D may differ (TTUR).
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        # An exponential moving average of G's weights, for samples, exports and evaluation (Yazici et al. 2019).
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema else None
+        self.objective = LOSSES[cfg.loss]
+        self.augmentations = cfg.augmentations()
         self.noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         # The fixed noise is drawn on the CPU so the same seed gives the same grid on every device.
-        fixed = torch.randn(cfg.sample_count, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed))
-        self.fixed_noise = fixed.to(self.device)
+        self.fixed_noise, self.fixed_labels, self.grid_columns = fixed_inputs(cfg)
+        self.fixed_noise = self.fixed_noise.to(self.device)
+        self.fixed_labels = self.fixed_labels.to(self.device) if self.fixed_labels is not None else None
         self.images = self._place_images(self.data.images)
+        self.labels = self.data.labels.to(self.images.device) if cfg.conditional else None
 
         if self.resume_from is not None:
             self._load_state(load_checkpoint(self.resume_from, map_location="cpu"))
@@ -121,6 +134,16 @@ class Trainer:
             self._open_run_dir()
         self._ready = True
         return self
+
+    def _set_num_classes(self) -> None:
+        if self.data.labels is None:
+            raise DataError(f"--conditional needs class labels, and {self.data.source} has none (a folder needs "
+                            f"one sub-folder per class)")
+        found = max(len(self.data.class_names), int(self.data.labels.max()) + 1)
+        if self.config.num_classes is not None and self.config.num_classes != found:
+            raise ConfigError(f"the run was trained with {self.config.num_classes} classes but the data has "
+                              f"{found}", field="num_classes")
+        self.config.num_classes = found
 
     def _place_images(self, images: torch.Tensor) -> torch.Tensor:
         """Keep the uint8 dataset on the training device when it fits in a quarter of its free memory."""
@@ -195,10 +218,12 @@ class Trainer:
                     order = epoch_order(len(self.data), cfg.seed, epoch).to(self.images.device)
                     if index == 0:
                         epoch_start = time.perf_counter()
-                batch = order[index * cfg.batch_size:(index + 1) * cfg.batch_size]
+                per_step = cfg.batch_size * cfg.d_steps
+                batch = order[index * per_step:(index + 1) * per_step]
                 real = self.images[batch].to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
+                labels = self.labels[batch].to(self.device) if self.labels is not None else None
                 log_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
-                out = self.train_step(real, with_after=log_now)
+                out = self.train_step(real, labels, with_after=log_now)
                 self.step += 1
 
                 # Report.
@@ -238,59 +263,118 @@ class Trainer:
         """The epoch the current step belongs to (0-based)."""
         return (max(self.step, 1) - 1) // self.steps_per_epoch
 
-    def train_step(self, real: torch.Tensor, with_after: bool = False) -> dict[str, torch.Tensor]:
-        """One D update then one G update on a batch of real images (B, C, H, W) in [-1, 1].
+    def train_step(self, real: torch.Tensor, labels: torch.Tensor | None = None,
+                   with_after: bool = False) -> dict[str, torch.Tensor]:
+        """d_steps D updates then one G update. `real` holds d_steps batches (d_steps*B, C, H, W) in [-1, 1],
+        `labels` their classes for a conditional run.
 
-        Returns 0-dim tensors (no host sync): loss_D, loss_G, D_x, D_G_z (the D step's view), D_G_z_before
-        (the G step's view, after D's update) and, with `with_after`, D_G_z_after (after G's update).
+        Returns 0-dim tensors (no host sync): loss_D, loss_G, D_x, D_G_z (D's view of the fakes in its last
+        update), D_G_z_before (the G update's view, after D's update), with `with_after` D_G_z_after (after
+        G's update, on un-augmented inputs), and the penalties or the Wasserstein estimate when used.
         """
-        G, D = self.G, self.D
-        z = torch.randn(real.shape[0], self.config.latent_dim, device=self.device, generator=self.noise_gen)
-        fake = G(z)  # (B, C, H, W): one G forward serves both updates
+        cfg, G, D = self.config, self.G, self.D
+        self._apply_schedules()
+        sigma = cfg.instance_noise * max(0.0, 1 - self.step / self.total_steps)  # annealed to 0
+        reals = real.chunk(cfg.d_steps)
+        real_labels = labels.chunk(cfg.d_steps) if labels is not None else [None] * cfg.d_steps
+        out: dict[str, torch.Tensor] = {}
 
-        # Update D: maximise log D(x) + log(1 - D(G(z))).
-        real_logits = D(real)
-        fake_logits = D(fake.detach())
-        loss_D = losses.d_loss_nonsaturating(real_logits, fake_logits)
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        self.opt_D.step()
+        # Update D (d_steps times): e.g. maximise log D(x) + log(1 - D(G(z))). Only the last fake batch keeps
+        # its graph: one G forward then serves G's update too.
+        for k, (x, y) in enumerate(zip(reals, real_labels)):
+            z, y_fake = self._noise(x.shape[0])
+            with torch.set_grad_enabled(k == cfg.d_steps - 1):
+                fake = G(z, y_fake)  # (B, C, H, W)
+            out.update(self._update_d(x, y, fake.detach(), y_fake, sigma))
 
-        # Update G: maximise log D(G(z)) (non-saturating). D's weights need no gradients here.
+        # Update G: e.g. maximise log D(G(z)) (non-saturating). D's weights need no gradients here.
         D.requires_grad_(False)
-        fake_logits_g = D(fake)
-        loss_G = losses.g_loss_nonsaturating(fake_logits_g)
+        fake_logits = D(self._d_input(fake, sigma), y_fake)
+        loss_G = self.objective.g_loss(fake_logits)
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         self.opt_G.step()
         D.requires_grad_(True)
+        if self.G_ema is not None:
+            update_ema(self.G_ema, G, cfg.ema, self.step)
 
-        out = {
-            "loss_D": loss_D.detach(), "loss_G": loss_G.detach(),
-            "D_x": torch.sigmoid(real_logits.detach()).mean(),
-            "D_G_z": torch.sigmoid(fake_logits.detach()).mean(),
-            "D_G_z_before": torch.sigmoid(fake_logits_g.detach()).mean(),
-        }
+        out["loss_G"] = loss_G.detach()
+        out["D_G_z_before"] = torch.sigmoid(fake_logits.detach()).mean()
         if with_after:
             # D(G(z)) with the updated G on the same z; BatchNorm running statistics are left untouched.
             with torch.no_grad(), frozen_batchnorm_stats(G, D):
-                out["D_G_z_after"] = torch.sigmoid(D(G(z))).mean()
+                out["D_G_z_after"] = torch.sigmoid(D(G(z, y_fake), y_fake)).mean()
         return out
 
+    def _update_d(self, real: torch.Tensor, labels: torch.Tensor | None, fake: torch.Tensor,
+                  fake_labels: torch.Tensor | None, sigma: float) -> dict[str, torch.Tensor]:
+        cfg, D = self.config, self.D
+        x_real, x_fake = self._d_input(real, sigma), self._d_input(fake, sigma)
+        if cfg.r1:
+            x_real = x_real.detach().requires_grad_(True)
+        real_logits, fake_logits = D(x_real, labels), D(x_fake, fake_labels)
+        loss_D = self.objective.d_loss(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
+        out = {}
+        if cfg.loss == "wgan-gp":
+            gp = gradient_penalty(lambda x: D(x, labels), x_real.detach(), x_fake, self.noise_gen)
+            loss_D = loss_D + cfg.gp_weight * gp
+            out["gp"] = gp.detach()
+            out["W_distance"] = (real_logits - fake_logits).detach().mean()
+        if cfg.r1:
+            r1 = r1_penalty(real_logits, x_real)
+            loss_D = loss_D + cfg.r1 / 2 * r1
+            out["r1"] = r1.detach()
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        out.update(loss_D=loss_D.detach(), D_x=torch.sigmoid(real_logits.detach()).mean(),
+                   D_G_z=torch.sigmoid(fake_logits.detach()).mean())
+        return out
+
+    def _noise(self, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """z ~ N(0, I) (count, latent_dim) and, for a conditional run, uniformly drawn classes."""
+        z = torch.randn(count, self.config.latent_dim, device=self.device, generator=self.noise_gen)
+        if not self.config.conditional:
+            return z, None
+        y = torch.randint(self.config.num_classes, (count,), device=self.device, generator=self.noise_gen)
+        return z, y
+
+    def _d_input(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """What D sees: DiffAugment's transforms (Zhao et al. 2020), then instance noise (Sonderby et al. 2016)."""
+        if self.augmentations:
+            x = diff_augment(x, self.augmentations, self.noise_gen)
+        if sigma > 0:
+            x = x + sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=self.noise_gen)
+        return x
+
+    def _apply_schedules(self) -> None:
+        """Set both learning rates for this step from the schedule (a function of the step alone, so a resumed
+        run continues the same curve)."""
+        factor = lr_factor(self.config.lr_schedule, self.step, self.total_steps)
+        for opt, base in ((self.opt_G, self.config.lr_g), (self.opt_D, self.config.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
+
     # --- Snapshots ----------------------------------------------------------------------------------------
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The G that samples, exports and evaluations use: the moving average when --ema is on."""
+        return self.G_ema if self.G_ema is not None else self.G
 
     @torch.no_grad()
     def sample_fixed(self) -> torch.Tensor:
         """G(fixed noise) in eval mode (BatchNorm running statistics) as uint8 (N, C, H, W)."""
-        self.G.eval()
+        g = self.sampling_generator
+        was_training = g.training
+        g.eval()
         try:
-            return to_uint8(self.G(self.fixed_noise))
+            return to_uint8(g(self.fixed_noise, self.fixed_labels))
         finally:
-            self.G.train()
+            g.train(was_training)
 
     def _sample(self) -> None:
-        images = self.sample_fixed()
-        self.events.emit(SampleGrid(self.step, self.epoch, images, grid_nrow(images.shape[0])))
+        self.events.emit(SampleGrid(self.step, self.epoch, self.sample_fixed(), self.grid_columns))
 
     def state_dict(self) -> dict[str, Any]:
         rng = {"torch": torch.get_rng_state(), "noise": self.noise_gen.get_state()}
@@ -301,6 +385,7 @@ class Trainer:
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "rng": rng, "fixed_noise": self.fixed_noise.cpu(),
+            **({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -309,6 +394,8 @@ class Trainer:
             self.D.load_state_dict(state["D"])
             self.opt_G.load_state_dict(state["opt_G"])
             self.opt_D.load_state_dict(state["opt_D"])
+            if self.G_ema is not None:
+                self.G_ema.load_state_dict(state["G_ema"])
             torch.set_rng_state(state["rng"]["torch"])
             try:
                 self.noise_gen.set_state(state["rng"]["noise"])
@@ -327,12 +414,46 @@ class Trainer:
             return
         path = save_checkpoint(self.run_dir / "checkpoints", self.state_dict(), keep=self.config.keep_checkpoints)
         self._checkpoint_step = self.step
-        export_generator(self.run_dir / GENERATOR_FILE, self.G, self.config.to_dict(), self.step)
+        export_generator(self.run_dir / GENERATOR_FILE, self.sampling_generator, self.config.to_dict(), self.step)
         self.events.emit(CheckpointSaved(self.step, str(path)))
 
     def _set_status(self, status: str, message: str = "") -> None:
         self.status = status
         self.events.emit(StatusChanged(status, self.step, message))
+
+
+def fixed_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """(noise, labels, grid columns) of the fixed-noise grid, drawn on the CPU from the seed. A conditional run
+    shows one row per class, the same noise in every row."""
+    gen = torch.Generator().manual_seed(config.seed)
+    if not config.conditional:
+        return torch.randn(config.sample_count, config.latent_dim, generator=gen), None, grid_nrow(
+            config.sample_count)
+    classes = config.num_classes
+    columns = max(1, min(8, 256 // classes))
+    noise = torch.randn(columns, config.latent_dim, generator=gen).repeat(classes, 1)  # (classes*cols, latent)
+    return noise, torch.arange(classes).repeat_interleave(columns), columns
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at a step: constant 1, linear decay to 0, or half a cosine."""
+    progress = min(step / max(total, 1), 1.0)
+    if schedule == "linear":
+        return 1.0 - progress
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """ema <- d * ema + (1 - d) * model, with d warmed up as min(decay, (1 + t) / (10 + t)) so early averages
+    are not dominated by the random initialisation; BatchNorm statistics are copied."""
+    d = min(decay, (1 + step) / (10 + step))
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1 - d)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:

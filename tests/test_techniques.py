@@ -1,0 +1,178 @@
+"""Training techniques (issue 5): each objective and stabiliser on a short real Fashion-MNIST training."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dcgan import Trainer, TrainConfig
+from dcgan.augment import color, cutout, diff_augment, translation
+from dcgan.errors import ConfigError, DataError
+from dcgan.events import SampleGrid, StepMetrics
+from dcgan.models import Discriminator
+from dcgan.runfiles import read_metrics
+from dcgan.training import lr_factor, update_ema
+
+LOSS_NAMES = ["nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp"]
+
+
+def small(**kw):
+    base = dict(seed=2, batch_size=32, g_width=16, d_width=16, log_every=1, tensorboard=False)
+    return TrainConfig(**{**base, **kw})
+
+
+def discrimination(trainer, fashion) -> float:
+    """D's mean score gap between 256 held real images and 256 fresh fakes: ~0 at initialisation."""
+    g = torch.Generator().manual_seed(123)
+    real = fashion.images[-256:].float().div(127.5).sub(1)
+    z = torch.randn(256, trainer.config.latent_dim, generator=g)
+    labels = fashion.labels[-256:] if trainer.config.conditional else None
+    trainer.D.eval(), trainer.G.eval()
+    with torch.no_grad():
+        gap = trainer.D(real, labels).mean() - trainer.D(trainer.G(z, labels), labels).mean()
+    trainer.D.train(), trainer.G.train()
+    return gap.item()
+
+
+@pytest.mark.parametrize("loss", LOSS_NAMES)
+def test_each_objective_trains_d_and_stays_finite(fashion, tmp_path, loss):
+    trainer = Trainer(small(loss=loss, steps=40), run_dir=tmp_path / "r", data=fashion).setup()
+    before = discrimination(trainer, fashion)
+    events = []
+    trainer.subscribe(events.append)
+    assert trainer.run() == "finished"
+    rows = [e.metrics for e in events if isinstance(e, StepMetrics)]
+    assert all(np.isfinite(v) for r in rows for v in r.values())
+    after = discrimination(trainer, fashion)
+    assert after > before + 0.05 and after > 0.05, (before, after)
+    if loss == "wgan-gp":
+        assert "gp" in rows[-1] and "W_distance" in rows[-1]
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in trainer.D.modules())
+
+
+STABILISERS = {
+    "spectral_norm": dict(spectral_norm=True),
+    "dropout": dict(d_dropout=0.3),
+    "label_smoothing": dict(label_smoothing=0.1),
+    "instance_noise": dict(instance_noise=0.1),
+    "ttur": dict(lr_g=1e-4, lr_d=4e-4),
+    "linear_schedule": dict(lr_schedule="linear"),
+    "cosine_schedule": dict(lr_schedule="cosine"),
+    "ema": dict(ema=0.99),
+    "diffaugment": dict(diffaugment="translation,cutout,color"),
+    "r1": dict(r1=1.0),
+    "d_steps": dict(d_steps=2),
+    "instance_norm": dict(d_norm="instance"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STABILISERS))
+def test_each_stabiliser_trains_and_resumes_exactly(fashion, tmp_path, name):
+    options = STABILISERS[name]
+    Trainer(small(steps=12, **options), run_dir=tmp_path / "full", data=fashion).run()
+    split = Trainer(small(steps=12, **options), run_dir=tmp_path / "split", data=fashion)
+    split.subscribe(lambda e: split.request_stop() if isinstance(e, StepMetrics) and e.step == 5 else None)
+    assert split.run() == "stopped"
+    assert Trainer.resume(tmp_path / "split", data=fashion).run() == "finished"
+    rows = lambda d: [r for r in read_metrics(tmp_path / d / "metrics.jsonl") if "loss_D" in r]  # noqa: E731
+    full, split = rows("full"), rows("split")
+    assert all(np.isfinite(r["loss_D"]) and np.isfinite(r["loss_G"]) for r in full)
+    key = lambda r: {k: v for k, v in r.items() if k not in ("time", "images_per_s")}  # noqa: E731
+    assert [key(r) for r in split] == [key(r) for r in full]
+    saved = json.loads((tmp_path / "full" / "config.json").read_text())
+    assert all(saved[k] == v for k, v in options.items())
+
+
+def test_learning_rates_follow_the_schedule_and_ttur(fashion, tmp_path):
+    Trainer(small(steps=10, lr_g=1e-4, lr_d=4e-4, lr_schedule="linear"), run_dir=tmp_path / "r", data=fashion).run()
+    rows = [r for r in read_metrics(tmp_path / "r" / "metrics.jsonl") if "loss_D" in r]
+    # The rate used by step t (reported after it) is base * (1 - (t - 1) / total).
+    assert rows[0]["lr_G"] == pytest.approx(1e-4) and rows[0]["lr_D"] == pytest.approx(4e-4)
+    assert rows[-1]["lr_D"] == pytest.approx(4e-4 * (1 - 9 / 10))
+    assert lr_factor("cosine", 5, 10) == pytest.approx(0.5) and lr_factor("constant", 9, 10) == 1
+
+
+def test_ema_update_is_the_moving_average():
+    torch.manual_seed(0)
+    model, ema = nn.Linear(3, 2), nn.Linear(3, 2)
+    before = ema.weight.detach().clone()
+    update_ema(ema, model, decay=0.999, step=10_000)
+    assert torch.allclose(ema.weight, 0.999 * before + 0.001 * model.weight)
+    update_ema(ema, model, decay=0.999, step=0)  # warm-up: decay (1 + 0) / (10 + 0) = 0.1
+    assert torch.allclose(ema.weight, 0.1 * (0.999 * before + 0.001 * model.weight) + 0.9 * model.weight)
+
+
+def test_ema_generator_makes_the_samples_and_the_export(fashion, tmp_path):
+    from dcgan import load_generator
+
+    trainer = Trainer(small(steps=15, ema=0.9), run_dir=tmp_path / "r", data=fashion)
+    trainer.run()
+    exported = load_generator(tmp_path / "r" / "generator.safetensors")
+    for p_export, p_ema, p_raw in zip(exported.model.parameters(), trainer.G_ema.parameters(),
+                                      trainer.G.parameters()):
+        assert torch.equal(p_export, p_ema)
+    assert any(not torch.equal(a, b) for a, b in zip(trainer.G_ema.parameters(), trainer.G.parameters()))
+
+
+def test_spectral_norm_bounds_the_largest_singular_value():
+    torch.manual_seed(0)
+    d = Discriminator(28, 1, 16, spectral_norm=True)
+    x = torch.randn(8, 1, 28, 28)
+    for _ in range(20):  # power iterations converge during forward passes in training mode
+        d(x)
+    conv = d.blocks[1][0]
+    sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2).item()
+    assert sigma == pytest.approx(1.0, abs=0.05)
+
+
+def test_diffaugment_policies():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 3, 32, 32) * 2 - 1
+    moved = translation(x, g)
+    # Whole-pixel shifts: every output pixel is an input pixel of the same image or the zero fill.
+    values = set(x[0].flatten().tolist()) | {0.0}
+    assert set(moved[0].flatten().tolist()) <= values
+    cut = cutout(torch.ones(16, 1, 32, 32), g)
+    assert cut.mean().item() == pytest.approx(0.75, abs=0.08)  # about a quarter of the area is cut
+    assert not torch.allclose(color(x, g).mean((1, 2, 3)), x.mean((1, 2, 3)))
+    x.requires_grad_(True)
+    diff_augment(x, ["color", "translation", "cutout"], g).sum().backward()
+    assert x.grad.abs().sum() > 0  # differentiable: G still learns through it
+
+
+@pytest.mark.parametrize("conditioning", ["projection", "concat"])
+def test_conditional_run_has_one_grid_row_per_class(fashion, tmp_path, conditioning):
+    events = []
+    trainer = Trainer(small(steps=6, conditional=True, d_conditioning=conditioning), run_dir=tmp_path / "r",
+                      data=fashion, subscribers=[events.append])
+    trainer.run()
+    grid = [e for e in events if isinstance(e, SampleGrid)][-1]
+    assert grid.images.shape[0] == 10 * grid.nrow and grid.nrow == 8
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["num_classes"] == 10
+    Trainer.resume(tmp_path / "r", steps=8, data=fashion).run()
+
+
+@pytest.mark.parametrize("values,words", [
+    ({"loss": "hinge", "label_smoothing": 0.1}, "no meaning for --loss hinge"),
+    ({"loss": "wgan-gp", "d_norm": "batch"}, "BatchNorm"),
+    ({"diffaugment": "translation,zoom"}, "'zoom' is unknown"),
+    ({"dataset": "celeba", "conditional": True}, "needs class labels"),
+    ({"loss": "wasserstein"}, "--loss must be one of"),
+])
+def test_bad_technique_options_teach(values, words):
+    with pytest.raises(ConfigError, match=words):
+        TrainConfig.from_dict(values)
+
+
+def test_conditional_on_an_unlabelled_folder_is_a_clear_error(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "pics").mkdir()
+    for i in range(4):
+        Image.new("L", (16, 16), 40 * i).save(tmp_path / "pics" / f"{i}.png")
+    config = small(dataset=f"folder:{tmp_path / 'pics'}", image_size=16, channels=1, conditional=True,
+                   batch_size=2, steps=1)
+    with pytest.raises(DataError, match="needs class labels"):
+        Trainer(config, run_dir=tmp_path / "r").setup()
