@@ -166,6 +166,6 @@ def test_dataset_smaller_than_a_batch_is_a_clear_error(fashion, tmp_path):
     from dcgan.data import ImageData
     from dcgan.errors import DataError
 
-    with pytest.raises(DataError, match="fewer than --batch-size"):
+    with pytest.raises(DataError, match="fewer than one step needs"):
         Trainer(small(steps=1, batch_size=64), run_dir=tmp_path / "r", data=ImageData(fashion.images[:10])).setup()
     assert not (tmp_path / "r").exists()

@@ -102,6 +102,13 @@ class TrainConfig:
     seed: int | None = _opt(None, "random seed; the same seed repeats a CPU run exactly (default: random)",
                             ge=0, le=2**31 - 1, group="run")
     device: str = _opt("auto", "auto picks CUDA, then Apple MPS, then CPU", choices=DEVICES, group="run")
+    # Several processes (torchrun + DistributedDataParallel): --batch-size is per process.
+    world_size: int = _opt(1, "training processes (set by torchrun; effective batch = batch_size x world_size)",
+                           ge=1, le=4096, group="distributed")
+    lr_scaling: str = _opt("none", "learning-rate scaling with the effective batch: none, linear (Goyal 2017) "
+                           "or sqrt", choices=("none", "linear", "sqrt"), group="distributed")
+    sync_batchnorm: bool = _opt(False, "BatchNorm statistics over all processes' batches (CUDA only)",
+                                group="distributed")
     # Reporting.
     log_every: int = _opt(10, "steps between logged metrics", ge=1, le=1000000, group="report")
     sample_every: int = _opt(200, "steps between fixed-noise sample grids (also at every epoch end)", ge=1,

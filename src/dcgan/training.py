@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from dcgan.augment import diff_augment
 from dcgan.checkpoint import (GENERATOR_FILE, atomic_write_text, export_generator, load_checkpoint,
@@ -27,6 +28,7 @@ from dcgan.checkpoint import (GENERATOR_FILE, atomic_write_text, export_generato
 from dcgan.config import FOLDER_PREFIX, TrainConfig
 from dcgan.data import ImageData, load_dataset
 from dcgan.device import resolve_device
+from dcgan.distributed import all_mean, any_process, current_world, lr_scale
 from dcgan.errors import CheckpointError, ConfigError, DataError
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, Log, RunStarted, SampleGrid,
                           StatusChanged, StepMetrics)
@@ -92,16 +94,28 @@ class Trainer:
         if self._ready:
             return self
         cfg = self.config
+        self.world = current_world()
+        cfg.world_size = self.world.size
+        if not self.world.is_main:  # only rank 0 writes files and serves events
+            self.write_files = False
+            self.events = EventBus()
         self.device = resolve_device(cfg.device)
+        if self.device.type == "cuda" and self.world.distributed:
+            self.device = torch.device("cuda", self.world.local_rank)
+        if cfg.sync_batchnorm and self.device.type != "cuda":
+            raise ConfigError("--sync-batchnorm needs CUDA: PyTorch's SyncBatchNorm runs on GPUs only; drop it "
+                              "on this device", field="sync_batchnorm")
         if self.data is None:
             self.data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.channels)
         n = len(self.data)
-        if n < cfg.batch_size:
-            raise DataError(f"the dataset has {n} images, fewer than --batch-size {cfg.batch_size}; "
-                            f"lower the batch size or add images")
-        # A step is d_steps D updates (each on a fresh batch) and one G update; the last partial batch of an
-        # epoch is dropped.
-        self.steps_per_epoch = max(1, n // (cfg.batch_size * cfg.d_steps))
+        global_batch = cfg.batch_size * self.world.size
+        if n < global_batch * cfg.d_steps:
+            raise DataError(f"the dataset has {n} images, fewer than one step needs ({cfg.d_steps} x "
+                            f"--batch-size {cfg.batch_size} x {self.world.size} processes); lower the batch "
+                            f"size or add images")
+        # A step is d_steps D updates (each on a fresh global batch) and one G update; the last partial batch of
+        # an epoch is dropped.
+        self.steps_per_epoch = n // (global_batch * cfg.d_steps)
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
         if cfg.conditional:
             self._set_num_classes()
@@ -115,6 +129,8 @@ class Trainer:
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
         # An exponential moving average of G's weights, for samples, exports and evaluation (Yazici et al. 2019).
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema else None
+        self.lr_scale = lr_scale(cfg.lr_scaling, self.world.size)
+        self.G_train, self.D_train = self._wrap_for_processes()
         self.objective = LOSSES[cfg.loss]
         self.augmentations = cfg.augmentations()
         self.noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
@@ -134,6 +150,17 @@ class Trainer:
             self._open_run_dir()
         self._ready = True
         return self
+
+    def _wrap_for_processes(self) -> tuple[nn.Module, nn.Module]:
+        """DistributedDataParallel wrappers that average G's and D's gradients over the processes; G and D
+        themselves stay unwrapped for sampling, metrics and checkpoints (which any world size can load)."""
+        if not self.world.distributed:
+            return self.G, self.D
+        if self.config.sync_batchnorm:
+            self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return (DistributedDataParallel(self.G, device_ids=ids), DistributedDataParallel(self.D, device_ids=ids))
 
     def _set_num_classes(self) -> None:
         if self.data.labels is None:
@@ -202,6 +229,9 @@ class Trainer:
                          f"from {self.data.source}"))
         if self.data.skipped:
             emit(Log("warning", f"{self.data.skipped} unreadable image files were skipped"))
+        emit(Log("info", f"effective batch {cfg.batch_size * self.world.size} = {self.world.size} process(es) x "
+                         f"{cfg.batch_size}; learning rates G {cfg.lr_g * self.lr_scale:g}, "
+                         f"D {cfg.lr_d * self.lr_scale:g} (scaling: {cfg.lr_scaling})"))
         if self.resume_from is not None:
             emit(Log("info", f"resumed from {self.resume_from} at step {self.step}"))
         self._set_status("running")
@@ -212,14 +242,13 @@ class Trainer:
         tick_time, tick_step = time.perf_counter(), self.step
         epoch_start = time.perf_counter()
         try:
-            while self.step < self.total_steps and not self._stop.is_set():
+            while self.step < self.total_steps and not any_process(self._stop.is_set(), self.world, self.device):
                 epoch, index = divmod(self.step, spe)
                 if order is None or index == 0:
                     order = epoch_order(len(self.data), cfg.seed, epoch).to(self.images.device)
                     if index == 0:
                         epoch_start = time.perf_counter()
-                per_step = cfg.batch_size * cfg.d_steps
-                batch = order[index * per_step:(index + 1) * per_step]
+                batch = self._my_batch(order, index)
                 real = self.images[batch].to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
                 labels = self.labels[batch].to(self.device) if self.labels is not None else None
                 log_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
@@ -229,8 +258,11 @@ class Trainer:
                 # Report.
                 if log_now:
                     now = time.perf_counter()
-                    metrics = {k: float(v) for k, v in out.items()}  # the one host sync per logged step
-                    metrics["images_per_s"] = (self.step - tick_step) * cfg.batch_size / max(now - tick_time, 1e-9)
+                    names = sorted(out)
+                    values = all_mean(torch.stack([out[k].float() for k in names]), self.world).tolist()
+                    metrics = dict(zip(names, values))  # the one host sync per logged step
+                    images = (self.step - tick_step) * cfg.batch_size * cfg.d_steps * self.world.size
+                    metrics["images_per_s"] = images / max(now - tick_time, 1e-9)
                     metrics["lr_G"] = self.opt_G.param_groups[0]["lr"]
                     metrics["lr_D"] = self.opt_D.param_groups[0]["lr"]
                     emit(StepMetrics(self.step, self.epoch, metrics))
@@ -272,7 +304,7 @@ class Trainer:
         update), D_G_z_before (the G update's view, after D's update), with `with_after` D_G_z_after (after
         G's update, on un-augmented inputs), and the penalties or the Wasserstein estimate when used.
         """
-        cfg, G, D = self.config, self.G, self.D
+        cfg, G, D = self.config, self.G_train, self.D
         self._apply_schedules()
         sigma = cfg.instance_noise * max(0.0, 1 - self.step / self.total_steps)  # annealed to 0
         reals = real.chunk(cfg.d_steps)
@@ -287,7 +319,8 @@ class Trainer:
                 fake = G(z, y_fake)  # (B, C, H, W)
             out.update(self._update_d(x, y, fake.detach(), y_fake, sigma))
 
-        # Update G: e.g. maximise log D(G(z)) (non-saturating). D's weights need no gradients here.
+        # Update G: e.g. maximise log D(G(z)) (non-saturating). D's weights need no gradients here, so D runs
+        # unwrapped: its gradient-averaging wrapper would wait for gradients that never come.
         D.requires_grad_(False)
         fake_logits = D(self._d_input(fake, sigma), y_fake)
         loss_G = self.objective.g_loss(fake_logits)
@@ -296,19 +329,19 @@ class Trainer:
         self.opt_G.step()
         D.requires_grad_(True)
         if self.G_ema is not None:
-            update_ema(self.G_ema, G, cfg.ema, self.step)
+            update_ema(self.G_ema, self.G, cfg.ema, self.step)
 
         out["loss_G"] = loss_G.detach()
         out["D_G_z_before"] = torch.sigmoid(fake_logits.detach()).mean()
         if with_after:
             # D(G(z)) with the updated G on the same z; BatchNorm running statistics are left untouched.
-            with torch.no_grad(), frozen_batchnorm_stats(G, D):
-                out["D_G_z_after"] = torch.sigmoid(D(G(z, y_fake), y_fake)).mean()
+            with torch.no_grad(), frozen_batchnorm_stats(self.G, D):
+                out["D_G_z_after"] = torch.sigmoid(D(self.G(z, y_fake), y_fake)).mean()
         return out
 
     def _update_d(self, real: torch.Tensor, labels: torch.Tensor | None, fake: torch.Tensor,
                   fake_labels: torch.Tensor | None, sigma: float) -> dict[str, torch.Tensor]:
-        cfg, D = self.config, self.D
+        cfg, D = self.config, self.D_train
         x_real, x_fake = self._d_input(real, sigma), self._d_input(fake, sigma)
         if cfg.r1:
             x_real = x_real.detach().requires_grad_(True)
@@ -316,7 +349,7 @@ class Trainer:
         loss_D = self.objective.d_loss(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
         out = {}
         if cfg.loss == "wgan-gp":
-            gp = gradient_penalty(lambda x: D(x, labels), x_real.detach(), x_fake, self.noise_gen)
+            gp = gradient_penalty(lambda x: self.D(x, labels), x_real.detach(), x_fake, self.noise_gen)
             loss_D = loss_D + cfg.gp_weight * gp
             out["gp"] = gp.detach()
             out["W_distance"] = (real_logits - fake_logits).detach().mean()
@@ -332,12 +365,22 @@ class Trainer:
         return out
 
     def _noise(self, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """z ~ N(0, I) (count, latent_dim) and, for a conditional run, uniformly drawn classes."""
-        z = torch.randn(count, self.config.latent_dim, device=self.device, generator=self.noise_gen)
+        """z ~ N(0, I) (count, latent_dim) and, for a conditional run, uniformly drawn classes. Every process
+        draws the global batch's noise and keeps its own slice: N processes see the noise one would."""
+        total, mine = count * self.world.size, slice(self.world.rank * count, (self.world.rank + 1) * count)
+        z = torch.randn(total, self.config.latent_dim, device=self.device, generator=self.noise_gen)[mine]
         if not self.config.conditional:
             return z, None
-        y = torch.randint(self.config.num_classes, (count,), device=self.device, generator=self.noise_gen)
-        return z, y
+        y = torch.randint(self.config.num_classes, (total,), device=self.device, generator=self.noise_gen)
+        return z, y[mine]
+
+    def _my_batch(self, order: torch.Tensor, index: int) -> torch.Tensor:
+        """This process's sample indices for a step: the step's d_steps global batches, each split between the
+        processes, so every sample of an epoch is seen once by one process."""
+        cfg, world = self.config, self.world
+        per_step = cfg.batch_size * cfg.d_steps * world.size
+        chunk = order[index * per_step:(index + 1) * per_step]
+        return chunk.view(cfg.d_steps, world.size, cfg.batch_size)[:, world.rank].reshape(-1)
 
     def _d_input(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         """What D sees: DiffAugment's transforms (Zhao et al. 2020), then instance noise (Sonderby et al. 2016)."""
@@ -350,7 +393,7 @@ class Trainer:
     def _apply_schedules(self) -> None:
         """Set both learning rates for this step from the schedule (a function of the step alone, so a resumed
         run continues the same curve)."""
-        factor = lr_factor(self.config.lr_schedule, self.step, self.total_steps)
+        factor = lr_factor(self.config.lr_schedule, self.step, self.total_steps) * self.lr_scale
         for opt, base in ((self.opt_G, self.config.lr_g), (self.opt_D, self.config.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = base * factor
@@ -374,6 +417,8 @@ class Trainer:
             g.train(was_training)
 
     def _sample(self) -> None:
+        if not self.world.is_main:
+            return
         self.events.emit(SampleGrid(self.step, self.epoch, self.sample_fixed(), self.grid_columns))
 
     def state_dict(self) -> dict[str, Any]:

@@ -59,11 +59,44 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="print the resolved config and model summary, run one step, write nothing")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    p.add_argument("--nproc", type=int, metavar="N", help="train with N processes on this machine (launches "
+                   "torchrun; for several machines run torchrun yourself, see the README)")
     add_config_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgan import distributed
+
+    if args.nproc is not None and not distributed.launched_by_torchrun():
+        return distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"))
+    world = distributed.init_from_env("cuda" if _wants_cuda(args) else "cpu")
+    try:
+        return train(args, world)
+    finally:
+        distributed.shutdown()
+
+
+def _wants_cuda(args: argparse.Namespace) -> bool:
+    import torch
+
+    return getattr(args, "device", "auto") in ("auto", "cuda") and torch.cuda.is_available()
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """argv without `name VALUE` or `name=VALUE`."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
+
+
+def train(args: argparse.Namespace, world) -> int:
     from dcgan.console import ConsoleProgress
     from dcgan.training import Trainer
 
@@ -81,11 +114,13 @@ def run(args: argparse.Namespace) -> int:
                           write_files=not args.dry_run)
     if args.dry_run:
         return dry_run(trainer)
-    trainer.subscribe(ConsoleProgress(bar=not args.no_progress))
+    if world.is_main:
+        trainer.subscribe(ConsoleProgress(bar=not args.no_progress))
     trainer.setup()
     with graceful_interrupt(trainer.request_stop):
         status = trainer.run()
-    print(f"run folder: {trainer.run_dir}")
+    if world.is_main:
+        print(f"run folder: {trainer.run_dir}")
     return 0 if status in ("finished", "stopped") else 1
 
 

@@ -1,0 +1,109 @@
+"""Multi-process training on PyTorch's own distributed engine: torchrun starts the processes, torch.distributed
+connects them (NCCL on CUDA, gloo on CPU) and DistributedDataParallel averages the gradients.
+
+    torchrun --nproc-per-node 2 -m dcgan train ...        # one machine
+    dcgan train --nproc 2 ...                              # the same, launched for you
+    torchrun --nnodes 2 --node-rank R --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
+             --nproc-per-node 8 -m dcgan train ...          # several machines
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.distributed as dist
+
+from dcgan.errors import ConfigError
+
+# Collectives that wait longer than this fail instead of hanging forever when a rank has died.
+DEFAULT_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes (a single process is rank 0 of 1)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def launched_by_torchrun() -> bool:
+    return "WORLD_SIZE" in os.environ and "RANK" in os.environ and "LOCAL_RANK" in os.environ
+
+
+def init_from_env(device_kind: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> World:
+    """Join the process group torchrun described in the environment (RANK, WORLD_SIZE, MASTER_ADDR, ...)."""
+    if not launched_by_torchrun():
+        return World()
+    world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
+    if not dist.is_initialized():
+        backend = "nccl" if device_kind == "cuda" else "gloo"
+        if device_kind == "cuda":
+            torch.cuda.set_device(world.local_rank)
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    return world
+
+
+def current_world() -> World:
+    """The world of an already initialised process group (the Python API: users may init it themselves)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return World()
+    local = int(os.environ.get("LOCAL_RANK", dist.get_rank()))
+    return World(dist.get_rank(), dist.get_world_size(), local)
+
+
+def all_mean(values: torch.Tensor, world: World) -> torch.Tensor:
+    """The mean of a tensor over all processes (for reporting metrics of the whole global batch)."""
+    if world.distributed:
+        values = values.clone()
+        dist.all_reduce(values)
+        values /= world.size
+    return values
+
+
+def any_process(flag: bool, world: World, device: torch.device) -> bool:
+    """True on every process when it is True on any (a stop request reaches all ranks at the same step)."""
+    if not world.distributed:
+        return flag
+    t = torch.tensor([1 if flag else 0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def lr_scale(rule: str, world_size: int) -> float:
+    """Learning-rate multiplier for an effective batch world_size times larger: none, linear (Goyal et al.
+    2017) or sqrt (Krizhevsky 2014)."""
+    return {"none": 1.0, "linear": float(world_size), "sqrt": world_size ** 0.5}[rule]
+
+
+def run_torchrun(nproc: int, argv: Sequence[str]) -> int:
+    """`dcgan train --nproc N ...`: relaunch this command under torchrun with N processes on this machine."""
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1, got {nproc}")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "dcgan", *argv]
+    code = subprocess.call(command)
+    if code != 0:
+        print(f"dcgan train: error: a training process failed (exit code {code}) and torchrun stopped the "
+              f"others; the run keeps its last checkpoint: resume it with --resume", file=sys.stderr)
+    return code

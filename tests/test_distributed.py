@@ -1,0 +1,152 @@
+"""Multi-process training with torchrun + DistributedDataParallel (gloo on this CPU), on real Fashion-MNIST."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_cli
+from dcgan import Trainer, TrainConfig, load_generator
+from dcgan.runfiles import read_metrics
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def torchrun(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", *args], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def loss_rows(run: Path) -> list[dict]:
+    return [r for r in read_metrics(run / "metrics.jsonl") if "loss_D" in r]
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    result = torchrun("--standalone", "--nproc-per-node=2", str(WORKER), str(out), "8", "64", cwd=out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    """G's learned weights. BatchNorm's running statistics are buffers, not weights: each process updates
+    them from its own batch, and DDP re-broadcasts rank 0's at every forward."""
+    state = torch.load(path, weights_only=True)
+    return {k: v for k, v in state.items() if "running_" not in k and "num_batches" not in k}
+
+
+def test_ranks_hold_identical_generator_weights(two_process_run):
+    g0, g1 = weights(two_process_run / "G-rank0.pt"), weights(two_process_run / "G-rank1.pt")
+    assert g0.keys() == g1.keys() and len(g0) == 7
+    assert all(torch.equal(g0[k], g1[k]) for k in g0)
+
+
+def test_only_rank_0_writes_files_and_serves_events(two_process_run):
+    assert json.loads((two_process_run / "events-rank1.json").read_text()) == []
+    events0 = json.loads((two_process_run / "events-rank0.json").read_text())
+    assert events0.count("StepMetrics") == 8 and "CheckpointSaved" in events0
+    run = two_process_run / "run"
+    assert [r["step"] for r in loss_rows(run)] == list(range(1, 9))  # one writer: no step twice
+    assert len(list(run.glob("events.out.tfevents.*"))) == 1
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step-{s:07d}.png" for s in (0, 2, 4, 6, 8)]
+    config = json.loads((run / "config.json").read_text())
+    assert config["world_size"] == 2 and config["batch_size"] == 64
+    assert "effective batch 128 = 2 process(es) x 64" in (run / "log.txt").read_text()
+
+
+def test_two_processes_of_64_follow_one_process_of_128(two_process_run, fashion, tmp_path):
+    """Gradients averaged over 2 x 64 equal the gradient of the mean over 128, and the processes see the same
+    images and noise as one process would; only BatchNorm's batch statistics (over 64 images per process
+    instead of 128) differ, so the losses agree closely but not bit for bit."""
+    Trainer(TrainConfig(steps=8, batch_size=128, g_width=16, d_width=16, seed=1, log_every=1, tensorboard=False),
+            run_dir=tmp_path / "one", data=fashion).run()
+    one, two = loss_rows(tmp_path / "one"), loss_rows(two_process_run / "run")
+    for a, b in zip(one, two):
+        assert a["loss_D"] == pytest.approx(b["loss_D"], rel=2e-2)
+        assert a["loss_G"] == pytest.approx(b["loss_G"], rel=2e-2)
+    assert one[0]["loss_D"] != two[0]["loss_D"]  # the BatchNorm difference is real, and small
+
+
+def test_a_two_process_checkpoint_resumes_on_one_process_and_generates(two_process_run, fashion, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(two_process_run / "run", run)
+    trainer = Trainer.resume(run, steps=11, data=fashion)
+    assert trainer.run() == "finished" and trainer.step == 11
+    assert json.loads((run / "config.json").read_text())["world_size"] == 1
+    assert load_generator(run).sample(4, seed=0).tensor.shape == (4, 1, 28, 28)
+    result = run_cli("generate", str(run), "-n", "4", "--grid", "g.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_cli_shortcut_launches_torchrun(tmp_path):
+    result = run_cli("train", "--nproc", "2", "--steps", "3", "--batch-size", "32", "--g-width", "8", "--d-width",
+                     "8", "--seed", "0", "--run-dir", "r", "--no-progress", "--no-tensorboard", cwd=tmp_path,
+                     env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "r" / "status.json").read_text())["status"] == "finished"
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["world_size"] == 2
+
+
+def test_two_nodes_on_loopback_with_c10d_rendezvous(tmp_path):
+    """Two torchrun agents, one process each, meeting at a c10d rendezvous: two "nodes" on one machine."""
+    port = free_port()
+    common = ["--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
+              "--rdzv-id=test", str(WORKER), str(tmp_path), "4", "32"]
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", f"--node-rank={rank}", *common],
+                              cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), outputs
+    g0, g1 = weights(tmp_path / "G-rank0.pt"), weights(tmp_path / "G-rank1.pt")
+    assert all(torch.equal(g0[k], g1[k]) for k in g0)
+    assert [r["step"] for r in loss_rows(tmp_path / "run")] == [1, 2, 3, 4]
+
+
+def test_a_dead_rank_stops_the_job_with_a_clear_message(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "dcgan", "train", "--nproc", "2", "--steps", "100000",
+                             "--batch-size", "32", "--g-width", "8", "--d-width", "8", "--run-dir", "r",
+                             "--no-progress", "--no-tensorboard", "--checkpoint-every", "5"], cwd=tmp_path,
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "r" / "checkpoints").glob("step-*.pt")) and time.time() < deadline:
+        time.sleep(0.1)
+    workers = subprocess.run(["pgrep", "-f", "-P", str(_torchrun_pid(proc.pid)), "dcgan"], capture_output=True,
+                             text=True).stdout.split()
+    assert len(workers) == 2
+    os.kill(int(workers[-1]), signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)  # the job ends: no hang
+    assert proc.returncode != 0
+    assert "a training process failed" in err and "--resume" in err
+    assert (tmp_path / "r" / "checkpoints" / "last").is_file()
+
+
+def _torchrun_pid(cli_pid: int) -> int:
+    """The torchrun agent started by `dcgan train --nproc`."""
+    for _ in range(100):
+        found = subprocess.run(["pgrep", "-P", str(cli_pid)], capture_output=True, text=True).stdout.split()
+        if found:
+            return int(found[0])
+        time.sleep(0.1)
+    raise AssertionError("torchrun did not start")
+
+
+def test_sync_batchnorm_on_cpu_is_a_clear_error(tmp_path):
+    result = run_cli("train", "--sync-batchnorm", "--steps", "1", cwd=tmp_path)
+    assert result.returncode == 2 and "--sync-batchnorm needs CUDA" in result.stderr
