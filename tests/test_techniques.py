@@ -65,6 +65,9 @@ STABILISERS = {
     "r1": dict(r1=1.0),
     "d_steps": dict(d_steps=2),
     "instance_norm": dict(d_norm="instance"),
+    # Speed levers must not change what is trained: they resume exactly too.
+    "bf16": dict(precision="bf16"),
+    "contiguous_layout": dict(channels_last=False),
 }
 
 

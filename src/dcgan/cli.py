@@ -19,6 +19,7 @@ COMMANDS = [
     "dcgan.commands.train",
     "dcgan.commands.generate",
     "dcgan.commands.info",
+    "dcgan.commands.bench",
 ]
 
 

@@ -122,15 +122,25 @@ class Trainer:
 
         # Models, optimisers and every random stream from the seed.
         torch.manual_seed(cfg.seed)
-        self.G = build_generator(cfg).to(self.device)
-        self.D = build_discriminator(cfg).to(self.device)
-        # Adam, lr 2e-4, beta1 0.5 (Radford et al. 2015, section 4); G and D may differ (TTUR).
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.G = build_generator(cfg).to(self.device, memory_format=layout)
+        self.D = build_discriminator(cfg).to(self.device, memory_format=layout)
+        # Adam, lr 2e-4, beta1 0.5 (Radford et al. 2015, section 4); G and D may differ (TTUR). On CUDA the
+        # fused kernel updates all parameters in one launch.
+        adam = dict(betas=(cfg.beta1, cfg.beta2), fused=True) if self.device.type == "cuda" else dict(
+            betas=(cfg.beta1, cfg.beta2))
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, **adam)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, **adam)
         # An exponential moving average of G's weights, for samples, exports and evaluation (Yazici et al. 2019).
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema else None
         self.lr_scale = lr_scale(cfg.lr_scaling, self.world.size)
+        if cfg.compile:
+            self.G.compile()
+            self.D.compile()
         self.G_train, self.D_train = self._wrap_for_processes()
+        # bf16 autocast: matmuls and convolutions in bfloat16, weights, BatchNorm and losses in fp32.
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        self.layout = layout
         self.objective = LOSSES[cfg.loss]
         self.augmentations = cfg.augmentations()
         self.noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
@@ -248,9 +258,7 @@ class Trainer:
                     order = epoch_order(len(self.data), cfg.seed, epoch).to(self.images.device)
                     if index == 0:
                         epoch_start = time.perf_counter()
-                batch = self._my_batch(order, index)
-                real = self.images[batch].to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
-                labels = self.labels[batch].to(self.device) if self.labels is not None else None
+                real, labels = self.batch(order, index)
                 log_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
                 out = self.train_step(real, labels, with_after=log_now)
                 self.step += 1
@@ -315,15 +323,16 @@ class Trainer:
         # its graph: one G forward then serves G's update too.
         for k, (x, y) in enumerate(zip(reals, real_labels)):
             z, y_fake = self._noise(x.shape[0])
-            with torch.set_grad_enabled(k == cfg.d_steps - 1):
+            with torch.set_grad_enabled(k == cfg.d_steps - 1), self.autocast:
                 fake = G(z, y_fake)  # (B, C, H, W)
             out.update(self._update_d(x, y, fake.detach(), y_fake, sigma))
 
         # Update G: e.g. maximise log D(G(z)) (non-saturating). D's weights need no gradients here, so D runs
         # unwrapped: its gradient-averaging wrapper would wait for gradients that never come.
         D.requires_grad_(False)
-        fake_logits = D(self._d_input(fake, sigma), y_fake)
-        loss_G = self.objective.g_loss(fake_logits)
+        with self.autocast:
+            fake_logits = D(self._d_input(fake, sigma), y_fake).float()
+            loss_G = self.objective.g_loss(fake_logits)
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         self.opt_G.step()
@@ -335,7 +344,7 @@ class Trainer:
         out["D_G_z_before"] = torch.sigmoid(fake_logits.detach()).mean()
         if with_after:
             # D(G(z)) with the updated G on the same z; BatchNorm running statistics are left untouched.
-            with torch.no_grad(), frozen_batchnorm_stats(self.G, D):
+            with torch.no_grad(), frozen_batchnorm_stats(self.G, D), self.autocast:
                 out["D_G_z_after"] = torch.sigmoid(D(self.G(z, y_fake), y_fake)).mean()
         return out
 
@@ -345,18 +354,19 @@ class Trainer:
         x_real, x_fake = self._d_input(real, sigma), self._d_input(fake, sigma)
         if cfg.r1:
             x_real = x_real.detach().requires_grad_(True)
-        real_logits, fake_logits = D(x_real, labels), D(x_fake, fake_labels)
-        loss_D = self.objective.d_loss(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
         out = {}
-        if cfg.loss == "wgan-gp":
-            gp = gradient_penalty(lambda x: self.D(x, labels), x_real.detach(), x_fake, self.noise_gen)
-            loss_D = loss_D + cfg.gp_weight * gp
-            out["gp"] = gp.detach()
-            out["W_distance"] = (real_logits - fake_logits).detach().mean()
-        if cfg.r1:
-            r1 = r1_penalty(real_logits, x_real)
-            loss_D = loss_D + cfg.r1 / 2 * r1
-            out["r1"] = r1.detach()
+        with self.autocast:
+            real_logits, fake_logits = D(x_real, labels).float(), D(x_fake, fake_labels).float()
+            loss_D = self.objective.d_loss(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
+            if cfg.loss == "wgan-gp":
+                gp = gradient_penalty(lambda x: self.D(x, labels), x_real.detach(), x_fake, self.noise_gen)
+                loss_D = loss_D + cfg.gp_weight * gp
+                out["gp"] = gp.detach()
+                out["W_distance"] = (real_logits - fake_logits).detach().mean()
+            if cfg.r1:
+                r1 = r1_penalty(real_logits, x_real)
+                loss_D = loss_D + cfg.r1 / 2 * r1
+                out["r1"] = r1.detach()
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         self.opt_D.step()
@@ -373,6 +383,13 @@ class Trainer:
             return z, None
         y = torch.randint(self.config.num_classes, (total,), device=self.device, generator=self.noise_gen)
         return z, y[mine]
+
+    def batch(self, order: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The real images (d_steps*B, C, H, W) in [-1, 1] and labels of step `index` of an epoch's order."""
+        batch = self._my_batch(order, index)
+        real = self.images[batch].to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
+        labels = self.labels[batch].to(self.device) if self.labels is not None else None
+        return real.contiguous(memory_format=self.layout), labels
 
     def _my_batch(self, order: torch.Tensor, index: int) -> torch.Tensor:
         """This process's sample indices for a step: the step's d_steps global batches, each split between the

@@ -135,10 +135,10 @@ def dry_run(trainer) -> int:
         print(format_table(f"{name}:", arch[name]["layers"], arch[name]["params"]))
     trainer.setup()
     print(f"device: {trainer.device}")
-    count = cfg.batch_size * cfg.d_steps
-    batch = trainer.images[:count].to(trainer.device).float().div_(127.5).sub_(1)
-    labels = trainer.labels[:count].to(trainer.device) if trainer.labels is not None else None
-    out = trainer.train_step(batch, labels, with_after=True)
+    from dcgan.training import epoch_order
+
+    real, labels = trainer.batch(epoch_order(len(trainer.data), cfg.seed, 0), 0)
+    out = trainer.train_step(real, labels, with_after=True)
     print("one step: " + ", ".join(f"{k} {float(v):.4f}" for k, v in out.items()))
     return 0
 

@@ -1,0 +1,258 @@
+"""Throughput benchmarks: the trainer's real step, generation, and a textbook DCGAN loop as the baseline.
+
+The textbook loop is the one most tutorials teach (pytorch/examples dcgan): a torchvision-style dataset that
+converts and transforms every sample in Python, a DataLoader with 2 worker processes, Sigmoid + BCELoss,
+`.item()` after every loss, and D's weight gradients computed in G's update. It uses the same architecture
+(our Generator and Discriminator), so the difference is the training loop alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import time
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from dcgan.config import TrainConfig, native_format
+from dcgan.data import ImageData, load_dataset
+from dcgan.device import resolve_device
+from dcgan.errors import DataError
+from dcgan.models import build_discriminator, build_generator
+from dcgan.training import Trainer, epoch_order
+
+
+def peak_rss_mb() -> float:
+    """The largest resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def matmul_peak_gflops(device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 3.0) -> float:
+    """The best GFLOP/s of large square matrix products: the yardstick for model FLOP utilisation."""
+    best = 0.0
+    for n in (2048, 4096):
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        a @ b
+        _sync(device)
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 2:
+            a @ b
+            reps += 1
+            _sync(device)
+        best = max(best, 2 * n ** 3 * reps / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def bench_data(config: TrainConfig) -> tuple[ImageData, str]:
+    """Real Fashion-MNIST when it is on disk (the throughput does not depend on the pixels, but real data keeps
+    the numbers honest), else random pixels of the same shape."""
+    try:
+        data = load_dataset(config.dataset, config.data_dir, config.image_size, config.channels, download=False)
+        return data, f"{config.dataset} ({len(data)} images)"
+    except DataError:
+        images = torch.randint(0, 256, (8192, config.channels, config.image_size, config.image_size),
+                               dtype=torch.uint8)
+        return ImageData(images), "random pixels (the dataset is not on disk)"
+
+
+def bench_trainer(config: TrainConfig, data: ImageData, steps: int, warmup: int = 3) -> dict[str, float]:
+    """images/s and FLOPs of the trainer's real step (batch fetch included), after warm-up steps."""
+    trainer = Trainer(config, data=data, write_files=False).setup()
+    order = epoch_order(len(data), config.seed, 0)
+    spe = trainer.steps_per_epoch
+
+    def step(i: int) -> None:
+        trainer.train_step(*trainer.batch(order, i % spe))
+
+    with FlopCounterMode(display=False) as counter:
+        step(0)
+    flops_per_image = counter.get_total_flops() / (config.batch_size * config.d_steps)
+    for i in range(warmup):
+        step(i)
+    _sync(trainer.device)
+    start = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    _sync(trainer.device)
+    seconds = time.perf_counter() - start
+    images_per_s = steps * config.batch_size * config.d_steps / seconds
+    return {"images_per_s": images_per_s, "gflop_per_image": flops_per_image / 1e9,
+            "gflops": images_per_s * flops_per_image / 1e9, "seconds": seconds, "device": str(trainer.device),
+            "_trainer": trainer}
+
+
+def bench_generate(trainer: Trainer, batch: int = 64, repeats: int = 10) -> dict[str, float]:
+    """Generation with the trained G in eval mode: images/s and milliseconds per batch (median)."""
+    g = trainer.sampling_generator.eval()
+    z = torch.randn(batch, trainer.config.latent_dim, device=trainer.device)
+    labels = torch.zeros(batch, dtype=torch.long, device=trainer.device) if trainer.config.conditional else None
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        g(z, labels)
+    times = []
+    with torch.no_grad(), trainer.autocast:
+        for _ in range(repeats + 2):
+            start = time.perf_counter()
+            g(z, labels)
+            _sync(trainer.device)
+            times.append(time.perf_counter() - start)
+    median = sorted(times[2:])[len(times[2:]) // 2]
+    return {"images_per_s": batch / median, "ms_per_batch": median * 1000, "batch": batch,
+            "gflop_per_image": counter.get_total_flops() / batch / 1e9}
+
+
+# --- The textbook baseline ----------------------------------------------------------------------------------
+
+class _TransformingDataset(torch.utils.data.Dataset):
+    """What torchvision's MNIST-style datasets do per sample: a PIL image through Resize/ToTensor/Normalize."""
+
+    def __init__(self, images: torch.Tensor, image_size: int):
+        import torchvision.transforms as T
+
+        self.images = images
+        self.transform = T.Compose([T.Resize(image_size), T.CenterCrop(image_size), T.ToTensor(),
+                                    T.Normalize([0.5] * images.shape[1], [0.5] * images.shape[1])])
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        array = self.images[i].permute(1, 2, 0).numpy()
+        image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+        return self.transform(image), 0
+
+
+def bench_textbook(config: TrainConfig, native: torch.Tensor, steps: int, warmup: int = 3,
+                   device: torch.device | None = None) -> dict[str, float]:
+    """The textbook loop (pytorch/examples dcgan) on the same architecture. `native` holds the dataset's
+    images at their stored size; the loop resizes them per sample, as the tutorials do."""
+    device = device or torch.device("cpu")
+    torch.manual_seed(config.seed)
+    net_g = build_generator(config).to(device)
+    net_d = nn.Sequential(build_discriminator(config), nn.Sigmoid()).to(device)
+    criterion = nn.BCELoss()
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+    loader = torch.utils.data.DataLoader(_TransformingDataset(native, config.image_size), batch_size=config.batch_size,
+                                         shuffle=True, num_workers=2, drop_last=True, persistent_workers=True)
+
+    def step(real: torch.Tensor) -> None:
+        real = real.to(device)
+        b = real.shape[0]
+        # (1) Update D: maximise log(D(x)) + log(1 - D(G(z))).
+        net_d.zero_grad()
+        label = torch.full((b,), 1.0, device=device)
+        out = net_d(real).view(-1)
+        err_real = criterion(out, label)
+        err_real.backward()
+        out.mean().item()
+        fake = net_g(torch.randn(b, config.latent_dim, device=device))
+        label.fill_(0.0)
+        out = net_d(fake.detach()).view(-1)
+        err_fake = criterion(out, label)
+        err_fake.backward()
+        out.mean().item()
+        opt_d.step()
+        # (2) Update G: maximise log(D(G(z))).
+        net_g.zero_grad()
+        label.fill_(1.0)
+        out = net_d(fake).view(-1)
+        err_g = criterion(out, label)
+        err_g.backward()
+        out.mean().item()
+        opt_g.step()
+        (err_real + err_fake).item(), err_g.item()
+
+    batches = iter(loader)
+    first = next(batches)[0]
+    with FlopCounterMode(display=False) as counter:
+        step(first)
+    for _ in range(warmup):
+        step(next(batches)[0])
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        try:
+            real = next(batches)[0]
+        except StopIteration:
+            batches = iter(loader)
+            real = next(batches)[0]
+        step(real)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    images_per_s = steps * config.batch_size / seconds
+    flops_per_image = counter.get_total_flops() / config.batch_size
+    return {"images_per_s": images_per_s, "gflop_per_image": flops_per_image / 1e9,
+            "gflops": images_per_s * flops_per_image / 1e9, "seconds": seconds}
+
+
+# --- Levers: one change at a time from the defaults -----------------------------------------------------------
+
+LEVERS: dict[str, Callable[[TrainConfig], TrainConfig]] = {
+    "defaults": lambda c: c,
+    "no channels_last": lambda c: dataclasses.replace(c, channels_last=False),
+    "bf16 autocast": lambda c: dataclasses.replace(c, precision="bf16"),
+    "torch.compile": lambda c: dataclasses.replace(c, compile=True),
+}
+
+
+def run_bench(config: TrainConfig, steps: int, baseline: bool = True, levers: bool = False,
+              progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """The whole benchmark as one JSON-ready dict."""
+    config = config.resolved()
+    data, source = bench_data(config)
+    progress(f"data: {source}")
+    device = resolve_device(config.device)
+    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float32
+    progress("measuring the matmul peak")
+    peak = matmul_peak_gflops(device, dtype)
+    progress(f"timing {steps} training steps")
+    train = bench_trainer(config, data, steps)
+    trainer = train.pop("_trainer")
+    train["mfu"] = train["gflops"] / peak
+    progress("timing generation")
+    generate = bench_generate(trainer)
+    generate["mfu"] = generate["images_per_s"] * generate["gflop_per_image"] / peak
+    result: dict[str, Any] = {
+        "config": {k: getattr(config, k) for k in ("dataset", "image_size", "channels", "batch_size", "g_width",
+                                                   "d_width", "precision", "channels_last", "compile")},
+        "device": train.pop("device"), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "data": source, "steps": steps, "peak_gflops": peak, "peak_dtype": str(dtype).replace("torch.", ""),
+        "train": train, "generate": generate, "peak_rss_mb": peak_rss_mb(),
+    }
+    del trainer
+    if levers:
+        result["levers"] = {}
+        for name, change in LEVERS.items():
+            progress(f"lever: {name}")
+            lever = bench_trainer(change(config), data, steps)
+            lever.pop("_trainer")
+            result["levers"][name] = {"images_per_s": lever["images_per_s"], "gflops": lever["gflops"]}
+    if baseline:
+        progress(f"timing {steps} steps of the textbook loop")
+        native = load_native(config, data)
+        result["baseline"] = bench_textbook(config, native, steps, device=device)
+        result["baseline"]["mfu"] = result["baseline"]["gflops"] / peak
+        result["speedup"] = train["images_per_s"] / result["baseline"]["images_per_s"]
+    return result
+
+
+def load_native(config: TrainConfig, data: ImageData) -> torch.Tensor:
+    """The dataset at its stored resolution, for the textbook loop to resize per sample."""
+    size, _ = native_format(config.dataset)
+    try:
+        return load_dataset(config.dataset, config.data_dir, size, config.channels, download=False).images
+    except DataError:
+        return data.images
