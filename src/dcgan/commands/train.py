@@ -30,7 +30,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         group_name = f.metadata.get("group", "options")
         group = groups.setdefault(group_name, parser.add_argument_group(f"{group_name} options"))
         default = f.default if f.default is not None else "see help"
-        help_text = f"{f.metadata['help']} (default: {default})"
+        help_text = f"{f.metadata['help']} (default: {default})".replace("%", "%%")  # argparse formats help
         if base is bool:
             group.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_text)
