@@ -176,3 +176,16 @@ def test_cli_reference_matches_the_parser():
 
     committed = (ROOT / "docs" / "cli.md").read_text()
     assert committed == reference_markdown(), "regenerate with: python -m dcgan.cli --reference > docs/cli.md"
+
+
+def test_fork_from_the_cli_changes_options_and_records_the_parent(trained_run, tmp_path):
+    result = run_cli("train", "--fork", str(trained_run), "--lr-d", "0.0004", "--steps", "24", "--log-every", "1",
+                     "--run-dir", "child",
+                     "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "child" / "run.json").read_text())
+    assert record["parent"]["step"] == 20 and record["sessions"][0]["command"].startswith("dcgan train --fork")
+    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss_D" in r]
+    assert rows[0]["step"] == 21 and rows[0]["lr_D"] == 0.0004
+    bad = run_cli("train", "--fork", str(trained_run), "--image-size", "64", cwd=tmp_path)
+    assert bad.returncode == 2 and "cannot change" in bad.stderr

@@ -70,10 +70,11 @@ def bench_trainer(config: TrainConfig, data: ImageData, steps: int, warmup: int 
     """images/s and FLOPs of the trainer's real step (batch fetch included), after warm-up steps."""
     trainer = Trainer(config, data=data, write_files=False).setup()
     order = epoch_order(len(data), config.seed, 0)
-    spe = trainer.steps_per_epoch
+    per_step = config.batch_size * config.d_steps
 
     def step(i: int) -> None:
-        trainer.train_step(*trainer.batch(order, i % spe))
+        i %= trainer.steps_per_epoch
+        trainer.train_step(*trainer.batch(order[i * per_step:(i + 1) * per_step]))
 
     with FlopCounterMode(display=False) as counter:
         step(0)

@@ -7,7 +7,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from dcgan.events import CheckpointSaved, EpochEnd, Event, Log, RunStarted, StatusChanged, StepMetrics
+from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, StatusChanged,
+                          StepMetrics)
 
 
 class ConsoleProgress:
@@ -47,6 +48,8 @@ class ConsoleProgress:
             if event.message.startswith("device: "):
                 return  # already shown by RunStarted
             self.write(event.message if event.level == "info" else f"{event.level}: {event.message}")
+        elif isinstance(event, HyperparameterChanged):
+            self.write(f"from step {event.step + 1}: {event.field} {event.old} -> {event.new}")
         elif isinstance(event, CheckpointSaved):
             pass
         elif isinstance(event, StatusChanged) and event.status in ("stopped", "finished", "failed"):

@@ -40,6 +40,17 @@ class StepMetrics(Event):
     step: int
     epoch: int
     metrics: dict[str, float]
+    manual: str | None = None  # a single step made while paused: "d", "g" or "dg"
+
+
+@dataclass
+class HyperparameterChanged(Event):
+    """A live change, in effect from the step after `step`."""
+
+    step: int
+    field: str
+    old: Any
+    new: Any
 
 
 @dataclass

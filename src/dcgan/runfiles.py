@@ -2,7 +2,10 @@
 
 runs/<name>/
   config.json         the full resolved config (written by the trainer before the first step)
-  metrics.jsonl       one JSON object per logged step (and one per epoch end, with "event": "epoch")
+  metrics.jsonl       one JSON object per logged step, one per epoch end ("event": "epoch") and one per live
+                      hyperparameter change ("event": "hparam", with field, old and new)
+  changes.json        the live changes, replayed when the run resumes
+  run.json            the reproducibility record: seed, versions, device, determinism, data fingerprint, commands
   samples/step-0000200.png   fixed-noise grids
   progress.gif        those grids animated
   status.json         the run's last known status, step and totals (for run lists)
@@ -21,8 +24,8 @@ from typing import Any
 from PIL import Image
 
 from dcgan.checkpoint import atomic_write_text
-from dcgan.events import (CheckpointSaved, EpochEnd, Event, Log, RunStarted, SampleGrid, StatusChanged,
-                          StepMetrics)
+from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
+                          StatusChanged, StepMetrics)
 from dcgan.sampling import grid_array, write_gif
 
 SAMPLES = "samples"
@@ -63,7 +66,11 @@ class RunFiles:
                 truncate_metrics(self.metrics_path, event.start_step)
         elif isinstance(event, StepMetrics):
             self._append({"step": event.step, "epoch": event.epoch, "time": round(event.time, 3),
+                          **({"manual": event.manual} if event.manual else {}),
                           **{k: json_safe(v) for k, v in event.metrics.items()}})
+        elif isinstance(event, HyperparameterChanged):
+            self._append({"event": "hparam", "step": event.step, "field": event.field, "old": event.old,
+                          "new": event.new, "time": round(event.time, 3)})
         elif isinstance(event, EpochEnd):
             self._append({"event": "epoch", "step": event.step, "epoch": event.epoch,
                           "epoch_time_s": round(event.seconds, 3), "time": round(event.time, 3)})

@@ -26,17 +26,20 @@ from dcgan.augment import diff_augment
 from dcgan.checkpoint import (GENERATOR_FILE, atomic_write_text, export_generator, load_checkpoint,
                               resolve_checkpoint, save_checkpoint)
 from dcgan.config import FOLDER_PREFIX, TrainConfig
+from dcgan.control import FORK_FIXED, LIVE_FIELDS, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, load_dataset
 from dcgan.device import resolve_device
 from dcgan.distributed import all_mean, any_process, current_world, lr_scale
 from dcgan.errors import CheckpointError, ConfigError, DataError
-from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, Log, RunStarted, SampleGrid,
-                          StatusChanged, StepMetrics)
+from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RunStarted,
+                          SampleGrid, StatusChanged, StepMetrics)
 from dcgan.losses import LOSSES, gradient_penalty, r1_penalty
 from dcgan.models import build_discriminator, build_generator
 from dcgan.sampling import grid_nrow, to_uint8
 
 CONFIG_FILE = "config.json"
+CHANGES_FILE = "changes.json"  # the live hyperparameter changes, replayed on resume
+RECORD_FILE = "run.json"  # the reproducibility record
 
 
 class Trainer:
@@ -48,19 +51,27 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, run_dir: str | Path | None = None, runs_dir: str | Path = "runs",
                  subscribers: Iterable[Callable[[Event], None]] = (), data: ImageData | None = None,
-                 write_files: bool = True):
+                 write_files: bool = True, origin: str | None = None):
         self.config = config.resolved()
+        self.original_config = dataclasses.replace(self.config)  # config.json: before any live change
         self.events = EventBus(list(subscribers))
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.runs_dir = Path(runs_dir)
         self.write_files = write_files
         self.data = data
+        self.origin = origin or f"python: Trainer({config!r})"  # how the run was started, for run.json
         self.step = 0
+        self.epoch = 0  # the current epoch (0-based) and the samples of it consumed so far
+        self.position = 0
         self.resume_from: Path | None = None
+        self.parent: dict[str, Any] | None = None  # the run and step a fork started from
+        self.changes: list[Change] = []  # live hyperparameter changes, replayed on resume
         self._stop = threading.Event()
-        self._checkpoint_now = threading.Event()
+        self._commands = Commands()
         self._ready = False
         self._checkpoint_step: int | None = None  # the step of the newest checkpoint on disk
+        self._sample_step: int | None = None
+        self._epoch_start = time.perf_counter()
         self.status = "starting"
 
     # --- Construction -------------------------------------------------------------------------------------
@@ -68,8 +79,10 @@ class Trainer:
     @classmethod
     def resume(cls, run_dir: str | Path, *, steps: int | None = None, epochs: int | None = None,
                device: str | None = None, checkpoint: str | Path | None = None,
-               subscribers: Iterable[Callable[[Event], None]] = (), data: ImageData | None = None) -> "Trainer":
-        """Continue a run from its last checkpoint (or `checkpoint`); a larger steps/epochs total extends it."""
+               subscribers: Iterable[Callable[[Event], None]] = (), data: ImageData | None = None,
+               origin: str | None = None) -> "Trainer":
+        """Continue a run from its last checkpoint (or `checkpoint`); a larger steps/epochs total extends it.
+        Live hyperparameter changes of the run are replayed at the steps they were made."""
         run_dir = Path(run_dir)
         if not (run_dir / CONFIG_FILE).is_file():
             raise CheckpointError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); give a folder made by "
@@ -83,8 +96,39 @@ class Trainer:
             config = dataclasses.replace(config, steps=steps, epochs=epochs)
         if device is not None:
             config = dataclasses.replace(config, device=device)
-        trainer = cls(config, run_dir=run_dir, subscribers=subscribers, data=data)
+        trainer = cls(config, run_dir=run_dir, subscribers=subscribers, data=data, origin=origin)
         trainer.resume_from = path
+        trainer.changes = [Change(**c) for c in read_changes(run_dir) or state.get("changes", [])]
+        return trainer
+
+    @classmethod
+    def fork(cls, parent_run: str | Path, changes: dict[str, Any] | None = None, *,
+             checkpoint: str | Path | None = None, run_dir: str | Path | None = None,
+             runs_dir: str | Path = "runs", subscribers: Iterable[Callable[[Event], None]] = (),
+             data: ImageData | None = None, origin: str | None = None) -> "Trainer":
+        """A new run that starts from a checkpoint of another run (its weights, optimisers, step and random
+        state) with some options changed; it records its parent and the step it forked at."""
+        path = resolve_checkpoint(checkpoint if checkpoint is not None else parent_run)
+        if path.suffix != ".pt":
+            raise CheckpointError(f"{path} holds only generator weights; a fork needs a training checkpoint")
+        state = load_checkpoint(path)
+        changes = dict(changes or {})
+        fixed = sorted(set(changes) & set(FORK_FIXED))
+        if fixed:
+            raise ConfigError(f"a fork keeps the parent's networks and data, so {fixed[0]!r} cannot change; start "
+                              f"a new run instead", field=fixed[0])
+        # The parent's config as it was at that step: the original plus its live changes until then.
+        values = dict(state["config"])
+        for change in state.get("changes", []):
+            if change["step"] <= state["step"]:
+                values[change["field"]] = change["new"]
+        values.update(changes)
+        config = TrainConfig.from_dict(values)
+        trainer = cls(config, run_dir=run_dir, runs_dir=runs_dir, subscribers=subscribers, data=data,
+                      origin=origin)
+        trainer.resume_from = path
+        trainer.parent = {"run": str(Path(parent_run)), "checkpoint": str(path), "step": int(state["step"]),
+                          "changes": changes}
         return trainer
 
     def subscribe(self, fn: Callable[[Event], None]) -> None:
@@ -95,7 +139,7 @@ class Trainer:
             return self
         cfg = self.config
         self.world = current_world()
-        cfg.world_size = self.world.size
+        cfg.world_size = self.original_config.world_size = self.world.size
         if not self.world.is_main:  # only rank 0 writes files and serves events
             self.write_files = False
             self.events = EventBus()
@@ -119,8 +163,25 @@ class Trainer:
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
         if cfg.conditional:
             self._set_num_classes()
+        self._build_networks()
+        self._build_inputs()
+        if self.resume_from is not None:
+            self._load_state(load_checkpoint(self.resume_from, map_location="cpu"))
+            if self.step >= self.total_steps:
+                where = self.parent["run"] if self.parent else self.run_dir
+                raise ConfigError(f"{where} is already at step {self.step} of {self.total_steps}; give a larger "
+                                  f"--steps or --epochs", field="steps")
+            for change in self.changes:  # in effect at the checkpoint already
+                if change.step <= self.step:
+                    setattr(self.config, change.field, change.new)
+        if self.write_files:
+            self._open_run_dir()
+        self._ready = True
+        return self
 
-        # Models, optimisers and every random stream from the seed.
+    def _build_networks(self) -> None:
+        """G, D, their optimisers, the EMA copy and the process wrappers, initialised from the seed."""
+        cfg = self.config
         torch.manual_seed(cfg.seed)
         layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.G = build_generator(cfg).to(self.device, memory_format=layout)
@@ -142,6 +203,10 @@ class Trainer:
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
         self.layout = layout
         self.objective = LOSSES[cfg.loss]
+
+    def _build_inputs(self) -> None:
+        """The noise stream, the fixed noise of the sample grid and the dataset placed for training."""
+        cfg = self.config
         self.augmentations = cfg.augmentations()
         self.noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         # The fixed noise is drawn on the CPU so the same seed gives the same grid on every device.
@@ -150,16 +215,6 @@ class Trainer:
         self.fixed_labels = self.fixed_labels.to(self.device) if self.fixed_labels is not None else None
         self.images = self._place_images(self.data.images)
         self.labels = self.data.labels.to(self.images.device) if cfg.conditional else None
-
-        if self.resume_from is not None:
-            self._load_state(load_checkpoint(self.resume_from, map_location="cpu"))
-            if self.step >= self.total_steps:
-                raise ConfigError(f"{self.run_dir} is already at step {self.step} of {self.total_steps}; "
-                                  f"give a larger --steps or --epochs to extend it", field="steps")
-        if self.write_files:
-            self._open_run_dir()
-        self._ready = True
-        return self
 
     def _wrap_for_processes(self) -> tuple[nn.Module, nn.Module]:
         """DistributedDataParallel wrappers that average G's and D's gradients over the processes; G and D
@@ -180,7 +235,7 @@ class Trainer:
         if self.config.num_classes is not None and self.config.num_classes != found:
             raise ConfigError(f"the run was trained with {self.config.num_classes} classes but the data has "
                               f"{found}", field="num_classes")
-        self.config.num_classes = found
+        self.config.num_classes = self.original_config.num_classes = found
 
     def _place_images(self, images: torch.Tensor) -> torch.Tensor:
         """Keep the uint8 dataset on the training device when it fits in a quarter of its free memory."""
@@ -197,11 +252,12 @@ class Trainer:
         cfg = self.config
         if self.run_dir is None:
             self.run_dir = unique_run_dir(self.runs_dir, cfg)
-        elif self.resume_from is None and (self.run_dir / CONFIG_FILE).exists():
+        elif (self.resume_from is None or self.parent) and (self.run_dir / CONFIG_FILE).exists():
             raise ConfigError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
                               f"or choose another --run-dir", field="run_dir")
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / CONFIG_FILE, cfg.to_json())
+        atomic_write_text(self.run_dir / CONFIG_FILE, self.original_config.to_json())
+        write_run_record(self)
         from dcgan.runfiles import RunFiles
 
         files: list[Callable[[Event], None]] = [RunFiles(self.run_dir)]
@@ -220,76 +276,67 @@ class Trainer:
     def request_stop(self) -> None:
         """Finish the current step, write a checkpoint and return from run() with status 'stopped'."""
         self._stop.set()
+        self._commands.put("wake")
 
     def request_checkpoint(self) -> None:
-        """Write a checkpoint after the current step."""
-        self._checkpoint_now.set()
+        """Write a checkpoint after the current step (also while paused)."""
+        self._commands.put("checkpoint")
+
+    def pause(self) -> None:
+        """Hold at the next step boundary, in place (nothing is reloaded), with status 'paused'."""
+        self._single_process("pausing")
+        self._commands.put("pause")
+
+    def unpause(self) -> None:
+        self._commands.put("continue")
+
+    def single_step(self, part: str = "full") -> None:
+        """While paused: one D update ('d'), one G update ('g') or one full step ('full'), then hold again.
+        The step is reported and sampled like any other."""
+        if part not in STEP_PARTS:
+            raise ConfigError(f"a single step is one of {', '.join(STEP_PARTS)}, not {part!r}", field="part")
+        self._single_process("single steps")
+        self._commands.put("step", STEP_PARTS[part])
+
+    def set_hyperparameters(self, **changes: Any) -> None:
+        """Change live hyperparameters (LIVE_FIELDS); they take effect at the next step. Bad values raise
+        ConfigError here, in the caller's thread."""
+        unknown = sorted(set(changes) - set(LIVE_FIELDS))
+        if unknown:
+            raise ConfigError(f"{unknown[0]!r} cannot change during training; live options: "
+                              f"{', '.join(LIVE_FIELDS)} (fork the run to change others)", field=unknown[0])
+        dataclasses.replace(self.config, **changes).validate()
+        self._commands.put("set", changes)
+
+    @property
+    def paused(self) -> bool:
+        return self._commands.paused
+
+    def _single_process(self, what: str) -> None:
+        if self._ready and self.world.distributed:
+            raise ConfigError(f"{what} is for single-process runs: the other processes would wait on it")
 
     # --- The loop -----------------------------------------------------------------------------------------
 
     def run(self) -> str:
         """Train until the total step count or a stop request; returns the final status."""
         self.setup()
-        cfg, spe = self.config, self.steps_per_epoch
-        emit = self.events.emit
-        emit(RunStarted(str(self.run_dir) if self.run_dir else "", cfg.to_dict(), str(self.device), self.step,
-                        self.total_steps, spe, resumed=self.resume_from is not None))
-        emit(Log("info", f"device: {self.device}"))
-        emit(Log("info", f"data: {len(self.data)} images of {cfg.channels}x{cfg.image_size}x{cfg.image_size} "
-                         f"from {self.data.source}"))
-        if self.data.skipped:
-            emit(Log("warning", f"{self.data.skipped} unreadable image files were skipped"))
-        emit(Log("info", f"effective batch {cfg.batch_size * self.world.size} = {self.world.size} process(es) x "
-                         f"{cfg.batch_size}; learning rates G {cfg.lr_g * self.lr_scale:g}, "
-                         f"D {cfg.lr_d * self.lr_scale:g} (scaling: {cfg.lr_scaling})"))
-        if self.resume_from is not None:
-            emit(Log("info", f"resumed from {self.resume_from} at step {self.step}"))
+        self._announce()
         self._set_status("running")
         if self.step == 0:
             self._sample()  # the starting point of the progress grid
-        last_sample = self.step
-        order = None
-        tick_time, tick_step = time.perf_counter(), self.step
-        epoch_start = time.perf_counter()
+        self._tick = (time.perf_counter(), self.step)
         try:
-            while self.step < self.total_steps and not any_process(self._stop.is_set(), self.world, self.device):
-                epoch, index = divmod(self.step, spe)
-                if order is None or index == 0:
-                    order = epoch_order(len(self.data), cfg.seed, epoch).to(self.images.device)
-                    if index == 0:
-                        epoch_start = time.perf_counter()
-                real, labels = self.batch(order, index)
-                log_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
-                out = self.train_step(real, labels, with_after=log_now)
-                self.step += 1
-
-                # Report.
-                if log_now:
-                    now = time.perf_counter()
-                    names = sorted(out)
-                    values = all_mean(torch.stack([out[k].float() for k in names]), self.world).tolist()
-                    metrics = dict(zip(names, values))  # the one host sync per logged step
-                    images = (self.step - tick_step) * cfg.batch_size * cfg.d_steps * self.world.size
-                    metrics["images_per_s"] = images / max(now - tick_time, 1e-9)
-                    metrics["lr_G"] = self.opt_G.param_groups[0]["lr"]
-                    metrics["lr_D"] = self.opt_D.param_groups[0]["lr"]
-                    emit(StepMetrics(self.step, self.epoch, metrics))
-                    tick_time, tick_step = now, self.step
-                epoch_done = self.step % spe == 0
-                if epoch_done:
-                    emit(EpochEnd(self.step, self.step // spe, time.perf_counter() - epoch_start))
-                # Snapshot.
-                if self.step % cfg.sample_every == 0 or epoch_done:
-                    self._sample()
-                    last_sample = self.step
-                if self.step % cfg.checkpoint_every == 0 or self._checkpoint_now.is_set():
-                    self._checkpoint_now.clear()
-                    self._checkpoint()
+            while True:
+                self._serve_commands()
+                if self.step >= self.total_steps or any_process(self._stop.is_set(), self.world, self.device):
+                    break
+                self._advance("dg")
         except Exception as e:
-            emit(Log("error", f"training failed at step {self.step}: {e!r}"))
+            self.events.emit(Log("error", f"training failed at step {self.step}: {e!r}"))
             self._set_status("failed", str(e))
             raise
-        if last_sample != self.step:
+        if self._sample_step != self.step:
             self._sample()
         if self._checkpoint_step != self.step:
             self._checkpoint()
@@ -298,15 +345,107 @@ class Trainer:
                          f"stopped at step {self.step}" if stopped else f"finished {self.step} steps")
         return self.status
 
-    @property
-    def epoch(self) -> int:
-        """The epoch the current step belongs to (0-based)."""
-        return (max(self.step, 1) - 1) // self.steps_per_epoch
+    def _announce(self) -> None:
+        cfg, emit = self.config, self.events.emit
+        emit(RunStarted(str(self.run_dir) if self.run_dir else "", self.original_config.to_dict(),
+                        str(self.device), self.step, self.total_steps, self.steps_per_epoch,
+                        resumed=self.resume_from is not None and self.parent is None))
+        emit(Log("info", f"device: {self.device}"))
+        emit(Log("info", f"data: {len(self.data)} images of {cfg.channels}x{cfg.image_size}x{cfg.image_size} "
+                         f"from {self.data.source}"))
+        if self.data.skipped:
+            emit(Log("warning", f"{self.data.skipped} unreadable image files were skipped"))
+        emit(Log("info", f"effective batch {cfg.batch_size * self.world.size} = {self.world.size} process(es) x "
+                         f"{cfg.batch_size}; learning rates G {cfg.lr_g * self.lr_scale:g}, "
+                         f"D {cfg.lr_d * self.lr_scale:g} (scaling: {cfg.lr_scaling})"))
+        if self.parent is not None:
+            emit(Log("info", f"forked from {self.parent['run']} at step {self.step} with {self.parent['changes']}"))
+        elif self.resume_from is not None:
+            emit(Log("info", f"resumed from {self.resume_from} at step {self.step}"))
+        for change in self.changes:
+            if change.step <= self.step:
+                emit(Log("info", f"replayed: {change.field} = {change.new} from step {change.step + 1}"))
 
-    def train_step(self, real: torch.Tensor, labels: torch.Tensor | None = None,
-                   with_after: bool = False) -> dict[str, torch.Tensor]:
+    def _serve_commands(self) -> None:
+        """Carry out queued commands at this step boundary; while paused, wait here (single steps run here)."""
+        while True:
+            command = self._commands.next(wait=self.paused and not self._stop.is_set())
+            if command is None:
+                if self.paused and not self._stop.is_set():
+                    continue
+                return
+            kind, arg = command
+            if kind == "pause" and not self.paused:
+                self._commands.paused = True
+                self._set_status("paused", f"paused at step {self.step}")
+            elif kind == "continue" and self.paused:
+                self._commands.paused = False
+                self._tick = (time.perf_counter(), self.step)  # images/s should not count the pause
+                self._set_status("running")
+            elif kind == "set":
+                self._apply_changes(arg)
+            elif kind == "checkpoint":
+                self._checkpoint()
+            elif kind == "step" and self.paused and self.step < self.total_steps:
+                self._advance(arg, manual=True)
+
+    def _advance(self, parts: str, manual: bool = False) -> None:
+        """One step on the next batch: D's updates ('d'), G's ('g') or both; report and snapshot after it."""
+        cfg = self.config
+        real, labels = self.next_batch()
+        log_now = manual or (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
+        out = self.train_step(real, labels, with_after=log_now and "g" in parts, parts=parts)
+        self.step += 1
+
+        # Report.
+        if log_now:
+            self._report(out, manual=parts if manual else None)
+        epoch_done = self.position + self._per_step() > len(self.data)
+        if epoch_done:
+            self.events.emit(EpochEnd(self.step, self.epoch + 1, time.perf_counter() - self._epoch_start))
+        # Snapshot.
+        if manual or self.step % cfg.sample_every == 0 or epoch_done:
+            self._sample()
+        if self.step % cfg.checkpoint_every == 0:
+            self._checkpoint()
+        if epoch_done:
+            self.epoch, self.position, self._epoch_start = self.epoch + 1, 0, time.perf_counter()
+        # Replay the live changes a resumed run had made after this step.
+        replay = [c for c in self.changes if c.step == self.step]
+        if replay:
+            self._apply_changes({c.field: c.new for c in replay}, record=False)
+
+    def _report(self, out: dict[str, torch.Tensor], manual: str | None) -> None:
+        cfg, now = self.config, time.perf_counter()
+        names = sorted(out)
+        values = all_mean(torch.stack([out[k].float() for k in names]), self.world).tolist()
+        metrics = dict(zip(names, values))  # the one host sync per logged step
+        tick_time, tick_step = self._tick
+        images = (self.step - tick_step) * cfg.batch_size * cfg.d_steps * self.world.size
+        metrics["images_per_s"] = images / max(now - tick_time, 1e-9)
+        metrics["lr_G"] = self.opt_G.param_groups[0]["lr"]
+        metrics["lr_D"] = self.opt_D.param_groups[0]["lr"]
+        self.events.emit(StepMetrics(self.step, self.epoch, metrics, manual=manual))
+        self._tick = (now, self.step)
+
+    def _apply_changes(self, changes: dict[str, Any], record: bool = True) -> None:
+        """Set live hyperparameters from the next step on; recorded in changes.json and as events."""
+        for name, new in changes.items():
+            old = getattr(self.config, name)
+            if old == new:
+                continue
+            setattr(self.config, name, new)
+            if record:
+                self.changes.append(Change(self.step, name, old, new))
+            self.events.emit(HyperparameterChanged(self.step, name, old, new))
+        if record and self.write_files:
+            atomic_write_text(self.run_dir / CHANGES_FILE, json.dumps([c.as_dict() for c in self.changes], indent=1))
+
+    def train_step(self, real: torch.Tensor, labels: torch.Tensor | None = None, with_after: bool = False,
+                   parts: str = "dg") -> dict[str, torch.Tensor]:
         """d_steps D updates then one G update. `real` holds d_steps batches (d_steps*B, C, H, W) in [-1, 1],
-        `labels` their classes for a conditional run.
+        `labels` their classes for a conditional run. `parts` "d" or "g" runs only D's or G's updates (the
+        dashboard's single steps).
 
         Returns 0-dim tensors (no host sync): loss_D, loss_G, D_x, D_G_z (D's view of the fakes in its last
         update), D_G_z_before (the G update's view, after D's update), with `with_after` D_G_z_after (after
@@ -321,21 +460,28 @@ class Trainer:
 
         # Update D (d_steps times): e.g. maximise log D(x) + log(1 - D(G(z))). Only the last fake batch keeps
         # its graph: one G forward then serves G's update too.
+        # A single D or G step leaves the other network untouched, BatchNorm statistics included.
+        keep_g = (lambda: frozen_batchnorm_stats(self.G)) if "g" not in parts else contextlib.nullcontext
+        keep_d = (lambda: frozen_batchnorm_stats(self.D)) if "d" not in parts else contextlib.nullcontext
         for k, (x, y) in enumerate(zip(reals, real_labels)):
             z, y_fake = self._noise(x.shape[0])
-            with torch.set_grad_enabled(k == cfg.d_steps - 1), self.autocast:
+            with torch.set_grad_enabled(k == cfg.d_steps - 1 and "g" in parts), self.autocast, keep_g():
                 fake = G(z, y_fake)  # (B, C, H, W)
-            out.update(self._update_d(x, y, fake.detach(), y_fake, sigma))
+            if "d" in parts:
+                out.update(self._update_d(x, y, fake.detach(), y_fake, sigma))
+        if "g" not in parts:
+            return out
 
         # Update G: e.g. maximise log D(G(z)) (non-saturating). D's weights need no gradients here, so D runs
         # unwrapped: its gradient-averaging wrapper would wait for gradients that never come.
         D.requires_grad_(False)
-        with self.autocast:
-            fake_logits = D(self._d_input(fake, sigma), y_fake).float()
-            loss_G = self.objective.g_loss(fake_logits)
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        self.opt_G.step()
+        with keep_d():  # restored after the backward pass, which reads the statistics' tensors
+            with self.autocast:
+                fake_logits = D(self._d_input(fake, sigma), y_fake).float()
+                loss_G = self.objective.g_loss(fake_logits)
+            self.opt_G.zero_grad(set_to_none=True)
+            loss_G.backward()
+            self.opt_G.step()
         D.requires_grad_(True)
         if self.G_ema is not None:
             update_ema(self.G_ema, self.G, cfg.ema, self.step)
@@ -384,20 +530,31 @@ class Trainer:
         y = torch.randint(self.config.num_classes, (total,), device=self.device, generator=self.noise_gen)
         return z, y[mine]
 
-    def batch(self, order: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The real images (d_steps*B, C, H, W) in [-1, 1] and labels of step `index` of an epoch's order."""
-        batch = self._my_batch(order, index)
-        real = self.images[batch].to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
-        labels = self.labels[batch].to(self.device) if self.labels is not None else None
-        return real.contiguous(memory_format=self.layout), labels
+    def _per_step(self) -> int:
+        """Samples one step takes from the epoch: d_steps global batches."""
+        return self.config.batch_size * self.config.d_steps * self.world.size
 
-    def _my_batch(self, order: torch.Tensor, index: int) -> torch.Tensor:
-        """This process's sample indices for a step: the step's d_steps global batches, each split between the
-        processes, so every sample of an epoch is seen once by one process."""
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next step's real images and labels from this epoch's order (a function of seed and epoch)."""
+        if self.position + self._per_step() > len(self.data):  # d_steps grew mid-epoch: the epoch ends here
+            self.events.emit(EpochEnd(self.step, self.epoch + 1, time.perf_counter() - self._epoch_start))
+            self.epoch, self.position, self._epoch_start = self.epoch + 1, 0, time.perf_counter()
+        if getattr(self, "_order_epoch", None) != self.epoch:
+            self._order = epoch_order(len(self.data), self.config.seed, self.epoch).to(self.images.device)
+            self._order_epoch = self.epoch
+        chunk = self._order[self.position:self.position + self._per_step()]
+        self.position += self._per_step()
+        return self.batch(chunk)
+
+    def batch(self, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This process's real images (d_steps*B, C, H, W) in [-1, 1] and labels from a step's sample indices:
+        each of the d_steps global batches is split between the processes, so every sample of an epoch is
+        seen once by one process."""
         cfg, world = self.config, self.world
-        per_step = cfg.batch_size * cfg.d_steps * world.size
-        chunk = order[index * per_step:(index + 1) * per_step]
-        return chunk.view(cfg.d_steps, world.size, cfg.batch_size)[:, world.rank].reshape(-1)
+        mine = chunk.view(cfg.d_steps, world.size, cfg.batch_size)[:, world.rank].reshape(-1)
+        real = self.images[mine].to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
+        labels = self.labels[mine].to(self.device) if self.labels is not None else None
+        return real.contiguous(memory_format=self.layout), labels
 
     def _d_input(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         """What D sees: DiffAugment's transforms (Zhao et al. 2020), then instance noise (Sonderby et al. 2016)."""
@@ -434,6 +591,7 @@ class Trainer:
             g.train(was_training)
 
     def _sample(self) -> None:
+        self._sample_step = self.step
         if not self.world.is_main:
             return
         self.events.emit(SampleGrid(self.step, self.epoch, self.sample_fixed(), self.grid_columns))
@@ -443,7 +601,8 @@ class Trainer:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
-            "config": self.config.to_dict(), "step": self.step, "epoch": self.epoch,
+            "config": self.original_config.to_dict(), "step": self.step, "epoch": self.epoch,
+            "position": self.position, "changes": [c.as_dict() for c in self.changes],
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "rng": rng, "fixed_noise": self.fixed_noise.cpu(),
@@ -456,8 +615,8 @@ class Trainer:
             self.D.load_state_dict(state["D"])
             self.opt_G.load_state_dict(state["opt_G"])
             self.opt_D.load_state_dict(state["opt_D"])
-            if self.G_ema is not None:
-                self.G_ema.load_state_dict(state["G_ema"])
+            if self.G_ema is not None:  # a fork that turns EMA on starts the average from G
+                self.G_ema.load_state_dict(state.get("G_ema", state["G"]))
             torch.set_rng_state(state["rng"]["torch"])
             try:
                 self.noise_gen.set_state(state["rng"]["noise"])
@@ -467,6 +626,12 @@ class Trainer:
                 torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
             self.fixed_noise = state["fixed_noise"].to(self.device)
             self.step = self._checkpoint_step = int(state["step"])
+            self.epoch, self.position = int(state["epoch"]), int(state["position"])
+            if self.parent is not None:
+                self._checkpoint_step = None  # the fork's own folder has no checkpoint yet
+            for opt in (self.opt_G, self.opt_D):  # a fork may change Adam's betas
+                for group in opt.param_groups:
+                    group["betas"] = (self.config.beta1, self.config.beta2)
         except (KeyError, RuntimeError, ValueError) as e:
             raise CheckpointError(f"{self.resume_from} does not match this run's models ({e}); "
                                   f"resume from a checkpoint of the same run") from e
@@ -560,3 +725,43 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
         raise CheckpointError(f"{run_dir} is not a run folder (no {CONFIG_FILE})") from e
     except (json.JSONDecodeError, TypeError) as e:
         raise CheckpointError(f"{path} is not valid JSON ({e})") from e
+
+
+def read_changes(run_dir: str | Path) -> list[dict[str, Any]]:
+    """A run's live changes from changes.json (empty when none were made)."""
+    try:
+        return json.loads((Path(run_dir) / CHANGES_FILE).read_text())
+    except FileNotFoundError:
+        return []
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{Path(run_dir) / CHANGES_FILE} is damaged ({e}); delete it to resume without "
+                              f"replaying live changes") from e
+
+
+def write_run_record(trainer: Trainer) -> None:
+    """run.json: what is needed to reproduce the run, and how each session of it was started."""
+    import platform
+
+    import numpy
+    import torchvision
+
+    from dcgan import __version__
+
+    path = trainer.run_dir / RECORD_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        record = {"seed": trainer.config.seed, "parent": trainer.parent, "sessions": []}
+    record["sessions"].append({
+        "started": datetime.now().isoformat(timespec="seconds"), "command": trainer.origin,
+        "from_step": trainer.step, "device": str(trainer.device), "processes": trainer.world.size,
+        "versions": {"dcgan": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+                     "numpy": numpy.__version__, "python": platform.python_version()},
+        "determinism": {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+                        "threads": torch.get_num_threads(), "precision": trainer.config.precision},
+        "dataset": {"name": trainer.config.dataset, "source": trainer.data.source, "images": len(trainer.data),
+                    "fingerprint": trainer.data.fingerprint()},
+    })
+    atomic_write_text(path, json.dumps(record, indent=2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import signal
 import sys
 from typing import Any, Callable
@@ -53,7 +54,10 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint; "
                    "--steps/--epochs (a larger total) extend it, --device moves it")
-    p.add_argument("--checkpoint", metavar="FILE", help="with --resume: this checkpoint instead of the last")
+    p.add_argument("--fork", metavar="RUN_DIR", help="start a new run from a checkpoint of another run (its "
+                   "weights, optimisers and step), with the options given here changed")
+    p.add_argument("--checkpoint", metavar="FILE", help="with --resume or --fork: this checkpoint instead of the "
+                   "run's last")
     p.add_argument("--run-dir", help="the run folder (default: runs/<dataset>-<size>-<time>)")
     p.add_argument("--runs-dir", default="runs", help="where auto-named runs go (default: runs)")
     p.add_argument("--dry-run", action="store_true",
@@ -101,17 +105,23 @@ def train(args: argparse.Namespace, world) -> int:
     from dcgan.training import Trainer
 
     given = given_config_options(args)
+    origin = "dcgan " + shlex.join(sys.argv[1:])
+    if args.resume and args.fork:
+        raise ConfigError("give --resume (continue a run) or --fork (a new run from one), not both")
     if args.resume:
         fixed = sorted(set(given) - RESUME_OPTIONS) + (["preset"] if args.preset else [])
         if fixed:
             raise ConfigError(f"{flag(fixed[0])} cannot change when resuming (the run's config.json fixes it); "
-                              f"only --steps, --epochs and --device can; start a new run to change it")
-        trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, **given)
+                              f"only --steps, --epochs and --device can; fork the run to change others")
+        trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, origin=origin, **given)
+    elif args.fork:
+        trainer = Trainer.fork(args.fork, given, checkpoint=args.checkpoint, run_dir=args.run_dir,
+                               runs_dir=args.runs_dir, origin=origin)
     else:
         if args.checkpoint:
-            raise ConfigError("--checkpoint goes with --resume RUN_DIR")
+            raise ConfigError("--checkpoint goes with --resume RUN_DIR or --fork RUN_DIR")
         trainer = Trainer(apply_preset(args.preset, given), run_dir=args.run_dir, runs_dir=args.runs_dir,
-                          write_files=not args.dry_run)
+                          write_files=not args.dry_run, origin=origin)
     if args.dry_run:
         return dry_run(trainer)
     if world.is_main:
@@ -135,9 +145,7 @@ def dry_run(trainer) -> int:
         print(format_table(f"{name}:", arch[name]["layers"], arch[name]["params"]))
     trainer.setup()
     print(f"device: {trainer.device}")
-    from dcgan.training import epoch_order
-
-    real, labels = trainer.batch(epoch_order(len(trainer.data), cfg.seed, 0), 0)
+    real, labels = trainer.next_batch()
     out = trainer.train_step(real, labels, with_after=True)
     print("one step: " + ", ".join(f"{k} {float(v):.4f}" for k, v in out.items()))
     return 0

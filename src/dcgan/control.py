@@ -1,0 +1,48 @@
+"""Steering a run while it trains: commands from other threads (a web request, a notebook cell) that the
+training thread carries out at step boundaries, and the history of live hyperparameter changes.
+
+Only these fields change live; everything else is fixed by the run's config.json (fork the run to change more).
+"""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass
+from typing import Any
+
+LIVE_FIELDS = ("lr_g", "lr_d", "d_steps", "label_smoothing", "instance_noise", "sample_every", "checkpoint_every")
+# A fork may change anything but what fixes the networks' shapes and the data they learn.
+FORK_FIXED = ("dataset", "data_dir", "image_size", "channels", "latent_dim", "g_width", "d_width", "d_norm",
+              "spectral_norm", "conditional", "d_conditioning", "num_classes", "seed")
+STEP_PARTS = {"d": "d", "g": "g", "full": "dg"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """A live change, taking effect from the step after `step`."""
+
+    step: int
+    field: str
+    old: Any
+    new: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "field": self.field, "old": self.old, "new": self.new}
+
+
+class Commands:
+    """A thread-safe queue of commands for the training thread; `paused` is owned by the training thread."""
+
+    def __init__(self):
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.paused = False
+
+    def put(self, kind: str, arg: Any = None) -> None:
+        self.queue.put((kind, arg))
+
+    def next(self, wait: bool) -> tuple[str, Any] | None:
+        """The next command; while `wait`, blocks up to 0.2 s so a stop request is noticed promptly."""
+        try:
+            return self.queue.get(block=wait, timeout=0.2 if wait else None)
+        except queue.Empty:
+            return None
