@@ -22,7 +22,7 @@ from dcgan.data import ImageData, load_dataset
 from dcgan.device import resolve_device
 from dcgan.errors import DataError
 from dcgan.models import build_discriminator, build_generator
-from dcgan.training import Trainer, epoch_order
+from dcgan.training import Trainer, epoch_order, resolve_precision
 
 
 def peak_rss_mb() -> float:
@@ -216,7 +216,8 @@ def run_bench(config: TrainConfig, steps: int, baseline: bool = True, levers: bo
     data, source = bench_data(config)
     progress(f"data: {source}")
     device = resolve_device(config.device)
-    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float32
+    precision = resolve_precision(config.precision, device)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     progress("measuring the matmul peak")
     peak = matmul_peak_gflops(device, dtype)
     progress(f"timing {steps} training steps")
@@ -227,8 +228,8 @@ def run_bench(config: TrainConfig, steps: int, baseline: bool = True, levers: bo
     generate = bench_generate(trainer)
     generate["mfu"] = generate["images_per_s"] * generate["gflop_per_image"] / peak
     result: dict[str, Any] = {
-        "config": {k: getattr(config, k) for k in ("dataset", "image_size", "channels", "batch_size", "g_width",
-                                                   "d_width", "precision", "channels_last", "compile")},
+        "config": {**{k: getattr(config, k) for k in ("dataset", "image_size", "channels", "batch_size", "g_width",
+                                                      "d_width", "channels_last", "compile")}, "precision": precision},
         "device": train.pop("device"), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "data": source, "steps": steps, "peak_gflops": peak, "peak_dtype": str(dtype).replace("torch.", ""),
         "train": train, "generate": generate, "peak_rss_mb": peak_rss_mb(),

@@ -105,8 +105,9 @@ class TrainConfig:
     # Speed levers (docs/performance.md measures each).
     channels_last: bool = _opt(True, "NHWC memory layout: faster convolutions on CPUs (+15-30% measured) and "
                                "GPU tensor cores", group="speed")
-    precision: str = _opt("fp32", "fp32, or bf16 autocast (about 1.7x on CPUs with AVX512-BF16/AMX and on "
-                          "GPUs; weights stay fp32)", choices=("fp32", "bf16"), group="speed")
+    precision: str = _opt("auto", "fp32, or bf16 autocast (about 1.7x on CPUs with AVX512-BF16/AMX, more on "
+                          "GPUs; weights stay fp32); auto = bf16 on CUDA GPUs that support it, else fp32",
+                          choices=("auto", "fp32", "bf16"), group="speed")
     compile: bool = _opt(False, "torch.compile G and D (pays on GPUs for long runs; slower on the measured "
                          "CPU)", group="speed")
     # Several processes (torchrun + DistributedDataParallel): --batch-size is per process.

@@ -200,7 +200,8 @@ class Trainer:
             self.D.compile()
         self.G_train, self.D_train = self._wrap_for_processes()
         # bf16 autocast: matmuls and convolutions in bfloat16, weights, BatchNorm and losses in fp32.
-        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         self.layout = layout
         self.objective = LOSSES[cfg.loss]
 
@@ -662,6 +663,18 @@ def fixed_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None
     return noise, torch.arange(classes).repeat_interleave(columns), columns
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' -> bf16 on CUDA GPUs with bf16 support (Ampere and later), fp32 elsewhere; bf16 asked for on a GPU
+    without it is a ConfigError rather than a silent slowdown."""
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if precision == "auto":
+        return "bf16" if cuda_bf16 else "fp32"
+    if precision == "bf16" and device.type == "cuda" and not cuda_bf16:
+        raise ConfigError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use "
+                          f"--precision fp32", field="precision")
+    return precision
+
+
 def lr_factor(schedule: str, step: int, total: int) -> float:
     """Multiplier of the base learning rate at a step: constant 1, linear decay to 0, or half a cosine."""
     progress = min(step / max(total, 1), 1.0)
@@ -760,7 +773,7 @@ def write_run_record(trainer: Trainer) -> None:
         "determinism": {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
                         "cudnn_benchmark": torch.backends.cudnn.benchmark,
                         "cudnn_deterministic": torch.backends.cudnn.deterministic,
-                        "threads": torch.get_num_threads(), "precision": trainer.config.precision},
+                        "threads": torch.get_num_threads(), "precision": trainer.precision},
         "dataset": {"name": trainer.config.dataset, "source": trainer.data.source, "images": len(trainer.data),
                     "fingerprint": trainer.data.fingerprint()},
     })

@@ -21,7 +21,8 @@ def register(sub) -> None:
     p.add_argument("--g-width", type=int, default=64, help="generator width (default: 64)")
     p.add_argument("--d-width", type=int, default=64, help="discriminator width (default: 64)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="default: fp32")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto = bf16 on CUDA GPUs that support it, else fp32 (default: auto)")
     p.add_argument("--steps", type=int, default=20, help="timed steps for each loop (default: 20)")
     p.add_argument("--no-baseline", action="store_true", help="skip the textbook loop")
     p.add_argument("--levers", action="store_true", help="also time the trainer with each speed lever changed")
