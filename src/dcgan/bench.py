@@ -135,21 +135,30 @@ class _TransformingDataset(torch.utils.data.Dataset):
         return self.transform(image), 0
 
 
-def bench_textbook(config: TrainConfig, native: torch.Tensor, steps: int, warmup: int = 3,
-                   device: torch.device | None = None) -> dict[str, float]:
-    """The textbook loop (pytorch/examples dcgan) on the same architecture. `native` holds the dataset's
-    images at their stored size; the loop resizes them per sample, as the tutorials do."""
-    device = device or torch.device("cpu")
-    torch.manual_seed(config.seed)
-    net_g = build_generator(config).to(device)
-    net_d = nn.Sequential(build_discriminator(config), nn.Sigmoid()).to(device)
-    criterion = nn.BCELoss()
-    opt_d = torch.optim.Adam(net_d.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
-    opt_g = torch.optim.Adam(net_g.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
-    loader = torch.utils.data.DataLoader(_TransformingDataset(native, config.image_size), batch_size=config.batch_size,
-                                         shuffle=True, num_workers=2, drop_last=True, persistent_workers=True)
+class TextbookLoop:
+    """The textbook loop (pytorch/examples dcgan) on the same architecture. `native` holds the dataset's images
+    at their stored size; the loop resizes them per sample, as the tutorials do."""
 
-    def step(real: torch.Tensor) -> None:
+    def __init__(self, config: TrainConfig, native: torch.Tensor, device: torch.device):
+        torch.manual_seed(config.seed)
+        self.config, self.device = config, device
+        self.net_g = build_generator(config).to(device)
+        self.net_d = nn.Sequential(build_discriminator(config), nn.Sigmoid()).to(device)
+        self.criterion = nn.BCELoss()
+        self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+        self.opt_g = torch.optim.Adam(self.net_g.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+        self.loader = torch.utils.data.DataLoader(
+            _TransformingDataset(native, config.image_size), batch_size=config.batch_size, shuffle=True,
+            num_workers=2, drop_last=True, persistent_workers=True)
+
+    def batches(self):
+        """Real batches forever, epoch after epoch."""
+        while True:
+            for real, _ in self.loader:
+                yield real
+
+    def step(self, real: torch.Tensor) -> None:
+        device, net_d, net_g, criterion = self.device, self.net_d, self.net_g, self.criterion
         real = real.to(device)
         b = real.shape[0]
         # (1) Update D: maximise log(D(x)) + log(1 - D(G(z))).
@@ -159,13 +168,13 @@ def bench_textbook(config: TrainConfig, native: torch.Tensor, steps: int, warmup
         err_real = criterion(out, label)
         err_real.backward()
         out.mean().item()
-        fake = net_g(torch.randn(b, config.latent_dim, device=device))
+        fake = net_g(torch.randn(b, self.config.latent_dim, device=device))
         label.fill_(0.0)
         out = net_d(fake.detach()).view(-1)
         err_fake = criterion(out, label)
         err_fake.backward()
         out.mean().item()
-        opt_d.step()
+        self.opt_d.step()
         # (2) Update G: maximise log(D(G(z))).
         net_g.zero_grad()
         label.fill_(1.0)
@@ -173,25 +182,24 @@ def bench_textbook(config: TrainConfig, native: torch.Tensor, steps: int, warmup
         err_g = criterion(out, label)
         err_g.backward()
         out.mean().item()
-        opt_g.step()
+        self.opt_g.step()
         (err_real + err_fake).item(), err_g.item()
 
-    batches = iter(loader)
-    first = next(batches)[0]
+
+def bench_textbook(config: TrainConfig, native: torch.Tensor, steps: int, warmup: int = 3,
+                   device: torch.device | None = None) -> dict[str, float]:
+    """images/s and FLOPs of the textbook loop (its data loading included), after warm-up steps."""
+    loop = TextbookLoop(config, native, device or torch.device("cpu"))
+    batches = loop.batches()
     with FlopCounterMode(display=False) as counter:
-        step(first)
+        loop.step(next(batches))
     for _ in range(warmup):
-        step(next(batches)[0])
-    _sync(device)
+        loop.step(next(batches))
+    _sync(loop.device)
     start = time.perf_counter()
     for _ in range(steps):
-        try:
-            real = next(batches)[0]
-        except StopIteration:
-            batches = iter(loader)
-            real = next(batches)[0]
-        step(real)
-    _sync(device)
+        loop.step(next(batches))
+    _sync(loop.device)
     seconds = time.perf_counter() - start
     images_per_s = steps * config.batch_size / seconds
     flops_per_image = counter.get_total_flops() / config.batch_size
