@@ -1,0 +1,133 @@
+"""The app factory: REST API, live WebSocket, the page and its static files, and OpenAPI docs, in one process.
+
+    app = create_app("runs")                      # uvicorn.run(app); `dcgan serve` does this
+    app = create_app("runs", token="secret")      # every request must carry the token
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dcgan import __version__
+from dcgan.errors import CheckpointError, ConfigError, DataError, DcganError
+from dcgan.server import schemas
+from dcgan.server.manager import RunManager
+from dcgan.server.routes import compare, live, runs, system, training
+from dcgan.server.runs import RunStore
+from dcgan.server.security import AccessGuard
+from dcgan.server.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+PATTERNS = {
+    schemas.RUN_NAME: "a run name is letters, digits, '.', '_' and '-', starting with a letter or digit (no "
+                      "slashes: runs live directly in the runs folder)",
+    schemas.CHECKPOINT_NAME: "a checkpoint is a file name from the run's checkpoints/ (step-NNNNNNN.pt) or "
+                             "generator.safetensors",
+}
+log = logging.getLogger("dcgan.server")
+
+
+def create_app(runs_dir: str | Path = "runs", **options: Any) -> FastAPI:
+    """The dashboard app over a runs folder; `options` are further Settings fields (token, allowed_hosts,
+    limits)."""
+    settings = Settings(runs_dir=Path(runs_dir), **options)
+    store = RunStore(settings.runs_dir)
+    manager = RunManager(settings, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        manager.attach(asyncio.get_running_loop())
+        heartbeat = asyncio.create_task(manager.hub.heartbeat())
+        try:
+            yield
+        finally:
+            heartbeat.cancel()
+            await manager.shutdown()
+
+    app = FastAPI(title="dcgan dashboard", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Train, watch and use DCGANs: training control, runs, generation and a live "
+                              "WebSocket feed (`/api/live`).")
+    app.state.settings, app.state.store, app.state.manager = settings, store, manager
+    app.add_middleware(AccessGuard, token=settings.token, allowed_hosts=settings.allowed_hosts,
+                       max_body_bytes=settings.max_body_bytes)
+    for module in (training, runs, compare, system, live):
+        app.include_router(module.router)
+    add_error_handlers(app, settings)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", response_class=FileResponse, include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        # Swagger UI from the package's own copy: the docs work offline like the page.
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="dcgan API",
+                                   swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
+
+    return app
+
+
+# --- Errors: one clear message, with the field at fault, never a traceback -------------------------------------
+
+def add_error_handlers(app: FastAPI, settings: Settings) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [field_error(e) for e in exc.errors()]
+        detail = "; ".join(f"{e.field}: {e.reason}" if e.field else e.reason for e in errors)
+        return error_response(422, detail, errors)
+
+    @app.exception_handler(DcganError)
+    async def dcgan_error(request: Request, exc: DcganError) -> JSONResponse:
+        if isinstance(exc, (ConfigError, DataError)):
+            field = exc.field if isinstance(exc, ConfigError) else "dataset"
+            loc = ["body", "config", field] if field else ["body", "config"]
+            return error_response(422, str(exc), [schemas.FieldError(field=field, loc=loc, reason=str(exc))])
+        status = 409 if isinstance(exc, CheckpointError) else 400
+        return error_response(status, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code == 413:
+            detail = f"the request body is larger than {settings.max_body_bytes} bytes; send less"
+        elif exc.status_code == 404 and detail == "Not Found":
+            detail = f"nothing at {request.url.path}; the API is listed at /docs"
+        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return error_response(500, f"internal error ({type(exc).__name__}: {exc}); the server's log has details")
+
+
+def field_error(error: dict[str, Any]) -> schemas.FieldError:
+    """One of pydantic's errors in our shape, with a plain reason for the patterns our names follow."""
+    loc = list(error["loc"])
+    if error["type"] == "json_invalid":
+        return schemas.FieldError(field=None, loc=loc, reason=f"the body is not valid JSON ({error['ctx']['error']} "
+                                                              f"at character {loc[-1]})")
+    where = ".".join(str(p) for p in loc[1:]) or None
+    reason = PATTERNS.get(error.get("ctx", {}).get("pattern"), error["msg"])
+    if error["type"] == "missing" and where is None:
+        reason = "the request needs a JSON body (see /docs)"
+    return schemas.FieldError(field=where, loc=loc, reason=reason)
+
+
+def error_response(status: int, detail: str, errors: list[schemas.FieldError] = (),
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = schemas.ErrorResponse(detail=detail, errors=list(errors))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)

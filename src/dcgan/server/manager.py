@@ -1,0 +1,512 @@
+"""The run manager: owns the one training worker (a thread, or a subprocess for several processes) and the live
+state every client sees.
+
+Threads: the trainer runs in a worker thread and emits events there (a multi-process run's follower thread
+emits the same events, read back from its run folder). The manager's subscriber does no work on
+that thread beyond handing each event to the event loop (`call_soon_threadsafe`, which never blocks); the live
+state, the history and the WebSocket hub are then only touched on the loop thread, so a client's hello is always
+consistent with the messages that follow it, and no request or client can hold training up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from fastapi import HTTPException
+
+from dcgan.config import DATASETS, TrainConfig
+from dcgan.control import LIVE_FIELDS
+from dcgan.data import ImageData
+from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
+                          StatusChanged, StepMetrics)
+from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_step
+from dcgan.server import schemas
+from dcgan.server.hub import Hub
+from dcgan.server.process import ProcessRun, RowEvent, train_command
+from dcgan.server.runs import RunStore, columns, mean_row, number
+from dcgan.server.settings import Settings
+from dcgan.training import Trainer, unique_run_dir
+
+log = logging.getLogger("dcgan.server")
+ACTIVE = ("starting", "running", "paused")
+
+
+class LiveHistory:
+    """The active run's logged rows for charts, in bounded memory: once `limit` points are held, neighbouring
+    points are averaged in pairs and later rows are averaged in groups of the same size, so the whole curve
+    stays evenly resolved however long the run."""
+
+    def __init__(self, limit: int, rows: list[dict[str, Any]] = ()):
+        self.limit = max(2, limit)
+        self.points: list[dict[str, Any]] = []
+        self.stride = 1
+        self.pending: list[dict[str, Any]] = []
+        self.marks: list[dict[str, Any]] = []  # epoch ends and live changes, as metrics.jsonl writes them
+        for row in rows:
+            self.add(row)
+
+    def add(self, row: dict[str, Any]) -> None:
+        if "event" in row:
+            self.marks.append(row)
+            return
+        self.pending.append(row)
+        if len(self.pending) < self.stride:
+            return
+        self.points.append(mean_row(self.pending) if self.stride > 1 else row)
+        self.pending = []
+        if len(self.points) >= self.limit:
+            self.points = [mean_row(self.points[i:i + 2]) for i in range(0, len(self.points), 2)]
+            self.stride *= 2
+
+    def metrics(self) -> schemas.Metrics:
+        rows = self.points + ([mean_row(self.pending)] if self.pending else [])
+        return columns(self.marks + rows, self.limit)
+
+
+class RunManager:
+    """One training at a time: start, stop, resume, fork, steer and checkpoint it; keep its live state for clients.
+
+    The training is either a Trainer in a worker thread of this process (it can be paused, stepped and changed
+    live) or, for several processes, a `dcgan train --nproc N` subprocess followed through its run folder.
+    """
+
+    def __init__(self, settings: Settings, store: RunStore):
+        self.settings = settings
+        self.store = store
+        self.hub = Hub(self.hello, settings.client_queue, settings.send_timeout_s, settings.heartbeat_s)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.trainer: Trainer | None = None
+        self.process: ProcessRun | None = None
+        self.thread: threading.Thread | None = None
+        self.busy = False  # a worker owns the training, from the start request until the worker has ended
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.status = schemas.Status(state="idle", message="no training started yet")
+        self.history = LiveHistory(settings.history_points)
+        self.sample_steps: list[int] = []
+        self.log: deque[schemas.LogLine] = deque(maxlen=settings.log_lines)
+        self._images_per_step = 0
+        self._started = 0.0
+        # Requests waiting for an event (a checkpoint, a status, a single step's metrics): (test, future).
+        self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future]] = []
+        self._data: tuple[tuple, ImageData] | None = None  # the last named dataset, reused by the next run
+
+    # --- Lifecycle (called by the app's lifespan) ----------------------------------------------------------
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    async def shutdown(self, timeout_s: float = 120) -> None:
+        """Server exit: a training stops as a stop request would (after its step, with a checkpoint)."""
+        if self.busy:
+            self._request_stop()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.idle.wait(), timeout_s)
+
+    # --- Start, resume, fork, stop (event loop thread) -------------------------------------------------------
+
+    async def start(self, config: TrainConfig, name: str | None, nproc: int | None,
+                    paused: bool = False) -> schemas.Status:
+        nproc = nproc or config.world_size
+        self._claim()
+        try:
+            run_dir = self.store.new_run(name) if name else None
+            origin = f"dcgan serve: POST /api/training/start {config.to_dict()}"
+            if nproc > 1:
+                refuse_pause(paused, nproc)
+                return await self._launch_process(config, run_dir, nproc)
+            trainer = Trainer(config, run_dir=run_dir, runs_dir=self.store.root, origin=origin)
+        except BaseException:
+            self._release()
+            raise
+        return await self._launch(trainer, paused)
+
+    async def resume(self, request: schemas.ResumeRequest) -> schemas.Status:
+        self._claim()
+        try:
+            run_dir = self.store.run(request.run)
+            checkpoint = run_dir / "checkpoints" / request.checkpoint if request.checkpoint else None
+            if checkpoint is not None and not checkpoint.is_file():
+                raise HTTPException(404, f"run {request.run!r} has no checkpoint {request.checkpoint!r}; "
+                                         f"GET /api/runs/{request.run} lists them")
+            if request.nproc and request.nproc > 1:
+                refuse_pause(request.paused, request.nproc)
+                return await self._launch_process(None, run_dir, request.nproc, resume=request.model_dump())
+            trainer = Trainer.resume(run_dir, steps=request.steps, epochs=request.epochs, device=request.device,
+                                     checkpoint=checkpoint,
+                                     origin=f"dcgan serve: POST /api/training/resume {request.model_dump()}")
+        except BaseException:
+            self._release()
+            raise
+        return await self._launch(trainer, request.paused)
+
+    async def fork(self, request: schemas.ForkRequest) -> schemas.Status:
+        self._claim()
+        try:
+            parent = self.store.run(request.run)
+            checkpoint = self.store.checkpoint_file(request.run, request.checkpoint) if request.checkpoint else None
+            run_dir = self.store.new_run(request.name) if request.name else None
+            trainer = Trainer.fork(parent, request.changes, checkpoint=checkpoint, run_dir=run_dir,
+                                   runs_dir=self.store.root,
+                                   origin=f"dcgan serve: POST /api/training/fork {request.model_dump()}")
+        except BaseException:
+            self._release()
+            raise
+        return await self._launch(trainer, request.paused)
+
+    async def stop(self, wait_s: float) -> schemas.Status:
+        """Ask the training to stop after its current step (it writes a checkpoint); wait up to wait_s for it."""
+        if not self.busy:
+            raise HTTPException(409, f"no training is running (status: {self.status.state}); start or resume one")
+        self._request_stop()
+        self.status.stop_requested = True
+        self._publish_status()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.idle.wait(), wait_s)
+        return self.current()
+
+    def _request_stop(self) -> None:
+        if self.trainer is not None:
+            self.trainer.request_stop()
+        if self.process is not None:
+            self.process.stop()
+
+    # --- Steering (issue 9): in-process runs only ------------------------------------------------------------
+
+    async def checkpoint(self, wait_s: float) -> schemas.CheckpointResult:
+        """Write a checkpoint after the current step and answer with it."""
+        trainer = self._steerable("saving a checkpoint on demand")
+        waiter = self._wait_for(lambda e: isinstance(e, CheckpointSaved))
+        trainer.request_checkpoint()
+        event = await self._await(waiter, wait_s, "checkpoint")
+        return schemas.CheckpointResult(run=self.status.run or "", step=event.step, checkpoint=Path(event.path).name)
+
+    async def pause(self, wait_s: float) -> schemas.Status:
+        trainer = self._steerable("pausing")
+        if self.status.state != "paused":
+            waiter = self._wait_for(lambda e: isinstance(e, StatusChanged) and e.status != "running")
+            trainer.pause()
+            await self._await(waiter, wait_s, "pause")
+        return self.current()
+
+    async def unpause(self, wait_s: float) -> schemas.Status:
+        trainer = self._steerable("unpausing")
+        if self.status.state == "paused":
+            waiter = self._wait_for(lambda e: isinstance(e, StatusChanged) and e.status != "paused")
+            trainer.unpause()
+            await self._await(waiter, wait_s, "unpause")
+        return self.current()
+
+    async def single_step(self, part: str, wait_s: float) -> schemas.StepResult:
+        """One D, G or full step while paused; answers with its metrics once its sample grid is written."""
+        trainer = self._steerable("single steps")
+        if self.status.state != "paused":
+            raise HTTPException(409, f"single steps are taken while paused, and the training is "
+                                     f"{self.status.state}: POST /api/training/pause first")
+        if self.status.total_steps is not None and self.status.step >= self.status.total_steps:
+            raise HTTPException(409, f"the run is at its last step ({self.status.step}); resume it with a larger "
+                                     f"total to step further")
+        target = self.status.step + 1
+        metrics = self._wait_for(lambda e: isinstance(e, StepMetrics) and e.manual is not None and e.step >= target)
+        sample = self._wait_for(lambda e: isinstance(e, SampleGrid) and e.step >= target)
+        trainer.single_step(part)
+        event = await self._await(metrics, wait_s, "single step")
+        with contextlib.suppress(HTTPException):  # the grid follows the metrics at once; answer without it if not
+            await self._await(sample, 10, "sample")
+        run = self.status.run or ""
+        has_grid = event.step in self.sample_steps
+        return schemas.StepResult(
+            status=self.current(), sample_url=f"/api/runs/{run}/samples/{event.step}.png" if has_grid else None,
+            metrics=schemas.StepMessage(run=run, step=event.step, epoch=event.epoch, manual=event.manual,
+                                        values={k: number(v) for k, v in event.metrics.items()}))
+
+    def hyperparameters(self) -> schemas.Hyperparameters:
+        trainer = self.trainer
+        if trainer is None:
+            return schemas.Hyperparameters(run=None, fields=list(LIVE_FIELDS), values={}, changes=[])
+        return schemas.Hyperparameters(
+            run=self.status.run, fields=list(LIVE_FIELDS),
+            values={name: getattr(trainer.config, name) for name in LIVE_FIELDS},
+            changes=[schemas.HparamMark(**c.as_dict()) for c in list(trainer.changes)])
+
+    def set_hyperparameters(self, changes: dict[str, Any]) -> schemas.Hyperparameters:
+        """Validated here (a bad name or value is a ConfigError: 422); applied by the trainer at the next step
+        boundary, which announces each change as an event."""
+        trainer = self._steerable("changing hyperparameters live")
+        trainer.set_hyperparameters(**changes)
+        current = self.hyperparameters()
+        current.values.update(changes)  # what they will be from the next step
+        return current
+
+    def _steerable(self, what: str) -> Trainer:
+        if not self.busy:
+            raise HTTPException(409, f"no training is running (status: {self.status.state}); {what} needs one")
+        if self.process is not None or self.trainer is None:
+            raise HTTPException(409, f"{what} is for single-process runs: this one trains on {self.status.nproc} "
+                                     f"processes, which would all have to wait on it; stop it or fork it")
+        if self.status.stop_requested:
+            raise HTTPException(409, f"the training is stopping; {what} is not possible any more")
+        return self.trainer
+
+    def _wait_for(self, test: Callable[[Event], bool]) -> asyncio.Future:
+        """A future resolved with the first event that passes `test` (registered before the command is sent, so
+        a fast trainer cannot answer before anyone listens)."""
+        future = self.loop.create_future()
+        self._waiters.append((test, future))
+        return future
+
+    async def _await(self, future: asyncio.Future, wait_s: float, what: str) -> Event:
+        try:
+            return await asyncio.wait_for(future, wait_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(504, f"no {what} within {wait_s:g} s; it happens at the next step boundary: "
+                                     f"watch the WebSocket for it") from None
+        finally:
+            self._waiters = [(t, f) for t, f in self._waiters if f is not future]
+
+    # --- State for clients -----------------------------------------------------------------------------------
+
+    def current(self) -> schemas.Status:
+        status = self.status.model_copy(update={"clients": len(self.hub.clients)})
+        if status.state in ACTIVE:
+            status.elapsed_s = time.time() - self._started
+            if status.state == "running" and status.images_per_s and status.total_steps is not None:
+                steps_per_s = status.images_per_s / max(self._images_per_step, 1)
+                status.eta_s = (status.total_steps - status.step) / steps_per_s
+        return status
+
+    def hello(self) -> schemas.Hello:
+        return schemas.Hello(status=self.current(), history=self.history.metrics(),
+                             sample_steps=list(self.sample_steps), log=list(self.log),
+                             heartbeat_s=self.settings.heartbeat_s)
+
+    # --- The worker ----------------------------------------------------------------------------------------
+
+    def _claim(self) -> None:
+        if self.busy:
+            raise HTTPException(409, f"a training is already {self.status.state} (run {self.status.run}); one "
+                                     f"runs at a time per server: stop it first (POST /api/training/stop)")
+        self.busy = True
+        self.idle.clear()
+
+    def _release(self) -> None:
+        self.busy = False
+        self.idle.set()
+
+    async def _launch(self, trainer: Trainer, paused: bool = False) -> schemas.Status:
+        """Set the trainer up in a worker thread (data, models, run folder: slow) and answer once it is about
+        to train; a setup error (missing data, a device that is not there) is this request's answer."""
+        trainer.data = self._cached_data(trainer.config)
+        trainer.subscribe(self._on_event)
+        if paused:
+            trainer.pause()  # queued now, carried out at the first step boundary, before any step
+        self.trainer, self.process = trainer, None  # from now a stop request reaches it, even during setup
+        ready = self.loop.create_future()
+        self.thread = threading.Thread(target=self._work, args=(trainer, ready), name="dcgan-training", daemon=True)
+        self.thread.start()
+        await ready
+        return self.current()
+
+    def _work(self, trainer: Trainer, ready: asyncio.Future) -> None:
+        """The worker thread: set up, then train until finished, stopped or failed."""
+        try:
+            trainer.setup()
+        except Exception as e:  # noqa: BLE001 - handed to the request, which answers with it
+            self._post(self._setup_failed, ready, e)
+            return
+        self._post(self._began, trainer, ready)
+        try:
+            trainer.run()
+        except Exception:  # noqa: BLE001 - the trainer reported it (status failed and a log line)
+            log.exception("training failed")
+        finally:
+            self._post(self._ended)
+
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the server is exiting
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def _setup_failed(self, ready: asyncio.Future, error: BaseException) -> None:
+        self.trainer = None
+        self._release()
+        if not ready.done():
+            ready.set_exception(error)
+
+    def _began(self, trainer: Trainer, ready: asyncio.Future) -> None:
+        """Set up: the new run's state replaces the last one's, and every client starts over from it."""
+        cfg = trainer.config
+        if cfg.dataset in DATASETS:  # a folder's images may change on disk: read it again next time
+            self._data = (data_key(cfg), trainer.data)
+        self._reset(trainer.run_dir.name, nproc=1, device=str(trainer.device), step=trainer.step,
+                    total_steps=trainer.total_steps, steps_per_epoch=trainer.steps_per_epoch,
+                    images_per_step=cfg.batch_size * cfg.d_steps * cfg.world_size)
+        if not ready.done():
+            ready.set_result(None)
+
+    def _reset(self, run: str, nproc: int, images_per_step: int, **fields: Any) -> None:
+        self._images_per_step = images_per_step
+        self._started = time.time()
+        step, per_epoch = fields.get("step") or 0, fields.get("steps_per_epoch")
+        self.status = schemas.Status(state="starting", run=run, nproc=nproc,
+                                     epoch=step // per_epoch if per_epoch else 0, **fields)
+        self.history = LiveHistory(self.settings.history_points)
+        self.sample_steps = []
+        self.log.clear()
+        self.hub.resync_all()
+
+    def _ended(self) -> None:
+        self.status.stop_requested = False
+        for _, future in self._waiters:  # nothing more will come for them
+            if not future.done():
+                future.set_exception(HTTPException(409, f"the training ended ({self.status.state}) first"))
+        self._release()
+        self._publish_status()
+
+    def use_data(self, config: TrainConfig, data: ImageData) -> None:
+        """Hand over a dataset already in memory (a notebook's, a test's) for runs with this config's data."""
+        self._data = (data_key(config.resolved()), data)
+
+    def _cached_data(self, config: TrainConfig) -> ImageData | None:
+        if self._data is not None and self._data[0] == data_key(config):
+            return self._data[1]
+        return None
+
+    # --- Several processes: a subprocess followed through its run folder --------------------------------------
+
+    async def _launch_process(self, config: TrainConfig | None, run_dir: Path | None, nproc: int,
+                              resume: dict[str, Any] | None = None) -> schemas.Status:
+        """Start `dcgan train --nproc N` and answer at once with status starting; its setup (N processes
+        importing torch and loading data) is followed on the WebSocket, and a failure shows as status failed."""
+        if resume is None:
+            resolved = config.resolved()  # a bad option answers 422 here, not from a subprocess later
+            run_dir = run_dir or unique_run_dir(self.store.root, resolved)
+            values = {k: v for k, v in config.to_dict().items() if v != TrainConfig.__dataclass_fields__[k].default}
+            values["seed"] = resolved.seed  # the seed is chosen here so the run's record and the server agree
+            argv = train_command(nproc, run_dir, config=values)
+            images_per_step = resolved.batch_size * resolved.d_steps * nproc
+        else:
+            argv = train_command(nproc, run_dir, resume=resume)
+            cfg = TrainConfig.from_dict(self.store.config(run_dir.name))
+            images_per_step = cfg.batch_size * cfg.d_steps * nproc
+        process = ProcessRun(argv, run_dir, nproc, on_event=self._on_event,
+                             on_info=lambda info: self._post(self._process_info, info),
+                             on_exit=lambda code, tail: self._post(self._process_exit, code, tail))
+        self.trainer, self.process = None, process
+        self._reset(run_dir.name, nproc=nproc, images_per_step=images_per_step,
+                    message=f"launching {nproc} training processes")
+        process.start()
+        self._publish_status()
+        return self.current()
+
+    def _process_info(self, info: dict[str, Any]) -> None:
+        if "history" in info:
+            self.history = LiveHistory(self.settings.history_points, info["history"])
+            self.sample_steps = list(info["sample_steps"])
+            self.hub.resync_all()
+            return
+        for key in ("total_steps", "steps_per_epoch", "device"):
+            if info.get(key) is not None:
+                setattr(self.status, key, info[key])
+
+    def _process_exit(self, code: int, tail: str) -> None:
+        if code != 0 and self.status.state in ACTIVE:
+            last = tail.strip().splitlines()[-1] if tail.strip() else ""
+            self.status.state, self.status.message = "failed", f"the training processes exited with code {code}: {last}"
+            line = schemas.LogLine(time=time.time(), level="error", message=f"{self.status.message}\n{tail}")
+            self.log.append(line)
+            self.hub.publish(schemas.LogMessage(line=line))
+        self._ended()
+
+    # --- Events: the training thread hands them over, the loop thread applies them ---------------------------
+
+    def _on_event(self, event: Event) -> None:
+        """Training thread: hand the event to the loop. A resumed run's earlier history is read here, off the
+        loop (the run files subscriber, which comes first, has already trimmed it to the resumed step)."""
+        earlier = None
+        if isinstance(event, RunStarted) and event.resumed:
+            run_dir = Path(event.run_dir)
+            earlier = (read_metrics(run_dir / METRICS),
+                       sorted(sample_step(p) for p in (run_dir / SAMPLES).glob("step-*.png")))
+        self._post(self._apply, event, earlier)
+
+    def _apply(self, event: Event, earlier: tuple[list, list[int]] | None) -> None:
+        self._update(event, earlier)
+        for test, future in list(self._waiters):
+            if not future.done() and test(event):
+                future.set_result(event)
+
+    def _update(self, event: Event, earlier: tuple[list, list[int]] | None) -> None:
+        status, run = self.status, self.status.run or ""
+        if isinstance(event, RunStarted):
+            if earlier is not None:
+                rows, samples = earlier
+                self.history = LiveHistory(self.settings.history_points, rows)
+                self.sample_steps = [s for s in samples if s <= event.start_step]
+                self.hub.resync_all()
+        elif isinstance(event, StepMetrics):
+            values = {k: number(v) for k, v in event.metrics.items()}
+            self.history.add({"step": event.step, "epoch": event.epoch, **values})
+            status.step, status.images_per_s = event.step, values.get("images_per_s")
+            status.epoch = event.epoch
+            self.hub.publish(schemas.StepMessage(run=run, step=event.step, epoch=event.epoch, values=values,
+                                                 manual=event.manual))
+            self._publish_status()
+        elif isinstance(event, EpochEnd):
+            status.epoch = event.epoch
+            self.history.add({"event": "epoch", "step": event.step, "epoch": event.epoch})
+            self.hub.publish(schemas.EpochMessage(run=run, step=event.step, epoch=event.epoch,
+                                                  seconds=event.seconds))
+        elif isinstance(event, SampleGrid):
+            if event.step not in self.sample_steps:
+                self.sample_steps.append(event.step)
+            self.hub.publish(schemas.SampleMessage(run=run, step=event.step,
+                                                   url=f"/api/runs/{run}/samples/{event.step}.png"))
+        elif isinstance(event, CheckpointSaved):
+            self.hub.publish(schemas.CheckpointMessage(run=run, step=event.step, checkpoint=Path(event.path).name))
+        elif isinstance(event, Log):
+            line = schemas.LogLine(time=event.time, level=event.level, message=event.message)
+            self.log.append(line)
+            self.hub.publish(schemas.LogMessage(line=line))
+        elif isinstance(event, StatusChanged):
+            status.state, status.step, status.message = event.status, event.step, event.message
+            self._publish_status()
+        elif isinstance(event, HyperparameterChanged):
+            mark = schemas.HparamMark(step=event.step, field=event.field, old=event.old, new=event.new)
+            self.history.add({"event": "hparam", **mark.model_dump()})
+            self.hub.publish(schemas.HparamMessage(run=run, mark=mark))
+        elif isinstance(event, RowEvent):
+            self.history.add({"event": event.kind, **event.data})
+            self.hub.publish(schemas.EventMessage(run=run, kind=event.kind, data=event.data))
+        else:
+            # An event kind this server does not know yet (e.g. evaluations): forwarded as data.
+            self.hub.publish(schemas.EventMessage(run=run, kind=type(event).__name__, data=event_data(event)))
+
+    def _publish_status(self) -> None:
+        self.hub.publish(schemas.StatusMessage(status=self.current()), key="status")
+
+
+def refuse_pause(paused: bool, nproc: int) -> None:
+    if paused:
+        raise HTTPException(409, f"a run on {nproc} processes cannot start paused: pausing is for single-process "
+                                 f"runs, whose one process can wait")
+
+
+def data_key(config: TrainConfig) -> tuple:
+    return config.dataset, config.data_dir, config.image_size, config.channels
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """An event's fields as JSON data; tensors (images) are left out, they do not belong on the wire, and any
+    other value JSON does not know is sent as its text."""
+    return {f.name: json.loads(json.dumps(getattr(event, f.name), default=str)) for f in dataclasses.fields(event)
+            if not isinstance(getattr(event, f.name), torch.Tensor)}

@@ -1,0 +1,287 @@
+"""Training on several local processes: `dcgan train --nproc N ...` in a subprocess, followed through its run
+folder.
+
+Several processes cannot share the server's process (torchrun launches them), so the server cannot subscribe to
+their events. Rank 0 writes every event into the run folder anyway (metrics.jsonl, log.txt, status.json,
+samples/, checkpoints/), so a follower thread polls those files and turns what is new back into the same events
+an in-process trainer emits: the manager, the WebSocket and the page treat both runs alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from dcgan.config import TrainConfig, field_type
+from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, SampleGrid,
+                          StatusChanged, StepMetrics)
+from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_step
+
+POLL_S = 0.2  # how often the run folder is read: fast enough for a live chart, idle for the disk
+CONSOLE_FILE = "console.txt"  # the processes' stdout and stderr, kept in the run folder for a failed run
+STOP_GRACE_S = 120  # after a stop request, how long the processes get to finish their step and checkpoint
+
+
+@dataclass
+class RowEvent(Event):
+    """A metrics.jsonl row of a kind the server does not know (e.g. an evaluation): forwarded as data."""
+
+    kind: str
+    step: int | None
+    data: dict[str, Any]
+
+
+def train_command(nproc: int, run_dir: Path, config: dict[str, Any] | None = None,
+                  resume: dict[str, Any] | None = None) -> list[str]:
+    """argv of `dcgan train --nproc N` for a new run (its config options as flags) or a resume."""
+    argv = [sys.executable, "-m", "dcgan", "train", "--nproc", str(nproc), "--no-progress"]
+    if resume is not None:
+        argv += ["--resume", str(run_dir)]
+        if resume.get("checkpoint"):
+            argv += ["--checkpoint", str(run_dir / "checkpoints" / resume["checkpoint"])]
+        values = {k: v for k, v in resume.items() if k in ("steps", "epochs", "device")}
+    else:
+        argv += ["--run-dir", str(run_dir)]
+        values = config or {}
+    return argv + config_flags(values)
+
+
+def config_flags(values: dict[str, Any]) -> list[str]:
+    """Config options as `dcgan train` flags; None means the default, and world_size is torchrun's to set."""
+    fields = {f.name: f for f in TrainConfig.__dataclass_fields__.values()}
+    flags = []
+    for name, value in values.items():
+        if value is None or name == "world_size":
+            continue
+        flag = "--" + name.replace("_", "-")
+        if field_type(fields[name])[0] is bool:
+            flags.append(flag if value else "--no-" + name.replace("_", "-"))
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+class ProcessRun:
+    """One `dcgan train --nproc N` subprocess and the thread that follows its run folder.
+
+    `on_event` gets the events read back from the files (on the follower thread, like a trainer's subscriber);
+    `on_info` the run's totals from status.json; `on_exit(code, console_tail)` once, after the last events.
+    """
+
+    def __init__(self, argv: list[str], run_dir: Path, nproc: int, on_event: Callable[[Event], None],
+                 on_info: Callable[[dict[str, Any]], None], on_exit: Callable[[int, str], None]):
+        self.argv = argv
+        self.run_dir = run_dir
+        self.nproc = nproc
+        self.on_event, self.on_info, self.on_exit = on_event, on_info, on_exit
+        self.process: subprocess.Popen | None = None
+        self.stop_requested = False
+        self._launched = 0.0
+        self._metrics_at = 0
+        self._log_at = 0
+        self._status: tuple | None = None
+        self._samples: set[int] = set()
+        self._checkpoints: set[str] = set()
+        self._live = False  # the run has announced itself (status.json of this session): tail its metrics
+
+    def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log_txt = self.run_dir / "log.txt"
+        self._log_at = log_txt.stat().st_size if log_txt.exists() else 0  # a resumed run's old lines are history
+        self._samples = {sample_step(p) for p in (self.run_dir / SAMPLES).glob("step-*.png")}
+        self._checkpoints = {p.name for p in (self.run_dir / "checkpoints").glob("step-*.pt")}
+        console = open(self.run_dir / CONSOLE_FILE, "ab")
+        self._launched = time.time()
+        # Its own session, so a Ctrl-C meant for the server does not reach it: the server stops it gracefully.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(self.argv, stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True, env=env)
+        console.close()
+        threading.Thread(target=self._follow, name="dcgan-follow", daemon=True).start()
+
+    def stop(self) -> None:
+        """Graceful: SIGINT to each training process (they finish the step, rank 0 writes a checkpoint). The
+        launcher and torchrun in between would kill their children on SIGINT, so they are left alone and exit
+        when the ranks do."""
+        self.stop_requested = True
+        if self.process is None or self.process.poll() is not None:
+            return
+        ranks = leaves(self.process.pid)
+        for pid in ranks or [self.process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            for pid in descendants(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    # --- The follower thread ------------------------------------------------------------------------------
+
+    def _follow(self) -> None:
+        stopped_at = None
+        while self.process.poll() is None:
+            self._poll()
+            if self.stop_requested and stopped_at is None:
+                stopped_at = time.monotonic()
+            if stopped_at is not None and time.monotonic() - stopped_at > STOP_GRACE_S:
+                self.kill()
+            time.sleep(POLL_S)
+        self._poll()  # what the processes wrote last
+        self.on_exit(self.process.returncode, console_tail(self.run_dir / CONSOLE_FILE))
+
+    def _poll(self) -> None:
+        self._read_log()
+        status = read_json(self.run_dir / "status.json")
+        if not self._live:
+            if not status or status.get("updated", 0) < self._launched - 1:
+                return  # still starting (or the status is a resumed run's old one)
+            self._live = True
+            self._announce()
+        self._read_status(status)
+        self._read_metrics()
+        self._read_files()
+
+    def _announce(self) -> None:
+        """The run is set up: its metrics so far (a resumed run's earlier rows) become the history."""
+        path = self.run_dir / METRICS
+        rows = read_metrics(path)
+        self._metrics_at = path.stat().st_size if path.exists() else 0
+        self.on_info({"history": rows, "sample_steps": sorted(self._samples)})
+
+    def _read_status(self, status: dict[str, Any] | None) -> None:
+        if not status:
+            return
+        key = (status.get("status"), status.get("step"), status.get("message"), status.get("updated"))
+        if key == self._status:
+            return
+        self._status = key
+        self.on_info({k: status.get(k) for k in ("total_steps", "steps_per_epoch", "device")})
+        self.on_event(StatusChanged(status.get("status"), int(status.get("step") or 0), status.get("message", "")))
+
+    def _read_metrics(self) -> None:
+        for row in self._new_lines(self.run_dir / METRICS, "_metrics_at"):
+            event = row_event(row)
+            if event is not None:
+                self.on_event(event)
+
+    def _read_log(self) -> None:
+        path = self.run_dir / "log.txt"
+        if not path.exists():
+            return
+        with open(path, "rb") as f:
+            f.seek(self._log_at)
+            data = f.read()
+        end = data.rfind(b"\n") + 1  # a line being written is read next time
+        self._log_at += end
+        for line in data[:end].decode("utf-8", "replace").splitlines():
+            level, _, message = line.partition(": ")
+            if level not in ("info", "warning", "error"):
+                level, message = "info", line
+            self.on_event(Log(level, message))
+
+    def _new_lines(self, path: Path, offset_name: str) -> list[dict[str, Any]]:
+        if not path.exists():
+            return []
+        offset = getattr(self, offset_name)
+        if path.stat().st_size < offset:
+            offset = 0  # rewritten (a resume trims it): read it again
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        setattr(self, offset_name, offset + end)
+        rows = []
+        for line in data[:end].splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                rows.append(json.loads(line))
+        return rows
+
+    def _read_files(self) -> None:
+        for path in sorted((self.run_dir / SAMPLES).glob("step-*.png")):
+            step = sample_step(path)
+            if step not in self._samples:
+                self._samples.add(step)
+                # Only the step is needed: clients load the PNG the run folder already has.
+                self.on_event(SampleGrid(step, 0, None, 0))
+        for path in sorted((self.run_dir / "checkpoints").glob("step-*.pt")):
+            if path.name not in self._checkpoints:
+                self._checkpoints.add(path.name)
+                self.on_event(CheckpointSaved(int(path.stem.split("-")[1]), str(path)))
+
+
+def row_event(row: dict[str, Any]) -> Event | None:
+    """A metrics.jsonl row as the event that wrote it."""
+    kind, step = row.get("event"), row.get("step")
+    if not isinstance(step, int):
+        return None
+    if kind is None:
+        metrics = {k: as_float(v) for k, v in row.items() if k not in ("step", "epoch", "time", "manual")}
+        return StepMetrics(step, int(row.get("epoch", 0)), metrics, manual=row.get("manual"))
+    if kind == "hparam":
+        return HyperparameterChanged(step, row.get("field"), row.get("old"), row.get("new"))
+    if kind == "epoch":
+        return EpochEnd(step, int(row.get("epoch", 0)), float(row.get("epoch_time_s", 0.0)))
+    return RowEvent(kind, step, row)
+
+
+def as_float(value: Any) -> Any:
+    """json_safe wrote NaN and infinity as strings: read them back as floats."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return float(value)
+    return value
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def console_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (Linux); empty where /proc is not there."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            # /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after its ')'.
+            ppid = int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def leaves(pid: int) -> list[int]:
+    """The processes below `pid` that have none below them: torchrun's training processes."""
+    below = descendants(pid)
+    parents = set()
+    for p in below:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parents.add(int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+    return [p for p in below if p not in parents]

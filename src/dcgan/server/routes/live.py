@@ -1,0 +1,27 @@
+"""The live feed: one WebSocket per page. The first message is a hello with the whole current state and history;
+then metrics, status, log lines, sample grids, checkpoints and epoch ends as they happen, and heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, WebSocket
+
+router = APIRouter(tags=["live"])
+CLOSE_TIMEOUT_S = 5
+
+
+@router.websocket("/api/live")
+async def live(websocket: WebSocket) -> None:
+    await websocket.accept()
+
+    async def until_gone() -> None:
+        # What a client sends is ignored; reading it is how a closed connection is noticed.
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    await websocket.app.state.manager.hub.serve(websocket.send_text, until_gone)
+    # The hub let the client go (it stopped taking messages) or the client left: close, never wait long for it.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(), CLOSE_TIMEOUT_S)

@@ -1,0 +1,213 @@
+"""Runs in the runs folder: list, config, metrics, sample grids, log, record, evaluation, checkpoints,
+architecture, and images from their generators (grids, latent interpolations, vector arithmetic)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+from typing import Annotated, Literal
+
+import torch
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse, Response
+from torch import nn
+
+from dcgan.config import TrainConfig
+from dcgan.latent import arithmetic, interpolate
+from dcgan.models import build_discriminator, build_generator
+from dcgan.server import schemas
+from dcgan.server.deps import Manager, RunName, Step, Store
+from dcgan.summary import architecture as model_architecture
+from dcgan.summary import summarize
+
+router = APIRouter(prefix="/api/runs", tags=["runs"])
+NOT_FOUND = {404: {"model": schemas.ErrorResponse}, 422: {"model": schemas.ErrorResponse}}
+PNG = {200: {"content": {"image/png": {}}, "description": "a PNG image"}, **NOT_FOUND}
+GIF = {200: {"content": {"image/gif": {}}, "description": "an animated GIF"}, **NOT_FOUND}
+Label = Annotated[int | None, Query(ge=0, le=999, description="the class to draw, for a conditional run")]
+Checkpoint = Annotated[str | None, Query(pattern=schemas.CHECKPOINT_NAME, description="default: the run's "
+                                         "selected checkpoint, else its last")]
+FromSeed = Annotated[int, Query(ge=0, le=schemas.MAX_SEED, description="the seed whose z starts the path")]
+ToSeed = Annotated[int, Query(ge=0, le=schemas.MAX_SEED, description="the seed whose z ends it")]
+PathSteps = Annotated[int, Query(ge=2, le=64, description="images along the path, both ends included")]
+Mode = Annotated[Literal["slerp", "lerp"], Query(description="slerp (along the sphere, as the paper advises for "
+                                                             "Gaussian z) or lerp (a straight line)")]
+
+
+@router.get("", response_model=schemas.RunList)
+def list_runs(store: Store, manager: Manager) -> schemas.RunList:
+    """Every run folder, newest first, with its last known status."""
+    runs = [store.summary(name, active=manager.status.run if manager.busy else None) for name in store.names()]
+    return schemas.RunList(runs=sorted(runs, key=lambda r: r.updated or 0, reverse=True))
+
+
+@router.get("/{name}", response_model=schemas.RunDetail, responses=NOT_FOUND)
+def run_detail(name: RunName, store: Store, manager: Manager) -> schemas.RunDetail:
+    """A run's summary, resolved config, checkpoints and sample steps."""
+    return schemas.RunDetail(summary=store.summary(name, active=manager.status.run if manager.busy else None),
+                             config=store.config(name), checkpoints=store.checkpoints(name),
+                             sample_steps=store.sample_steps(name), selected_checkpoint=store.selected.get(name),
+                             changes=store.changes(name))
+
+
+@router.get("/{name}/metrics", response_model=schemas.Metrics, responses=NOT_FOUND)
+def metrics(name: RunName, store: Store,
+            max_points: int = Query(1000, ge=10, le=20000, description="longer histories are averaged down")
+            ) -> schemas.Metrics:
+    """The logged metrics as columns (step, loss_D, loss_G, D_x, D_G_z, ...), with epoch ends and live changes."""
+    return store.metrics(name, max_points)
+
+
+@router.get("/{name}/samples", response_model=schemas.SampleSteps, responses=NOT_FOUND)
+def sample_steps(name: RunName, store: Store) -> schemas.SampleSteps:
+    """The steps at which the run saved its fixed-noise grid."""
+    return schemas.SampleSteps(steps=store.sample_steps(name))
+
+
+@router.get("/{name}/samples/{step}.png", response_class=FileResponse, responses=PNG)
+def sample_image(name: RunName, step: Step, store: Store) -> FileResponse:
+    """The fixed-noise grid at a step."""
+    return FileResponse(store.sample_file(name, step), media_type="image/png")
+
+
+@router.get("/{name}/log", response_model=schemas.LogTail, responses=NOT_FOUND)
+def run_log(name: RunName, store: Store,
+            lines: int = Query(500, ge=1, le=10000, description="the last lines of log.txt")) -> schemas.LogTail:
+    """The run's log lines (newest last)."""
+    return schemas.LogTail(lines=store.log_tail(name, lines))
+
+
+@router.get("/{name}/record", response_model=schemas.RunRecord, responses=NOT_FOUND)
+def run_record(name: RunName, store: Store) -> schemas.RunRecord:
+    """run.json: seed, package versions, device, determinism flags, dataset fingerprint, parent, and the command
+    or API call of every session of the run."""
+    return schemas.RunRecord(**store.record(name))
+
+
+@router.get("/{name}/eval", response_model=schemas.EvalReport, responses=NOT_FOUND)
+def run_eval(name: RunName, store: Store) -> schemas.EvalReport:
+    """The run's evaluation (FID, KID, precision/recall, ...) as `dcgan eval` wrote it to eval.json."""
+    path = store.run(name)
+    try:
+        from dcgan.metrics.evaluate import read_eval
+    except ImportError:
+        read_eval = None  # an install without the evaluation module
+    report = read_eval(path) if read_eval is not None else None
+    if report is None:
+        raise HTTPException(404, f"run {name!r} has not been evaluated; run `dcgan eval runs/{name}`")
+    return schemas.EvalReport(**report)
+
+
+@router.get("/{name}/architecture", response_model=schemas.Architecture, responses=NOT_FOUND)
+def run_architecture(name: RunName, store: Store) -> schemas.Architecture:
+    """G's and D's layers, output shapes and parameter counts, measured on the real models of the run's config."""
+    return architecture_of(TrainConfig.from_dict(store.config(name)).resolved())
+
+
+@router.get("/{name}/generator", response_model=schemas.GeneratorInfo, responses=NOT_FOUND)
+def generator(name: RunName, store: Store) -> schemas.GeneratorInfo:
+    """The checkpoint generation uses for this run: the selected one, else the last."""
+    return generator_info(name, store)
+
+
+@router.put("/{name}/generator", response_model=schemas.GeneratorInfo, responses=NOT_FOUND)
+def select_generator(name: RunName, request: schemas.GeneratorRequest, store: Store) -> schemas.GeneratorInfo:
+    """Load a checkpoint of the run (None: back to its last) and use it for generation from now on."""
+    store.generator(name, request.checkpoint)  # loads it: a damaged file is refused before it is selected
+    if request.checkpoint is None:
+        store.selected.pop(name, None)
+    else:
+        store.selected[name] = request.checkpoint
+    return generator_info(name, store)
+
+
+@router.get("/{name}/generate.png", response_class=Response, responses=PNG)
+def generate(name: RunName, store: Store,
+             count: int = Query(64, ge=1, le=256, description="images in the grid"),
+             seed: int | None = Query(None, ge=0, le=schemas.MAX_SEED, description="the same seed gives the same "
+                                      "images; default: a random one (returned in X-Seed)"),
+             label: Label = None, checkpoint: Checkpoint = None) -> Response:
+    """A grid of `count` images from the run's generator, as PNG."""
+    seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+    g = store.generator(name, checkpoint)
+    png = g.sample(count, seed=seed, label=label).png_bytes()
+    return image(png, "png", f"{name}-step{g.step}-seed{seed}-{count}", {"X-Seed": str(seed), "X-Step": str(g.step),
+                                                                        "X-Count": str(count)})
+
+
+@router.get("/{name}/interpolate.png", response_class=Response, responses=PNG)
+def interpolate_strip(name: RunName, store: Store, from_seed: FromSeed = 0, to_seed: ToSeed = 1,
+                      steps: PathSteps = 10, mode: Mode = "slerp", label: Label = None,
+                      checkpoint: Checkpoint = None) -> Response:
+    """The images on the path between two seeds' z, as one strip (Radford et al. 2015, section 6.1)."""
+    g = store.generator(name, checkpoint)
+    strip = interpolate(g, from_seed, to_seed, steps=steps, mode=mode, label=label)
+    return image(strip.png_bytes(), "png", f"{name}-{mode}-{from_seed}-{to_seed}", {"X-Step": str(g.step)})
+
+
+@router.get("/{name}/interpolate.gif", response_class=Response, responses=GIF)
+def interpolate_animation(name: RunName, store: Store, from_seed: FromSeed = 0, to_seed: ToSeed = 1,
+                          steps: PathSteps = 10, mode: Mode = "slerp", label: Label = None,
+                          checkpoint: Checkpoint = None,
+                          fps: float = Query(10, gt=0, le=60, description="frames per second")) -> Response:
+    """The same path as an animated GIF that plays there and back."""
+    g = store.generator(name, checkpoint)
+    strip = interpolate(g, from_seed, to_seed, steps=steps, mode=mode, label=label)
+    return image(strip.gif_bytes(fps), "gif", f"{name}-{mode}-{from_seed}-{to_seed}", {"X-Step": str(g.step)})
+
+
+@router.post("/{name}/arithmetic.png", response_class=Response, responses=PNG)
+def vector_arithmetic(name: RunName, request: schemas.ArithmeticRequest, store: Store) -> Response:
+    """G(mean(A) - mean(B) + mean(C)) for groups of seeds, drawn as the paper's figure 7 (section 6.3): each
+    group's samples over the image of its mean, then the result among variations of it."""
+    g = store.generator(name, request.checkpoint)
+    result = arithmetic(g, request.a, request.b, request.c, variations=request.variations,
+                        noise_scale=request.noise_scale, seed=request.seed, label=request.label)
+    return image(result.png_bytes(), "png", f"{name}-arithmetic", {"X-Step": str(g.step)})
+
+
+def image(data: bytes, kind: str, stem: str, headers: dict[str, str]) -> Response:
+    return Response(data, media_type=f"image/{kind}", headers={
+        **headers, "Cache-Control": "no-store", "Content-Disposition": f'inline; filename="{stem}.{kind}"'})
+
+
+def architecture_of(config: TrainConfig) -> schemas.Architecture:
+    if config.conditional:
+        return conditional_architecture(config)
+    return schemas.Architecture(**model_architecture(config))
+
+
+class WithLabels(nn.Module):
+    """A conditional model with class 0 for every input, so the one-input summary can run it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, torch.zeros(x.shape[0], dtype=torch.long))
+
+
+def conditional_architecture(config: TrainConfig) -> schemas.Architecture:
+    """G's and D's layers for a conditional config (the class count defaults to the dataset's, 10 for the
+    labelled named datasets, before training has set it)."""
+    if config.num_classes is None:
+        config = dataclasses.replace(config, num_classes=10)
+    networks = {}
+    for key, model, example in (
+            ("generator", build_generator(config), torch.zeros(2, config.latent_dim)),
+            ("discriminator", build_discriminator(config),
+             torch.zeros(2, config.channels, config.image_size, config.image_size))):
+        rows = summarize(WithLabels(model), example)
+        layers = [schemas.Layer(name=r.name.removeprefix("model."), kind=r.kind, output_shape=r.output_shape,
+                                params=r.params) for r in rows]
+        networks[key] = schemas.Network(layers=layers, params=sum(p.numel() for p in model.parameters()))
+    return schemas.Architecture(**networks)
+
+
+def generator_info(name: str, store: Store) -> schemas.GeneratorInfo:
+    g = store.generator(name)
+    return schemas.GeneratorInfo(run=name, checkpoint=Path(g.source).name, step=g.step,
+                                 image_size=g.config.image_size, channels=g.config.channels,
+                                 latent_dim=g.config.latent_dim, num_classes=g.num_classes)

@@ -1,0 +1,66 @@
+"""What this machine offers and what a config means: versions, devices, datasets available offline, the config
+schema the page builds its form from, and a config's resolved values and architecture before training."""
+
+from __future__ import annotations
+
+import platform
+
+from fastapi import APIRouter, Query
+
+from dcgan import __version__
+from dcgan.config import PRESETS, TrainConfig, schema
+from dcgan.control import FORK_FIXED, LIVE_FIELDS
+from dcgan.server import schemas
+from dcgan.server.deps import AppSettings
+from dcgan.server.routes.runs import architecture_of
+
+router = APIRouter(prefix="/api", tags=["system"])
+INVALID = {422: {"model": schemas.ErrorResponse}}
+
+
+@router.get("/system", response_model=schemas.SystemInfo)
+def system_info(settings: AppSettings) -> schemas.SystemInfo:
+    import torch
+    import torchvision
+
+    return schemas.SystemInfo(version=__version__, python=platform.python_version(), torch=torch.__version__,
+                              torchvision=torchvision.__version__, threads=torch.get_num_threads(),
+                              runs_dir=str(settings.runs_dir), token_required=settings.token is not None)
+
+
+@router.get("/system/devices", response_model=schemas.DeviceList)
+def devices() -> schemas.DeviceList:
+    """Devices this machine can train on, best first (the config's device "auto" picks the first)."""
+    from dcgan.device import available_devices
+
+    return schemas.DeviceList(devices=[schemas.Device(**d) for d in available_devices()])
+
+
+@router.get("/system/datasets", response_model=schemas.DatasetList)
+def datasets(data_dir: str = Query("./data", max_length=4096, description="the config's data_dir")
+             ) -> schemas.DatasetList:
+    """Where each named dataset would be read from without a download (path None: it would be downloaded)."""
+    from dcgan.data import available_offline
+
+    found = available_offline(data_dir)
+    return schemas.DatasetList(data_dir=data_dir, datasets=[schemas.Dataset(name=n, path=p) for n, p in found.items()])
+
+
+@router.get("/config/schema", response_model=schemas.ConfigSchema)
+def config_schema() -> schemas.ConfigSchema:
+    """Every training option with its type, default, help, bounds, choices and group; the presets; which options
+    can change during training, and which a fork must keep."""
+    return schemas.ConfigSchema(fields=[schemas.ConfigField(**row) for row in schema()], presets=PRESETS,
+                                live_fields=list(LIVE_FIELDS), fork_fixed=list(FORK_FIXED))
+
+
+@router.post("/config/resolve", response_model=schemas.ResolvedConfig, responses=INVALID)
+def resolve(request: schemas.ConfigRequest) -> schemas.ResolvedConfig:
+    """Validate options and fill in what training would (native size, length, seed); 422 names a bad one."""
+    return schemas.ResolvedConfig(config=TrainConfig.from_dict(request.config).resolved().to_dict())
+
+
+@router.post("/config/architecture", response_model=schemas.Architecture, responses=INVALID)
+def config_architecture(request: schemas.ConfigRequest) -> schemas.Architecture:
+    """The layers the options would build, measured on the real models."""
+    return architecture_of(TrainConfig.from_dict(request.config).resolved())

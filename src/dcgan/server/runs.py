@@ -1,0 +1,243 @@
+"""The runs folder, read safely: run names and file names from requests are checked against patterns and
+resolved paths must stay inside the folder; long metric histories are averaged down for charts."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterable
+
+from fastapi import HTTPException
+
+from dcgan.checkpoint import GENERATOR_FILE, LAST, resolve_checkpoint
+from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_name, sample_step
+from dcgan.sampling import LoadedGenerator, load_generator
+from dcgan.server import schemas
+from dcgan.training import CHANGES_FILE, CONFIG_FILE, RECORD_FILE
+
+CHECKPOINTS = "checkpoints"
+NOT_SERIES = {"step", "epoch", "time", "event", "manual"}  # row keys that are not curves
+LEVELS = ("info", "warning", "error")
+GENERATOR_CACHE = 4  # loaded generators kept in memory (a few runs' or checkpoints' G at once)
+
+
+class RunStore:
+    """The run folders under one root, and the generator each run has selected for generation."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.selected: dict[str, str] = {}  # run name -> checkpoint file chosen for generation
+        self._generators: OrderedDict[tuple[str, int], LoadedGenerator] = OrderedDict()
+        self._lock = threading.Lock()  # generate requests run in the thread pool
+
+    # --- Names -> paths ------------------------------------------------------------------------------------
+
+    def path(self, name: str) -> Path:
+        """The folder of a run name, which must stay directly inside the runs folder (symlinks included)."""
+        if not re.match(schemas.RUN_NAME, name):
+            raise HTTPException(422, f"{name!r} is not a run name: use letters, digits, '.', '_' and '-' only")
+        path = (self.root / name).resolve()
+        if path.parent != self.root:
+            raise HTTPException(422, f"run {name!r} points outside the runs folder")
+        return path
+
+    def run(self, name: str) -> Path:
+        """An existing run's folder, or 404."""
+        path = self.path(name)
+        if not (path / CONFIG_FILE).is_file():
+            raise HTTPException(404, f"no run named {name!r} in {self.root}; GET /api/runs lists them")
+        return path
+
+    def new_run(self, name: str) -> Path:
+        path = self.path(name)
+        if path.exists():
+            raise HTTPException(409, f"{name!r} already exists in the runs folder; choose another name or resume it")
+        return path
+
+    # --- Reading runs --------------------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if re.match(schemas.RUN_NAME, p.name) and (p / CONFIG_FILE).is_file())
+
+    def summary(self, name: str, active: str | None = None) -> schemas.RunSummary:
+        path = self.run(name)
+        config = read_json(path / CONFIG_FILE) or {}
+        status = read_json(path / "status.json") or {}
+        return schemas.RunSummary(
+            name=name, status=status.get("status"), step=status.get("step"), total_steps=status.get("total_steps"),
+            dataset=config.get("dataset"), image_size=config.get("image_size"), channels=config.get("channels"),
+            conditional=bool(config.get("conditional")), num_classes=config.get("num_classes"),
+            updated=status.get("updated") or (path / CONFIG_FILE).stat().st_mtime,
+            checkpoints=len(list((path / CHECKPOINTS).glob("step-*.pt"))),
+            samples=len(list((path / SAMPLES).glob("step-*.png"))), active=name == active,
+            parent=self.parent(path))
+
+    def parent(self, path: Path) -> schemas.Parent | None:
+        """The run and step a fork started from, from its run.json (names only: no paths leave the server)."""
+        record = read_json(path / RECORD_FILE)
+        parent = record.get("parent") if isinstance(record, dict) else None
+        if not isinstance(parent, dict) or "run" not in parent:
+            return None
+        checkpoint = Path(str(parent.get("checkpoint") or "")).name or None
+        return schemas.Parent(run=Path(str(parent["run"])).name, step=int(parent.get("step", 0)),
+                              checkpoint=checkpoint)
+
+    def changes(self, name: str) -> list[schemas.HparamMark]:
+        rows = read_json(self.run(name) / CHANGES_FILE)
+        return [schemas.HparamMark(**r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+    def record(self, name: str) -> dict[str, Any]:
+        path = self.run(name) / RECORD_FILE
+        record = read_json(path)
+        if not isinstance(record, dict):
+            raise HTTPException(404, f"run {name!r} has no reproducibility record ({RECORD_FILE}); runs made "
+                                     f"before it existed have none")
+        return record
+
+    def log_tail(self, name: str, lines: int) -> list[schemas.LogLine]:
+        path = self.run(name) / "log.txt"
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines()[-lines:]:
+            level, _, message = line.partition(": ")
+            out.append(schemas.LogLine(level=level, message=message) if level in LEVELS
+                       else schemas.LogLine(level="info", message=line))
+        return out
+
+    def nearest_sample(self, name: str, step: int) -> int | None:
+        """The run's sample step closest to `step` (the earlier one on a tie); None when it has none."""
+        steps = self.sample_steps(name)
+        return min(steps, key=lambda s: (abs(s - step), s)) if steps else None
+
+    def config(self, name: str) -> dict[str, Any]:
+        path = self.run(name) / CONFIG_FILE
+        config = read_json(path)
+        if not isinstance(config, dict):
+            raise HTTPException(409, f"{path} is damaged (not a JSON object)")
+        return config
+
+    def metrics(self, name: str, max_points: int) -> schemas.Metrics:
+        return columns(read_metrics(self.run(name) / METRICS), max_points)
+
+    def sample_steps(self, name: str) -> list[int]:
+        return sorted(sample_step(p) for p in (self.run(name) / SAMPLES).glob("step-*.png"))
+
+    def sample_file(self, name: str, step: int) -> Path:
+        path = self.run(name) / SAMPLES / sample_name(step)
+        if not path.is_file():
+            raise HTTPException(404, f"run {name!r} has no sample grid at step {step}; "
+                                     f"GET /api/runs/{name}/samples lists the steps")
+        return path
+
+    def checkpoints(self, name: str) -> list[schemas.CheckpointInfo]:
+        folder = self.run(name) / CHECKPOINTS
+        last = (folder / LAST).read_text().strip() if (folder / LAST).is_file() else None
+        found = [schemas.CheckpointInfo(name=p.name, step=int(p.stem.split("-")[1]), bytes=p.stat().st_size,
+                                        last=p.name == last)
+                 for p in sorted(folder.glob("step-*.pt"))]
+        export = folder.parent / GENERATOR_FILE
+        if export.is_file():
+            found.append(schemas.CheckpointInfo(name=GENERATOR_FILE, step=None, bytes=export.stat().st_size,
+                                                last=False))
+        return found
+
+    def checkpoint_file(self, name: str, checkpoint: str | None) -> Path:
+        """A checkpoint by file name (checkpoints/step-*.pt or generator.safetensors), else the run's selected
+        one, else its last. Names are matched against a pattern, so they cannot leave the run folder."""
+        run = self.run(name)
+        checkpoint = checkpoint or self.selected.get(name)
+        if checkpoint is None:
+            if not (run / CHECKPOINTS / LAST).is_file() and not (run / GENERATOR_FILE).is_file():
+                raise HTTPException(409, f"run {name!r} has no checkpoint yet; one is written every "
+                                         f"checkpoint_every steps and when training stops")
+            return resolve_checkpoint(run)
+        if not re.match(schemas.CHECKPOINT_NAME, checkpoint):
+            raise HTTPException(422, f"{checkpoint!r} is not a checkpoint name: use step-NNNNNNN.pt or "
+                                     f"{GENERATOR_FILE}")
+        path = run / GENERATOR_FILE if checkpoint == GENERATOR_FILE else run / CHECKPOINTS / checkpoint
+        if not path.is_file():
+            raise HTTPException(404, f"run {name!r} has no checkpoint {checkpoint!r}; "
+                                     f"GET /api/runs/{name} lists them")
+        return path
+
+    def generator(self, name: str, checkpoint: str | None = None) -> LoadedGenerator:
+        """G of a run's checkpoint on the CPU, cached by file and modification time (a checkpoint rewritten
+        under the same name is loaded again)."""
+        path = self.checkpoint_file(name, checkpoint)
+        key = (str(path), path.stat().st_mtime_ns)
+        with self._lock:
+            if key in self._generators:
+                self._generators.move_to_end(key)
+                return self._generators[key]
+        generator = load_generator(path, device="cpu")
+        with self._lock:
+            self._generators[key] = generator
+            while len(self._generators) > GENERATOR_CACHE:
+                self._generators.popitem(last=False)
+        return generator
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+# --- Metric histories ---------------------------------------------------------------------------------------
+
+def number(value: Any) -> float | None:
+    """A chartable value: finite numbers pass; NaN, infinity (written as strings) and anything else are None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def mean_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows averaged into one at the last row's step and epoch; a key's mean skips rows without a value."""
+    out: dict[str, Any] = {"step": rows[-1]["step"], "epoch": rows[-1].get("epoch", 0)}
+    keys = dict.fromkeys(k for r in rows for k in r if k not in NOT_SERIES)
+    for key in keys:
+        values = [v for v in (number(r.get(key)) for r in rows) if v is not None]
+        out[key] = sum(values) / len(values) if values else None
+    return out
+
+
+def downsample(rows: list[dict[str, Any]], max_points: int) -> list[dict[str, Any]]:
+    """At most max_points rows: consecutive rows averaged in equal buckets (the curve's trend survives, its
+    step-to-step noise is smoothed)."""
+    if len(rows) <= max_points:
+        return rows
+    size = math.ceil(len(rows) / max_points)
+    return [mean_row(rows[i:i + size]) for i in range(0, len(rows), size)]
+
+
+def columns(rows: Iterable[dict[str, Any]], max_points: int) -> schemas.Metrics:
+    """metrics.jsonl rows -> columns for charts, with epoch ends and live changes as marks."""
+    steps, epochs, hparams, others = [], [], [], []
+    for row in rows:
+        kind = row.get("event")
+        if kind is None and isinstance(row.get("step"), int):
+            steps.append(row)
+        elif kind == "epoch":
+            epochs.append(schemas.EpochMark(step=row["step"], epoch=row["epoch"]))
+        elif kind == "hparam":
+            hparams.append(schemas.HparamMark(step=row["step"], field=row["field"], old=row.get("old"),
+                                              new=row.get("new")))
+        elif kind is not None:
+            others.append({k: number(v) if isinstance(v, float) else v for k, v in row.items()})
+    points = downsample(steps, max_points)
+    names = list(dict.fromkeys(k for r in points for k in r if k not in NOT_SERIES))
+    return schemas.Metrics(step=[r["step"] for r in points], epoch=[r.get("epoch", 0) for r in points],
+                           series={k: [number(r.get(k)) for r in points] for k in names}, epochs=epochs,
+                           hparams=hparams, events=others, points=len(steps), downsampled=len(points) < len(steps))

@@ -1,0 +1,425 @@
+"""Every request and response of the API, and every WebSocket message, as pydantic models.
+
+They are the API's contract: FastAPI validates requests against them, filters responses through them and
+publishes them at /docs (OpenAPI).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Run folder names: what `dcgan train` makes (e.g. fashion-mnist-28-20250101-120000) and what a user would type.
+# No slashes and no leading dot, so a name can never leave the runs folder.
+RUN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+CHECKPOINT_NAME = r"^(step-[0-9]{7,12}\.pt|generator\.safetensors)$"
+TRAINING_CHECKPOINT = r"^step-[0-9]{7,12}\.pt$"  # resume and fork need optimiser state, not just G
+MAX_SEED = 2**63 - 1
+MAX_PROCESSES = 16  # local training processes a dashboard start may ask for
+
+TrainingState = Literal["idle", "starting", "running", "paused", "stopped", "finished", "failed"]
+
+
+# --- Errors ---------------------------------------------------------------------------------------------------
+
+class FieldError(BaseModel):
+    field: str | None = Field(description="the config option or parameter at fault, e.g. batch_size")
+    loc: list[str | int] = Field(description="where in the request, e.g. ['body', 'config', 'batch_size']")
+    reason: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="one line: what was wrong and what to do")
+    errors: list[FieldError] = []
+
+
+# --- Training -------------------------------------------------------------------------------------------------
+
+class Status(BaseModel):
+    state: TrainingState
+    run: str | None = Field(None, description="the run folder's name (under the runs folder)")
+    message: str = ""
+    device: str | None = None
+    step: int = 0
+    total_steps: int | None = None
+    epoch: int = Field(0, description="epochs completed")
+    steps_per_epoch: int | None = None
+    images_per_s: float | None = None
+    eta_s: float | None = Field(None, description="seconds left at the current speed")
+    elapsed_s: float | None = None
+    stop_requested: bool = False
+    clients: int = Field(0, description="WebSocket clients connected")
+    nproc: int = Field(1, description="training processes (more than 1: torchrun in a subprocess, which cannot be "
+                       "paused, stepped or changed live)")
+
+
+class StartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    config: dict[str, Any] = Field(default_factory=dict, description="TrainConfig options; omitted ones take "
+                                   "their defaults (see GET /api/config/schema)")
+    name: str | None = Field(None, pattern=RUN_NAME, description="the run folder's name; default: "
+                             "<dataset>-<size>-<date>-<time>")
+    nproc: int | None = Field(None, ge=1, le=MAX_PROCESSES, description="training processes on this machine "
+                              "(torchrun + DDP, gloo on CPU); default: config.world_size, else 1")
+    paused: bool = Field(False, description="hold at the first step boundary (status paused), e.g. to take "
+                         "single steps from the very start")
+
+
+class ResumeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=RUN_NAME)
+    steps: int | None = Field(None, ge=1, le=100_000_000, description="a new total (larger extends the run)")
+    epochs: int | None = Field(None, ge=1, le=100_000, description="a new total in epochs")
+    device: str | None = Field(None, max_length=32, description="move the run to another device")
+    checkpoint: str | None = Field(None, pattern=TRAINING_CHECKPOINT, description="a file of the run's "
+                                   "checkpoints/; default: its last")
+    nproc: int | None = Field(None, ge=1, le=MAX_PROCESSES, description="training processes on this machine")
+    paused: bool = Field(False, description="hold at the first step boundary (status paused), e.g. to take "
+                         "single steps from the very start")
+
+
+class ForkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=RUN_NAME, description="the parent run")
+    checkpoint: str | None = Field(None, pattern=TRAINING_CHECKPOINT, description="the parent's checkpoint to "
+                                   "start from (its weights, optimisers and step); default: its last")
+    changes: dict[str, Any] = Field(default_factory=dict, description="options that differ from the parent's "
+                                    "(not those that fix the networks or data: see fork_fixed in the schema)")
+    name: str | None = Field(None, pattern=RUN_NAME, description="the new run's folder name")
+    paused: bool = Field(False, description="hold at the first step boundary (status paused), e.g. to take "
+                         "single steps from the very start")
+
+
+class StepRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    part: Literal["d", "g", "full"] = Field("full", description="one D update, one G update, or both")
+
+
+class HyperparameterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    changes: dict[str, Any] = Field(min_length=1, description="live options and their new values, e.g. "
+                                    "{\"lr_d\": 0.0004}")
+
+
+class Hyperparameters(BaseModel):
+    run: str | None
+    fields: list[str] = Field(description="the options that can change during training")
+    values: dict[str, Any] = Field(description="their values now (pending changes apply at the next step)")
+    changes: list["HparamMark"] = Field(description="the run's live changes so far")
+
+
+class CheckpointResult(BaseModel):
+    run: str
+    step: int
+    checkpoint: str = Field(description="the file name in the run's checkpoints/ folder")
+
+
+# --- Runs -----------------------------------------------------------------------------------------------------
+
+class RunSummary(BaseModel):
+    name: str
+    status: str | None = Field(None, description="from status.json; None for a run that never reported one")
+    step: int | None = None
+    total_steps: int | None = None
+    dataset: str | None = None
+    image_size: int | None = None
+    channels: int | None = None
+    updated: float | None = Field(None, description="Unix time of the run's last status change")
+    conditional: bool = False
+    num_classes: int | None = None
+    checkpoints: int = 0
+    samples: int = 0
+    active: bool = Field(False, description="this server is training it now")
+    parent: "Parent | None" = Field(None, description="the run and step this run was forked from")
+
+
+class Parent(BaseModel):
+    run: str = Field(description="the parent run's name")
+    step: int
+    checkpoint: str | None = Field(None, description="the parent's checkpoint file name")
+
+
+class RunList(BaseModel):
+    runs: list[RunSummary]
+
+
+class CheckpointInfo(BaseModel):
+    name: str
+    step: int | None
+    bytes: int
+    last: bool = Field(description="the run's newest complete checkpoint (what resume and generate use)")
+
+
+class RunDetail(BaseModel):
+    summary: RunSummary
+    config: dict[str, Any]
+    checkpoints: list[CheckpointInfo]
+    sample_steps: list[int]
+    selected_checkpoint: str | None = Field(None, description="the checkpoint chosen for generation")
+    changes: list["HparamMark"] = Field([], description="live hyperparameter changes (changes.json)")
+
+
+class HparamMark(BaseModel):
+    step: int
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+class EpochMark(BaseModel):
+    step: int
+    epoch: int
+
+
+class Metrics(BaseModel):
+    """Logged metrics in columns: series[name][i] belongs to step[i]; None where a value was not finite."""
+
+    step: list[int]
+    epoch: list[int]
+    series: dict[str, list[float | None]]
+    epochs: list[EpochMark] = []
+    hparams: list[HparamMark] = []
+    events: list[dict[str, Any]] = Field([], description="other rows of metrics.jsonl (e.g. evaluations), as "
+                                         "written")
+    points: int = Field(description="logged rows before downsampling")
+    downsampled: bool = Field(description="neighbouring rows were averaged to stay under max_points")
+
+
+class SampleSteps(BaseModel):
+    steps: list[int]
+
+
+class GeneratorRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    checkpoint: str | None = Field(None, pattern=CHECKPOINT_NAME, description="a file of the run's checkpoints/ "
+                                   "or generator.safetensors; None: the run's last checkpoint")
+
+
+class GeneratorInfo(BaseModel):
+    run: str
+    checkpoint: str
+    step: int
+    image_size: int
+    channels: int
+    latent_dim: int
+    num_classes: int = Field(0, description="classes of a conditional generator (0: unconditional)")
+
+
+class ArithmeticRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    a: list[int] = Field(min_length=1, max_length=64, description="seeds of group A (the paper averages three)")
+    b: list[int] = Field(min_length=1, max_length=64)
+    c: list[int] = Field(min_length=1, max_length=64)
+    variations: int = Field(8, ge=0, le=64, description="samples of the result plus uniform noise")
+    noise_scale: float = Field(0.25, ge=0, le=10, description="the noise's half-width (the paper's 0.25)")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of that noise")
+    label: int | None = Field(None, ge=0, le=999, description="class of a conditional run")
+    checkpoint: str | None = Field(None, pattern=CHECKPOINT_NAME)
+
+
+class LogTail(BaseModel):
+    lines: list["LogLine"]
+
+
+class RunRecord(BaseModel):
+    """run.json: what reproduces the run (seed, versions, device, determinism, data fingerprint, commands)."""
+
+    model_config = ConfigDict(extra="allow")
+    seed: int | None = None
+    parent: dict[str, Any] | None = None
+    sessions: list[dict[str, Any]] = []
+
+
+class EvalReport(BaseModel):
+    """eval.json as `dcgan eval` wrote it."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- Side by side ------------------------------------------------------------------------------------------------
+
+class RunMetrics(BaseModel):
+    run: str
+    metrics: Metrics
+
+
+class CompareMetrics(BaseModel):
+    runs: list[RunMetrics]
+
+
+class MatchedSample(BaseModel):
+    run: str
+    step: int | None = Field(description="the run's sample step nearest the one asked for; None: no samples")
+    url: str | None
+
+
+class CompareSamples(BaseModel):
+    step: int
+    samples: list[MatchedSample]
+
+
+class Layer(BaseModel):
+    name: str
+    kind: str
+    output_shape: list[int]
+    params: int
+
+
+class Network(BaseModel):
+    layers: list[Layer]
+    params: int
+
+
+class Architecture(BaseModel):
+    generator: Network
+    discriminator: Network
+
+
+# --- Config and system ----------------------------------------------------------------------------------------
+
+class ConfigField(BaseModel):
+    # Later config fields may carry metadata this model does not name yet: pass it through to the page.
+    model_config = ConfigDict(extra="allow")
+    name: str
+    type: str
+    optional: bool
+    default: Any = None
+    help: str = ""
+    group: str = "options"
+    choices: list[Any] | None = None
+
+
+class ConfigSchema(BaseModel):
+    fields: list[ConfigField]
+    presets: dict[str, dict[str, Any]]
+    live_fields: list[str] = Field(description="options that can change during training")
+    fork_fixed: list[str] = Field(description="options a fork cannot change (they fix the networks and data)")
+
+
+class ConfigRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ResolvedConfig(BaseModel):
+    config: dict[str, Any] = Field(description="with the dataset's native size, a length and a seed filled in")
+
+
+class Device(BaseModel):
+    device: str
+    name: str
+
+
+class DeviceList(BaseModel):
+    devices: list[Device]
+
+
+class Dataset(BaseModel):
+    name: str
+    path: str | None = Field(description="where it would be read from offline; None: it would be downloaded")
+
+
+class DatasetList(BaseModel):
+    data_dir: str
+    datasets: list[Dataset]
+
+
+class SystemInfo(BaseModel):
+    version: str
+    python: str
+    torch: str
+    torchvision: str
+    threads: int
+    runs_dir: str
+    token_required: bool
+
+
+# --- WebSocket messages (server -> client) -----------------------------------------------------------------------
+
+class LogLine(BaseModel):
+    time: float | None = None
+    level: str
+    message: str
+
+
+class Hello(BaseModel):
+    """The first message, and the one a client gets again after it fell behind: everything to draw the page."""
+
+    type: Literal["hello"] = "hello"
+    status: Status
+    history: Metrics
+    sample_steps: list[int]
+    log: list[LogLine]
+    heartbeat_s: float
+
+
+class StepMessage(BaseModel):
+    type: Literal["metrics"] = "metrics"
+    run: str
+    step: int
+    epoch: int
+    values: dict[str, float | None]
+    manual: str | None = Field(None, description="a single step made while paused: d, g or dg")
+
+
+class StatusMessage(BaseModel):
+    type: Literal["status"] = "status"
+    status: Status
+
+
+class LogMessage(BaseModel):
+    type: Literal["log"] = "log"
+    line: LogLine
+
+
+class SampleMessage(BaseModel):
+    type: Literal["sample"] = "sample"
+    run: str
+    step: int
+    url: str
+
+
+class CheckpointMessage(BaseModel):
+    type: Literal["checkpoint"] = "checkpoint"
+    run: str
+    step: int
+    checkpoint: str
+
+
+class EpochMessage(BaseModel):
+    type: Literal["epoch"] = "epoch"
+    run: str
+    step: int
+    epoch: int
+    seconds: float
+
+
+class HparamMessage(BaseModel):
+    type: Literal["hparam"] = "hparam"
+    run: str
+    mark: HparamMark
+
+
+class EventMessage(BaseModel):
+    """Any other trainer event, forwarded as data: new kinds of events reach the page without server changes."""
+
+    type: Literal["event"] = "event"
+    run: str
+    kind: str = Field(description="the event's class name, e.g. EvalResult")
+    data: dict[str, Any]
+
+
+class StepResult(BaseModel):
+    status: Status
+    metrics: StepMessage
+    sample_url: str | None = Field(description="the fixed-noise grid after the step")
+
+
+class Heartbeat(BaseModel):
+    type: Literal["heartbeat"] = "heartbeat"
+    time: float
+
+
+for _model in (Hyperparameters, RunSummary, RunDetail, LogTail):
+    _model.model_rebuild()

@@ -1,0 +1,95 @@
+"""Who may talk to the server: one ASGI middleware in front of every HTTP request and WebSocket handshake.
+
+- Host: a loopback server answers only to loopback host names, so a web page elsewhere cannot reach it by
+  pointing its own domain at 127.0.0.1 (DNS rebinding).
+- Origin: a browser request that changes something (any method but GET/HEAD) or opens the live feed must come
+  from the dashboard's own origin, so another site open in the same browser cannot drive it (CSRF).
+- Size: a body announced larger than the server's limit is refused with a JSON 413 before it is read; a body
+  without a length (chunked) is refused with 411, so no request can stream an unbounded body.
+- Token: when the server has one, every request carries it as `Authorization: Bearer <token>`, as the
+  `dcgan_token` cookie, or once as `?token=` (the URL `dcgan serve` prints), which sets the cookie.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+COOKIE = "dcgan_token"
+SAFE_METHODS = ("GET", "HEAD")
+
+
+class AccessGuard:
+    def __init__(self, app: ASGIApp, token: str | None, allowed_hosts: list[str] | None, max_body_bytes: int):
+        self.app = app
+        self.token = token
+        self.max_body_bytes = max_body_bytes
+        self.allowed_hosts = {h.strip("[]").lower() for h in allowed_hosts} if allowed_hosts is not None else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        if self.allowed_hosts is not None and hostname(host) not in self.allowed_hosts:
+            return await deny(scope, send, 403, f"host {host!r} is not served here; use the URL dcgan serve printed")
+        length = headers.get("content-length", "0")
+        if scope["type"] == "http" and "transfer-encoding" in headers:
+            return await deny(scope, send, 411, "send the request body with a Content-Length")
+        if scope["type"] == "http" and (not length.isdigit() or int(length) > self.max_body_bytes):
+            return await deny(scope, send, 413, f"the request body is larger than {self.max_body_bytes} bytes; "
+                                                f"send less")
+        changes = scope["type"] == "websocket" or scope["method"] not in SAFE_METHODS
+        origin = headers.get("origin")
+        if changes and origin and urlsplit(origin).netloc.lower() != host.lower():
+            return await deny(scope, send, 403, f"cross-site request from {origin} refused; use the dashboard "
+                                                f"page or a client without an Origin header")
+        if self.token is None:
+            return await self.app(scope, receive, send)
+        query_token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
+        given = bearer(headers) or cookie(headers) or query_token
+        if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
+            return await deny(scope, send, 401, "this server needs its access token: open the URL dcgan serve "
+                                                "printed (with ?token=...) or send 'Authorization: Bearer <token>'")
+        if query_token and scope["type"] == "http" and scope["path"] == "/":
+            # Keep the token out of the address bar and history: store it as a cookie and load the page again.
+            cookie_header = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+            return await send_response(send, 303, b"", [(b"location", b"/"), (b"set-cookie", cookie_header.encode())])
+        return await self.app(scope, receive, send)
+
+
+def hostname(host_header: str) -> str:
+    return (urlsplit("//" + host_header).hostname or "").lower()
+
+
+def bearer(headers: Headers) -> str | None:
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def cookie(headers: Headers) -> str | None:
+    jar = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except Exception:  # noqa: BLE001 - a malformed cookie header is simply no token
+        return None
+    return jar[COOKIE].value if COOKIE in jar else None
+
+
+async def deny(scope: Scope, send: Send, status: int, message: str) -> None:
+    if scope["type"] == "websocket":
+        # Closing before accepting refuses the handshake: the client sees HTTP 403.
+        return await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+    body = json.dumps({"detail": message, "errors": []}).encode()
+    await send_response(send, status, body, [(b"content-type", b"application/json")])
+
+
+async def send_response(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})

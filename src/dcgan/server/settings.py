@@ -1,0 +1,35 @@
+"""The server's settings, in one pydantic class: where runs live, who may connect, and the bounds it enforces."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+class Settings(BaseModel):
+    runs_dir: Path = Field(Path("runs"), description="the folder of run folders the server lists and trains into")
+    token: str | None = Field(None, description="access token; when set, every API call and WebSocket needs it")
+    # Host names a browser may use to reach the server; None accepts any. On loopback only loopback names are
+    # accepted, so a web page on another site cannot reach the server through DNS rebinding.
+    allowed_hosts: list[str] | None = None
+    max_body_bytes: int = Field(64 * 1024, description="largest request body accepted (413 above it)")
+    history_points: int = Field(2000, description="most points of a curve sent to a client at once")
+    log_lines: int = Field(500, description="log lines kept for clients that connect later")
+    client_queue: int = Field(256, description="messages queued for one WebSocket client before it is resynced")
+    send_timeout_s: float = Field(30.0, description="a client that takes longer to accept one message is dropped")
+    heartbeat_s: float = Field(5.0, description="seconds between heartbeats on the WebSocket")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_hosts() -> list[str]:
+    """Host header values of a loopback server (Starlette compares the host without its port)."""
+    return ["localhost", "127.0.0.1", "[::1]", "::1"]

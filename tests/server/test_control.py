@@ -1,0 +1,136 @@
+"""Steering a run over HTTP (issue 9): pause, single D/G steps, live hyperparameters, forks, the record."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from dcgan.checkpoint import load_checkpoint
+from dcgan.runfiles import read_metrics
+
+from .conftest import Live, start, wait_idle, wait_status
+
+
+@pytest.fixture
+def paused(api):
+    """A real run paused after a few steps; yields its name."""
+    run = start(api, steps=100000)["run"]
+    wait_status(api, lambda s: s["step"] >= 3)
+    status = api.post("/api/training/pause").json()
+    assert status["state"] == "paused"
+    return run
+
+
+def checkpoint_now(api, server, run):
+    saved = api.post("/api/training/checkpoint").json()
+    return load_checkpoint(server.runs / run / "checkpoints" / saved["checkpoint"])
+
+
+def same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_pause_holds_the_step_counter(api, paused):
+    held = api.get("/api/status").json()
+    time.sleep(0.5)
+    later = api.get("/api/status").json()
+    assert later["state"] == "paused" and later["step"] == held["step"]
+    assert later["eta_s"] is None  # no ETA while nothing moves
+    resumed = api.post("/api/training/unpause").json()
+    assert resumed["state"] == "running"
+    wait_status(api, lambda s: s["step"] > held["step"] + 2)
+
+
+def test_single_d_step_changes_only_d(api, server, paused):
+    before = checkpoint_now(api, server, paused)
+    result = api.post("/api/training/step", json={"part": "d"}).json()
+    assert result["metrics"]["step"] == before["step"] + 1 and result["metrics"]["manual"] == "d"
+    assert "loss_D" in result["metrics"]["values"] and "loss_G" not in result["metrics"]["values"]
+    assert result["status"]["state"] == "paused" and result["status"]["step"] == before["step"] + 1
+    assert api.get(result["sample_url"]).headers["content-type"] == "image/png"
+    after = checkpoint_now(api, server, paused)
+    assert same(before["G"], after["G"]) and not same(before["D"], after["D"])
+
+
+def test_single_g_step_changes_only_g(api, server, paused):
+    before = checkpoint_now(api, server, paused)
+    result = api.post("/api/training/step", json={"part": "g"}).json()
+    assert result["metrics"]["manual"] == "g" and "loss_G" in result["metrics"]["values"]
+    after = checkpoint_now(api, server, paused)
+    assert same(before["D"], after["D"]) and not same(before["G"], after["G"])
+
+
+def test_full_step_and_bad_part(api, paused):
+    step = api.get("/api/status").json()["step"]
+    assert api.post("/api/training/step", json={"part": "full"}).json()["metrics"]["step"] == step + 1
+    bad = api.post("/api/training/step", json={"part": "both"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "part"
+
+
+def test_single_step_needs_a_pause(api):
+    start(api, steps=100000)
+    response = api.post("/api/training/step", json={"part": "d"})
+    assert response.status_code == 409 and "pause" in response.json()["detail"]
+
+
+def test_live_lr_change_reaches_the_optimizer_the_metrics_file_and_the_websocket(api, server, paused):
+    with Live(server.ws_url) as live:
+        live.wait_for(lambda m: m["type"] == "hello")
+        answer = api.patch("/api/training/hyperparameters", json={"changes": {"lr_d": 4e-4}})
+        assert answer.status_code == 200 and answer.json()["values"]["lr_d"] == 4e-4
+        mark = live.wait_for(lambda m: m["type"] == "hparam")["mark"]
+        assert mark["field"] == "lr_d" and mark["old"] == 2e-4 and mark["new"] == 4e-4
+        step = api.post("/api/training/step", json={"part": "full"}).json()
+        assert step["metrics"]["values"]["lr_D"] == pytest.approx(4e-4)  # read from the optimizer
+        assert step["metrics"]["values"]["lr_G"] == pytest.approx(2e-4)
+    rows = read_metrics(server.runs / paused / "metrics.jsonl")
+    assert {"event": "hparam", "step": mark["step"], "field": "lr_d", "old": 2e-4, "new": 4e-4}.items() <= \
+        next(r for r in rows if r.get("event") == "hparam").items()
+    current = api.get("/api/training/hyperparameters").json()
+    assert current["changes"][-1]["field"] == "lr_d" and "lr_g" in current["fields"]
+    marks = api.get(f"/api/runs/{paused}/metrics").json()["hparams"]
+    assert marks[-1]["field"] == "lr_d" and marks[-1]["step"] == mark["step"]
+
+
+def test_options_that_cannot_change_live_answer_422(api, paused):
+    response = api.patch("/api/training/hyperparameters", json={"changes": {"batch_size": 64}})
+    assert response.status_code == 422
+    assert "batch_size" in response.json()["detail"] and "fork" in response.json()["detail"]
+    bad_value = api.patch("/api/training/hyperparameters", json={"changes": {"lr_g": -1}})
+    assert bad_value.status_code == 422 and bad_value.json()["errors"][0]["field"] == "lr_g"
+
+
+def test_fork_starts_from_the_parents_weights_exactly(api, server, paused):
+    parent = checkpoint_now(api, server, paused)
+    api.post("/api/training/stop", params={"wait_s": 60})
+    checkpoint = f"step-{parent['step']:07d}.pt"
+    forked = api.post("/api/training/fork", json={"run": paused, "checkpoint": checkpoint, "name": f"{paused}-fork",
+                                                   "changes": {"lr_d": 4e-4, "steps": parent["step"] + 2}})
+    assert forked.status_code == 202, forked.text
+    assert forked.json()["run"] == f"{paused}-fork" and forked.json()["step"] == parent["step"]
+    # Paused before its first step, the fork's weights are the parent's, bit for bit.
+    api.post("/api/training/pause")
+    child = checkpoint_now(api, server, f"{paused}-fork")
+    assert child["step"] == parent["step"] and same(parent["G"], child["G"]) and same(parent["D"], child["D"])
+    api.post("/api/training/unpause")
+    wait_idle(api)
+    runs = {r["name"]: r for r in api.get("/api/runs").json()["runs"]}
+    assert runs[f"{paused}-fork"]["parent"] == {"run": paused, "step": parent["step"], "checkpoint": checkpoint}
+    assert runs[paused]["parent"] is None
+    record = api.get(f"/api/runs/{paused}-fork/record").json()
+    assert record["parent"]["step"] == parent["step"] and "POST /api/training/fork" in record["sessions"][0]["command"]
+    assert record["sessions"][0]["dataset"]["fingerprint"]
+
+
+def test_fork_cannot_change_the_networks(api, server, paused):
+    api.post("/api/training/stop", params={"wait_s": 60})
+    response = api.post("/api/training/fork", json={"run": paused, "changes": {"g_width": 16}})
+    assert response.status_code == 422 and "g_width" in response.json()["detail"]
+
+
+def test_steering_needs_an_active_training(api):
+    for path in ("/api/training/pause", "/api/training/unpause", "/api/training/checkpoint"):
+        response = api.post(path)
+        assert response.status_code == 409 and "no training is running" in response.json()["detail"]

@@ -1,0 +1,121 @@
+"""The live WebSocket (issue 3): history on connect, live events, heartbeats, many clients, and a client that
+never reads cannot slow training."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+
+from dcgan.server.hub import Hub
+from dcgan.server.schemas import Heartbeat, StatusMessage, Status
+
+from .conftest import Live, finish, start, wait_status
+
+
+def test_a_new_client_gets_the_whole_history_first(api, server):
+    run = finish(api, steps=12)
+    with Live(server.ws_url) as live:
+        hello = live.wait_for(lambda m: m["type"] == "hello")
+    assert hello["status"]["run"] == run and hello["status"]["state"] == "finished"
+    assert hello["history"]["step"] == list(range(1, 13))
+    assert {"loss_D", "loss_G", "D_x", "D_G_z"} <= set(hello["history"]["series"])
+    assert hello["sample_steps"] == [0, 5, 10, 12]
+    assert any("device: cpu" in line["message"] for line in hello["log"])
+
+
+def test_live_events_status_metrics_samples_log_checkpoint_heartbeat(api, server):
+    with Live(server.ws_url) as live:
+        live.wait_for(lambda m: m["type"] == "hello")
+        run = start(api, steps=100000)["run"]
+        live.wait_for(lambda m: m["type"] == "hello" and m["status"]["run"] == run)  # a new run: redraw
+        metrics = live.wait_for(lambda m: m["type"] == "metrics" and m["step"] >= 3)
+        assert metrics["run"] == run and metrics["values"]["loss_D"] > 0
+        sample = live.wait_for(lambda m: m["type"] == "sample" and m["step"] >= 5)
+        assert api.get(sample["url"]).content[:8] == b"\x89PNG\r\n\x1a\n"
+        live.wait_for(lambda m: m["type"] == "status" and m["status"]["state"] == "running")
+        live.wait_for(lambda m: m["type"] == "heartbeat")
+        api.post("/api/training/stop", params={"wait_s": 60})
+        checkpoint = live.wait_for(lambda m: m["type"] == "checkpoint")
+        assert checkpoint["checkpoint"].startswith("step-")
+        live.wait_for(lambda m: m["type"] == "status" and m["status"]["state"] == "stopped")
+        assert any("stopped at step" in m["status"]["message"] for m in live.of("status"))
+        steps = [m["step"] for m in live.of("metrics")]
+        assert steps == sorted(steps) and len(set(steps)) == len(steps)
+
+
+def test_many_clients_are_fed_at_once(api, server):
+    clients = [Live(server.ws_url) for _ in range(20)]
+    try:
+        for c in clients:
+            c.wait_for(lambda m: m["type"] == "hello")
+        assert api.get("/api/status").json()["clients"] >= 20
+        start(api, steps=100000)
+        for c in clients:
+            c.wait_for(lambda m: m["type"] == "metrics" and m["step"] >= 5)
+    finally:
+        for c in clients:
+            c.close()
+
+
+def stuck_client(url: str) -> socket.socket:
+    """A WebSocket client that completes the handshake and then never reads, with a tiny receive buffer."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET /api/live HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    assert sock.recv(12) == b"HTTP/1.1 101"
+    return sock
+
+
+def test_a_client_that_never_reads_does_not_slow_training(api, server):
+    stuck = stuck_client(server.url)
+    try:
+        with Live(server.ws_url) as live:
+            start(api, steps=100000)
+            first = wait_status(api, lambda s: s["step"] >= 10)
+            # Training goes on and the reading client is fed, step after step, while the other reads nothing
+            # (this machine's speed varies too much to compare rates here; scripts/bench_server.py measures them).
+            status = wait_status(api, lambda s: s["step"] >= first["step"] + 30)
+            latest = live.wait_for(lambda m: m["type"] == "metrics" and m["step"] >= status["step"])
+            steps = [m["step"] for m in live.of("metrics") if m["step"] > first["step"]]
+            assert steps == list(range(first["step"] + 1, latest["step"] + 1))
+            queued = max(len(c.queue) for c in server.manager.hub.clients)
+            assert queued <= server.manager.settings.client_queue  # the stuck client's backlog is bounded
+    finally:
+        stuck.close()
+
+
+def test_hub_queues_are_bounded_and_coalesce():
+    sent = []
+
+    async def scenario():
+        hub = Hub(lambda: StatusMessage(status=Status(state="idle")), capacity=8, send_timeout_s=0.2, heartbeat_s=1)
+        never = asyncio.Event()
+
+        async def slow_send(text):
+            sent.append(text)
+            await never.wait()  # a client that never takes the message
+
+        async def receive():
+            await never.wait()
+
+        task = asyncio.create_task(hub.serve(slow_send, receive))
+        await asyncio.sleep(0.01)
+        client = next(iter(hub.clients))
+        for i in range(100):
+            hub.publish(Heartbeat(time=i), key="heartbeat")
+        assert len(client.queue) == 1  # coalesced: only the newest heartbeat waits
+        for i in range(100):
+            hub.publish(Heartbeat(time=i))
+        assert len(client.queue) <= 8 and hub.resyncs > 0  # overflow: replaced by one fresh hello
+        await asyncio.wait_for(task, 2)  # the send timed out: the client is let go
+        assert hub.dropped == 1 and not hub.clients
+
+    asyncio.run(scenario())
+    # The first message of every connection is the hello (here a stand-in status).
+    assert len(sent) == 1 and '"type":"status"' in sent[0]

@@ -1,0 +1,179 @@
+"""Runs over HTTP (issues 3, 6, 9): list, detail, metrics with downsampling, samples, generation from any
+checkpoint, latent interpolation and arithmetic, the record, side by side, and names that must not escape."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from .conftest import finish
+
+
+@pytest.fixture(scope="module")
+def runs(server):
+    """Two finished runs of the same seed (different D learning rate) and a conditional one."""
+    with server.client() as client:
+        a = finish(client, steps=30, name="side-a")
+        b = finish(client, steps=20, name="side-b", lr_d=4e-4, sample_every=7)
+        c = finish(client, steps=6, name="conditional", conditional=True, checkpoint_every=3)
+    return a, b, c
+
+
+def png(response) -> Image.Image:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    return Image.open(io.BytesIO(response.content))
+
+
+def test_runs_list_and_detail(api, runs):
+    listed = {r["name"]: r for r in api.get("/api/runs").json()["runs"]}
+    assert {"side-a", "side-b", "conditional"} <= set(listed)
+    a = listed["side-a"]
+    assert a["status"] == "finished" and a["step"] == 30 and a["dataset"] == "fashion-mnist" and not a["active"]
+    assert listed["conditional"]["conditional"] and listed["conditional"]["num_classes"] == 10
+    detail = api.get("/api/runs/side-a").json()
+    assert detail["config"]["g_width"] == 8 and detail["config"]["seed"] == 7
+    assert detail["checkpoints"][0] == {"name": "step-0000030.pt", "step": 30, "bytes": detail["checkpoints"][0]["bytes"],
+                                        "last": True}
+    assert detail["sample_steps"] == [0, 5, 10, 15, 20, 25, 30]
+
+
+def test_metrics_are_downsampled_on_request(api, runs):
+    full = api.get("/api/runs/side-a/metrics").json()
+    assert full["step"] == list(range(1, 31)) and not full["downsampled"] and full["points"] == 30
+    small = api.get("/api/runs/side-a/metrics", params={"max_points": 10}).json()
+    assert len(small["step"]) == 10 and small["downsampled"] and small["step"][-1] == 30
+    mean = sum(full["series"]["loss_D"][:3]) / 3
+    assert small["series"]["loss_D"][0] == pytest.approx(mean)  # buckets are averages
+    assert [e["epoch"] for e in full["epochs"]] == []  # 30 steps are far from an epoch
+
+
+def test_sample_grids_by_step(api, runs):
+    assert api.get("/api/runs/side-a/samples").json()["steps"] == [0, 5, 10, 15, 20, 25, 30]
+    grid = png(api.get("/api/runs/side-a/samples/10.png"))
+    assert grid.size == (4 * 28 + 5 * 2, 4 * 28 + 5 * 2)  # 16 images, 4 a row, 2 pixels apart
+    missing = api.get("/api/runs/side-a/samples/11.png")
+    assert missing.status_code == 404 and "no sample grid at step 11" in missing.json()["detail"]
+
+
+def test_generate_png_has_the_count_size_and_seed(api, runs):
+    response = api.get("/api/runs/side-a/generate.png", params={"count": 64, "seed": 3})
+    assert png(response).size == (8 * 28 + 9 * 2, 8 * 28 + 9 * 2)
+    assert response.headers["x-seed"] == "3" and response.headers["x-step"] == "30"
+    again = api.get("/api/runs/side-a/generate.png", params={"count": 64, "seed": 3})
+    assert again.content == response.content  # a seed names its images
+    assert png(api.get("/api/runs/side-a/generate.png", params={"count": 1})).size == (28, 28)
+    too_many = api.get("/api/runs/side-a/generate.png", params={"count": 257})
+    assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "count"
+
+
+def test_generate_from_a_chosen_checkpoint_and_select_one(api, runs):
+    early = api.get("/api/runs/conditional/generate.png", params={"checkpoint": "step-0000003.pt", "label": 2,
+                                                                  "seed": 1})
+    assert early.headers["x-step"] == "3"
+    chosen = api.put("/api/runs/conditional/generator", json={"checkpoint": "step-0000003.pt"}).json()
+    assert chosen["step"] == 3 and chosen["num_classes"] == 10
+    by_default = api.get("/api/runs/conditional/generate.png", params={"label": 2, "seed": 1})
+    assert by_default.content == early.content
+    assert api.put("/api/runs/conditional/generator", json={"checkpoint": None}).json()["step"] == 6
+    missing = api.put("/api/runs/conditional/generator", json={"checkpoint": "step-0000099.pt"})
+    assert missing.status_code == 404
+
+
+def test_class_conditional_generation_needs_a_valid_label(api, runs):
+    shirts = api.get("/api/runs/conditional/generate.png", params={"count": 8, "label": 6, "seed": 0})
+    png(shirts)
+    bags = api.get("/api/runs/conditional/generate.png", params={"count": 8, "label": 8, "seed": 0})
+    assert bags.content != shirts.content
+    every_class = api.get("/api/runs/conditional/generate.png", params={"count": 10, "seed": 0})
+    png(every_class)  # without a label the images go through the classes in turn
+    out_of_range = api.get("/api/runs/conditional/generate.png", params={"label": 10})
+    assert out_of_range.status_code == 422 and out_of_range.json()["errors"][0]["field"] == "label"
+    unconditional = api.get("/api/runs/side-a/generate.png", params={"label": 1})
+    assert unconditional.status_code == 422 and "unconditional" in unconditional.json()["detail"]
+
+
+def test_interpolation_strip_and_gif(api, runs):
+    strip = png(api.get("/api/runs/side-a/interpolate.png", params={"from_seed": 1, "to_seed": 2, "steps": 6}))
+    assert strip.size[0] > strip.size[1] * 4  # one row of six images
+    gif = api.get("/api/runs/side-a/interpolate.gif", params={"from_seed": 1, "to_seed": 2, "steps": 6,
+                                                                 "mode": "lerp"})
+    assert gif.headers["content-type"] == "image/gif"
+    animation = Image.open(io.BytesIO(gif.content))
+    assert animation.n_frames == 10  # there (6) and back without repeating the ends (4)
+    bad = api.get("/api/runs/side-a/interpolate.png", params={"mode": "cubic"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "mode"
+
+
+def test_vector_arithmetic(api, runs):
+    figure = api.post("/api/runs/side-a/arithmetic.png", json={"a": [1, 2, 3], "b": [4, 5, 6], "c": [7, 8, 9]})
+    assert png(figure).size[0] > 0
+    empty = api.post("/api/runs/side-a/arithmetic.png", json={"a": [], "b": [4], "c": [7]})
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "a"
+
+
+def test_architecture_from_the_real_models(api, runs):
+    arch = api.get("/api/runs/side-a/architecture").json()
+    assert arch["generator"]["layers"][-1]["output_shape"] == [1, 28, 28]
+    assert arch["discriminator"]["params"] > 0
+    conditional = api.get("/api/runs/conditional/architecture").json()
+    assert conditional["generator"]["layers"][-1]["output_shape"] == [1, 28, 28]
+
+
+def test_record_log_and_eval(api, runs):
+    record = api.get("/api/runs/side-a/record").json()
+    assert record["seed"] == 7 and record["parent"] is None
+    session = record["sessions"][0]
+    assert "POST /api/training/start" in session["command"] and session["versions"]["torch"]
+    assert len(session["dataset"]["fingerprint"]) >= 16 and session["device"] == "cpu"
+    lines = api.get("/api/runs/side-a/log").json()["lines"]
+    assert any(line["message"].startswith("device: cpu") for line in lines)
+    missing = api.get("/api/runs/side-a/eval")
+    assert missing.status_code == 404 and "dcgan eval" in missing.json()["detail"]
+
+
+def test_side_by_side_metrics_and_matched_samples(api, runs):
+    both = api.get("/api/compare/metrics", params={"runs": ["side-a", "side-b"]}).json()["runs"]
+    assert [r["run"] for r in both] == ["side-a", "side-b"]
+    assert len(both[0]["metrics"]["step"]) == 30 and len(both[1]["metrics"]["step"]) == 20
+    matched = api.get("/api/compare/samples", params={"runs": ["side-a", "side-b"], "step": 13}).json()
+    assert [(s["run"], s["step"]) for s in matched["samples"]] == [("side-a", 15), ("side-b", 14)]
+    assert png(api.get(matched["samples"][1]["url"])).size[0] > 0
+    missing = api.get("/api/compare/metrics", params={"runs": ["side-a", "nope"]})
+    assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+
+
+@pytest.mark.parametrize("path", [
+    "/api/runs/..%2F..%2Fetc/metrics", "/api/runs/%2E%2E/metrics", "/api/runs/.hidden", "/api/runs/a%00b",
+    "/api/runs/side-a/samples/..%2F..%2Fconfig.json", "/api/compare/metrics?runs=..",
+])
+def test_names_cannot_escape_the_runs_folder(api, runs, path):
+    response = api.get(path)
+    assert response.status_code in (404, 422), response.text
+    assert "detail" in response.json() and "Traceback" not in response.text
+
+
+def test_checkpoint_names_cannot_escape_the_run(api, runs):
+    for name in ("../../side-b/checkpoints/step-0000020.pt", "../config.json", "/etc/passwd"):
+        response = api.get("/api/runs/side-a/generate.png", params={"checkpoint": name})
+        assert response.status_code == 422 and response.json()["errors"][0]["field"] == "checkpoint"
+    forked = api.post("/api/training/fork", json={"run": "side-a", "checkpoint": "../../x.pt"})
+    assert forked.status_code == 422
+
+
+def test_symlinked_run_pointing_outside_is_refused(api, runs, server, tmp_path):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "config.json").write_text("{}")
+    (server.runs / "sneaky").symlink_to(tmp_path / "outside")
+    try:
+        response = api.get("/api/runs/sneaky")
+        assert response.status_code == 422 and "outside the runs folder" in response.json()["detail"]
+    finally:
+        (server.runs / "sneaky").unlink()
+
+
+def test_unknown_run_is_404(api):
+    response = api.get("/api/runs/never-trained")
+    assert response.status_code == 404 and "GET /api/runs lists them" in response.json()["detail"]

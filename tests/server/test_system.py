@@ -1,0 +1,88 @@
+"""System endpoints and `dcgan serve` itself (issue 3): devices, offline datasets, the config schema the form is
+built from, the printed URL on loopback, and errors as JSON."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import httpx
+
+from dcgan.config import schema
+from dcgan.control import LIVE_FIELDS
+
+
+def test_devices_and_datasets_offline(api):
+    devices = api.get("/api/system/devices").json()["devices"]
+    assert devices[-1]["device"] == "cpu"
+    datasets = {d["name"]: d["path"] for d in api.get("/api/system/datasets").json()["datasets"]}
+    assert datasets["fashion-mnist"] is not None  # Debian's copy, found without a download
+    assert set(datasets) >= {"mnist", "cifar10", "celeba"}
+
+
+def test_config_schema_is_the_trainers(api):
+    body = api.get("/api/config/schema").json()
+    assert [f["name"] for f in body["fields"]] == [row["name"] for row in schema()]
+    batch = next(f for f in body["fields"] if f["name"] == "batch_size")
+    assert batch["type"] == "int" and batch["default"] == 128 and batch["ge"] == 1 and batch["group"] == "optim"
+    assert body["live_fields"] == list(LIVE_FIELDS) and "g_width" in body["fork_fixed"]
+    assert "cpu-fast" in body["presets"]
+
+
+def test_resolve_and_architecture_of_a_config(api):
+    resolved = api.post("/api/config/resolve", json={"config": {"dataset": "cifar10"}}).json()["config"]
+    assert resolved["image_size"] == 32 and resolved["channels"] == 3 and resolved["seed"] is not None
+    arch = api.post("/api/config/architecture", json={"config": {"g_width": 8, "d_width": 8}}).json()
+    assert arch["generator"]["layers"][-1]["output_shape"] == [1, 28, 28]
+    bad = api.post("/api/config/resolve", json={"config": {"image_size": 30}})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "image_size"
+
+
+def test_unknown_paths_and_methods_answer_json(api):
+    missing = api.get("/api/nothing")
+    assert missing.status_code == 404 and "/docs" in missing.json()["detail"]
+    wrong = api.delete("/api/status")
+    assert wrong.status_code == 405 and wrong.json()["detail"]
+
+
+def test_oversized_bodies_are_refused(api):
+    response = api.post("/api/config/resolve", json={"config": {"dataset": "x" * 100_000}})
+    assert response.status_code == 413 and "larger than" in response.json()["detail"]
+
+
+def test_serve_prints_its_url_binds_loopback_and_refuses_other_hosts(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "dcgan", "serve", "--port", "0", "--runs-dir",
+                                str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env)
+    try:
+        line = process.stdout.readline()
+        match = re.match(r"dcgan dashboard: (http://127\.0\.0\.1:(\d+)/)$", line.strip())
+        assert match, line
+        url = match.group(1)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.get("/api/status").json()["state"] == "idle"
+            assert client.get("/").headers["content-type"].startswith("text/html")
+            assert client.get("/docs").status_code == 200
+            evil = client.get("/api/status", headers={"host": "evil.example:80"})
+            assert evil.status_code == 403  # DNS rebinding: only loopback names are served
+            cross_site = client.post("/api/training/stop", headers={"origin": "http://evil.example"})
+            assert cross_site.status_code == 403
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_non_loopback_host_requires_a_token(tmp_path):
+    from dcgan.server import create_app
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(tmp_path, token="s3cret")) as client:
+        assert client.get("/api/status").status_code == 401
+        assert client.get("/api/status", headers={"authorization": "Bearer s3cret"}).status_code == 200
+        assert client.get("/api/status", params={"token": "wrong"}).status_code == 401
