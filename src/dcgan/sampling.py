@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import math
 import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,8 @@ from dcgan.errors import CheckpointError, ConfigError
 from dcgan.models import Generator, build_generator
 
 MAX_GIF_FRAMES = 120
+ANIMATION_SIDE = 128  # animations upscale small images (28x28) to at least this many pixels a side
+FIGURE_SIDE = 64  # strips and figures of many images, to at least this many
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -43,21 +48,77 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-class Images:
-    """A batch of generated images (N, C, H, W) uint8 that shows itself as a grid in Jupyter."""
+def image_array(image: torch.Tensor, scale: int = 1) -> np.ndarray:
+    """One (C, H, W) uint8 image -> (H*scale, W*scale) grey or (H*scale, W*scale, 3) array, nearest-neighbour
+    upscaled so that pixels stay sharp."""
+    array = image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
+    return array.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else array
 
-    def __init__(self, tensor: torch.Tensor, nrow: int | None = None):
+
+def display_scale(side: int, target: int = ANIMATION_SIDE) -> int:
+    """The integer upscale that brings an image side to at least `target` pixels (1 for large images)."""
+    return max(1, -(-target // side))
+
+
+def gif_bytes(frames: list[np.ndarray], fps: float = 10) -> bytes:
+    """Frames (H, W) or (H, W, 3) uint8 -> a looping animated GIF."""
+    images = [Image.fromarray(f) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                   duration=round(1000 / fps), loop=0)
+    return buffer.getvalue()
+
+
+def ffmpeg_path() -> str | None:
+    """The ffmpeg binary on PATH, or None: MP4 output is optional and needs it."""
+    return shutil.which("ffmpeg")
+
+
+def mp4_bytes(frames: list[np.ndarray], fps: float = 10) -> bytes:
+    """Frames (H, W) or (H, W, 3) uint8 -> an H.264 MP4 (yuv420p, which every player decodes), encoded by the
+    ffmpeg binary from raw frames on its stdin."""
+    ffmpeg = ffmpeg_path()
+    if ffmpeg is None:
+        raise ConfigError("MP4 output needs ffmpeg, which is not on PATH: install it (e.g. `apt-get install "
+                          "ffmpeg`) or write a GIF instead")
+    rgb = [np.repeat(f[:, :, None], 3, axis=2) if f.ndim == 2 else f for f in frames]
+    height, width = rgb[0].shape[:2]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "video.mp4"
+        # yuv420p needs even sides: pad odd ones with a black row or column.
+        cmd = [ffmpeg, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+               "-r", str(fps), "-i", "-", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264",
+               "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)]
+        done = subprocess.run(cmd, input=b"".join(np.ascontiguousarray(f).tobytes() for f in rgb),
+                              capture_output=True)
+        if done.returncode != 0:
+            raise ConfigError(f"ffmpeg could not encode the MP4: {done.stderr.decode(errors='replace').strip()}")
+        return out.read_bytes()
+
+
+class Images:
+    """A batch of generated images (N, C, H, W) uint8 that shows itself as a grid in Jupyter; `scale` enlarges
+    the grid's pixels (nearest neighbour) for display."""
+
+    def __init__(self, tensor: torch.Tensor, nrow: int | None = None, scale: int = 1):
         self.tensor = tensor
         self.nrow = nrow
+        self.scale = scale
 
     def __len__(self) -> int:
         return self.tensor.shape[0]
 
     def grid(self) -> np.ndarray:
-        return grid_array(self.tensor, self.nrow)
+        s = self.scale
+        tensor = self.tensor.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3) if s > 1 else self.tensor
+        return grid_array(tensor, self.nrow)
+
+    def png_bytes(self) -> bytes:
+        """The grid as PNG bytes (what Jupyter shows, what a web route sends)."""
+        return png_bytes(self.grid())
 
     def _repr_png_(self) -> bytes:
-        return png_bytes(self.grid())
+        return self.png_bytes()
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the grid as an image file (format from the suffix)."""
@@ -85,7 +146,12 @@ def write_gif(frames: list[Path], path: str | os.PathLike, duration_ms: int = 20
 
 
 class LoadedGenerator:
-    """A trained G ready to sample: `g = load_generator("runs/x"); g.sample(16, seed=0)`."""
+    """A trained G ready to sample: `g = load_generator("runs/x"); g.sample(16, seed=0)`.
+
+    Every image this package makes from a trained G goes through `generate`, so what G needs besides z (class
+    labels for a conditional run) is handled here once. Interpolation and vector arithmetic live in
+    dcgan.latent; the methods below are their notebook-friendly entry points.
+    """
 
     def __init__(self, model: Generator, config: TrainConfig, step: int, source: str):
         self.model = model.eval()
@@ -97,6 +163,11 @@ class LoadedGenerator:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def num_classes(self) -> int:
+        """Classes of a conditional G; 0 for an unconditional one."""
+        return self.model.num_classes
+
     def to(self, device: str | torch.device) -> "LoadedGenerator":
         self.model.to(device)
         return self
@@ -106,16 +177,87 @@ class LoadedGenerator:
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         return torch.randn(count, self.config.latent_dim, generator=gen)
 
+    def seed_latents(self, seeds: list[int]) -> torch.Tensor:
+        """(len(seeds), latent_dim): the z of each seed, the one `sample(1, seed=s)` draws. Seeds are how the
+        CLI, notebooks and the dashboard name a sample."""
+        for s in seeds:
+            if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or not 0 <= s < 2**63:
+                raise ConfigError(f"a seed is an integer from 0 to 2**63 - 1, got {s!r}")
+        if not len(seeds):
+            raise ConfigError("give at least one seed")
+        return torch.cat([self.noise(1, int(s)) for s in seeds])
+
+    def _labels(self, count: int, labels: int | torch.Tensor | None) -> torch.Tensor | None:
+        """Class labels (count,) for a conditional G, None for an unconditional one; an int means one class."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ConfigError(f"{self.source} is an unconditional generator: it takes no class (--class / "
+                                  f"label=); train with --conditional to choose classes", field="label")
+            return None
+        if labels is None:
+            raise ConfigError(f"{self.source} is a conditional generator ({self.num_classes} classes): give a "
+                              f"class from 0 to {self.num_classes - 1} (--class K / label=K)", field="label")
+        if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
+            labels = torch.full((count,), int(labels))
+        labels = torch.as_tensor(labels).long()
+        if labels.shape != (count,) or not ((labels >= 0) & (labels < self.num_classes)).all():
+            raise ConfigError(f"class must be from 0 to {self.num_classes - 1} (this generator has "
+                              f"{self.num_classes} classes), got {labels.unique().tolist()[:5]}", field="label")
+        return labels
+
     @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """G(z) as uint8 images (N, C, H, W), in batches of 256 to bound memory."""
-        out = [to_uint8(self.model(part.to(self.device))) for part in z.split(256)]
+    def generate(self, z: torch.Tensor, labels: int | torch.Tensor | None = None) -> torch.Tensor:
+        """G(z) as uint8 images (N, C, H, W), in batches of 256 to bound memory. A conditional G also takes
+        class labels: one int for all, or (N,)."""
+        y = self._labels(z.shape[0], labels)
+        out = []
+        for i in range(0, z.shape[0], 256):
+            y_part = y[i:i + 256].to(self.device) if y is not None else None
+            out.append(to_uint8(self.model(z[i:i + 256].to(self.device), y_part)))
         return torch.cat(out)
 
-    def sample(self, count: int = 64, seed: int | None = None) -> Images:
-        if count < 1:
-            raise ConfigError(f"count must be at least 1, got {count}")
-        return Images(self.generate(self.noise(count, seed)))
+    def sample(self, count: int = 64, seed: int | None = None, label: int | None = None) -> Images:
+        """`count` images from z drawn with `seed`. A conditional G draws class `label`, or without one the
+        classes in turn (0, 1, ..., K-1, 0, ...) so that a grid shows every class."""
+        if not isinstance(count, int) or count < 1:
+            raise ConfigError(f"count must be at least 1, got {count!r}", field="count")
+        if label is None and self.num_classes:
+            return Images(self.generate(self.noise(count, seed), torch.arange(count) % self.num_classes))
+        return Images(self.generate(self.noise(count, seed), label))
+
+    def by_class(self, per_class: int = 10, seed: int | None = None) -> Images:
+        """A conditional G's class grid: one row per class, `per_class` columns. Column j uses the same z in
+        every row, so a column shows what the class label changes and a row what z changes."""
+        if not self.num_classes:
+            raise ConfigError(f"{self.source} is an unconditional generator, so it has no classes to lay out "
+                              f"by row; train with --conditional", field="label")
+        if not isinstance(per_class, int) or not 1 <= per_class <= 100:
+            raise ConfigError(f"images per class must be from 1 to 100, got {per_class!r}", field="per_class")
+        z = self.noise(per_class, seed).repeat(self.num_classes, 1)  # (K * per_class, D), row-major
+        labels = torch.arange(self.num_classes).repeat_interleave(per_class)
+        return Images(self.generate(z, labels), nrow=per_class)
+
+    def interpolate(self, from_seed: int, to_seed: int, steps: int = 10, mode: str = "slerp",
+                    label: int | None = None):
+        """The images on the path from seed `from_seed`'s z to `to_seed`'s (Radford et al. 2015, section 6.1):
+        an Interpolation, shown as a strip in Jupyter, saved as .png, .gif or .mp4."""
+        from dcgan.latent import interpolate  # dcgan.latent builds on this module
+
+        return interpolate(self, from_seed, to_seed, steps=steps, mode=mode, label=label)
+
+    def walk(self, points: int | list[int] = 8, start: int = 0, steps: int = 10, mode: str = "slerp",
+             label: int | None = None):
+        """A closed loop through several seeds' z: `points` seeds from `start` (or a list of seeds)."""
+        from dcgan.latent import walk
+
+        return walk(self, points, start=start, steps=steps, mode=mode, label=label)
+
+    def arithmetic(self, a, b, c, variations: int = 8, noise_scale: float = 0.25, seed: int = 0,
+                   label: int | None = None):
+        """G(mean(A) - mean(B) + mean(C)) for groups of seeds (Radford et al. 2015, section 6.3)."""
+        from dcgan.latent import arithmetic
+
+        return arithmetic(self, a, b, c, variations=variations, noise_scale=noise_scale, seed=seed, label=label)
 
 
 def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedGenerator:
@@ -125,7 +267,8 @@ def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu"
         state, config_dict, step = load_generator_file(path)
     else:
         ckpt = load_checkpoint(path)
-        state, config_dict, step = ckpt["G"], ckpt["config"], ckpt["step"]
+        # With --ema the moving average is the G that samples (as in the run's own grids and export).
+        state, config_dict, step = ckpt.get("G_ema", ckpt["G"]), ckpt["config"], ckpt["step"]
     config = TrainConfig.from_dict(config_dict)
     model = build_generator(config)
     try:
@@ -135,5 +278,5 @@ def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu"
     return LoadedGenerator(model, config, step, str(path)).to(device)
 
 
-__all__ = ["Images", "LoadedGenerator", "load_generator", "to_uint8", "grid_array", "png_bytes", "write_gif",
-           "GENERATOR_FILE"]
+__all__ = ["Images", "LoadedGenerator", "load_generator", "to_uint8", "grid_array", "png_bytes", "image_array",
+           "display_scale", "gif_bytes", "mp4_bytes", "ffmpeg_path", "write_gif", "GENERATOR_FILE"]

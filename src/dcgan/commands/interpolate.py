@@ -1,0 +1,88 @@
+"""`dcgan interpolate`: a path between two seeds, or a loop through several, as a strip PNG, a GIF and an MP4."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dcgan.errors import ConfigError
+
+MEDIA_SUFFIXES = (".png", ".gif", ".mp4")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("interpolate", help="walk G's latent space between seeds (strip PNG, GIF, MP4)",
+                       description="Images along the path between two seeds' noise vectors (Radford et al. "
+                       "2015, section 6.1), or with --walk along a closed loop through K seeds. Writes a strip "
+                       "PNG (one row per path), a looping GIF and, when ffmpeg is on PATH, an MP4, by default "
+                       "into the run's latent/ folder. Seed S names the image `dcgan generate -n 1 --seed S` "
+                       "draws.")
+    p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
+    p.add_argument("--from", dest="from_seed", type=int, metavar="SEED",
+                   help="seed of the first image (with --walk: of the first point; default 0)")
+    p.add_argument("--to", dest="to_seed", type=int, metavar="SEED", help="seed of the last image")
+    p.add_argument("--steps", type=int, default=10, help="images per path, both ends included, at least 2 "
+                   "(default: 10)")
+    p.add_argument("--mode", default="slerp", help="slerp follows the sphere where N(0, I) puts its samples "
+                   "(White 2016); lerp is a straight line (default: slerp)")
+    p.add_argument("--walk", type=int, metavar="K", help="loop through K points: seeds --from, --from+1, ..., "
+                   "--from+K-1 and back to the first")
+    p.add_argument("--class", dest="class_id", type=int, metavar="K", help="class to draw, for a conditional run")
+    p.add_argument("--out", metavar="PREFIX", help="output path without suffix (default: RUN/latent/"
+                   "interpolation-FROM-TO-MODE or RUN/latent/walk-FROM-K-MODE)")
+    p.add_argument("--fps", type=float, default=10, help="frames per second of the GIF and MP4 (default: 10)")
+    p.add_argument("--format", default="png,gif,mp4", metavar="LIST", help="files to write, a comma list of png "
+                   "(the strip), gif and mp4; mp4 is skipped with a note when ffmpeg is missing (default: "
+                   "png,gif,mp4)")
+    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of the run instead of its last")
+    p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgan.device import resolve_device
+    from dcgan.latent import check_mode, check_steps, output_dir
+    from dcgan.sampling import ffmpeg_path, load_generator
+
+    # Check everything the user typed before loading anything.
+    check_mode(args.mode)
+    check_steps(args.steps)
+    formats = [f.strip().lower().lstrip(".") for f in args.format.split(",") if f.strip()]
+    unknown = sorted(set(formats) - {"png", "gif", "mp4"})
+    if unknown or not formats:
+        raise ConfigError(f"--format takes a comma list of png, gif and mp4, got {args.format!r}")
+    if not 0 < args.fps <= 100:
+        raise ConfigError(f"--fps must be above 0 and at most 100, got {args.fps}")
+    if args.walk is not None:
+        if args.to_seed is not None:
+            raise ConfigError("--walk K loops through seeds --from ... --from+K-1: drop --to")
+        if args.walk < 2:
+            raise ConfigError(f"--walk needs at least 2 points, got {args.walk}")
+        start = args.from_seed if args.from_seed is not None else 0
+        name = f"walk-{start}-{args.walk}-{args.mode}"
+    elif args.from_seed is None or args.to_seed is None:
+        raise ConfigError("give --from SEED and --to SEED for a path, or --walk K for a loop")
+    else:
+        name = f"interpolation-{args.from_seed}-{args.to_seed}-{args.mode}"
+    if args.class_id is not None:
+        name += f"-class{args.class_id}"
+
+    g = load_generator(args.checkpoint or args.target, device=resolve_device(args.device))
+    prefix = Path(args.out) if args.out else output_dir(g.source) / name
+    if prefix.suffix.lower() in MEDIA_SUFFIXES:
+        prefix = prefix.with_suffix("")
+    if args.walk is not None:
+        result = g.walk(args.walk, start=start, steps=args.steps, mode=args.mode, label=args.class_id)
+    else:
+        result = g.interpolate(args.from_seed, args.to_seed, steps=args.steps, mode=args.mode,
+                               label=args.class_id)
+    missing_ffmpeg = "mp4" in formats and ffmpeg_path() is None
+    suffixes = [f".{f}" for f in ("png", "gif", "mp4") if f in formats and not (f == "mp4" and missing_ffmpeg)]
+    frames = len(result.animation(scale=1))
+    print(f"{len(result)} images along {args.mode} paths through seeds {', '.join(map(str, result.seeds))} from "
+          f"{g.source} (step {g.step}); animation: {frames} frames at {args.fps:g} fps")
+    for suffix in suffixes:
+        print(f"  wrote {result.save(f'{prefix}{suffix}', fps=args.fps)}")
+    if missing_ffmpeg:
+        print("  no MP4: ffmpeg is not on PATH (install it to get one)")
+    return 0
