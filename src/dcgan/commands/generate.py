@@ -14,6 +14,11 @@ def register(sub) -> None:
     p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("-n", "--count", type=int, default=64, help="how many images (default: 64)")
     p.add_argument("--seed", type=int, default=None, help="noise seed: the same seed gives the same images")
+    p.add_argument("--class", dest="class_id", type=int, metavar="K", help="class to draw, for a conditional "
+                   "run (default: the classes in turn)")
+    p.add_argument("--by-class", action="store_true", help="a conditional run's class grid: one row per class, "
+                   "--per-class columns sharing their noise down each column")
+    p.add_argument("--per-class", type=int, default=10, metavar="N", help="columns of --by-class (default: 10)")
     p.add_argument("--grid", metavar="PNG", help="write one grid image (default when no output is given: "
                    "generated.png)")
     p.add_argument("--out-dir", metavar="DIR", help="write one PNG per image")
@@ -32,9 +37,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not 1 <= args.count <= 100000:
         raise ConfigError(f"-n must be between 1 and 100000, got {args.count}")
+    if args.by_class and args.class_id is not None:
+        raise ConfigError("--by-class draws every class, one per row; drop --class (or --by-class)")
     device = resolve_device(args.device)
     g = load_generator(args.checkpoint or args.target, device=device)
-    images = g.sample(args.count, seed=args.seed)
+    if args.by_class:
+        images = g.by_class(args.per_class, seed=args.seed)
+    else:
+        images = g.sample(args.count, seed=args.seed, label=args.class_id)
     written = []
     if args.npy:
         path = Path(args.npy)
@@ -49,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         written.append(f"{out}/ ({len(images)} PNGs)")
     if args.grid or not written:
         written.append(str(images.save(args.grid or "generated.png")))
-    print(f"generated {len(images)} images at {g.config.image_size}x{g.config.image_size} from {g.source} "
+    what = (f" of class {args.class_id}" if args.class_id is not None else
+            f", one row per class ({g.num_classes})" if args.by_class else "")
+    print(f"generated {len(images)} images{what} at {g.config.image_size}x{g.config.image_size} from {g.source} "
           f"(step {g.step}): {', '.join(written)}")
     return 0

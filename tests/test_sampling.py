@@ -1,0 +1,107 @@
+"""Generation from a trained G: the notebook handle (load_generator, sample, _repr_png_), conditional classes and
+the class-by-row grid, and `dcgan generate --class / --by-class`."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from PIL import Image
+
+from dcgan.cli import main
+from dcgan.config import TrainConfig
+from dcgan.data import ImageData
+from dcgan.errors import CheckpointError, ConfigError
+from dcgan.sampling import Images, load_generator
+from dcgan.training import Trainer
+
+
+def tiny_run(folder, fashion, **overrides):
+    values = dict(dataset="fashion-mnist", steps=2, batch_size=16, g_width=8, d_width=8, latent_dim=16, seed=0,
+                  sample_every=1000, tensorboard=False)
+    data = ImageData(fashion.images[:256], fashion.labels[:256], fashion.class_names, fashion.source)
+    Trainer(TrainConfig(**{**values, **overrides}), run_dir=folder, data=data).run()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory, fashion):
+    return tiny_run(tmp_path_factory.mktemp("sampling") / "plain", fashion)
+
+
+@pytest.fixture(scope="module")
+def conditional(tmp_path_factory, fashion):
+    return tiny_run(tmp_path_factory.mktemp("sampling") / "cond", fashion, conditional=True)
+
+
+def test_the_same_seed_gives_the_same_images(plain):
+    g = load_generator(plain)
+    assert torch.equal(g.sample(8, seed=4).tensor, g.sample(8, seed=4).tensor)
+    assert not torch.equal(g.sample(8, seed=4).tensor, g.sample(8, seed=5).tensor)
+
+
+def test_samples_show_as_a_png_grid_in_jupyter(plain):
+    images = load_generator(plain).sample(16, seed=0)
+    assert isinstance(images, Images) and images.tensor.shape == (16, 1, 28, 28)
+    png = Image.open(io.BytesIO(images._repr_png_()))
+    assert png.format == "PNG" and png.size == (4 * 30 + 2, 4 * 30 + 2)  # 4x4 images with 2-pixel padding
+
+
+def test_loading_an_unknown_run_says_what_to_give(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_generator(tmp_path / "runs" / "nope")
+
+
+def test_a_conditional_generator_draws_the_class_asked_for(conditional):
+    g = load_generator(conditional)
+    assert g.num_classes == 10
+    z = g.noise(6, seed=1)
+    assert torch.equal(g.sample(6, seed=1, label=3).tensor, g.generate(z, torch.full((6,), 3)))
+
+
+def test_a_conditional_generator_without_a_class_draws_the_classes_in_turn(conditional):
+    g = load_generator(conditional)
+    z = g.noise(12, seed=2)
+    assert torch.equal(g.sample(12, seed=2).tensor, g.generate(z, torch.arange(12) % 10))
+
+
+def test_the_class_grid_has_one_row_per_class_sharing_noise_down_each_column(conditional):
+    g = load_generator(conditional)
+    grid = g.by_class(per_class=5, seed=7)
+    assert grid.tensor.shape == (50, 1, 28, 28) and grid.nrow == 5
+    z = g.noise(5, seed=7)
+    assert torch.equal(grid.tensor[3 * 5:4 * 5], g.generate(z, 3))  # row 3: class 3, the same five z
+
+
+def test_an_unconditional_generator_refuses_a_class(plain):
+    g = load_generator(plain)
+    with pytest.raises(ConfigError, match="unconditional"):
+        g.sample(4, label=1)
+    with pytest.raises(ConfigError, match="unconditional"):
+        g.by_class()
+
+
+def test_generate_class_writes_a_grid_of_that_class(conditional, tmp_path, capsys):
+    out = tmp_path / "three.png"
+    assert main(["generate", str(conditional), "--class", "3", "-n", "9", "--seed", "0", "--grid", str(out)]) == 0
+    assert Image.open(out).size == (3 * 30 + 2, 3 * 30 + 2)
+    assert "of class 3" in capsys.readouterr().out
+
+
+def test_generate_by_class_writes_one_row_per_class(conditional, tmp_path):
+    out = tmp_path / "classes.png"
+    assert main(["generate", str(conditional), "--by-class", "--per-class", "6", "--grid", str(out)]) == 0
+    assert Image.open(out).size == (6 * 30 + 2, 10 * 30 + 2)
+
+
+@pytest.mark.parametrize("run, argv, message", [
+    ("plain", ["--class", "3"], "unconditional"),
+    ("plain", ["--by-class"], "unconditional"),
+    ("conditional", ["--class", "10"], "class must be from 0 to 9"),
+    ("conditional", ["--class", "1", "--by-class"], "drop --class"),
+])
+def test_generate_rejects_bad_classes_with_exit_code_2(request, capsys, run, argv, message):
+    assert main(["generate", str(request.getfixturevalue(run)), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
