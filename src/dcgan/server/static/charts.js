@@ -1,0 +1,92 @@
+// Line charts (Chart.js, loaded as a classic script before the modules run) and what they draw on top: vertical
+// markers at the steps where a live hyperparameter changed.
+
+export const LABELS = { loss_D: 'loss_D', loss_G: 'loss_G', D_x: 'D(x)', D_G_z: 'D(G(z))' };
+export const METRIC_COLORS = { loss_D: '#e4572e', loss_G: '#2e86de', D_x: '#12a37f', D_G_z: '#8e44ad' };
+export const RUN_COLORS = ['#4f46e5', '#e4572e', '#12a37f', '#d4a017', '#c2185b', '#2e86de', '#8e44ad', '#5d6d7e'];
+const MARK_COLOR = '#b54708';
+
+// chart.options.plugins.marks.marks = [{step, label}] draws a dashed line at each step, labelled at the top.
+const markerPlugin = {
+  id: 'marks',
+  afterDatasetsDraw(chart, _args, options) {
+    const marks = options.marks || [];
+    const { ctx, chartArea, scales } = chart;
+    if (!marks.length || !chartArea) return;
+    ctx.save();
+    ctx.strokeStyle = MARK_COLOR;
+    ctx.fillStyle = MARK_COLOR;
+    ctx.lineWidth = 1;
+    ctx.setLineDash([4, 3]);
+    ctx.font = '10px system-ui, sans-serif';
+    ctx.textBaseline = 'top';
+    marks.forEach((mark, i) => {
+      const x = scales.x.getPixelForValue(mark.step);
+      if (x < chartArea.left - 0.5 || x > chartArea.right + 0.5) return;
+      ctx.beginPath();
+      ctx.moveTo(x, chartArea.top);
+      ctx.lineTo(x, chartArea.bottom);
+      ctx.stroke();
+      // Numbered flags (the list under the charts says what each number changed).
+      const text = String(i + 1);
+      const width = ctx.measureText(text).width + 6;
+      const left = Math.min(x + 2, chartArea.right - width);
+      ctx.fillRect(left, chartArea.top, width, 13);
+      ctx.save();
+      ctx.fillStyle = '#fff';
+      ctx.fillText(text, left + 3, chartArea.top + 1.5);
+      ctx.restore();
+    });
+    ctx.restore();
+  },
+};
+
+export function makeChart(canvas, y, { legend = true } = {}) {
+  const grid = { color: '#eef0f4' };
+  return new Chart(canvas, {
+    type: 'line',
+    data: { datasets: [] },
+    plugins: [markerPlugin],
+    options: {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      parsing: false,
+      normalized: true,
+      interaction: { mode: 'nearest', axis: 'x', intersect: false },
+      elements: { point: { radius: 0, hitRadius: 6 }, line: { borderWidth: 1.6 } },
+      scales: {
+        x: { type: 'linear', title: { display: true, text: 'step', color: '#667085' }, ticks: { maxTicksLimit: 7 }, grid },
+        y: { ...y, grid },
+      },
+      plugins: {
+        marks: { marks: [] },
+        legend: { display: legend, position: 'bottom', labels: { boxWidth: 14, boxHeight: 2, padding: 12 } },
+        tooltip: { callbacks: { title: (items) => (items.length ? `step ${items[0].parsed.x}` : '') } },
+      },
+    },
+  });
+}
+
+export function dataset(label, data, color, dashed = false) {
+  return { label, data, borderColor: color, backgroundColor: color, borderDash: dashed ? [6, 4] : [] };
+}
+
+// Metric columns from the API (step[], series{name: []}) -> {name: [{x, y}]}, without the gaps.
+export function toSeries(metrics) {
+  const series = {};
+  for (const [name, values] of Object.entries(metrics.series || {})) {
+    series[name] = [];
+    values.forEach((y, i) => { if (y !== null && y !== undefined) series[name].push({ x: metrics.step[i], y }); });
+  }
+  return series;
+}
+
+export function halve(points) {
+  const out = [];
+  for (let i = 0; i < points.length; i += 2) {
+    const pair = points.slice(i, i + 2);
+    out.push({ x: pair[pair.length - 1].x, y: pair.reduce((sum, p) => sum + p.y, 0) / pair.length });
+  }
+  return out;
+}

@@ -1,0 +1,161 @@
+// Side by side: the runs ticked in the run list, their curves overlaid by step (one colour per run; solid for
+// loss_D and D(x), dashed for loss_G and D(G(z))) and their fixed-noise grids at matched steps.
+
+import { $, el, getJSON, integer } from './util.js';
+import { LABELS, RUN_COLORS, makeChart, dataset, toSeries } from './charts.js';
+import { state, on, emit } from './state.js';
+
+const CHARTS = { loss: ['loss_D', 'loss_G'], d: ['D_x', 'D_G_z'] };
+const charts = {};
+let steps = []; // the union of the compared runs' sample steps
+let sampleSteps = new Map(); // run -> its sample steps
+let visible = false;
+
+const names = () => [...state.compare.keys()];
+const query = (extra = {}) => {
+  const params = new URLSearchParams();
+  for (const name of names()) params.append('runs', name);
+  for (const [k, v] of Object.entries(extra)) params.set(k, String(v));
+  return params;
+};
+
+async function toggle({ name, on: ticked }) {
+  if (!ticked) {
+    state.compare.delete(name);
+  } else if (!state.compare.has(name)) {
+    const used = new Set([...state.compare.values()].map((run) => run.color));
+    const color = RUN_COLORS.find((c) => !used.has(c)) || RUN_COLORS[state.compare.size % RUN_COLORS.length];
+    state.compare.set(name, { color, series: {} });
+  }
+  emit('compare-changed');
+  await reload();
+}
+
+async function reload() {
+  renderChips();
+  if (!state.compare.size) {
+    sampleSteps = new Map();
+    render();
+    return;
+  }
+  try {
+    const [metrics, ...samples] = await Promise.all([
+      getJSON(`/api/compare/metrics?${query({ max_points: 2000 })}`),
+      ...names().map((name) => getJSON(`/api/runs/${encodeURIComponent(name)}/samples`).then((s) => [name, s.steps]))]);
+    for (const entry of metrics.runs) {
+      const run = state.compare.get(entry.run);
+      if (run) run.series = toSeries(entry.metrics);
+    }
+    sampleSteps = new Map(samples);
+    $('#compare-hint').textContent = state.compare.size < 2 ? 'Tick one more run to compare.' : `${state.compare.size} runs`;
+  } catch (error) {
+    $('#compare-hint').textContent = `could not load: ${error.message}`;
+  }
+  render();
+}
+
+function renderChips() {
+  const count = $('#compare-count');
+  count.hidden = !state.compare.size;
+  count.textContent = String(state.compare.size);
+  const chips = $('#compare-chips');
+  chips.replaceChildren(...[...state.compare].map(([name, run]) => {
+    const remove = el('button', { type: 'button', class: 'chip-x', title: `stop comparing ${name}`, 'aria-label': `remove ${name}` }, '×');
+    remove.addEventListener('click', () => toggle({ name, on: false }));
+    const open = el('button', { type: 'button', class: 'chip-name', title: `open ${name} in the Training tab` }, name);
+    open.addEventListener('click', () => emit('open-run', name));
+    return el('span', { class: 'chip', dataset: { run: name } }, el('span', { class: 'swatch', style: `background:${run.color}` }), open, remove);
+  }));
+  if (!state.compare.size) $('#compare-hint').textContent = 'Tick two or more runs in the run list.';
+}
+
+function render() {
+  for (const [key, metrics] of Object.entries(CHARTS)) {
+    const datasets = [];
+    for (const [name, run] of state.compare) {
+      metrics.forEach((metric, i) => datasets.push(dataset(`${name} · ${LABELS[metric]}`, run.series[metric] || [], run.color, i > 0)));
+    }
+    charts[key].data.datasets = datasets;
+    charts[key].canvas.dataset.runs = String(state.compare.size);
+    if (visible) charts[key].update('none');
+  }
+  const all = new Set();
+  for (const list of sampleSteps.values()) list.forEach((s) => all.add(s));
+  const previous = steps[Number($('#compare-slider').value)];
+  steps = [...all].sort((a, b) => a - b);
+  const slider = $('#compare-slider');
+  slider.max = String(Math.max(0, steps.length - 1));
+  // Start at the last step every run reached (the latest matched comparison), else keep the chosen step.
+  const common = steps.filter((s) => [...sampleSteps.values()].every((list) => list.includes(s)));
+  const wanted = previous !== undefined && steps.includes(previous) ? previous : common.at(-1) ?? steps.at(-1);
+  slider.value = String(Math.max(0, steps.indexOf(wanted)));
+  showGrids();
+}
+
+let gridRequest = 0;
+async function showGrids() {
+  const box = $('#compare-grids');
+  const step = steps[Number($('#compare-slider').value)];
+  if (step === undefined || !state.compare.size) {
+    $('#compare-step').textContent = '–';
+    box.replaceChildren(el('p', { class: 'empty-note' }, state.compare.size ? 'No sample grids yet.' : 'No runs ticked.'));
+    return;
+  }
+  $('#compare-step').textContent = `step ${integer(step)}`;
+  const request = ++gridRequest;
+  try {
+    const answer = await getJSON(`/api/compare/samples?${query({ step })}`);
+    if (request !== gridRequest) return;
+    box.replaceChildren(...answer.samples.map((sample) => {
+      const run = state.compare.get(sample.run);
+      const exact = sample.step === step;
+      const caption = el('figcaption', {}, el('span', { class: 'swatch', style: `background:${run?.color || '#999'}` }), sample.run,
+        el('span', { class: 'hint' }, sample.step === null ? ' · no grid' : ` · step ${integer(sample.step)}${exact ? '' : ' (nearest)'}`));
+      const frame = el('div', { class: 'sample-frame' }, sample.url
+        ? el('img', { src: sample.url, alt: `${sample.run} at step ${sample.step}`, dataset: { run: sample.run, step: String(sample.step) } })
+        : el('p', { class: 'empty' }, 'no grid'));
+      return el('figure', { class: 'compare-grid', dataset: { run: sample.run } }, frame, caption);
+    }));
+  } catch (error) {
+    box.replaceChildren(el('p', { class: 'empty-note' }, error.message));
+  }
+}
+
+export function initCompare() {
+  charts.loss = makeChart($('#compare-loss'), { title: { display: true, text: 'loss', color: '#667085' } }, { legend: false });
+  charts.d = makeChart($('#compare-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } }, { legend: false });
+  $('#compare-slider').addEventListener('input', showGrids);
+  on('compare-toggle', toggle);
+  on('tab', (name) => {
+    visible = name === 'compare';
+    if (visible) {
+      reload();
+    }
+  });
+  // A compared run that is training: its curves and grids grow here too.
+  on('live-metrics', (message) => {
+    const run = state.compare.get(message.run);
+    if (!run) return;
+    for (const [name, y] of Object.entries(message.values)) {
+      if (y === null || y === undefined) continue;
+      const points = (run.series[name] ??= []);
+      if (!points.length || points.at(-1).x < message.step) points.push({ x: message.step, y });
+    }
+    if (visible) Object.values(charts).forEach((chart) => chart.update('none'));
+  });
+  on('sample', (message) => {
+    if (!state.compare.has(message.run)) return;
+    const list = sampleSteps.get(message.run) || [];
+    if (!list.includes(message.step)) list.push(message.step);
+    sampleSteps.set(message.run, list);
+    const atEnd = Number($('#compare-slider').value) === steps.length - 1;
+    if (visible && atEnd) render();
+  });
+  on('runs', (runs) => {
+    // Runs deleted from the folder leave the comparison.
+    const present = new Set(runs.map((r) => r.name));
+    let changed = false;
+    for (const name of names()) if (!present.has(name)) { state.compare.delete(name); changed = true; }
+    if (changed) { emit('compare-changed'); reload(); }
+  });
+}

@@ -1,0 +1,266 @@
+// The Generate tab: one source (run, checkpoint, class for conditional runs) for three tools — sample grids,
+// latent interpolation (strip + GIF) and vector arithmetic on samples the user clicks into groups A, B and C.
+
+import { $, $$, el, getJSON, sendJSON, getBlob, filenameOf, runPath, integer, classOptions } from './util.js';
+import { state, on } from './state.js';
+
+const SEEDS_SHOWN = 16;
+const groups = { a: [], b: [], c: [] };
+let activeGroup = 'a';
+const urls = {}; // object URLs in use, revoked when replaced
+
+function keepUrl(key, url) {
+  if (urls[key]) URL.revokeObjectURL(urls[key]);
+  urls[key] = url;
+  return url;
+}
+
+const source = () => ({ run: $('#generate-run').value, checkpoint: $('#generate-checkpoint').value || null,
+  label: $('#class-field').hidden ? null : $('#generate-class').value || null });
+
+function sourceParams(extra = {}) {
+  const { checkpoint, label } = source();
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(extra)) params.set(k, String(v));
+  if (checkpoint) params.set('checkpoint', checkpoint);
+  if (label !== null && label !== '') params.set('label', label);
+  return params;
+}
+
+// --- The source ---------------------------------------------------------------------------------------------
+
+function fillRuns() {
+  const select = $('#generate-run');
+  const current = select.value;
+  const usable = state.runs.filter((run) => run.checkpoints > 0);
+  select.replaceChildren(...usable.map((run) => el('option', { value: run.name }, run.name)));
+  if (!usable.length) select.append(el('option', { value: '' }, 'no run has a checkpoint yet'));
+  const has = (name) => usable.some((run) => run.name === name);
+  const wanted = has(current) ? current : has(state.view) ? state.view : usable[0]?.name;
+  if (wanted && (wanted !== current || !$('#generate-checkpoint').options.length)) selectRun(wanted);
+  else if (wanted) select.value = wanted;
+}
+
+function selectRun(name) {
+  $('#generate-run').value = name;
+  loadSource(name);
+}
+
+async function loadSource(name) {
+  try {
+    const detail = await getJSON(runPath(name));
+    if ($('#generate-run').value !== name) return;
+    const select = $('#generate-checkpoint');
+    const last = detail.checkpoints.find((c) => c.last);
+    select.replaceChildren(el('option', { value: '' }, last ? `last (step ${integer(last.step)})` : 'last'),
+      ...detail.checkpoints.map((c) => el('option', { value: c.name },
+        c.step === null ? `${c.name} (export)` : `step ${integer(c.step)}`)));
+    select.value = detail.selected_checkpoint || '';
+    const classes = detail.summary.conditional ? detail.summary.num_classes || detail.config.num_classes : 0;
+    $('#class-field').hidden = !classes;
+    if (classes) {
+      const chosen = $('#generate-class').value; // a reload of the same run keeps the chosen class
+      $('#generate-class').replaceChildren(...classOptions(detail.config.dataset, classes));
+      if (chosen !== '' && Number(chosen) < classes) $('#generate-class').value = chosen;
+    }
+    $('#generate-source').textContent = classes ? `conditional: ${classes} classes` : '';
+    showSeeds();
+  } catch (error) {
+    $('#generate-source').textContent = error.message;
+  }
+}
+
+async function selectCheckpoint() {
+  const { run, checkpoint } = source();
+  try {
+    const info = await sendJSON('PUT', `${runPath(run)}/generator`, { checkpoint });
+    $('#generate-source').textContent = `loaded step ${integer(info.step)}`;
+    showSeeds();
+  } catch (error) {
+    $('#generate-source').textContent = error.message;
+  }
+}
+
+// --- Samples ------------------------------------------------------------------------------------------------
+
+async function generate(event) {
+  event.preventDefault();
+  const { run } = source();
+  if (!run) return;
+  const button = $('#generate');
+  button.disabled = true;
+  try {
+    const params = sourceParams({ count: $('#generate-count').value, seed: $('#generate-seed').value });
+    const { url, response } = await getBlob('GET', `${runPath(run)}/generate.png?${params}`);
+    keepUrl('generate', url);
+    const img = $('#generate-img');
+    img.src = url;
+    img.dataset.seed = response.headers.get('X-Seed');
+    img.hidden = false;
+    $('#generate-empty').hidden = true;
+    const link = $('#generate-download');
+    link.href = url;
+    link.download = filenameOf(response, 'generated.png');
+    link.hidden = false;
+    $('#generate-info').textContent = `step ${integer(Number(response.headers.get('X-Step')))} · seed ${response.headers.get('X-Seed')}`;
+  } catch (error) {
+    $('#generate-info').textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --- Interpolation ------------------------------------------------------------------------------------------
+
+async function interpolate(event) {
+  event.preventDefault();
+  const { run } = source();
+  if (!run) return;
+  const button = $('#interp-go');
+  button.disabled = true;
+  $('#interp-empty').textContent = 'Generating…';
+  try {
+    const params = sourceParams({ from_seed: $('#interp-from').value, to_seed: $('#interp-to').value,
+      steps: $('#interp-steps').value, mode: $('#interp-mode').value });
+    const [strip, gif] = await Promise.all([
+      getBlob('GET', `${runPath(run)}/interpolate.png?${params}`),
+      getBlob('GET', `${runPath(run)}/interpolate.gif?${params}`)]);
+    $('#interp-strip').src = keepUrl('strip', strip.url);
+    $('#interp-gif').src = keepUrl('gif', gif.url);
+    $('#interp-strip-box').hidden = false;
+    $('#interp-gif-box').hidden = false;
+    $('#interp-empty').hidden = true;
+    const link = $('#interp-download');
+    link.href = gif.url;
+    link.download = filenameOf(gif.response, `${run}-interpolation.gif`);
+    link.hidden = false;
+  } catch (error) {
+    $('#interp-empty').hidden = false;
+    $('#interp-empty').textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --- Vector arithmetic --------------------------------------------------------------------------------------
+
+let seedsRequest = 0;
+let visible = false; // the seed grid loads only while the tab shows (16 images per change of source)
+let stale = true;
+async function showSeeds() {
+  if (!visible) {
+    stale = true;
+    return;
+  }
+  stale = false;
+  const { run } = source();
+  const box = $('#arith-seeds');
+  if (!run) {
+    box.replaceChildren(el('p', { class: 'empty-note' }, 'Pick a run with a checkpoint.'));
+    return;
+  }
+  const start = Math.max(0, Number($('#arith-start').value) || 0);
+  const request = ++seedsRequest;
+  const tiles = [];
+  for (let seed = start; seed < start + SEEDS_SHOWN; seed += 1) {
+    const tile = el('button', { type: 'button', class: 'seed', dataset: { seed: String(seed) }, title: `seed ${seed}`, 'aria-label': `seed ${seed}` },
+      el('span', { class: 'seed-no' }, String(seed)), el('span', { class: 'tag' }));
+    tile.addEventListener('click', () => toggleSeed(seed));
+    tiles.push(tile);
+  }
+  box.replaceChildren(...tiles);
+  renderGroups();
+  // One image per seed (the z that `sample(1, seed)` draws, which is what the arithmetic averages).
+  for (const tile of tiles) {
+    if (request !== seedsRequest) return;
+    try {
+      const { url } = await getBlob('GET', `${runPath(run)}/generate.png?${sourceParams({ count: 1, seed: tile.dataset.seed })}`);
+      if (request !== seedsRequest) { URL.revokeObjectURL(url); return; }
+      tile.prepend(el('img', { src: url, alt: '' }));
+    } catch (error) {
+      tile.title = error.message;
+    }
+  }
+}
+
+function toggleSeed(seed) {
+  const list = groups[activeGroup];
+  const inOther = Object.entries(groups).find(([name, seeds]) => name !== activeGroup && seeds.includes(seed));
+  if (inOther) inOther[1].splice(inOther[1].indexOf(seed), 1);
+  if (list.includes(seed)) list.splice(list.indexOf(seed), 1);
+  else list.push(seed);
+  renderGroups();
+}
+
+function renderGroups() {
+  for (const [name, seeds] of Object.entries(groups)) {
+    $(`#arith-summary [data-group="${name}"] .seeds`).textContent = seeds.length ? `seeds ${seeds.join(', ')}` : '–';
+  }
+  $$('#arith-seeds .seed').forEach((tile) => {
+    const seed = Number(tile.dataset.seed);
+    const group = Object.keys(groups).find((name) => groups[name].includes(seed)) || '';
+    tile.dataset.group = group;
+    tile.querySelector('.tag').textContent = group.toUpperCase();
+    tile.setAttribute('aria-pressed', String(Boolean(group)));
+  });
+  $('#arith-go').disabled = !(groups.a.length && groups.b.length && groups.c.length);
+  $('#arith-go').title = $('#arith-go').disabled ? 'put at least one sample in each of A, B and C (the paper averages three)' : '';
+}
+
+async function computeArithmetic() {
+  const { run, checkpoint, label } = source();
+  const button = $('#arith-go');
+  button.disabled = true;
+  try {
+    const body = { a: groups.a, b: groups.b, c: groups.c, variations: 8 };
+    if (checkpoint) body.checkpoint = checkpoint;
+    if (label !== null && label !== '') body.label = Number(label);
+    const { url, response } = await getBlob('POST', `${runPath(run)}/arithmetic.png`, body);
+    keepUrl('arith', url);
+    $('#arith-result').src = url;
+    $('#arith-result-box').hidden = false;
+    const link = $('#arith-download');
+    link.href = url;
+    link.download = filenameOf(response, `${run}-arithmetic.png`);
+    link.hidden = false;
+  } catch (error) {
+    $('#arith-result-box').hidden = true;
+    $('#generate-source').textContent = error.message;
+  } finally {
+    renderGroups();
+  }
+}
+
+export function initGenerate() {
+  $('#generate-form').addEventListener('submit', generate);
+  $('#interp-form').addEventListener('submit', interpolate);
+  $('#generate-run').addEventListener('change', () => loadSource($('#generate-run').value));
+  $('#generate-checkpoint').addEventListener('change', selectCheckpoint);
+  $('#generate-class').addEventListener('change', showSeeds);
+  $('#generate-dice').addEventListener('click', () => { $('#generate-seed').value = String(Math.floor(Math.random() * 1e6)); });
+  $$('#arith-groups button').forEach((button) => button.addEventListener('click', () => {
+    activeGroup = button.dataset.group;
+    $$('#arith-groups button').forEach((b) => b.setAttribute('aria-checked', String(b === button)));
+  }));
+  $('#arith-start').addEventListener('change', showSeeds);
+  $('#arith-more').addEventListener('click', () => {
+    $('#arith-start').value = String((Number($('#arith-start').value) || 0) + SEEDS_SHOWN);
+    showSeeds();
+  });
+  $('#arith-clear').addEventListener('click', () => {
+    for (const seeds of Object.values(groups)) seeds.length = 0;
+    renderGroups();
+  });
+  $('#arith-go').addEventListener('click', computeArithmetic);
+  on('runs', fillRuns);
+  on('tab', (name) => {
+    visible = name === 'generate';
+    if (visible && stale) showSeeds();
+  });
+  on('checkpoint', (message) => { if ($('#generate-run').value === message.run) loadSource(message.run); });
+  on('view', (name) => {
+    // Follow the viewed run until the user picks another source here.
+    if (!$('#generate-run').dataset.chosen && [...$('#generate-run').options].some((o) => o.value === name)) selectRun(name);
+  });
+  $('#generate-run').addEventListener('change', () => { $('#generate-run').dataset.chosen = '1'; });
+}

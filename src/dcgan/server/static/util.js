@@ -1,0 +1,98 @@
+// Small helpers shared by the dashboard's modules: DOM building, the REST client, number formats.
+// Everything from the server is inserted as text (textContent, attributes), never as HTML.
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null) continue;
+    if (key === 'class') node.className = value;
+    else if (key === 'dataset') Object.assign(node.dataset, value);
+    else if (key === 'style') node.setAttribute('style', value);
+    else if (key in node) node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
+// --- REST ---------------------------------------------------------------------------------------------------
+
+export class ApiError extends Error {
+  constructor(status, detail, errors) {
+    super(detail);
+    this.status = status;
+    this.errors = errors || [];
+  }
+}
+
+// With a token, the server set it as a cookie when the page was opened: requests need nothing more.
+export async function api(method, path, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  if (!response.ok) {
+    let detail = `${response.status} ${response.statusText}`;
+    let errors = [];
+    try {
+      const answer = await response.json();
+      detail = answer.detail || detail;
+      errors = answer.errors || [];
+    } catch { /* not JSON: keep the status line */ }
+    throw new ApiError(response.status, detail, errors);
+  }
+  return response;
+}
+
+export const getJSON = async (path) => (await api('GET', path)).json();
+export const sendJSON = async (method, path, body) => (await api(method, path, body)).json();
+export const runPath = (name) => `/api/runs/${encodeURIComponent(name)}`;
+
+// A binary answer as an object URL (images shown in <img>, offered for download).
+export async function getBlob(method, path, body) {
+  const response = await api(method, path, body);
+  const blob = await response.blob();
+  return { url: URL.createObjectURL(blob), response, blob };
+}
+
+export function filenameOf(response, fallback) {
+  return (response.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/)?.[1] || fallback;
+}
+
+// --- Formats ------------------------------------------------------------------------------------------------
+
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) return '–';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+export const integer = (n) => (n === null || n === undefined ? '–' : Math.round(n).toLocaleString('en-US'));
+
+export function value(v) {
+  if (v === null || v === undefined) return '–';
+  if (typeof v === 'number' && !Number.isInteger(v)) return Number(v.toPrecision(4)).toString();
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+// Class names of the labelled datasets the package knows; other datasets show class numbers.
+export const CLASS_NAMES = {
+  'fashion-mnist': ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
+    'Ankle boot'],
+  mnist: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+  cifar10: ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
+};
+
+export function classOptions(dataset, count) {
+  const names = CLASS_NAMES[dataset] || [];
+  return Array.from({ length: count }, (_, i) => el('option', { value: String(i) },
+    names[i] && names[i] !== String(i) ? `${i} · ${names[i]}` : String(i)));
+}

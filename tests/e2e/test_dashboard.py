@@ -1,0 +1,154 @@
+"""The dashboard page in real Chromium: the form from the config schema, live training, stop, resume, reload,
+generation, the record and the phone layout."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from .conftest import TINY, number, save_screenshot
+
+FORM_VALUES = {"g_width": "8", "d_width": "8", "batch_size": "32", "steps": "100000", "seed": "1"}
+REPORT_VALUES = {"log_every": "2", "sample_every": "10", "checkpoint_every": "50"}
+
+
+def points(page, chart: str = "#chart-loss") -> int:
+    return int(page.get_attribute(chart, "data-points"))
+
+
+def fill_form(page, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        box = page.locator(f"#cfg-{name}")
+        box.locator("xpath=ancestor::details").evaluate("d => d.open = true")
+        box.fill(value)
+
+
+def test_page_loads_without_errors_and_builds_the_form_from_the_schema(open_page, server):
+    opened = open_page()
+    page = opened.open()
+    schema = server.call("GET", "/api/config/schema")
+    shown = [f for f in schema["fields"] if f["name"] != "world_size"]  # the form's "processes" box instead
+    assert page.locator("#config-fields [data-field]").count() == len(shown)
+    groups = {f["group"] for f in shown}
+    assert sorted(page.locator("#config-fields details").evaluate_all("ds => ds.map(d => d.dataset.group)")) == sorted(groups)
+    # Bounds, choices and help come from the schema, not from the page.
+    batch = next(f for f in shown if f["name"] == "batch_size")
+    assert page.get_attribute("#cfg-batch_size", "min") == str(batch["ge"])
+    assert batch["help"] in page.locator("#cfg-batch_size").locator("xpath=..").text_content()
+    loss = next(f for f in shown if f["name"] == "loss")
+    assert page.locator("#cfg-loss option").evaluate_all("os => os.map(o => o.value)") == loss["choices"]
+    assert page.locator("#preset option").count() == len(schema["presets"]) + 1
+    # A bad value is refused by the server (422, on purpose here) and shown on its field.
+    opened.expected_statuses.add(422)
+    fill_form(page, {"batch_size": "0"})
+    page.click("#start")
+    page.wait_for_selector("#cfg-batch_size.invalid")
+    assert ">= 1" in page.inner_text("#form-error")
+    assert server.status()["state"] not in ("running", "starting")
+
+
+def test_start_from_the_form_shows_live_charts_progress_and_grid_then_stop(open_page, server, tmp_path):
+    server.idle()
+    page = open_page(1400, 900).open()
+    fill_form(page, {**FORM_VALUES, **REPORT_VALUES})
+    page.fill("#run-name", "e2e-live")
+    page.click("#start")
+    page.wait_for_function("document.querySelector('#status-pill').textContent === 'running'")
+    assert page.inner_text("#view-name") == "e2e-live"
+    # The charts gain points as steps are logged, both of them.
+    page.wait_for_function("Number(document.querySelector('#chart-loss').dataset.points) >= 10")
+    page.wait_for_function("Number(document.querySelector('#chart-d').dataset.points) >= 10")
+    first = points(page)
+    page.wait_for_function(f"Number(document.querySelector('#chart-loss').dataset.points) > {first + 5}")
+    # The fixed-noise grid appears and moves on to later steps.
+    page.wait_for_selector("#sample-img:not([hidden])")
+    step_before = int(page.get_attribute("#sample-img", "data-step"))
+    page.wait_for_function(f"Number(document.querySelector('#sample-img').dataset.step) > {step_before}")
+    assert page.evaluate("document.querySelector('#sample-img').naturalWidth") > 0
+    # Progress: step, images/s and ETA.
+    assert number(page.inner_text("#stat-step")) > 0
+    page.wait_for_function("document.querySelector('#stat-speed').textContent !== '–'")
+    assert number(page.inner_text("#stat-speed")) > 0
+    assert page.inner_text("#stat-eta") not in ("–", "")
+    assert float(page.evaluate("parseFloat(document.querySelector('#progress-bar').style.width)")) > 0
+    assert page.locator("#log li").count() >= 3
+    save_screenshot(page, tmp_path, "dashboard.png")
+    # Stop: finishes the step, writes a checkpoint; the page offers to resume.
+    page.click("#stop")
+    page.wait_for_function("document.querySelector('#status-pill').textContent === 'stopped'")
+    page.wait_for_selector("#resume-row:not([hidden])")
+    assert server.call("GET", "/api/runs/e2e-live")["checkpoints"]
+
+
+def test_resume_then_reload_mid_run_shows_the_whole_curve(open_page, server):
+    server.idle()
+    server.start({"name": "e2e-resume", "config": {**TINY, "steps": 100000}})
+    server.wait(lambda: server.status()["step"] >= 40, what="40 steps")
+    server.call("POST", "/api/training/stop?wait_s=60", timeout=90)
+    stopped_at = server.status()["step"]
+
+    page = open_page().open()
+    page.locator("#run-list button.open", has_text="e2e-resume").click()
+    page.wait_for_selector("#resume-row:not([hidden])")
+    page.click("#resume")
+    page.wait_for_function("document.querySelector('#status-pill').textContent === 'running'")
+    page.wait_for_function(f"Number(document.querySelector('#stat-step').dataset.step) > {stopped_at + 20}")
+    before = points(page)
+    assert before > 20
+    # A reload mid-run: the hello message carries the history, so the curve is whole at once.
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_function(f"Number(document.querySelector('#chart-loss').dataset.points) >= {before}")
+    first_step = page.evaluate("Chart.getChart(document.querySelector('#chart-loss')).data.datasets[0].data[0].x")
+    assert first_step <= TINY["log_every"]  # from the run's first logged step, not from the reload
+    assert page.inner_text("#view-name") == "e2e-resume"
+
+
+def test_generate_panel_shows_and_downloads_a_png(open_page, server):
+    server.train("e2e-gen", steps=20)
+    page = open_page().open()
+    page.click("#tab-generate")
+    page.select_option("#generate-run", "e2e-gen")
+    page.fill("#generate-seed", "7")
+    page.fill("#generate-count", "16")
+    page.click("#generate")
+    page.wait_for_selector("#generate-img:not([hidden])")
+    assert page.get_attribute("#generate-img", "data-seed") == "7"
+    with page.expect_download() as info:
+        page.click("#generate-download")
+    download = info.value
+    assert download.suggested_filename.endswith(".png")
+    data = open(download.path(), "rb").read()
+    image = Image.open(io.BytesIO(data))
+    # A 4x4 grid of 28x28 images with 2-pixel padding: 4*28 + 5*2 = 122 pixels a side.
+    assert image.format == "PNG" and image.size == (122, 122)
+
+
+def test_model_tab_shows_architecture_and_the_reproducibility_record(open_page, server):
+    detail = server.train("e2e-record", steps=10)
+    page = open_page().open()
+    page.locator("#run-list button.open", has_text="e2e-record").click()
+    page.click("#tab-model")
+    page.wait_for_function("document.querySelector('#record-source').textContent === 'e2e-record'")
+    record = server.call("GET", "/api/runs/e2e-record/record")
+    text = page.inner_text("#record")
+    assert record["sessions"][0]["dataset"]["fingerprint"] in text
+    assert "seed" in text and str(detail["config"]["seed"]) in text
+    assert "torch" in text and "POST /api/training/start" in text
+    page.wait_for_function("document.querySelectorAll('#arch-table tbody tr').length > 3")
+    arch = server.call("GET", "/api/runs/e2e-record/architecture")
+    assert number(page.inner_text("#arch-total")) == arch["generator"]["params"]
+
+
+def test_phone_width_has_no_horizontal_overflow(open_page, server, tmp_path):
+    server.train("e2e-a-rather-long-run-name-for-a-phone-screen", steps=10)
+    page = open_page(390, 844).open()
+    page.wait_for_selector("#run-list li[data-run]")
+    for tab in ("training", "compare", "generate", "model"):
+        page.click(f"#tab-{tab}")
+        page.wait_for_timeout(200)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the {tab} tab is {width} px wide at a 390 px viewport"
+    page.click("#tab-training")
+    save_screenshot(page, tmp_path, "dashboard-phone.png")
