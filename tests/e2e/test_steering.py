@@ -77,6 +77,21 @@ def test_pause_step_once_and_change_d_learning_rate_with_a_marker(open_page, ser
     page.wait_for_function("document.querySelector('#status-pill').textContent === 'running'")
     page.wait_for_function(f"Number(document.querySelector('#stat-step').dataset.step) > {held + 5}")
 
+    # Fork it where it is now: the dialog stops the run (a checkpoint of that step) and starts the fork from it,
+    # with the live change inherited.
+    page.click("#fork")
+    page.wait_for_selector("#fork-dialog[open]")
+    assert page.input_value("#fork-checkpoint") == "__now__"
+    assert page.input_value("#fork-lr_d") == "0.0008"
+    page.fill("#fork-name", "e2e-steer-fork")
+    page.click("#fork-start")
+    page.wait_for_function("document.querySelector('#view-name').textContent === 'e2e-steer-fork'")
+    parent = server.call("GET", "/api/runs/e2e-steer")
+    assert parent["summary"]["status"] == "stopped"
+    child = server.call("GET", "/api/runs/e2e-steer-fork")
+    assert child["summary"]["parent"]["step"] == parent["summary"]["step"] > held + 5
+    assert child["config"]["lr_d"] == 0.0008
+
 
 def test_fork_shows_the_family_tree_and_side_by_side_compares_two_runs(open_page, server):
     parent = server.train("e2e-parent", steps=80)

@@ -274,8 +274,11 @@ function renderStatus() {
   const viewState = live ? s.state : summary?.status;
   $('#resume-row').hidden = busy || !state.view || !['stopped', 'finished', 'failed'].includes(viewState)
     || (summary && summary.checkpoints === 0);
-  $('#fork').disabled = !state.view || !(summary?.checkpoints > 0) || busy;
-  $('#fork').title = busy ? 'one training at a time: stop the active run to fork' : 'a new run from a checkpoint of this one';
+  // The live run can be forked from where it is now (the dialog stops it first: one training at a time).
+  const forkLive = live && busy && s.state !== 'starting' && (s.nproc || 1) === 1;
+  $('#fork').disabled = !state.view || !(forkLive || (!busy && summary?.checkpoints > 0));
+  $('#fork').title = forkLive ? 'stop this run here, or pick a checkpoint, and start a new run from it'
+    : busy ? 'one training at a time: stop the active run to fork' : 'a new run from a checkpoint of this one';
   renderHealth();
   renderSteerState();
 }
@@ -795,6 +798,8 @@ async function applyHyperparameters(event) {
 
 // --- Fork ---------------------------------------------------------------------------------------------------
 
+const NOW = '__now__'; // the fork dialog's "stop the live run here and fork from this step"
+
 const forkFields = () => {
   const fixed = state.schema.fork_fixed || FORK_FIXED;
   return state.schema.fields.filter((f) => !fixed.includes(f.name) && !HIDDEN_FIELDS.includes(f.name));
@@ -804,8 +809,9 @@ async function openFork() {
   const name = state.view;
   if (!name) return;
   $('#fork-error').textContent = '';
+  const live = isLiveActive();
   try {
-    state.detail = state.detail?.summary?.name === name ? state.detail : await getJSON(runPath(name));
+    state.detail = state.detail?.summary?.name === name && !live ? state.detail : await getJSON(runPath(name));
   } catch (error) {
     say(error.message, 'error');
     return;
@@ -813,16 +819,20 @@ async function openFork() {
   const detail = state.detail;
   $('#fork-parent').textContent = name;
   const checkpoints = detail.checkpoints.filter((c) => c.step !== null);
-  $('#fork-checkpoint').replaceChildren(...checkpoints.slice().reverse().map((c) => el('option', { value: c.name },
-    `step ${integer(c.step)}${c.last ? ' (last)' : ''}`)));
-  const live = liveNames();
+  $('#fork-checkpoint').replaceChildren(
+    live ? el('option', { value: NOW }, `now (step ${integer(state.status.step)}): stop ${name} here`) : null,
+    ...checkpoints.slice().reverse().map((c) => el('option', { value: c.name }, `step ${integer(c.step)}${c.last ? ' (last)' : ''}`)));
+  $('#fork-checkpoint').value = live ? NOW : checkpoints.at(-1)?.name || '';
+  const names = liveNames();
   const fields = forkFields();
-  buildGroups($('#fork-fields'), fields, {}, 'fork', (group) => fields.some((f) => f.group === group && live.includes(f.name)));
+  buildGroups($('#fork-fields'), fields, {}, 'fork', (group) => group === 'length'
+    || fields.some((f) => f.group === group && names.includes(f.name)));
   fillFork();
   $('#fork-dialog').showModal();
 }
 
-// The parent's options as they were at the chosen checkpoint: its config plus its live changes until then.
+// The parent's options as they were at the chosen checkpoint: its config plus its live changes until then
+// ("now": all of them).
 function forkBase() {
   const detail = state.detail;
   const step = detail.checkpoints.find((c) => c.name === $('#fork-checkpoint').value)?.step ?? Infinity;
@@ -854,6 +864,13 @@ async function startFork(event) {
     const body = { run: state.view, checkpoint: $('#fork-checkpoint').value || null, changes };
     const name = $('#fork-name').value.trim();
     if (name) body.name = name;
+    if (body.checkpoint === NOW) {
+      // Stop the live run where it is (it writes a checkpoint of that step), then fork from that checkpoint.
+      $('#fork-error').textContent = `stopping ${body.run} to fork it…`;
+      const stopped = await sendJSON('POST', '/api/training/stop?wait_s=60');
+      state.status = stopped;
+      body.checkpoint = `step-${String(stopped.step).padStart(7, '0')}.pt`;
+    }
     state.followLive = true;
     const status = await sendJSON('POST', '/api/training/fork', body);
     $('#fork-dialog').close();
