@@ -334,9 +334,9 @@ def class_id(spec: str | int, class_names: Sequence[str]) -> int:
 
 
 def predicted_class_seeds(g: LoadedGenerator, spec: str | int, count: int = 3, start: int = 0,
-                          label: int | None = None) -> list[int]:
+                          limit: int = 10000, label: int | None = None) -> list[int]:
     """The first `count` seeds from `start` whose images the run's domain classifier assigns to class `spec`
     (a number or a name such as "sneaker"): arithmetic groups by predicted class, `count` = 3 as the paper
     averages three exemplars (section 6.3)."""
     predict, names = class_predictor(g.config.dataset, g.device)
-    return seeds_of_class(g, predict, class_id(spec, names), count=count, start=start, label=label)
+    return seeds_of_class(g, predict, class_id(spec, names), count=count, start=start, limit=limit, label=label)
