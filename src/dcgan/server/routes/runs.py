@@ -4,11 +4,14 @@ architecture, and images from their generators (grids, latent interpolations, ve
 from __future__ import annotations
 
 import dataclasses
+import io
 import random
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import torch
+from PIL import Image
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 from torch import nn
@@ -131,7 +134,7 @@ def generate(name: RunName, store: Store,
     """A grid of `count` images from the run's generator, as PNG."""
     seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
     g = store.generator(name, checkpoint)
-    png = g.sample(count, seed=seed, label=label).png_bytes()
+    png = fast_png(g.sample(count, seed=seed, label=label).grid())
     return image(png, "png", f"{name}-step{g.step}-seed{seed}-{count}", {"X-Seed": str(seed), "X-Step": str(g.step),
                                                                         "X-Count": str(count)})
 
@@ -165,6 +168,14 @@ def vector_arithmetic(name: RunName, request: schemas.ArithmeticRequest, store: 
     result = arithmetic(g, request.a, request.b, request.c, variations=request.variations,
                         noise_scale=request.noise_scale, seed=request.seed, label=request.label)
     return image(result.png_bytes(), "png", f"{name}-arithmetic", {"X-Step": str(g.step)})
+
+
+def fast_png(array: np.ndarray) -> bytes:
+    """PNG at zlib level 1: a few percent larger than the default level, several times faster to encode, which
+    is most of an interactive request's time after G itself."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def image(data: bytes, kind: str, stem: str, headers: dict[str, str]) -> Response:
