@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -102,7 +103,15 @@ def run_torchrun(nproc: int, argv: Sequence[str]) -> int:
         raise ConfigError(f"--nproc must be at least 1, got {nproc}")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "dcgan", *argv]
-    code = subprocess.call(command)
+    launcher = subprocess.Popen(command)
+    # Ctrl-C reaches torchrun and the training processes too (one process group): torchrun forwards the stop
+    # and each rank's own handler finishes its step and checkpoints. Waiting through our own SIGINT keeps us from
+    # killing torchrun mid-shutdown and orphaning the ranks without a checkpoint.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = launcher.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if code != 0:
         print(f"dcgan train: error: a training process failed (exit code {code}) and torchrun stopped the "
               f"others; the run keeps its last checkpoint: resume it with --resume", file=sys.stderr)

@@ -146,11 +146,7 @@ class Page:
     def _console(self, message) -> None:
         if message.type != "error":
             return
-        # A run that was never evaluated answers GET /api/runs/{name}/eval with 404 by design; Chromium logs
-        # that fetch as a console error. Every other error counts.
         where = (message.location or {}).get("url", "")
-        if "Failed to load resource" in message.text and where.endswith("/eval"):
-            return
         status = re.search(r"status of (\d+)", message.text)
         if status and int(status.group(1)) in self.expected_statuses:
             return

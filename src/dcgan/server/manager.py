@@ -39,6 +39,8 @@ from dcgan.training import Trainer, unique_run_dir
 
 log = logging.getLogger("dcgan.server")
 ACTIVE = ("starting", "running", "paused")
+ENDED = ("stopped", "finished", "failed")
+WIND_DOWN_S = 15.0  # how long a start waits for an ended run's worker to close
 
 
 class LiveHistory:
@@ -118,7 +120,7 @@ class RunManager:
     async def start(self, config: TrainConfig, name: str | None, nproc: int | None,
                     paused: bool = False) -> schemas.Status:
         nproc = nproc or config.world_size
-        self._claim()
+        await self._claim()
         try:
             run_dir = self.store.new_run(name) if name else None
             origin = f"dcgan serve: POST /api/training/start {config.to_dict()}"
@@ -132,7 +134,7 @@ class RunManager:
         return await self._launch(trainer, paused)
 
     async def resume(self, request: schemas.ResumeRequest) -> schemas.Status:
-        self._claim()
+        await self._claim()
         try:
             run_dir = self.store.run(request.run)
             checkpoint = run_dir / "checkpoints" / request.checkpoint if request.checkpoint else None
@@ -151,7 +153,7 @@ class RunManager:
         return await self._launch(trainer, request.paused)
 
     async def fork(self, request: schemas.ForkRequest) -> schemas.Status:
-        self._claim()
+        await self._claim()
         try:
             parent = self.store.run(request.run)
             checkpoint = self.store.checkpoint_file(request.run, request.checkpoint) if request.checkpoint else None
@@ -292,7 +294,12 @@ class RunManager:
 
     # --- The worker ----------------------------------------------------------------------------------------
 
-    def _claim(self) -> None:
+    async def _claim(self) -> None:
+        if self.busy and self.status.state in ENDED:
+            # The run has ended but its worker is still closing (a multi-process run's launcher exits a moment
+            # after rank 0 writes "finished"): wait for it rather than answer 409 to a user who saw it end.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.idle.wait(), WIND_DOWN_S)
         if self.busy:
             raise HTTPException(409, f"a training is already {self.status.state} (run {self.status.run}); one "
                                      f"runs at a time per server: stop it first (POST /api/training/stop)")

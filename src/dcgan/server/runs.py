@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from fastapi import HTTPException
 
 from dcgan.checkpoint import GENERATOR_FILE, LAST, resolve_checkpoint
+from dcgan.metrics.evaluate import EVAL_FILE
 from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_name, sample_step
 from dcgan.sampling import LoadedGenerator, load_generator
 from dcgan.server import schemas
@@ -77,7 +78,7 @@ class RunStore:
             updated=status.get("updated") or (path / CONFIG_FILE).stat().st_mtime,
             checkpoints=len(list((path / CHECKPOINTS).glob("step-*.pt"))),
             samples=len(list((path / SAMPLES).glob("step-*.png"))), active=name == active,
-            parent=self.parent(path))
+            evaluated=(path / EVAL_FILE).is_file(), parent=self.parent(path))
 
     def parent(self, path: Path) -> schemas.Parent | None:
         """The run and step a fork started from, from its run.json (names only: no paths leave the server)."""

@@ -131,6 +131,7 @@ class RunSummary(BaseModel):
     checkpoints: int = 0
     samples: int = 0
     active: bool = Field(False, description="this server is training it now")
+    evaluated: bool = Field(False, description="`dcgan eval` has written eval.json (GET /api/runs/{name}/eval)")
     parent: "Parent | None" = Field(None, description="the run and step this run was forked from")
 
 

@@ -892,10 +892,12 @@ function wireFork() {
 // --- Evaluation: eval.json of `dcgan eval`, and the eval/* metrics of --eval-every during training ---------
 
 async function loadEval(name) {
+  const run = state.runs.find((r) => r.name === name);
   try {
-    state.evaluation = await getJSON(`${runPath(name)}/eval`);
+    // Only runs that `dcgan eval` has scored have an eval.json to fetch.
+    state.evaluation = run && run.evaluated ? await getJSON(`${runPath(name)}/eval`) : null;
   } catch {
-    state.evaluation = null; // 404: never evaluated
+    state.evaluation = null;
   }
   if (state.view === name) renderEval();
 }
