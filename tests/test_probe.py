@@ -71,6 +71,7 @@ def test_probe_rejects_bad_input_with_exit_code_2(tiny_run, capsys, argv, messag
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_probe_on_a_trained_d_beats_the_random_d_on_fashion_mnist(tmp_path, fashion):
     """300 steps of the paper's DCGAN (about one third of an epoch) already make D's features better for a linear
@@ -81,3 +82,18 @@ def test_probe_on_a_trained_d_beats_the_random_d_on_fashion_mnist(tmp_path, fash
     result = run_probe(tmp_path / "run", labels_per_class=100, seed=0)
     trained, random, pixels = (result.accuracy(n) for n in ("trained D", "random D", "pixels"))
     assert trained > random > pixels
+
+
+def test_a_projection_conditioned_run_is_probed_without_its_labels(tmp_path, fashion, capsys):
+    data = ImageData(fashion.images[:256], fashion.labels[:256], fashion.class_names, fashion.source)
+    Trainer(TrainConfig(steps=2, conditional=True, **TINY), run_dir=tmp_path / "cond", data=data).run()
+    assert main(["probe", str(tmp_path / "cond"), "--labels-per-class", "5", "--test-count", "100"]) == 0
+    assert "trained D" in capsys.readouterr().out
+
+
+def test_a_concat_conditioned_run_is_refused_since_its_features_carry_the_label(tmp_path, fashion, capsys):
+    data = ImageData(fashion.images[:256], fashion.labels[:256], fashion.class_names, fashion.source)
+    Trainer(TrainConfig(steps=2, conditional=True, d_conditioning="concat", **TINY), run_dir=tmp_path / "cat",
+            data=data).run()
+    assert main(["probe", str(tmp_path / "cat")]) == 2
+    assert "--d-conditioning concat" in capsys.readouterr().err

@@ -20,6 +20,9 @@ _EXPORTS = {
     "Generator": "dcgan.models", "Discriminator": "dcgan.models",
     "Images": "dcgan.sampling", "LoadedGenerator": "dcgan.sampling", "load_generator": "dcgan.sampling",
     "Trainer": "dcgan.training",
+    "Interpolation": "dcgan.latent", "Arithmetic": "dcgan.latent", "interpolate": "dcgan.latent",
+    "walk": "dcgan.latent", "arithmetic": "dcgan.latent", "slerp": "dcgan.latent", "lerp": "dcgan.latent",
+    "run_probe": "dcgan.probe",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -113,7 +113,12 @@ def pooled_features(D: Discriminator, images: torch.Tensor, device: str | torch.
     out = []
     for part in images.split(batch_size):
         x = part.to(device).float().div(127.5).sub(1)  # the trainer's [-1, 1] scaling
-        maps = D.features(x)  # [(B, C_i, H_i, W_i), ...]
+        # D's blocks, without the class input a projection-conditioned D takes only at its head: the probe reads
+        # what D learned about images, never the label (concat-conditioned runs are refused in load_discriminator).
+        maps = []  # [(B, C_i, H_i, W_i), ...]
+        for block in D.blocks:
+            x = block(x)
+            maps.append(x)
         out.append(torch.cat([F.adaptive_max_pool2d(m, GRID).flatten(1) for m in maps], dim=1).float().cpu())
     return torch.cat(out).numpy()
 
