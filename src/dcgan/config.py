@@ -126,6 +126,14 @@ class TrainConfig:
     keep_checkpoints: int = _opt(3, "how many step checkpoints to keep (older ones are deleted)", ge=1, le=1000,
                                  group="report")
     sample_count: int = _opt(64, "images in the fixed-noise grid", ge=1, le=256, group="report")
+    eval_every: int = _opt(0, "steps between evaluations of sample quality (FID, KID, precision/recall, class "
+                           "coverage: eval/* metrics and health warnings; see docs/evaluation.md), 0 = off", ge=0,
+                           le=100000000, group="report")
+    eval_samples: int = _opt(2000, "generated samples per evaluation during training (more: steadier numbers, "
+                             "longer pauses)", ge=10, le=100000, group="report")
+    eval_features: str = _opt("auto", "feature space of evaluations during training: auto (the domain "
+                              "classifier for mnist/fashion-mnist, else Inception-v3), classifier or inception",
+                              choices=("auto", "classifier", "inception"), group="report")
     tensorboard: bool = _opt(True, "write TensorBoard event files into the run", group="report")
     wandb: bool = _opt(False, "log to Weights & Biases (WANDB_MODE=offline works)", group="report")
     wandb_project: str = _opt("dcgan", "Weights & Biases project", group="report")

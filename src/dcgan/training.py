@@ -34,12 +34,17 @@ from dcgan.errors import CheckpointError, ConfigError, DataError
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RunStarted,
                           SampleGrid, StatusChanged, StepMetrics)
 from dcgan.losses import LOSSES, gradient_penalty, r1_penalty
+from dcgan.metrics.health import HealthMonitor, non_finite
 from dcgan.models import build_discriminator, build_generator
 from dcgan.sampling import grid_nrow, to_uint8
 
 CONFIG_FILE = "config.json"
 CHANGES_FILE = "changes.json"  # the live hyperparameter changes, replayed on resume
 RECORD_FILE = "run.json"  # the reproducibility record
+
+
+class Diverged(Exception):
+    """A loss or a weight became NaN or infinite: the run stops without writing a checkpoint of it."""
 
 
 class Trainer:
@@ -165,6 +170,7 @@ class Trainer:
             self._set_num_classes()
         self._build_networks()
         self._build_inputs()
+        self._build_monitors()
         if self.resume_from is not None:
             self._load_state(load_checkpoint(self.resume_from, map_location="cpu"))
             if self.step >= self.total_steps:
@@ -216,6 +222,18 @@ class Trainer:
         self.fixed_labels = self.fixed_labels.to(self.device) if self.fixed_labels is not None else None
         self.images = self._place_images(self.data.images)
         self.labels = self.data.labels.to(self.images.device) if cfg.conditional else None
+
+    def _build_monitors(self) -> None:
+        """The health monitor and, with --eval-every, the periodic evaluator (on the main process only). The
+        evaluator's feature extractor is found here, so a missing one fails before anything is written."""
+        cfg = self.config
+        self.health = HealthMonitor(cfg.loss)
+        self.evaluator = None
+        self._eval_seconds = 0.0
+        if cfg.eval_every and self.world.is_main:
+            from dcgan.metrics.evaluate import TrainingEvaluator
+
+            self.evaluator = TrainingEvaluator(cfg, self.data, self.device, cfg.eval_samples, cfg.eval_features)
 
     def _wrap_for_processes(self) -> tuple[nn.Module, nn.Module]:
         """DistributedDataParallel wrappers that average G's and D's gradients over the processes; G and D
@@ -333,17 +351,34 @@ class Trainer:
                 if self.step >= self.total_steps or any_process(self._stop.is_set(), self.world, self.device):
                     break
                 self._advance("dg")
+            if self._sample_step != self.step:
+                self._sample()
+            if self._checkpoint_step != self.step:
+                self._checkpoint()
+        except Diverged as e:
+            return self._diverged(e)
         except Exception as e:
             self.events.emit(Log("error", f"training failed at step {self.step}: {e!r}"))
             self._set_status("failed", str(e))
             raise
-        if self._sample_step != self.step:
-            self._sample()
-        if self._checkpoint_step != self.step:
-            self._checkpoint()
         stopped = self.step < self.total_steps
         self._set_status("stopped" if stopped else "finished",
                          f"stopped at step {self.step}" if stopped else f"finished {self.step} steps")
+        return self.status
+
+    def _diverged(self, e: Diverged) -> str:
+        """Stop cleanly after a NaN/inf: no checkpoint or sample of the broken weights; say which one is good."""
+        if self._checkpoint_step is not None and self.run_dir is not None:
+            from dcgan.checkpoint import checkpoint_name
+
+            kept = (f"the last good checkpoint is step {self._checkpoint_step} "
+                    f"({self.run_dir / 'checkpoints' / checkpoint_name(self._checkpoint_step)}); resume from it "
+                    f"with a lower --lr, or try --r1 1 or --spectral-norm")
+        else:
+            kept = "no checkpoint was written before it; try a lower --lr, --r1 1 or --spectral-norm"
+        message = f"health: training diverged: {e}; stopped, {kept}"
+        self.events.emit(Log("error", message))
+        self._set_status("failed", message)
         return self.status
 
     def _announce(self) -> None:
@@ -394,13 +429,15 @@ class Trainer:
         """One step on the next batch: D's updates ('d'), G's ('g') or both; report and snapshot after it."""
         cfg = self.config
         real, labels = self.next_batch()
-        log_now = manual or (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
+        eval_now = not manual and cfg.eval_every > 0 and (self.step + 1) % cfg.eval_every == 0
+        log_now = manual or eval_now or (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
         out = self.train_step(real, labels, with_after=log_now and "g" in parts, parts=parts)
         self.step += 1
 
-        # Report.
+        # Evaluate (--eval-every), then report: the eval/* numbers go out with this step's metrics.
+        extra = self._evaluate() if eval_now else {}
         if log_now:
-            self._report(out, manual=parts if manual else None)
+            self._report(out, manual=parts if manual else None, extra=extra)
         epoch_done = self.position + self._per_step() > len(self.data)
         if epoch_done:
             self.events.emit(EpochEnd(self.step, self.epoch + 1, time.perf_counter() - self._epoch_start))
@@ -416,18 +453,48 @@ class Trainer:
         if replay:
             self._apply_changes({c.field: c.new for c in replay}, record=False)
 
-    def _report(self, out: dict[str, torch.Tensor], manual: str | None) -> None:
+    def _report(self, out: dict[str, torch.Tensor], manual: str | None, extra: dict[str, float] | None = None
+                ) -> None:
         cfg, now = self.config, time.perf_counter()
         names = sorted(out)
         values = all_mean(torch.stack([out[k].float() for k in names]), self.world).tolist()
         metrics = dict(zip(names, values))  # the one host sync per logged step
         tick_time, tick_step = self._tick
         images = (self.step - tick_step) * cfg.batch_size * cfg.d_steps * self.world.size
-        metrics["images_per_s"] = images / max(now - tick_time, 1e-9)
+        # Training speed: the time an evaluation took is not training time.
+        metrics["images_per_s"] = images / max(now - tick_time - self._eval_seconds, 1e-9)
+        self._eval_seconds = 0.0
         metrics["lr_G"] = self.opt_G.param_groups[0]["lr"]
         metrics["lr_D"] = self.opt_D.param_groups[0]["lr"]
+        metrics.update(extra or {})
         self.events.emit(StepMetrics(self.step, self.epoch, metrics, manual=manual))
         self._tick = (now, self.step)
+        # Health: NaN/inf stops the run (checked on every process: the values are averaged over all of them).
+        broken = non_finite({k: metrics[k] for k in names})
+        if broken:
+            raise Diverged(f"{', '.join(broken)} became NaN or infinite at step {self.step}")
+        for warning in self.health.observe_step(self.step, metrics):
+            self.events.emit(Log("warning", warning))
+
+    def _evaluate(self) -> dict[str, float]:
+        """Sample quality of the sampling G now (main process): eval/* metrics, a log line, collapse warnings."""
+        if self.evaluator is None:
+            return {}
+        start = time.perf_counter()
+        report = self.evaluator(self.sampling_generator, self.step)
+        self._eval_seconds = time.perf_counter() - start
+        values = {**self.evaluator.logged(report), "eval/seconds": self._eval_seconds}
+        m = report.metrics
+        summary = [f"FID {m['fid']:.3f}" if "fid" in m else "",
+                   f"KID {m['kid']:.4f}" if "kid" in m else "",
+                   f"precision {m['precision']:.3f} recall {m['recall']:.3f}" if "precision" in m else "",
+                   f"classes {m['classes_covered']:.0f}/{m['num_classes']:.0f}" if "classes_covered" in m else ""]
+        self.events.emit(Log("info", f"eval at step {self.step} ({report.samples} samples, "
+                                     f"{self.evaluator.extractor.name}): {', '.join(x for x in summary if x)} "
+                                     f"({self._eval_seconds:.1f} s)"))
+        for warning in self.health.observe_eval(self.step, m):
+            self.events.emit(Log("warning", warning))
+        return values
 
     def _apply_changes(self, changes: dict[str, Any], record: bool = True) -> None:
         """Set live hyperparameters from the next step on; recorded in changes.json and as events."""
@@ -638,12 +705,22 @@ class Trainer:
                                   f"resume from a checkpoint of the same run") from e
 
     def _checkpoint(self) -> None:
+        # Never overwrite good weights with broken ones: a NaN/inf weight stops the run instead.
+        if not self._weights_finite():
+            raise Diverged(f"a weight of G or D became NaN or infinite by step {self.step}")
         if not self.write_files:
             return
         path = save_checkpoint(self.run_dir / "checkpoints", self.state_dict(), keep=self.config.keep_checkpoints)
         self._checkpoint_step = self.step
         export_generator(self.run_dir / GENERATOR_FILE, self.sampling_generator, self.config.to_dict(), self.step)
         self.events.emit(CheckpointSaved(self.step, str(path)))
+
+    @torch.no_grad()
+    def _weights_finite(self) -> bool:
+        """All weights and BatchNorm statistics of G, D (and the EMA G) are finite: one host sync."""
+        modules = [m for m in (self.G, self.D, self.G_ema) if m is not None]
+        tensors = [t for m in modules for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
+        return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
     def _set_status(self, status: str, message: str = "") -> None:
         self.status = status

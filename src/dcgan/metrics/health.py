@@ -1,0 +1,85 @@
+"""The training-health monitor: reads the metrics the trainer already logs and says when a run is in trouble.
+
+Three signals (Goodfellow 2016, "NIPS 2016 Tutorial", sections 5.1-5.2, and the DCGAN folklore around them):
+- D overpowers G: D(x) near 1 and D(G(z)) near 0 for a sustained window. G's gradients then carry little
+  information (with the saturating loss they vanish), and samples stop improving. One noisy logged step means
+  nothing; a window of them does.
+- Divergence: a loss or a weight is NaN or infinite. Nothing after it can recover, and a checkpoint of it would
+  overwrite good weights: the trainer stops and keeps its last good checkpoint.
+- Mode collapse: the periodic evaluation's class coverage (or, without classes, its recall or diversity) falls
+  well below the best the run has reached: G has stopped covering parts of the data.
+
+The monitor only returns findings; the trainer turns them into Log events (level "warning", text starting with
+"health:"), which the console, log.txt and the dashboard all show.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+# D overpowers: D(x) above this and D(G(z)) below the other, at every logged step over a window of steps.
+OVERPOWER_REAL = 0.99
+OVERPOWER_FAKE = 0.01
+OVERPOWER_WINDOW = 200  # steps
+# The cross-entropy objectives, whose D outputs are probabilities (sigmoid of logits); the others' are scores.
+PROBABILITY_LOSSES = ("nonsaturating", "minimax")
+# Collapse: coverage two classes below its best, or recall/diversity below half of their best.
+COVERAGE_DROP = 2
+RELATIVE_DROP = 0.5
+
+
+def non_finite(metrics: dict[str, float]) -> list[str]:
+    """The names of the values that are NaN or infinite."""
+    return sorted(k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v))
+
+
+@dataclass
+class HealthMonitor:
+    loss: str = "nonsaturating"
+    window: int = OVERPOWER_WINDOW
+    _overpower_since: int | None = None
+    _overpower_warned: bool = False
+    _best: dict[str, float] = field(default_factory=dict)
+    _collapse_warned: set[str] = field(default_factory=set)
+
+    def observe_step(self, step: int, metrics: dict[str, float]) -> list[str]:
+        """Warnings from one logged step's metrics (D_x, D_G_z)."""
+        if self.loss not in PROBABILITY_LOSSES or "D_x" not in metrics or "D_G_z" not in metrics:
+            return []
+        if metrics["D_x"] > OVERPOWER_REAL and metrics["D_G_z"] < OVERPOWER_FAKE:
+            if self._overpower_since is None:
+                self._overpower_since = step
+            if not self._overpower_warned and step - self._overpower_since >= self.window:
+                self._overpower_warned = True
+                return [f"health: the discriminator overpowers the generator: D(x) > {OVERPOWER_REAL} and "
+                        f"D(G(z)) < {OVERPOWER_FAKE} since step {self._overpower_since} (now {step}). G gets "
+                        f"little gradient; try --label-smoothing 0.1, --instance-noise 0.1, --spectral-norm, a "
+                        f"lower D learning rate (--lr-d) or --diffaugment translation,cutout"]
+        else:
+            self._overpower_since = None
+            self._overpower_warned = False  # re-armed: a later episode warns again
+        return []
+
+    def observe_eval(self, step: int, metrics: dict[str, float]) -> list[str]:
+        """Warnings from one periodic evaluation (eval/ metrics without the prefix: classes_covered, recall,
+        diversity)."""
+        out = []
+        checks = [("classes_covered", lambda best, now: now <= best - COVERAGE_DROP, "classes covered"),
+                  ("recall", lambda best, now: now < RELATIVE_DROP * best, "recall"),
+                  ("diversity", lambda best, now: now < RELATIVE_DROP * best, "diversity")]
+        for key, dropped, label in checks:
+            now = metrics.get(key)
+            if now is None or not math.isfinite(now):
+                continue
+            best = self._best.get(key)
+            if best is not None and dropped(best, now):
+                if key not in self._collapse_warned:
+                    self._collapse_warned.add(key)
+                    out.append(f"health: possible mode collapse at step {step}: {label} fell to {now:.3g} from "
+                               f"a best of {best:.3g}. Look at the sample grid for repeated images; try "
+                               f"--diffaugment, --spectral-norm, --r1 1 or resume from an earlier checkpoint")
+            else:
+                self._collapse_warned.discard(key)
+            self._best[key] = now if best is None else max(best, now)
+        return out

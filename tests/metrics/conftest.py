@@ -1,0 +1,28 @@
+"""Fixtures for the metrics tests: a session-wide dcgan cache in a temporary folder (reference statistics are
+computed once per session, never in the user's cache), and real Fashion-MNIST test images."""
+
+from __future__ import annotations
+
+import pytest
+
+from dcgan.data import SYSTEM_DIRS, load_dataset
+
+FASHION_DIR = SYSTEM_DIRS["fashion-mnist"][0]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("dcgan-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(cache_dir, monkeypatch):
+    monkeypatch.setenv("DCGAN_CACHE", str(cache_dir))
+    monkeypatch.setenv("DCGAN_OFFLINE", "1")  # never try to download Inception weights in a test
+
+
+@pytest.fixture(scope="session")
+def fashion_test():
+    """The official Fashion-MNIST test split (10,000 images) at 28x28."""
+    assert (FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file()
+    return load_dataset("fashion-mnist", "/nonexistent-data-dir", 28, 1, split="test", download=False)
