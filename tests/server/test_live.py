@@ -4,6 +4,7 @@ never reads cannot slow training."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import base64
 import os
 import socket
@@ -116,6 +117,8 @@ def test_hub_queues_are_bounded_and_coalesce():
         await asyncio.wait_for(task, 2)  # the send timed out: the client is let go
         assert hub.dropped == 1 and not hub.clients
 
-    asyncio.run(scenario())
+    # Its own thread: a browser test's Playwright may already run an event loop in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
     # The first message of every connection is the hello (here a stand-in status).
     assert len(sent) == 1 and '"type":"status"' in sent[0]
