@@ -18,8 +18,14 @@ EXIT_USAGE = 2
 COMMANDS = [
     "dcgan.commands.train",
     "dcgan.commands.generate",
+    "dcgan.commands.interpolate",
+    "dcgan.commands.arithmetic",
+    "dcgan.commands.probe",
+    "dcgan.commands.eval",
+    "dcgan.commands.train_classifier",
     "dcgan.commands.info",
     "dcgan.commands.bench",
+    "dcgan.commands.serve",
 ]
 
 

@@ -1,0 +1,72 @@
+"""`dcgan eval` end to end on real short Fashion-MNIST runs, and evaluation during training."""
+
+import json
+
+import pytest
+
+from dcgan import Trainer, TrainConfig
+from dcgan.data import ImageData, to_format
+from dcgan.metrics.evaluate import EVAL_FILE, evaluate_run
+from dcgan.runfiles import read_metrics
+from conftest import run_cli
+
+
+def small(**kw):
+    base = dict(seed=3, batch_size=32, g_width=16, d_width=16, log_every=10, tensorboard=False)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory, fashion):
+    run = tmp_path_factory.mktemp("eval") / "run"
+    Trainer(small(steps=30), run_dir=run, data=fashion).run()
+    return run
+
+
+def test_dcgan_eval_prints_a_table_and_writes_eval_json(short_run):
+    done = run_cli("eval", str(short_run), "-n", "500", "--max-reference", "5000", timeout=300)
+    assert done.returncode == 0, done.stderr
+    for label in ("FID", "KID", "precision", "recall", "classifier score (IS)", "classes covered", "class KL",
+                  "diversity", "nearest-neighbour ratio", "T-shirt/top"):
+        assert label in done.stdout
+    assert "Inception-v3 weights are not on this machine" in done.stdout  # why auto chose the classifier
+    report = json.loads((short_run / EVAL_FILE).read_text())
+    assert report["samples"] == 500 and report["reference_images"] == 5000
+    assert report["features"]["space"] == "classifier" and report["source"]["step"] == 30
+    m = report["metrics"]
+    for key in ("fid", "kid", "kid_std", "precision", "recall", "is", "classes_covered", "class_kl", "diversity",
+                "nn_ratio", "copies"):
+        assert isinstance(m[key], float), key
+    assert m["fid"] > 0 and len(report["details"]["class_histogram"]) == 10
+
+
+def test_dcgan_eval_errors_are_one_line(short_run):
+    done = run_cli("eval", str(short_run), "-n", "1")
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "-n must be" in done.stderr
+    done = run_cli("eval", str(short_run), "--features", "inception", "-n", "10",
+                   env={"TORCH_HOME": str(short_run / "no-torch-home")})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--inception-weights PATH" in done.stderr
+
+
+def test_a_64px_grey_run_evaluates_with_the_28px_classifier(fashion, tmp_path):
+    run = tmp_path / "run64"
+    data = ImageData(to_format(fashion.images[:256], 64, 1), fashion.labels[:256])
+    Trainer(small(steps=4, image_size=64, batch_size=16, checkpoint_every=4), run_dir=run, data=data).run()
+    report = evaluate_run(run, samples=200, max_reference=2000)
+    assert report.source["image_size"] == 64 and report.features["space"] == "classifier"
+    assert report.samples == 200 and report.reference_images == 2000
+    assert report.metrics["fid"] > 0 and (run / EVAL_FILE).is_file()
+
+
+def test_evaluation_during_training_logs_eval_metrics(fashion, tmp_path):
+    run = tmp_path / "run"
+    data = ImageData(fashion.images[:4000], fashion.labels[:4000])  # a small reference keeps the test quick
+    trainer = Trainer(small(steps=20, eval_every=10, eval_samples=200), run_dir=run, data=data)
+    assert trainer.run() == "finished"
+    rows = [r for r in read_metrics(run / "metrics.jsonl") if "eval/fid" in r]
+    assert [r["step"] for r in rows] == [10, 20]
+    assert {"eval/fid", "eval/kid", "eval/precision", "eval/recall", "eval/coverage", "eval/classes_covered",
+            "eval/diversity", "loss_D"} <= set(rows[0])
+    log = (run / "log.txt").read_text()
+    assert "eval at step 10 (200 samples, fashion-mnist classifier): FID" in log
