@@ -6,8 +6,10 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import re
 import struct
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +110,17 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "dcgan", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=full_env)
+
+
+def read_dashboard_url(process, timeout_s: float = 60) -> tuple[str | None, list[str]]:
+    """The URL a starting `dcgan serve` prints ("dcgan dashboard: http://..."), and the lines read before it."""
+    deadline, lines = time.monotonic() + timeout_s, []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        match = re.search(r"dcgan dashboard: (http://\S+)", line)
+        if match:
+            return match.group(1), lines
+    return None, lines

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import read_dashboard_url
+
 import playwright.sync_api as playwright  # installed by the test command, never skipped
 
 CHROMIUM = "/usr/bin/chromium"
@@ -97,16 +99,7 @@ def server(tmp_path_factory):
     process = subprocess.Popen([sys.executable, "-m", "dcgan", "serve", "--port", "0", "--runs-dir", str(runs)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                cwd=runs.parent)  # its ./data and caches stay out of the repository
-    url = None
-    lines = []
-    end = time.monotonic() + 60
-    while url is None and time.monotonic() < end:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        match = re.search(r"dcgan dashboard: (http://\S+)", line)
-        url = match.group(1) if match else None
+    url, lines = read_dashboard_url(process)
     assert url, f"dcgan serve did not print its URL:\n{''.join(lines)}"
     # Keep reading its output so a full pipe never blocks the server.
     import threading
