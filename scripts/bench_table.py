@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+
 from dcgan.bench import run_bench
 from dcgan.config import TrainConfig
+from dcgan.training import cpu_has_native_bf16
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[28, 32, 64])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"] if cpu_has_native_bf16() else ["fp32"],
+                        help="default: bf16 too where the CPU runs it natively")
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU vector unit "
+          f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_has_native_bf16()}\n")
     print("| size | batch | precision | dcgan images/s | GFLOP/image | GFLOP/s | matmul peak | MFU | textbook images/s | "
           "speed-up |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -14,6 +14,7 @@ def test_bench_runs_and_prints_the_fields(tmp_path):
     assert r["speedup"] == r["train"]["images_per_s"] / r["baseline"]["images_per_s"]
     assert r["peak_rss_mb"] > 0 and r["peak_gflops"] > 0
     assert r["data"].startswith("fashion-mnist") and r["command"].startswith("dcgan bench")
+    assert r["cpu"]["capability"] in ("DEFAULT", "AVX2", "AVX512", "SVE256", "ZVECTOR", "VSX")
     # Our step skips D's weight gradients in G's update: fewer FLOPs than the textbook step, same model.
     assert r["train"]["gflop_per_image"] < r["baseline"]["gflop_per_image"]
 
@@ -22,5 +23,5 @@ def test_bench_table_names_the_reproducing_command(tmp_path):
     result = run_cli("bench", "--steps", "1", "--image-size", "16", "--dataset", "cifar10", "--g-width", "8",
                      "--d-width", "8", "--batch-size", "16", "--no-baseline", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "random pixels" in result.stdout and "MFU" in result.stdout
+    assert "random pixels" in result.stdout and "MFU" in result.stdout and "native bf16:" in result.stdout
     assert "reproduce: dcgan bench --steps 1" in result.stdout

@@ -1,5 +1,6 @@
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -7,8 +8,9 @@ import torch
 from PIL import Image
 
 from dcgan import Trainer, TrainConfig, load_generator
-from dcgan.events import CheckpointSaved, EpochEnd, SampleGrid, StatusChanged, StepMetrics
+from dcgan.events import CheckpointSaved, EpochEnd, Log, SampleGrid, StatusChanged, StepMetrics
 from dcgan.runfiles import read_metrics
+from dcgan.training import cpu_has_native_bf16
 
 METRIC_KEYS = {"loss_D", "loss_G", "D_x", "D_G_z", "D_G_z_before", "D_G_z_after", "lr_G", "lr_D", "images_per_s"}
 
@@ -113,6 +115,29 @@ def test_stop_signal_finishes_the_step_and_checkpoints(fashion, tmp_path):
     assert [e.status for e in events if isinstance(e, StatusChanged)] == ["running", "stopped"]
     resumed = Trainer.resume(tmp_path / "r", steps=stopped_at + 3, data=fashion)
     assert resumed.setup().step == stopped_at and resumed.run() == "finished"
+
+
+def test_a_time_budget_ends_the_run_with_a_checkpoint(fashion, tmp_path):
+    events = []
+    trainer = Trainer(small(steps=100000, minutes=0.02), run_dir=tmp_path / "r", data=fashion,
+                      subscribers=[events.append])
+    started = time.perf_counter()
+    assert trainer.run() == "finished"
+    assert time.perf_counter() - started >= 0.02 * 60
+    assert 0 < trainer.step < 100000
+    assert [e for e in events if isinstance(e, CheckpointSaved)][-1].step == trainer.step
+    final = [e for e in events if isinstance(e, StatusChanged)][-1]
+    assert "0.02-minute budget ended at step" in final.message
+    # The budget is per session: resuming trains on towards the total.
+    resumed = Trainer.resume(tmp_path / "r", steps=trainer.step + 2, data=fashion)
+    assert resumed.run() == "finished" and resumed.step == trainer.step + 2
+
+
+def test_bf16_warns_where_the_cpu_would_emulate_it(fashion, tmp_path):
+    events = []
+    Trainer(small(steps=1, precision="bf16"), run_dir=tmp_path / "r", data=fashion, subscribers=[events.append]).run()
+    warned = any(isinstance(e, Log) and "no native bfloat16" in e.message for e in events)
+    assert warned == (not cpu_has_native_bf16())
 
 
 def test_checkpoint_now_is_written_after_the_current_step(fashion, tmp_path):

@@ -22,7 +22,7 @@ from dcgan.data import ImageData, load_dataset
 from dcgan.device import resolve_device
 from dcgan.errors import DataError
 from dcgan.models import build_discriminator, build_generator
-from dcgan.training import Trainer, epoch_order, resolve_precision
+from dcgan.training import Trainer, cpu_has_native_bf16, epoch_order, resolve_precision
 
 
 def peak_rss_mb() -> float:
@@ -239,6 +239,8 @@ def run_bench(config: TrainConfig, steps: int, baseline: bool = True, levers: bo
         "config": {**{k: getattr(config, k) for k in ("dataset", "image_size", "channels", "batch_size", "g_width",
                                                       "d_width", "channels_last", "compile")}, "precision": precision},
         "device": train.pop("device"), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        # The vector unit decides the CPU numbers: AVX2 vs AVX512, and native bf16 or an emulated one.
+        "cpu": {"capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": cpu_has_native_bf16()},
         "data": source, "steps": steps, "peak_gflops": peak, "peak_dtype": str(dtype).replace("torch.", ""),
         "train": train, "generate": generate, "peak_rss_mb": peak_rss_mb(),
     }

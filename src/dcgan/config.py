@@ -98,6 +98,9 @@ class TrainConfig:
     epochs: int | None = _opt(None, "total epochs (default 5 when --steps is not given)", ge=1, le=100000,
                               group="length")
     steps: int | None = _opt(None, "total steps (instead of --epochs)", ge=1, le=100000000, group="length")
+    minutes: float = _opt(0.0, "a time budget: end after this many minutes of training in this session, with a "
+                          "checkpoint (0 = no limit; pauses do not count; --resume continues the run)", ge=0,
+                          le=1000000, group="length")
     # Reproducibility and hardware.
     seed: int | None = _opt(None, "random seed; the same seed repeats a CPU run exactly (default: random)",
                             ge=0, le=2**31 - 1, group="run")

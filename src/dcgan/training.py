@@ -345,12 +345,18 @@ class Trainer:
         if self.step == 0:
             self._sample()  # the starting point of the progress grid
         self._tick = (time.perf_counter(), self.step)
+        budget = self.config.minutes * 60 or math.inf  # --minutes: seconds of stepping, pauses excluded
+        trained = 0.0
         try:
             while True:
                 self._serve_commands()
-                if self.step >= self.total_steps or any_process(self._stop.is_set(), self.world, self.device):
+                out_of_time = trained >= budget
+                if self.step >= self.total_steps or any_process(self._stop.is_set() or out_of_time, self.world,
+                                                                self.device):
                     break
+                start = time.perf_counter()
                 self._advance("dg")
+                trained += time.perf_counter() - start
             if self._sample_step != self.step:
                 self._sample()
             if self._checkpoint_step != self.step:
@@ -361,6 +367,10 @@ class Trainer:
             self.events.emit(Log("error", f"training failed at step {self.step}: {e!r}"))
             self._set_status("failed", str(e))
             raise
+        if self.step < self.total_steps and trained >= budget:
+            self._set_status("finished", f"finished: the {self.config.minutes:g}-minute budget ended at step "
+                                         f"{self.step}")
+            return self.status
         stopped = self.step < self.total_steps
         self._set_status("stopped" if stopped else "finished",
                          f"stopped at step {self.step}" if stopped else f"finished {self.step} steps")
@@ -391,6 +401,9 @@ class Trainer:
                          f"from {self.data.source}"))
         if self.data.skipped:
             emit(Log("warning", f"{self.data.skipped} unreadable image files were skipped"))
+        if self.precision == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
+            emit(Log("warning", "--precision bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX), so bf16 is "
+                                "emulated and slower than fp32; use --precision fp32"))
         emit(Log("info", f"effective batch {cfg.batch_size * self.world.size} = {self.world.size} process(es) x "
                          f"{cfg.batch_size}; learning rates G {cfg.lr_g * self.lr_scale:g}, "
                          f"D {cfg.lr_d * self.lr_scale:g} (scaling: {cfg.lr_scaling})"))
@@ -750,6 +763,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         raise ConfigError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use "
                           f"--precision fp32", field="precision")
     return precision
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 convolutions natively here (AVX512-BF16 or AMX); elsewhere it emulates them."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def lr_factor(schedule: str, step: int, total: int) -> float:

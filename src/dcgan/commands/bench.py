@@ -55,6 +55,7 @@ def format_report(r: dict) -> str:
              f"widths {c['g_width']}/{c['d_width']}, {c['precision']}, device {r['device']} ({r['threads']} threads), "
              f"torch {r['torch']}",
              f"data: {r['data']}",
+             f"cpu: {r['cpu']['capability']}, native bf16: {'yes' if r['cpu']['native_bf16'] else 'no'}",
              f"matmul peak ({r['peak_dtype']}): {r['peak_gflops']:.1f} GFLOP/s",
              "",
              f"{'':<22}{'images/s':>10}{'GFLOP/img':>11}{'GFLOP/s':>10}{'MFU':>7}"]
