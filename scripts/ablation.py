@@ -82,8 +82,8 @@ def main() -> None:
             print(f"{name} seed {seed}: FID {fids[-1]:.2f}, classes covered {coverage[-1]:.0f}, "
                   f"{minutes[-1]:.1f} min", flush=True)
         rows.append((name, mean_std(fids), mean_std(coverage), statistics.mean(minutes)))
-    print(f"\nFashion-MNIST 28x28, {args.steps} steps, batch 128, seeds {args.seeds}, {args.samples} samples, "
-          "classifier features")
+    print(f"\nFashion-MNIST 28x28, {args.steps} steps, batch {config.batch_size}, seeds {args.seeds}, "
+          f"{args.samples} samples, classifier features")
     print("| variant | FID (lower is better) | classes covered / 10 | minutes per run |")
     print("|---|---|---|---|")
     for name, fid, cov, mins in rows:
