@@ -74,6 +74,21 @@ def test_empty_and_unreadable_folders(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_cpu_fast_preset_ends_at_its_time_budget_and_resumes_with_a_new_one(tmp_path):
+    result = run_cli("train", "--preset", "cpu-fast", "--minutes", "0.03", "--run-dir", "runs/fast", "--no-progress",
+                     "--no-tensorboard", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = tmp_path / "runs" / "fast"
+    config = json.loads((run / "config.json").read_text())
+    assert (config["g_width"], config["d_width"], config["batch_size"], config["minutes"]) == (32, 32, 32, 0.03)
+    steps = lambda: max(r["step"] for r in read_metrics(run / "metrics.jsonl") if "loss_D" in r)  # noqa: E731
+    first = steps()
+    assert 0 < first < config["epochs"] * 60000 // 32
+    result = run_cli("train", "--resume", str(run), "--minutes", "0.02", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert steps() > first
+
+
 def test_resume_of_something_that_is_not_a_run(trained_run, tmp_path):
     (tmp_path / "notarun").mkdir()
     result = run_cli("train", "--resume", str(tmp_path / "notarun"), cwd=tmp_path)

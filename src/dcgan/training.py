@@ -83,10 +83,11 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, *, steps: int | None = None, epochs: int | None = None,
-               device: str | None = None, checkpoint: str | Path | None = None,
+               device: str | None = None, minutes: float | None = None, checkpoint: str | Path | None = None,
                subscribers: Iterable[Callable[[Event], None]] = (), data: ImageData | None = None,
                origin: str | None = None) -> "Trainer":
-        """Continue a run from its last checkpoint (or `checkpoint`); a larger steps/epochs total extends it.
+        """Continue a run from its last checkpoint (or `checkpoint`); a larger steps/epochs total extends it,
+        `minutes` gives this session its own time budget.
         Live hyperparameter changes of the run are replayed at the steps they were made."""
         run_dir = Path(run_dir)
         if not (run_dir / CONFIG_FILE).is_file():
@@ -101,6 +102,8 @@ class Trainer:
             config = dataclasses.replace(config, steps=steps, epochs=epochs)
         if device is not None:
             config = dataclasses.replace(config, device=device)
+        if minutes is not None:  # the time budget is per session
+            config = dataclasses.replace(config, minutes=minutes)
         trainer = cls(config, run_dir=run_dir, subscribers=subscribers, data=data, origin=origin)
         trainer.resume_from = path
         trainer.changes = [Change(**c) for c in read_changes(run_dir) or state.get("changes", [])]
@@ -368,8 +371,7 @@ class Trainer:
             self._set_status("failed", str(e))
             raise
         if self.step < self.total_steps and trained >= budget:
-            self._set_status("finished", f"finished: the {self.config.minutes:g}-minute budget ended at step "
-                                         f"{self.step}")
+            self._set_status("finished", f"the {self.config.minutes:g}-minute budget ended at step {self.step}")
             return self.status
         stopped = self.step < self.total_steps
         self._set_status("stopped" if stopped else "finished",

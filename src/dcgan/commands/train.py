@@ -13,7 +13,7 @@ from dcgan.config import PRESETS, TrainConfig, apply_preset, field_type
 from dcgan.errors import ConfigError
 
 # Options that may change when a run is resumed; everything else is fixed by the run's config.json.
-RESUME_OPTIONS = {"steps", "epochs", "device"}
+RESUME_OPTIONS = {"steps", "epochs", "device", "minutes"}
 
 
 def flag(name: str) -> str:
@@ -53,7 +53,8 @@ def register(sub) -> None:
                        description="Train a DCGAN. Options given on the command line override the preset.")
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint; "
-                   "--steps/--epochs (a larger total) extend it, --device moves it")
+                   "--steps/--epochs (a larger total) extend it, --device moves it, --minutes sets this session's "
+                   "time budget")
     p.add_argument("--fork", metavar="RUN_DIR", help="start a new run from a checkpoint of another run (its "
                    "weights, optimisers and step), with the options given here changed")
     p.add_argument("--checkpoint", metavar="FILE", help="with --resume or --fork: this checkpoint instead of the "
@@ -112,7 +113,7 @@ def train(args: argparse.Namespace, world) -> int:
         fixed = sorted(set(given) - RESUME_OPTIONS) + (["preset"] if args.preset else [])
         if fixed:
             raise ConfigError(f"{flag(fixed[0])} cannot change when resuming (the run's config.json fixes it); "
-                              f"only --steps, --epochs and --device can; fork the run to change others")
+                              f"only --steps, --epochs, --device and --minutes can; fork the run to change others")
         trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, origin=origin, **given)
     elif args.fork:
         trainer = Trainer.fork(args.fork, given, checkpoint=args.checkpoint, run_dir=args.run_dir,
