@@ -28,7 +28,7 @@ import time
 import httpx
 from websockets.asyncio.client import connect
 
-# The training: the cpu-fast preset's networks at 28x28, reporting every step (the most messages a client gets).
+# The training: narrow networks (width 32) at 28x28, reporting every step (the most messages a client gets).
 CONFIG = {"dataset": "fashion-mnist", "g_width": 32, "d_width": 32, "batch_size": 64, "steps": 10_000_000,
           "log_every": 1, "sample_every": 200, "checkpoint_every": 100_000, "tensorboard": False, "seed": 0}
 
