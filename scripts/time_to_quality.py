@@ -63,8 +63,9 @@ def main() -> None:
         target_fid, target_seconds = args.target_fid, None
 
     options = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
-    config = apply_preset(args.preset, {**options, "steps": args.max_steps, "minutes": args.minutes, "seed": args.seed,
-                                        "checkpoint_every": args.checkpoint_every, "keep_checkpoints": 1000,
+    config = apply_preset(args.preset, {**options, "steps": args.max_steps, "epochs": None, "minutes": args.minutes,
+                                        "seed": args.seed, "checkpoint_every": args.checkpoint_every,
+                                        "keep_checkpoints": 1000,
                                         "sample_every": args.max_steps, "tensorboard": False})
     checkpoints: list[tuple[int, float, str]] = []
     start = time.perf_counter()
