@@ -19,17 +19,11 @@ import json
 import time
 from pathlib import Path
 
+from ablation import parse_value  # scripts/ is on the path of a script run from it
 from dcgan.config import apply_preset
 from dcgan.events import CheckpointSaved
 from dcgan.metrics.evaluate import evaluate_run
 from dcgan.training import Trainer
-
-
-def parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def main() -> None:

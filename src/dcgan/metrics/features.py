@@ -15,7 +15,6 @@ Numbers from different spaces are not comparable; every report names its space.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -226,9 +225,7 @@ def inception_features(weights: str | os.PathLike | None = None,
     # made from the tensors loaded safely above. Its forward returns the features in the order listed.
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "inception.pth"
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        path.write_bytes(buffer.getvalue())
+        torch.save(state, path)
         try:
             model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
                                                 feature_extractor_weights_path=str(path))

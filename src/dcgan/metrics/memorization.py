@@ -21,19 +21,17 @@ CHUNK = 512  # query rows per distance block: (512, pool) floats
 
 
 def nearest(query: torch.Tensor, pool: torch.Tensor, exclude_self: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(distance, index) of each query vector's nearest pool vector, by blocks of |q|^2 + |p|^2 - 2 q.p (one
+    """(distance, index) of each query vector's nearest pool vector, by blocks of query rows (torch.cdist, one
     matrix product per block). With exclude_self, query i is pool i and is not its own neighbour."""
     pool = pool.float()
-    p2 = pool.pow(2).sum(1)  # (P,)
     dists, index = [], []
     for start in range(0, query.shape[0], CHUNK):
-        q = query[start:start + CHUNK].float()
-        d2 = q.pow(2).sum(1, keepdim=True) + p2 - 2 * q @ pool.T  # (B, P)
+        d = torch.cdist(query[start:start + CHUNK].float(), pool)  # (B, P)
         if exclude_self:
-            rows = torch.arange(q.shape[0])
-            d2[rows, rows + start] = float("inf")
-        best, where = d2.min(1)
-        dists.append(best.clamp_min(0).sqrt())
+            rows = torch.arange(d.shape[0])
+            d[rows, rows + start] = float("inf")
+        best, where = d.min(1)
+        dists.append(best)
         index.append(where)
     return torch.cat(dists), torch.cat(index)
 
