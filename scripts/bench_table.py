@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from dcgan.bench import run_bench
+from dcgan.bench import machine_line, run_bench
 from dcgan.config import TrainConfig
 from dcgan.training import cpu_has_native_bf16
 
@@ -26,8 +24,7 @@ def main() -> None:
                         help="default: bf16 too where the CPU runs it natively")
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU vector unit "
-          f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_has_native_bf16()}\n")
+    print(machine_line() + "\n")
     print("| size | batch | precision | dcgan images/s | GFLOP/image | GFLOP/s | matmul peak | MFU | textbook images/s | "
           "speed-up |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -30,6 +30,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def machine_line() -> str:
+    """What the CPU numbers depend on, for the first line of a benchmark's output."""
+    return (f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU vector unit "
+            f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_has_native_bf16()}")
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
