@@ -20,9 +20,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from dcgan.bench import machine_line, matmul_peak_gflops
+from dcgan.bench import bench_data, machine_line, matmul_peak_gflops
 from dcgan.config import TrainConfig
 from dcgan.models import build_discriminator, build_generator
+from dcgan.training import Trainer, epoch_order
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -56,6 +57,24 @@ def gemm_shapes(layer: nn.Module, shape: torch.Size) -> tuple[int, int, int]:
     out = [(size + 2 * p - kk) // s + 1 for size, p, kk, s in
            zip(shape[2:], layer.padding, layer.kernel_size, layer.stride)]
     return shape[0] * out[0] * out[1], layer.in_channels * k, layer.out_channels
+
+
+def convolution_share(config: TrainConfig, steps: int = 3) -> float:
+    """The share of a real training step's CPU time spent in convolution kernels (torch.profiler)."""
+    data, _ = bench_data(config)
+    trainer = Trainer(config, data=data, write_files=False).setup()
+    order, batch = epoch_order(len(data), config.seed, 0), config.batch_size
+
+    def step(i: int) -> None:
+        trainer.train_step(*trainer.batch(order[i * batch:(i + 1) * batch]))
+
+    step(0)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        for i in range(1, steps + 1):
+            step(i)
+    events = profile.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    return sum(e.self_cpu_time_total for e in events if "convolution" in e.key) / total
 
 
 def main() -> None:
@@ -106,6 +125,7 @@ def main() -> None:
     flops = sum(r[2] for r in rows)
     print(f"\nall convolutions: {flops / 1e9:.1f} GFLOP in {total_ms:.0f} ms = {flops / total_ms / 1e6:.0f} GFLOP/s "
           f"({flops / total_ms / 1e6 / peak:.0%} of the square matmul peak)")
+    print(f"share of a training step's time in convolutions: {convolution_share(config):.0%}")
 
 
 if __name__ == "__main__":
