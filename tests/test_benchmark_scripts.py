@@ -1,0 +1,32 @@
+"""The benchmark scripts that docs/performance.md quotes still run and print their tables (tiny sizes here;
+the numbers themselves are the scripts' business, never a test's)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def run_script(name: str, *args: str) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_conv_vs_gemm_prints_a_row_per_convolution():
+    out = run_script("conv_vs_gemm.py", "--image-size", "32", "--batch-size", "4", "--repeats", "1")
+    rows = [line for line in out.splitlines() if line.startswith("| G") or line.startswith("| D")]
+    assert [r.split("|")[1].strip() for r in rows] == ["G0", "G1", "G2", "G3", "D0", "D1", "D2", "D3"]
+    assert "all convolutions:" in out and "share of a training step's time in convolutions:" in out
+
+
+def test_bench_optimizer_times_the_three_kinds_of_adam():
+    out = run_script("bench_optimizer.py")
+    rows = [line for line in out.splitlines() if line.startswith("| cpu-fast") or line.startswith("| defaults")]
+    assert len(rows) == 2
+    for row in rows:
+        times = [float(cell) for cell in row.strip("|").split("|")[2:]]
+        assert len(times) == 3 and all(t > 0 for t in times)
