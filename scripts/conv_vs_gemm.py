@@ -20,10 +20,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from dcgan.bench import bench_data, machine_line, matmul_peak_gflops
+from dcgan.bench import bench_data, machine_line, matmul_peak_gflops, trainer_step
 from dcgan.config import TrainConfig
 from dcgan.models import build_discriminator, build_generator
-from dcgan.training import Trainer, epoch_order
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -61,13 +60,7 @@ def gemm_shapes(layer: nn.Module, shape: torch.Size) -> tuple[int, int, int]:
 
 def convolution_share(config: TrainConfig, steps: int = 3) -> float:
     """The share of a real training step's CPU time spent in convolution kernels (torch.profiler)."""
-    data, _ = bench_data(config)
-    trainer = Trainer(config, data=data, write_files=False).setup()
-    order, batch = epoch_order(len(data), config.seed, 0), config.batch_size
-
-    def step(i: int) -> None:
-        trainer.train_step(*trainer.batch(order[i * batch:(i + 1) * batch]))
-
+    _, step = trainer_step(config, bench_data(config)[0])
     step(0)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
         for i in range(1, steps + 1):
@@ -86,9 +79,10 @@ def main() -> None:
     torch.manual_seed(0)
     config = TrainConfig.from_dict({"image_size": args.image_size, "batch_size": args.batch_size}).resolved()
     G, D = build_generator(config), build_discriminator(config)
-    layers = [("G", *c) for c in conv_inputs(G, torch.randn(args.batch_size, config.latent_dim))]
-    layers += [("D", *c) for c in conv_inputs(D, torch.randn(args.batch_size, config.channels, args.image_size,
-                                                             args.image_size))]
+    images = torch.randn(args.batch_size, config.channels, args.image_size, args.image_size)
+    layers = [(f"{name}{i}", *found) for name, net, example in
+              (("G", G, torch.randn(args.batch_size, config.latent_dim)), ("D", D, images))
+              for i, found in enumerate(conv_inputs(net, example))]
     peak = matmul_peak_gflops(torch.device("cpu"))
     print(f"{machine_line()}; square matmul peak {peak:.0f} GFLOP/s\n")
     print("| layer | input | GFLOP fwd+bwd | ms | conv GFLOP/s | GEMM GFLOP/s, same shapes | conv / GEMM | share of "
@@ -98,7 +92,7 @@ def main() -> None:
     for name, layer, shape in layers:
         layer = layer.to(memory_format=torch.channels_last)
         x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
-        x.requires_grad_(layer is not layers[0][1])  # nothing flows back into z; into D's input it does (G's update)
+        x.requires_grad_(name != "G0")  # nothing flows back into z; into D's input it does (G's update)
         grad = torch.randn_like(layer(x))
 
         def step():
@@ -115,8 +109,7 @@ def main() -> None:
         products = [lambda: a @ b, lambda: a.T @ c] + ([lambda: c @ b.T] if x.requires_grad else [])
         gemm = median_seconds(lambda: [p() for p in products], args.repeats)
         gemm_flops = len(products) * 2 * m * k * n
-        rows.append((f"{name}{len([r for r in rows if r[0].startswith(name)])}", tuple(shape), flops, seconds,
-                     gemm_flops / gemm))
+        rows.append((name, tuple(shape), flops, seconds, gemm_flops / gemm))
         total_ms += seconds * 1000
     for label, shape, flops, seconds, gemm_speed in rows:
         speed = flops / seconds / 1e9

@@ -72,8 +72,8 @@ def bench_data(config: TrainConfig) -> tuple[ImageData, str]:
         return ImageData(images), "random pixels (the dataset is not on disk)"
 
 
-def bench_trainer(config: TrainConfig, data: ImageData, steps: int, warmup: int = 3) -> dict[str, float]:
-    """images/s and FLOPs of the trainer's real step (batch fetch included), after warm-up steps."""
+def trainer_step(config: TrainConfig, data: ImageData) -> tuple[Trainer, Callable[[int], None]]:
+    """A trainer that writes nothing, and a function running its real step i (batch fetch included)."""
     trainer = Trainer(config, data=data, write_files=False).setup()
     order = epoch_order(len(data), config.seed, 0)
     per_step = config.batch_size * config.d_steps
@@ -81,6 +81,13 @@ def bench_trainer(config: TrainConfig, data: ImageData, steps: int, warmup: int 
     def step(i: int) -> None:
         i %= trainer.steps_per_epoch
         trainer.train_step(*trainer.batch(order[i * per_step:(i + 1) * per_step]))
+
+    return trainer, step
+
+
+def bench_trainer(config: TrainConfig, data: ImageData, steps: int, warmup: int = 3) -> dict[str, float]:
+    """images/s and FLOPs of the trainer's real step (batch fetch included), after warm-up steps."""
+    trainer, step = trainer_step(config, data)
 
     with FlopCounterMode(display=False) as counter:
         step(0)

@@ -13,7 +13,7 @@ from dcgan.config import PRESETS, TrainConfig, apply_preset, field_type
 from dcgan.errors import ConfigError
 
 # Options that may change when a run is resumed; everything else is fixed by the run's config.json.
-RESUME_OPTIONS = {"steps", "epochs", "device", "minutes"}
+RESUME_OPTIONS = ("steps", "epochs", "device", "minutes")
 
 
 def flag(name: str) -> str:
@@ -110,10 +110,11 @@ def train(args: argparse.Namespace, world) -> int:
     if args.resume and args.fork:
         raise ConfigError("give --resume (continue a run) or --fork (a new run from one), not both")
     if args.resume:
-        fixed = sorted(set(given) - RESUME_OPTIONS) + (["preset"] if args.preset else [])
+        fixed = sorted(set(given).difference(RESUME_OPTIONS)) + (["preset"] if args.preset else [])
         if fixed:
             raise ConfigError(f"{flag(fixed[0])} cannot change when resuming (the run's config.json fixes it); "
-                              f"only --steps, --epochs, --device and --minutes can; fork the run to change others")
+                              f"only {', '.join(map(flag, RESUME_OPTIONS[:-1]))} and {flag(RESUME_OPTIONS[-1])} "
+                              "can; fork the run to change others")
         trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, origin=origin, **given)
     elif args.fork:
         trainer = Trainer.fork(args.fork, given, checkpoint=args.checkpoint, run_dir=args.run_dir,
