@@ -8,7 +8,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
 from fastapi import HTTPException
@@ -186,6 +186,55 @@ class RunStore:
             while len(self._generators) > GENERATOR_CACHE:
                 self._generators.popitem(last=False)
         return generator
+
+    # --- Paths a client gives (seed 000's /load_model), and the newest saved model -----------------------------
+
+    def locate(self, text: str) -> tuple[str, str | None]:
+        """A run or one of its checkpoints, named by a path inside the runs folder -> (run name, checkpoint file
+        name or None for the run's selected or last one). Accepted: `<run>`, `<run>/checkpoints/step-NNNNNNN.pt`,
+        `<run>/step-NNNNNNN.pt`, `<run>/generator.safetensors`, each also after the folder's own name
+        (`runs/<run>`) or as an absolute path inside the folder. `..`, other files and a file whose real path
+        leaves its run folder (a link out) are refused; a run or checkpoint that is not there is 404."""
+        given = PurePosixPath(text.strip())
+        if given.is_absolute():
+            if not given.is_relative_to(self.root):
+                raise HTTPException(422, f"{text!r} is outside the runs folder; name a run in it or one of its "
+                                         f"checkpoints, e.g. <run>/checkpoints/step-0001000.pt")
+            given = given.relative_to(self.root)
+        parts = list(given.parts)
+        if len(parts) > 1 and parts[0] == self.root.name and not (self.root / parts[0] / CONFIG_FILE).is_file():
+            parts = parts[1:]  # runs/<run>/...: the folder's own name, as a path from the server's directory
+        if len(parts) == 3 and parts[1] == CHECKPOINTS and re.match(schemas.TRAINING_CHECKPOINT, parts[2]):
+            parts = [parts[0], parts[2]]
+        if ".." in parts or not 1 <= len(parts) <= 2:
+            raise HTTPException(422, f"{text!r} does not name a run or a checkpoint: use <run>, "
+                                     f"<run>/checkpoints/step-NNNNNNN.pt or <run>/{GENERATOR_FILE} (paths inside "
+                                     f"the runs folder only)")
+        name, checkpoint = parts[0], (parts[1] if len(parts) == 2 else None)
+        self.contained(name, self.checkpoint_file(name, checkpoint))
+        return name, checkpoint
+
+    def contained(self, name: str, path: Path) -> Path:
+        """A file of run `name`, unless its real location is outside the run's folder (a link out)."""
+        if not path.resolve().is_relative_to(self.path(name)):
+            raise HTTPException(422, f"{path.name} of run {name!r} links outside its run folder; refused")
+        return path
+
+    def relative(self, name: str, path: Path) -> str:
+        """A run's file as a path inside the runs folder (`<run>/checkpoints/step-NNNNNNN.pt`): what the server
+        tells clients, never an absolute path."""
+        return f"{name}/{path.relative_to(self.path(name)).as_posix()}"
+
+    def newest_saved(self) -> str | None:
+        """The run whose newest checkpoint was written last; None when no run has one."""
+        newest: tuple[float, str] | None = None
+        for name in self.names():
+            folder = self.root / name
+            stamps = [p.stat().st_mtime for p in (folder / CHECKPOINTS / LAST, folder / GENERATOR_FILE)
+                      if p.is_file()]
+            if stamps and (newest is None or max(stamps) > newest[0]):
+                newest = (max(stamps), name)
+        return newest[1] if newest else None
 
 
 def read_json(path: Path) -> Any:
