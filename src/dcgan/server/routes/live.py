@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Awaitable, Callable
 
 from fastapi import APIRouter, WebSocket
 
@@ -14,6 +15,11 @@ CLOSE_TIMEOUT_S = 5
 
 @router.websocket("/api/live")
 async def live(websocket: WebSocket) -> None:
+    await follow(websocket, websocket.send_text)
+
+
+async def follow(websocket: WebSocket, send: Callable[[str], Awaitable[None]]) -> None:
+    """Feed one client the hub's messages through `send` until it leaves or stops taking them."""
     await websocket.accept()
 
     async def until_gone() -> None:
@@ -21,7 +27,7 @@ async def live(websocket: WebSocket) -> None:
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
 
-    await websocket.app.state.manager.hub.serve(websocket.send_text, until_gone)
+    await websocket.app.state.manager.hub.serve(send, until_gone)
     # The hub let the client go (it stopped taking messages) or the client left: close, never wait long for it.
     with contextlib.suppress(Exception):
         await asyncio.wait_for(websocket.close(), CLOSE_TIMEOUT_S)
