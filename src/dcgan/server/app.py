@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,8 +23,9 @@ from dcgan import __version__
 from dcgan.errors import CheckpointError, ConfigError, DataError, DcganError
 from dcgan.server import schemas
 from dcgan.server.manager import RunManager
-from dcgan.server.routes import compare, live, runs, system, training
+from dcgan.server.routes import compare, live, runs, seed000, system, training
 from dcgan.server.runs import RunStore
+from dcgan.server.seed000 import Seed000
 from dcgan.server.security import AccessGuard
 from dcgan.server.settings import Settings
 
@@ -59,16 +60,13 @@ def create_app(runs_dir: str | Path = "runs", **options: Any) -> FastAPI:
                   description="Train, watch and use DCGANs: training control, runs, generation and a live "
                               "WebSocket feed (`/api/live`).")
     app.state.settings, app.state.store, app.state.manager = settings, store, manager
+    app.state.seed000 = Seed000(manager, store)
     app.add_middleware(AccessGuard, token=settings.token, allowed_hosts=settings.allowed_hosts,
                        max_body_bytes=settings.max_body_bytes)
-    for module in (training, runs, compare, system, live):
+    for module in (training, runs, compare, system, live, seed000):
         app.include_router(module.router)
     add_error_handlers(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/", response_class=FileResponse, include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs() -> HTMLResponse:

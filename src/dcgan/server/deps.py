@@ -9,6 +9,7 @@ from fastapi import Depends, Path, Request
 from dcgan.server import schemas
 from dcgan.server.manager import RunManager
 from dcgan.server.runs import RunStore
+from dcgan.server.seed000 import Seed000
 from dcgan.server.settings import Settings
 
 
@@ -24,8 +25,13 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_seed000(request: Request) -> Seed000:
+    return request.app.state.seed000
+
+
 Manager = Annotated[RunManager, Depends(get_manager)]
 Store = Annotated[RunStore, Depends(get_store)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+Seed = Annotated[Seed000, Depends(get_seed000)]
 RunName = Annotated[str, Path(pattern=schemas.RUN_NAME, description="a run folder's name inside the runs folder")]
 Step = Annotated[int, Path(ge=0, le=10**12, description="a training step")]
