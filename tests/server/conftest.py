@@ -48,6 +48,13 @@ def server(fashion, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     app = create_app(runs, heartbeat_s=0.5)
     app.state.manager.use_data(TrainConfig(**TINY), fashion)
+    with serving(app, runs) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving(app: Any, runs: Path):
+    """uvicorn serving `app` on a free loopback port, in a thread, until the block ends."""
     sock = listen("127.0.0.1", 0)
     uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -56,9 +63,11 @@ def server(fashion, tmp_path_factory):
     while not uv.started:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)
-    yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", runs, app)
-    uv.should_exit = True
-    thread.join(60)
+    try:
+        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", runs, app)
+    finally:
+        uv.should_exit = True
+        thread.join(60)
 
 
 @pytest.fixture
