@@ -91,4 +91,8 @@ Live (routes/live.py):
     event      {run, kind, data}   any other trainer event (new metric kinds reach the page unchanged)
     heartbeat  {time}
   What a client sends is ignored. A client that does not read is resynced (one fresh hello), never waited for.
+
+Seed 000's API (routes/seed000.py), a thin layer over the above for clients of the "DCGAN Interactive Demo":
+  GET / (JSON API information to a client asking for JSON, else the page), GET /status, GET /metrics,
+  POST /start_training, /stop_training, /generate, /save_model, /load_model, WS /ws; shapes in routes/seed000.py.
 """
