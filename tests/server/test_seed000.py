@@ -128,7 +128,7 @@ def test_start_training_takes_seed_000s_form(seed):
 
 def test_omitted_fields_take_our_defaults(seed):
     config = seed.start_training(epochs=1)["config"]
-    ours = TrainConfig()
+    ours = TrainConfig.from_dict({"epochs": 1}).resolved()  # what our own start would train
     assert config["dataset"] == ours.dataset and config["batch_size"] == ours.batch_size
     assert config["learning_rate"] == ours.lr and config["device"] == auto_device() and config["epochs"] == 1
     seed.stop_training()
@@ -273,32 +273,42 @@ def small_folder(fashion, tmp_path):
 def test_ws_sends_seed_000s_live_updates(seed, server, small_folder):
     with Live(server.url.replace("http://", "ws://") + "/ws") as live:
         assert live.wait_for(lambda m: True)["type"] == "connected"  # the first message
+        assert seed.http.get("/api/status").json()["clients"] >= 1  # a client of the same hub as /api/live
         run = seed.start_training(**{**TINY, "dataset": f"folder:{small_folder}", "image_size": 28, "channels": 1,
-                                     "sample_every": 1000, "steps": None, "epochs": 2})["run"]
+                                     "sample_every": 1000, "steps": None, "epochs": 3})["run"]
         done = live.wait_for(lambda m: m["type"] == "training_complete")
         assert done["status"]["state"] == "finished" and not done["status"]["is_training"]
         live.wait_for(lambda m: m["type"] == "heartbeat")
 
-    batches = live.of("batch_update")
-    assert [(b["step"], b["epoch"], b["batch"], b["total_batches"]) for b in batches] == [
-        (1, 0, 0, 2), (2, 0, 1, 2), (3, 1, 0, 2), (4, 1, 1, 2)]
-    assert all(set(b["metrics"]) == {"loss_d", "loss_g", "real_score", "fake_score"} for b in batches)
-    assert all(isinstance(v, float) for b in batches for v in b["metrics"].values())
+    # A new run starts over from a fresh `connected`; what happened before it was sent is in its all_metrics.
+    fresh = max(i for i, m in enumerate(live.messages) if m["type"] == "connected" and m["status"]["run"] == run)
+    folded, after = live.messages[fresh]["all_metrics"]["steps"], live.messages[fresh + 1:]
+    batches = [m for m in after if m["type"] == "batch_update"]
+    assert folded + [b["step"] for b in batches] == list(range(1, 7))  # every step once, in order
+    for b in batches:
+        assert (b["epoch"], b["batch"], b["total_batches"]) == ((b["step"] - 1) // 2, (b["step"] - 1) % 2, 2)
+        assert set(b["metrics"]) == {"loss_d", "loss_g", "real_score", "fake_score"}
+        assert all(isinstance(v, float) for v in b["metrics"].values())
 
-    epochs = live.of("epoch_complete")
-    assert [(e["epoch"], e["step"]) for e in epochs] == [(0, 2), (1, 4)]
+    epochs = [m for m in after if m["type"] == "epoch_complete"]
+    ends = [(e["epoch"], e["step"]) for e in epochs]
+    assert {(k, 2 * k + 2) for k in range(3) if 2 * k + 2 > max(folded, default=0)} <= set(ends)
+    assert ends == sorted(ends) and set(ends) <= {(0, 2), (1, 4), (2, 6)}
     for e in epochs:
-        steps = [b for b in batches if e["step"] - 2 < b["step"] <= e["step"]]
-        assert e["metrics"]["d_loss"] == pytest.approx(sum(b["metrics"]["loss_d"] for b in steps) / 2)
+        curves = e["all_metrics"]
+        assert curves["steps"] == list(range(1, e["step"] + 1))
+        in_epoch = [v for step, v in zip(curves["steps"], curves["d_losses"]) if e["step"] - 2 < step <= e["step"]]
+        assert e["metrics"]["d_loss"] == pytest.approx(sum(in_epoch) / 2)  # the epoch's mean, as seed 000's
         assert png(e["sample_image"]).size == (2 + 4 * 30, 2 + 4 * 30)  # the 16-image fixed-noise grid
-        assert e["all_metrics"]["steps"] == list(range(1, e["step"] + 1))
-    order = [(m["type"], m.get("step")) for m in live.messages]
-    assert order.index(("epoch_complete", 2)) < order.index(("batch_update", 3))  # in the order they happened
+        later = [i for i, m in enumerate(after) if m["type"] == "batch_update" and m["step"] == e["step"] + 1]
+        assert all(after.index(e) < i for i in later)  # in the order it happened
+    for b in batches:  # the same numbers as the curves
+        assert b["metrics"]["loss_d"] == pytest.approx(epochs[-1]["all_metrics"]["d_losses"][b["step"] - 1])
 
-    assert any(m["step"] == 4 and png(m["image"]) for m in live.of("sample"))
-    assert any("device: cpu" in m["message"] for m in live.of("log"))
-    assert live.of("checkpoint")[-1]["path"] == f"{run}/checkpoints/step-0000004.pt"
-    assert live.of("connected")[-1]["status"]["run"] == run  # a new run redraws from a fresh connected
+    assert any(m["type"] == "sample" and m["step"] == 6 and png(m["image"]) for m in after)
+    log = [line for m in live.of("connected") for line in m["log"]] + live.of("log")
+    assert any("device: cpu" in line["message"] for line in log)
+    assert live.of("checkpoint")[-1]["path"] == f"{run}/checkpoints/step-0000006.pt"
     assert live.of("status")[-1]["status"]["state"] == "finished"
 
 

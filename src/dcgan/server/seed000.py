@@ -346,11 +346,21 @@ def epoch_means(metrics: schemas.Metrics, step: int) -> dict[str, float | None]:
 
 # --- The WebSocket, seed 000's way ---------------------------------------------------------------------------------
 
+class LogUpdate(BaseModel):
+    type: Literal["log"] = "log"
+    level: str
+    message: str
+    time: float | None
+
+
 class Connected(BaseModel):
+    """The first message, and the one a client gets again when a new run starts or after it fell behind."""
+
     type: Literal["connected"] = "connected"
     message: str
     status: SeedStatus
     all_metrics: SeedMetrics
+    log: list[LogUpdate] = Field(description="the run's log so far (later lines come as log messages)")
     heartbeat_s: float
 
 
@@ -393,13 +403,6 @@ class StatusUpdate(BaseModel):
     status: SeedStatus
 
 
-class LogUpdate(BaseModel):
-    type: Literal["log"] = "log"
-    level: str
-    message: str
-    time: float | None
-
-
 class SampleUpdate(BaseModel):
     type: Literal["sample"] = "sample"
     step: int
@@ -432,6 +435,7 @@ class Feed:
             self.epoch_end = None
             out.append(Connected(message="connected to the dcgan training server", status=seed_status(status),
                                  all_metrics=seed_metrics(status.run, schemas.Metrics(**message["history"])),
+                                 log=[log_update(line) for line in message["log"]],
                                  heartbeat_s=message["heartbeat_s"]))
             out += self._ended(status)
         elif kind == "status":
@@ -450,8 +454,7 @@ class Feed:
             if self.epoch_end is not None and message["step"] >= self.epoch_end["step"]:
                 out.append(self._epoch_complete(image))
         elif kind == "log":
-            line = message["line"]
-            out.append(LogUpdate(level=line["level"], message=line["message"], time=line.get("time")))
+            out.append(log_update(message["line"]))
         elif kind == "checkpoint":
             out.append(CheckpointUpdate(run=message["run"], step=message["step"], checkpoint=message["checkpoint"],
                                         path=f"{message['run']}/checkpoints/{message['checkpoint']}"))
@@ -489,3 +492,7 @@ def batch_update(message: dict[str, Any], steps_per_epoch: int | None) -> BatchU
     return BatchUpdate(epoch=epoch, batch=max(batch, 0), total_batches=steps_per_epoch, step=step,
                        metrics={"loss_d": values.get("loss_D"), "loss_g": values.get("loss_G"),
                                 "real_score": values.get("D_x"), "fake_score": values.get("D_G_z")})
+
+
+def log_update(line: dict[str, Any]) -> LogUpdate:
+    return LogUpdate(level=line["level"], message=line["message"], time=line.get("time"))
