@@ -18,6 +18,7 @@ EXIT_USAGE = 2
 COMMANDS = [
     "dcgan.commands.train",
     "dcgan.commands.generate",
+    "dcgan.commands.export",
     "dcgan.commands.interpolate",
     "dcgan.commands.arithmetic",
     "dcgan.commands.probe",
