@@ -16,6 +16,7 @@ MODEL_CARD.md and samples.png. The G exported is the one that samples: the EMA w
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import io
 import json
@@ -76,9 +77,10 @@ class Conditional(Unconditional):
 
 
 def graph_inputs(g: LoadedGenerator) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[str]]:
-    """(module, example inputs, input names) to trace. A batch of 2: an example batch of 1 would be specialised
-    as a constant by torch.export (its 0/1 rule)."""
-    model = g.model.cpu().eval()
+    """(module, example inputs, input names) to trace. A copy of G: torch.export swaps a module's parameters
+    for fake tensors while it traces, and the dashboard may be generating with the same G meanwhile. A batch
+    of 2: an example batch of 1 would be specialised as a constant by torch.export (its 0/1 rule)."""
+    model = copy.deepcopy(g.model).cpu().eval()
     z = torch.zeros(2, g.config.latent_dim)
     if g.num_classes:
         return Conditional(model), (z, torch.zeros(2, dtype=torch.long)), ["z", "label"]

@@ -62,6 +62,9 @@ Runs (routes/runs.py), any run in the runs folder, active or not:
   POST   /api/runs/{name}/arithmetic.png    {a: [seeds], b: [seeds], c: [seeds], variations=8,
                                             noise_scale=0.25, seed=0, label?, checkpoint?} -> PNG of
                                             G(mean(A) - mean(B) + mean(C)) (Radford et al. 2015, figure 7)
+  GET    /api/runs/{name}/export.zip?format=page|onnx|torchscript|safetensors&checkpoint=
+                                            `dcgan export` as a zip: the model or page, manifest.json,
+                                            MODEL_CARD.md, samples.png (429 while another export runs)
 
 Side by side (routes/compare.py):
   GET    /api/compare/metrics?runs=a&runs=b&max_points=1000   {runs: [{run, metrics: Metrics}]}

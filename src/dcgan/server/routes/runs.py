@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import random
+import threading
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -168,6 +169,38 @@ def vector_arithmetic(name: RunName, request: schemas.ArithmeticRequest, store: 
     result = arithmetic(g, request.a, request.b, request.c, variations=request.variations,
                         noise_scale=request.noise_scale, seed=request.seed, label=request.label)
     return image(result.png_bytes(), "png", f"{name}-arithmetic", {"X-Step": str(g.step)})
+
+
+# One export at a time: an ONNX export traces G with torch.export (seconds of CPU), and a page carries ~5 MB of
+# onnxruntime-web; a second request while one runs is told to retry instead of queueing without bound.
+EXPORTS = threading.BoundedSemaphore(1)
+ExportFormat = Annotated[Literal["page", "onnx", "torchscript", "safetensors"], Query(
+    description="page (index.html that generates in the browser), onnx, torchscript or safetensors")]
+ZIP = {200: {"content": {"application/zip": {}}, "description": "a zip of one folder: the model (or the page), "
+             "manifest.json, MODEL_CARD.md and samples.png"},
+       429: {"model": schemas.ErrorResponse, "description": "another export is being made; retry after it"},
+       **NOT_FOUND}
+
+
+@router.get("/{name}/export.zip", response_class=Response, responses=ZIP)
+def export_zip(name: RunName, store: Store, format: ExportFormat = "page", checkpoint: Checkpoint = None
+               ) -> Response:
+    """The run's generator (the EMA weights when it keeps them) for sharing, as `dcgan export` writes it: ONNX,
+    TorchScript, safetensors, or a page that generates in the browser, with a manifest and a model card."""
+    from dcgan.export import export_zip as make_zip
+
+    if not EXPORTS.acquire(blocking=False):
+        raise HTTPException(429, "another export is being made; try again when it has finished",
+                            headers={"Retry-After": "10"})
+    try:
+        g = store.generator(name, checkpoint)
+        stem = f"{name}-step{g.step}-{format}"
+        data = make_zip(g, format, store.run(name), stem)
+    finally:
+        EXPORTS.release()
+    return Response(data, media_type="application/zip", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{stem}.zip"',
+        "X-Step": str(g.step)})
 
 
 def fast_png(array: np.ndarray) -> bytes:
