@@ -7,6 +7,7 @@ import { LABELS, METRIC_COLORS, makeChart, dataset, toSeries, halve } from './ch
 import { state, ACTIVE, on, emit } from './state.js';
 import { initCompare } from './compare.js';
 import { initGenerate } from './generate.js';
+import { initExport } from './export.js';
 
 const CHARTS = { loss: ['loss_D', 'loss_G'], d: ['D_x', 'D_G_z'] };
 const MAX_POINTS = 4000; // per curve in the page; longer live runs are averaged down in pairs
@@ -1077,6 +1078,7 @@ function init() {
   wireFork();
   initCompare();
   initGenerate();
+  initExport();
   on('open-run', (name) => { openRun(name); showTab('training'); });
   on('compare-changed', renderRuns);
   renderStatus();
