@@ -30,3 +30,11 @@ def test_bench_optimizer_times_the_three_kinds_of_adam():
     for row in rows:
         times = [float(cell) for cell in row.strip("|").split("|")[2:]]
         assert len(times) == 3 and all(t > 0 for t in times)
+
+
+def test_bench_export_prints_sizes_and_browser_and_pytorch_times():
+    out = run_script("bench_export.py", "--sizes", "28", "--width", "8", "--repeats", "1")
+    row = next(line for line in out.splitlines() if line.startswith("| 28x28x1"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2].endswith(" MB") and cells[3].endswith(" MB") and cells[-1].endswith("x")
+    assert all(float(c) > 0 for c in cells[4:9]) and "load average" in out

@@ -140,6 +140,7 @@ def test_no_local_path_leaves_in_the_manifest_or_card(run, tmp_path):
     assert done.manifest["source"]["run"] == "tiny"  # found from the checkpoint file's folder
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")  # docs/export.md says so
 def test_torchscript_export_runs_any_batch_without_this_package(run, tmp_path):
     done = export_run(run, tmp_path / "ts", format="torchscript")
     traced = torch.jit.load(str(done.folder / "generator.pt"))
