@@ -5,6 +5,7 @@ conditional G at 28, 32 and 64 pixels; TorchScript and safetensors exports; the 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -123,7 +124,7 @@ def test_the_manifest_and_card_carry_the_runs_evaluation(run, tmp_path):
     from dcgan.metrics.evaluate import evaluate_run
 
     run = shutil.copytree(run, tmp_path / "tiny")  # eval.json goes into this copy only
-    report = evaluate_run(run, samples=64, max_reference=512, metrics=["fid", "pr"])
+    report = evaluate_run(run, samples=64, max_reference=512, metrics=["fid", "pr", "modes"])
     done = export_run(run, tmp_path / "evaluated", format="safetensors")
     evaluation = done.manifest["evaluation"]
     assert evaluation["step"] == 4 and evaluation["samples"] == 64
@@ -131,6 +132,9 @@ def test_the_manifest_and_card_carry_the_runs_evaluation(run, tmp_path):
     card = (tmp_path / "evaluated" / "MODEL_CARD.md").read_text()
     assert f"| FID | {report.metrics['fid']:.3f} |" in card
     assert "domain classifier, not Inception-v3" in card  # what the numbers cannot be compared with
+    # Every table row has its three cells ("KL(samples || real)" must not split one).
+    rows = [line for line in card.splitlines() if line.startswith("| ")]
+    assert rows and all(len(re.findall(r"(?<!\\)\|", line)) == 4 for line in rows)
 
 
 def test_no_local_path_leaves_in_the_manifest_or_card(run, tmp_path):

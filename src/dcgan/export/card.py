@@ -269,7 +269,7 @@ def recipe_section(m: dict[str, Any]) -> list[str]:
             continue
         if value in ("", 0, 0.0, False) and f.name != "conditional" and value == f.default:
             continue  # a technique that is off
-        rows.append(f"| `{f.name}` | {value} | {f.metadata.get('help', '')} |")
+        rows.append(f"| `{f.name}` | {cell(value)} | {cell(f.metadata.get('help', ''))} |")
     return ["## Training recipe", "",
             "The options of the run that shape the model (techniques that were off are left out; manifest.json "
             "has the whole resolved config):", "",
@@ -289,6 +289,11 @@ def training_section(m: dict[str, Any]) -> list[str]:
             + (f"; seed {t['seed']}" if t.get("seed") is not None else "") + ".")
     return ["## Training time and device", "", line,
             "(Time between the first and last logged steps of each session, from metrics.jsonl.)", ""]
+
+
+def cell(value: Any) -> str:
+    """Text for a Markdown table cell: a | would end the cell."""
+    return str(value).replace("|", "\\|")
 
 
 def duration(seconds: float) -> str:
@@ -320,7 +325,7 @@ def evaluation_section(m: dict[str, Any], run: RunInfo) -> list[str]:
     if isinstance(e.get("step"), int) and e["step"] != m["source"]["step"]:
         lines.append(f"**The evaluation is of step {e['step']:,}; this export is step {m['source']['step']:,}.**")
     lines += ["", "| metric | value | meaning |", "|---|---|---|",
-              *[f"| {label} | {value} | {meaning} |" for label, value, meaning in rows], ""]
+              *[f"| {cell(label)} | {cell(value)} | {cell(meaning)} |" for label, value, meaning in rows], ""]
     return lines
 
 
