@@ -32,12 +32,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 # Reinstall only when the dependency list changed.
-spec=".[dev]"; [ "$extras" = test ] || spec="."
+# The main job installs the export extra too: the dashboard offers ONNX and browser-page exports.
+spec=".[dev]"; [ "$extras" = test ] || spec=".[export]"
 stamp=".venv/.dcgan-installed"
 want="$(sha256sum pyproject.toml | cut -c1-16) $spec"
 have="$(cat "$stamp" 2>/dev/null || true)"
 # The test set-up is a superset of the plain one: after `setup.sh test`, `setup.sh` has nothing to do.
-[ "$spec" = . ] && [ "$have" = "${want% *} .[dev]" ] && want="$have"
+[ "$spec" = ".[export]" ] && [ "$have" = "${want% *} .[dev]" ] && want="$have"
 if [ "$have" != "$want" ]; then
   echo "setup: installing the package and its dependencies into .venv (torch is large: a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
