@@ -22,3 +22,11 @@ class DataError(DcganError):
 
 class CheckpointError(DcganError):
     """A checkpoint or run folder is missing, truncated or not ours."""
+
+
+class RunFolderError(CheckpointError):
+    """A run folder cannot be used safely: a link in it leads outside it."""
+
+
+class RunBusyError(RunFolderError):
+    """Another live trainer is writing the run folder."""

@@ -26,6 +26,7 @@ from PIL import Image
 from dcgan.checkpoint import atomic_write_text
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
                           StatusChanged, StepMetrics)
+from dcgan.rundir import inside
 from dcgan.sampling import grid_array, write_gif
 
 SAMPLES = "samples"
@@ -48,12 +49,12 @@ def json_safe(value: Any) -> Any:
 
 
 class RunFiles:
-    """Writes the run folder's files from the trainer's events."""
+    """Writes the run folder's files from the trainer's events, each through `inside`: a link planted in the
+    folder is refused, never written through."""
 
     def __init__(self, run_dir: str | os.PathLike, gif_every: int = 1):
         self.run_dir = Path(run_dir)
-        (self.run_dir / SAMPLES).mkdir(parents=True, exist_ok=True)
-        self.metrics_path = self.run_dir / METRICS
+        inside(self.run_dir, SAMPLES).mkdir(parents=True, exist_ok=True)
         self.gif_every = gif_every
         self._status: dict[str, Any] = {}
         self._grids = 0
@@ -63,7 +64,7 @@ class RunFiles:
             self._status = {"total_steps": event.total_steps, "steps_per_epoch": event.steps_per_epoch,
                             "device": event.device}
             if event.resumed:
-                truncate_metrics(self.metrics_path, event.start_step)
+                truncate_metrics(inside(self.run_dir, METRICS), event.start_step)
         elif isinstance(event, StepMetrics):
             self._append({"step": event.step, "epoch": event.epoch, "time": round(event.time, 3),
                           **({"manual": event.manual} if event.manual else {}),
@@ -75,25 +76,26 @@ class RunFiles:
             self._append({"event": "epoch", "step": event.step, "epoch": event.epoch,
                           "epoch_time_s": round(event.seconds, 3), "time": round(event.time, 3)})
         elif isinstance(event, SampleGrid):
-            path = self.run_dir / SAMPLES / sample_name(event.step)
-            tmp = path.with_name(f".{path.name}.tmp")
+            path = inside(self.run_dir, SAMPLES, sample_name(event.step))
+            tmp = inside(self.run_dir, SAMPLES, f".{path.name}.tmp")
             Image.fromarray(grid_array(event.images, event.nrow)).save(tmp, format="PNG")
             os.replace(tmp, path)
             self._grids += 1
             if self._grids % self.gif_every == 0:
-                write_gif(sorted((self.run_dir / SAMPLES).glob("step-*.png")), self.run_dir / "progress.gif")
+                grids = sorted((self.run_dir / SAMPLES).glob("step-*.png"))
+                write_gif([inside(self.run_dir, SAMPLES, p.name) for p in grids], inside(self.run_dir, "progress.gif"))
         elif isinstance(event, StatusChanged):
             self._status.update(status=event.status, step=event.step, message=event.message,
                                 updated=round(event.time, 3))
-            atomic_write_text(self.run_dir / "status.json", json.dumps(self._status, indent=2))
+            atomic_write_text(inside(self.run_dir, "status.json"), json.dumps(self._status, indent=2))
         elif isinstance(event, Log):
-            with open(self.run_dir / "log.txt", "a", encoding="utf-8") as f:
+            with open(inside(self.run_dir, "log.txt"), "a", encoding="utf-8") as f:
                 f.write(f"{event.level}: {event.message}\n")
         elif isinstance(event, CheckpointSaved):
             pass  # the trainer writes checkpoints itself: resuming depends on them, not on any subscriber
 
     def _append(self, row: dict[str, Any]) -> None:
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
+        with open(inside(self.run_dir, METRICS), "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
 

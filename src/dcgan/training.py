@@ -36,6 +36,7 @@ from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, Hyperparam
 from dcgan.losses import LOSSES, gradient_penalty, r1_penalty
 from dcgan.metrics.health import HealthMonitor, non_finite
 from dcgan.models import build_discriminator, build_generator
+from dcgan.rundir import RunLock, check_links, refuse_if_busy
 from dcgan.sampling import grid_nrow, to_uint8
 
 CONFIG_FILE = "config.json"
@@ -74,6 +75,7 @@ class Trainer:
         self._stop = threading.Event()
         self._commands = Commands()
         self._ready = False
+        self._lock: RunLock | None = None  # held on the run folder from setup until run() returns
         self._checkpoint_step: int | None = None  # the step of the newest checkpoint on disk
         self._sample_step: int | None = None
         self._epoch_start = time.perf_counter()
@@ -93,6 +95,8 @@ class Trainer:
         if not (run_dir / CONFIG_FILE).is_file():
             raise CheckpointError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); give a folder made by "
                                   f"`dcgan train`, e.g. runs/<name>")
+        refuse_if_busy(run_dir)  # fail before the slow setup; the lock itself is taken when the folder opens
+        check_links(run_dir)  # nothing is read through a link that leads outside the run folder
         path = resolve_checkpoint(checkpoint if checkpoint is not None else run_dir)
         if path.suffix != ".pt":
             raise CheckpointError(f"{path} holds only generator weights; resuming needs a training checkpoint")
@@ -277,6 +281,14 @@ class Trainer:
         elif (self.resume_from is None or self.parent) and (self.run_dir / CONFIG_FILE).exists():
             raise ConfigError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
                               f"or choose another --run-dir", field="run_dir")
+        # One writer per run: the lock is taken before anything is written, and no link may lead out of the folder.
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = RunLock(self.run_dir).acquire()
+        try:
+            check_links(self.run_dir)
+        except CheckpointError:
+            self.close()
+            raise
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / CONFIG_FILE, self.original_config.to_json())
         write_run_record(self)
@@ -342,6 +354,17 @@ class Trainer:
 
     def run(self) -> str:
         """Train until the total step count or a stop request; returns the final status."""
+        try:
+            return self._train()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let go of the run folder (its lock), so another trainer may resume it."""
+        if self._lock is not None:
+            self._lock.release()
+
+    def _train(self) -> str:
         self.setup()
         self._announce()
         self._set_status("running")
