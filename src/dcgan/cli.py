@@ -50,6 +50,9 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from dcgan.lifeline import honour_parent_env
+
+    honour_parent_env()  # started by a dashboard server: end with it
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

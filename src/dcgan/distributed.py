@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from dcgan.errors import ConfigError
+from dcgan.lifeline import die_with_parent, preexec_die_with_parent
 
 # Collectives that wait longer than this fail instead of hanging forever when a rank has died.
 DEFAULT_TIMEOUT_S = 300
@@ -51,6 +52,7 @@ def init_from_env(device_kind: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> World
     """Join the process group torchrun described in the environment (RANK, WORLD_SIZE, MASTER_ADDR, ...)."""
     if not launched_by_torchrun():
         return World()
+    die_with_parent()  # a training process whose torchrun is gone stops (SIGTERM: after its step, with a checkpoint)
     world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
     if not dist.is_initialized():
         backend = "nccl" if device_kind == "cuda" else "gloo"
@@ -97,13 +99,19 @@ def lr_scale(rule: str, world_size: int) -> float:
     return {"none": 1.0, "linear": float(world_size), "sqrt": world_size ** 0.5}[rule]
 
 
-def run_torchrun(nproc: int, argv: Sequence[str]) -> int:
-    """`dcgan train --nproc N ...`: relaunch this command under torchrun with N processes on this machine."""
+def run_torchrun(nproc: int, argv: Sequence[str], limit: int | None = None) -> int:
+    """`dcgan train --nproc N ...`: relaunch this command under torchrun with N processes on this machine (at most
+    `limit`, the machine's CPU cores or GPUs, unless None)."""
     if nproc < 1:
         raise ConfigError(f"--nproc must be at least 1, got {nproc}")
+    if limit is not None:
+        from dcgan.budget import check_processes
+
+        check_processes(nproc, limit, "--nproc", force="--force-nproc")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "dcgan", *argv]
-    launcher = subprocess.Popen(command)
+    # torchrun ends with this launcher however it ends (its training processes end with torchrun in turn).
+    launcher = subprocess.Popen(command, preexec_fn=preexec_die_with_parent)
     # Ctrl-C reaches torchrun and the training processes too (one process group): torchrun forwards the stop
     # and each rank's own handler finishes its step and checkpoints. Waiting through our own SIGINT keeps us from
     # killing torchrun mid-shutdown and orphaning the ranks without a checkpoint.

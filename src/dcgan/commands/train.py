@@ -65,7 +65,10 @@ def register(sub) -> None:
                    help="print the resolved config and model summary, run one step, write nothing")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     p.add_argument("--nproc", type=int, metavar="N", help="train with N processes on this machine (launches "
-                   "torchrun; for several machines run torchrun yourself, see the README)")
+                   "torchrun; for several machines run torchrun yourself, see the README); at most one per CPU core, "
+                   "or per GPU on CUDA")
+    p.add_argument("--force-nproc", action="store_true", help="launch --nproc processes even when they are more "
+                   "than this machine's CPU cores or GPUs")
     add_config_options(p)
     p.set_defaults(func=run)
 
@@ -74,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     from dcgan import distributed
 
     if args.nproc is not None and not distributed.launched_by_torchrun():
-        return distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"))
+        from dcgan.budget import machine_processes
+
+        limit = None if args.force_nproc else machine_processes(getattr(args, "device", "auto"))
+        return distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"), limit=limit)
     world = distributed.init_from_env("cuda" if _wants_cuda(args) else "cpu")
     try:
         return train(args, world)
