@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(formats) - {"png", "gif", "mp4"})
     if unknown or not formats:
         raise ConfigError(f"--format takes a comma list of png, gif and mp4, got {args.format!r}")
-    if not 0 < args.fps <= 100:
-        raise ConfigError(f"--fps must be above 0 and at most 100, got {args.fps}")
+    if not 0.1 <= args.fps <= 100:  # a GIF frame lasts at most 655 s (16-bit centiseconds)
+        raise ConfigError(f"--fps must be from 0.1 to 100, got {args.fps}")
     if args.walk is not None:
         if args.to_seed is not None:
             raise ConfigError("--walk K loops through seeds --from ... --from+K-1: drop --to")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dcgan import __version__
+from dcgan import __version__, budget
 from dcgan.errors import CheckpointError, ConfigError, DataError, DcganError
 from dcgan.server import schemas
 from dcgan.server.manager import RunManager
@@ -43,13 +44,16 @@ def create_app(runs_dir: str | Path = "runs", **options: Any) -> FastAPI:
     """The dashboard app over a runs folder; `options` are further Settings fields (token, allowed_hosts,
     limits)."""
     settings = Settings(runs_dir=Path(runs_dir), **options)
-    store = RunStore(settings.runs_dir)
+    store = RunStore(settings.runs_dir, memory_budget=settings.memory_budget)
     manager = RunManager(settings, store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         manager.attach(asyncio.get_running_loop())
         heartbeat = asyncio.create_task(manager.hub.heartbeat())
+        # The memory estimates build models on the meta device, whose kernels load once (about a second): load
+        # them now, off the event loop, so the first request that is measured does not wait for them.
+        threading.Thread(target=budget.warm_up, name="dcgan-warm-up", daemon=True).start()
         try:
             yield
         finally:
@@ -65,7 +69,7 @@ def create_app(runs_dir: str | Path = "runs", **options: Any) -> FastAPI:
                        max_body_bytes=settings.max_body_bytes)
     for module in (training, runs, compare, system, live, seed000):
         app.include_router(module.router)
-    add_error_handlers(app, settings)
+    add_error_handlers(app, settings, manager.scrub)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
@@ -81,7 +85,9 @@ def create_app(runs_dir: str | Path = "runs", **options: Any) -> FastAPI:
 
 # --- Errors: one clear message, with the field at fault, never a traceback -------------------------------------
 
-def add_error_handlers(app: FastAPI, settings: Settings) -> None:
+def add_error_handlers(app: FastAPI, settings: Settings, scrub: Callable[[str], str]) -> None:
+    """`scrub` hides file paths outside the server's folders: answers never tell what else is on its disk."""
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [field_error(e) for e in exc.errors()]
@@ -90,16 +96,17 @@ def add_error_handlers(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(DcganError)
     async def dcgan_error(request: Request, exc: DcganError) -> JSONResponse:
+        message = scrub(str(exc))
         if isinstance(exc, (ConfigError, DataError)):
             field = exc.field if isinstance(exc, ConfigError) else "dataset"
             loc = ["body", "config", field] if field else ["body", "config"]
-            return error_response(422, str(exc), [schemas.FieldError(field=field, loc=loc, reason=str(exc))])
+            return error_response(422, message, [schemas.FieldError(field=field, loc=loc, reason=message)])
         status = 409 if isinstance(exc, CheckpointError) else 400
-        return error_response(status, str(exc))
+        return error_response(status, message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = str(exc.detail)
+        detail = scrub(str(exc.detail))
         if exc.status_code == 413:
             detail = f"the request body is larger than {settings.max_body_bytes} bytes; send less"
         elif exc.status_code == 404 and detail == "Not Found":
@@ -109,7 +116,8 @@ def add_error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return error_response(500, f"internal error ({type(exc).__name__}: {exc}); the server's log has details")
+        return error_response(500, scrub(f"internal error ({type(exc).__name__}: {exc}); the server's log has "
+                                         f"details"))
 
 
 def field_error(error: dict[str, Any]) -> schemas.FieldError:

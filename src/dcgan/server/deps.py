@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from dcgan.server import schemas
+from dcgan.server.dataroots import DataRoots
 from dcgan.server.manager import RunManager
 from dcgan.server.runs import RunStore
 from dcgan.server.seed000 import Seed000
@@ -29,9 +30,14 @@ def get_seed000(request: Request) -> Seed000:
     return request.app.state.seed000
 
 
+def get_data_roots(request: Request) -> DataRoots:
+    return request.app.state.manager.data_roots
+
+
 Manager = Annotated[RunManager, Depends(get_manager)]
 Store = Annotated[RunStore, Depends(get_store)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Seed = Annotated[Seed000, Depends(get_seed000)]
+Roots = Annotated[DataRoots, Depends(get_data_roots)]
 RunName = Annotated[str, Path(pattern=schemas.RUN_NAME, description="a run folder's name inside the runs folder")]
 Step = Annotated[int, Path(ge=0, le=10**12, description="a training step")]

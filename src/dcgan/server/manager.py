@@ -24,13 +24,17 @@ from typing import Any, Callable
 import torch
 from fastapi import HTTPException
 
+from dcgan import budget
+from dcgan.checkpoint import resolve_checkpoint
 from dcgan.config import DATASETS, TrainConfig
 from dcgan.control import LIVE_FIELDS
 from dcgan.data import ImageData
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
                           StatusChanged, StepMetrics)
 from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_step
+from dcgan.rundir import check_links, inside, refuse_if_busy
 from dcgan.server import schemas
+from dcgan.server.dataroots import DataRoots
 from dcgan.server.hub import Hub
 from dcgan.server.process import ProcessRun, RowEvent, train_command
 from dcgan.server.runs import RunStore, columns, mean_row, number
@@ -85,6 +89,7 @@ class RunManager:
     def __init__(self, settings: Settings, store: RunStore):
         self.settings = settings
         self.store = store
+        self.data_roots = DataRoots(settings.data_roots, settings.allow_downloads)
         self.hub = Hub(self.hello, settings.client_queue, settings.send_timeout_s, settings.heartbeat_s)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.trainer: Trainer | None = None
@@ -119,7 +124,9 @@ class RunManager:
 
     async def start(self, config: TrainConfig, name: str | None, nproc: int | None,
                     paused: bool = False) -> schemas.Status:
+        option = "nproc" if nproc else "world_size"
         nproc = nproc or config.world_size
+        self.admit(config.resolved(), nproc, option)
         await self._claim()
         try:
             run_dir = self.store.new_run(name) if name else None
@@ -137,16 +144,18 @@ class RunManager:
         await self._claim()
         try:
             run_dir = self.store.run(request.run)
-            checkpoint = run_dir / "checkpoints" / request.checkpoint if request.checkpoint else None
-            if checkpoint is not None and not checkpoint.is_file():
-                raise HTTPException(404, f"run {request.run!r} has no checkpoint {request.checkpoint!r}; "
-                                         f"GET /api/runs/{request.run} lists them")
+            refuse_if_busy(run_dir)  # a live trainer (another server, a terminal) writes it: 409
+            check_links(run_dir)
+            checkpoint = self._training_checkpoint(request.run, request.checkpoint)
             if request.nproc and request.nproc > 1:
                 refuse_pause(request.paused, request.nproc)
+                config = TrainConfig.from_dict(self.store.config(request.run)).resolved()
+                self.admit(config, request.nproc, "nproc", loading=checkpoint.stat().st_size)
                 return await self._launch_process(None, run_dir, request.nproc, resume=request.model_dump())
             trainer = Trainer.resume(run_dir, steps=request.steps, epochs=request.epochs, device=request.device,
                                      checkpoint=checkpoint,
                                      origin=f"dcgan serve: POST /api/training/resume {request.model_dump()}")
+            self.admit(trainer.config, 1, loading=checkpoint.stat().st_size)
         except BaseException:
             self._release()
             raise
@@ -156,15 +165,47 @@ class RunManager:
         await self._claim()
         try:
             parent = self.store.run(request.run)
-            checkpoint = self.store.checkpoint_file(request.run, request.checkpoint) if request.checkpoint else None
+            checkpoint = self._training_checkpoint(request.run, request.checkpoint)
             run_dir = self.store.new_run(request.name) if request.name else None
             trainer = Trainer.fork(parent, request.changes, checkpoint=checkpoint, run_dir=run_dir,
                                    runs_dir=self.store.root,
                                    origin=f"dcgan serve: POST /api/training/fork {request.model_dump()}")
+            self.admit(trainer.config, 1, loading=checkpoint.stat().st_size)
         except BaseException:
             self._release()
             raise
         return await self._launch(trainer, request.paused)
+
+    # --- What the server takes on (issue 18) -------------------------------------------------------------------
+
+    def admit(self, config: TrainConfig, processes: int, option: str = "nproc", loading: int = 0) -> None:
+        """Refuse work before anything is built: data outside the data roots (or a download the server does not
+        allow), more processes than the machine has, more memory than the budget. Each is a 422 that names the
+        option at fault."""
+        self.data_roots.check(config)
+        limit = self.settings.max_processes or budget.machine_processes(config.device)
+        budget.check_processes(processes, limit, option, force="dcgan serve --max-processes")
+        budget.check(budget.training_cost(config, processes, loading), self.settings.memory_budget)
+
+    def _training_checkpoint(self, run: str, checkpoint: str | None) -> Path:
+        """A run's checkpoint file to resume or fork from (its last by default), resolved inside the run folder
+        and no larger than the memory budget (it is read into memory before the models are measured)."""
+        run_dir = self.store.run(run)
+        if checkpoint is None:
+            path = inside(run_dir, *resolve_checkpoint(run_dir).relative_to(run_dir).parts)
+        else:
+            path = inside(run_dir, "checkpoints", checkpoint)
+            if not path.is_file():
+                raise HTTPException(404, f"run {run!r} has no checkpoint {checkpoint!r}; GET /api/runs/{run} "
+                                         f"lists them")
+        if path.suffix != ".pt":
+            raise HTTPException(409, f"run {run!r} has only generator weights ({path.name}); resuming and forking "
+                                     f"need a training checkpoint (checkpoints/step-*.pt)")
+        if path.stat().st_size > self.settings.memory_budget:
+            raise HTTPException(422, f"checkpoint {path.name} is larger than this server's memory budget "
+                                     f"({budget.gib(self.settings.memory_budget)}); start it with a larger "
+                                     f"--memory-budget")
+        return path
 
     async def stop(self, wait_s: float) -> schemas.Status:
         """Ask the training to stop after its current step (it writes a checkpoint); wait up to wait_s for it."""
@@ -425,8 +466,13 @@ class RunManager:
             if info.get(key) is not None:
                 setattr(self.status, key, info[key])
 
+    def scrub(self, text: str) -> str:
+        """Text for clients, without file paths outside the data roots and the runs folder."""
+        return self.data_roots.scrub(text, allowed=[self.store.root])
+
     def _process_exit(self, code: int, tail: str) -> None:
         if code != 0 and self.status.state in ACTIVE:
+            tail = self.scrub(tail)
             last = tail.strip().splitlines()[-1] if tail.strip() else ""
             self.status.state, self.status.message = "failed", f"the training processes exited with code {code}: {last}"
             line = schemas.LogLine(time=time.time(), level="error", message=f"{self.status.message}\n{tail}")
@@ -481,11 +527,11 @@ class RunManager:
         elif isinstance(event, CheckpointSaved):
             self.hub.publish(schemas.CheckpointMessage(run=run, step=event.step, checkpoint=Path(event.path).name))
         elif isinstance(event, Log):
-            line = schemas.LogLine(time=event.time, level=event.level, message=event.message)
+            line = schemas.LogLine(time=event.time, level=event.level, message=self.scrub(event.message))
             self.log.append(line)
             self.hub.publish(schemas.LogMessage(line=line))
         elif isinstance(event, StatusChanged):
-            status.state, status.step, status.message = event.status, event.step, event.message
+            status.state, status.step, status.message = event.status, event.step, self.scrub(event.message)
             self._publish_status()
         elif isinstance(event, HyperparameterChanged):
             mark = schemas.HparamMark(step=event.step, field=event.field, old=event.old, new=event.new)

@@ -24,6 +24,9 @@ from typing import Any, Callable
 from dcgan.config import TrainConfig, field_type
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, SampleGrid,
                           StatusChanged, StepMetrics)
+from dcgan.errors import RunFolderError
+from dcgan.lifeline import parent_env
+from dcgan.rundir import inside
 from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_step
 
 POLL_S = 0.2  # how often the run folder is read: fast enough for a live chart, idle for the disk
@@ -42,8 +45,9 @@ class RowEvent(Event):
 
 def train_command(nproc: int, run_dir: Path, config: dict[str, Any] | None = None,
                   resume: dict[str, Any] | None = None) -> list[str]:
-    """argv of `dcgan train --nproc N` for a new run (its config options as flags) or a resume."""
-    argv = [sys.executable, "-m", "dcgan", "train", "--nproc", str(nproc), "--no-progress"]
+    """argv of `dcgan train --nproc N` for a new run (its config options as flags) or a resume. The server has
+    held N to its own limit (dcgan serve --max-processes) already: the launcher is told so with --force-nproc."""
+    argv = [sys.executable, "-m", "dcgan", "train", "--nproc", str(nproc), "--force-nproc", "--no-progress"]
     if resume is not None:
         argv += ["--resume", str(run_dir)]
         if resume.get("checkpoint"):
@@ -95,14 +99,15 @@ class ProcessRun:
 
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        log_txt = self.run_dir / "log.txt"
+        log_txt = inside(self.run_dir, "log.txt")
         self._log_at = log_txt.stat().st_size if log_txt.exists() else 0  # a resumed run's old lines are history
         self._samples = {sample_step(p) for p in (self.run_dir / SAMPLES).glob("step-*.png")}
         self._checkpoints = {p.name for p in (self.run_dir / "checkpoints").glob("step-*.pt")}
-        console = open(self.run_dir / CONSOLE_FILE, "ab")
+        console = open(inside(self.run_dir, CONSOLE_FILE), "ab")
         self._launched = time.time()
         # Its own session, so a Ctrl-C meant for the server does not reach it: the server stops it gracefully.
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # It ends with the server all the same, however the server ends (dcgan.lifeline: kill -9 included).
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **parent_env()}
         self.process = subprocess.Popen(self.argv, stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True, env=env)
         console.close()
@@ -133,18 +138,20 @@ class ProcessRun:
     def _follow(self) -> None:
         stopped_at = None
         while self.process.poll() is None:
-            self._poll()
+            with contextlib.suppress(RunFolderError):  # a link planted in the folder is not followed
+                self._poll()
             if self.stop_requested and stopped_at is None:
                 stopped_at = time.monotonic()
             if stopped_at is not None and time.monotonic() - stopped_at > STOP_GRACE_S:
                 self.kill()
             time.sleep(POLL_S)
-        self._poll()  # what the processes wrote last
-        self.on_exit(self.process.returncode, console_tail(self.run_dir / CONSOLE_FILE))
+        with contextlib.suppress(RunFolderError):
+            self._poll()  # what the processes wrote last
+        self.on_exit(self.process.returncode, console_tail(inside(self.run_dir, CONSOLE_FILE)))
 
     def _poll(self) -> None:
         self._read_log()
-        status = read_json(self.run_dir / "status.json")
+        status = read_json(inside(self.run_dir, "status.json"))
         if not self._live:
             if not status or status.get("updated", 0) < self._launched - 1:
                 return  # still starting (or the status is a resumed run's old one)
@@ -156,7 +163,7 @@ class ProcessRun:
 
     def _announce(self) -> None:
         """The run is set up: its metrics so far (a resumed run's earlier rows) become the history."""
-        path = self.run_dir / METRICS
+        path = inside(self.run_dir, METRICS)
         rows = read_metrics(path)
         self._metrics_at = path.stat().st_size if path.exists() else 0
         self.on_info({"history": rows, "sample_steps": sorted(self._samples)})
@@ -172,13 +179,13 @@ class ProcessRun:
         self.on_event(StatusChanged(status.get("status"), int(status.get("step") or 0), status.get("message", "")))
 
     def _read_metrics(self) -> None:
-        for row in self._new_lines(self.run_dir / METRICS, "_metrics_at"):
+        for row in self._new_lines(inside(self.run_dir, METRICS), "_metrics_at"):
             event = row_event(row)
             if event is not None:
                 self.on_event(event)
 
     def _read_log(self) -> None:
-        path = self.run_dir / "log.txt"
+        path = inside(self.run_dir, "log.txt")
         if not path.exists():
             return
         with open(path, "rb") as f:
@@ -210,13 +217,13 @@ class ProcessRun:
         return rows
 
     def _read_files(self) -> None:
-        for path in sorted((self.run_dir / SAMPLES).glob("step-*.png")):
+        for path in sorted(inside(self.run_dir, SAMPLES).glob("step-*.png")):
             step = sample_step(path)
             if step not in self._samples:
                 self._samples.add(step)
                 # Only the step is needed: clients load the PNG the run folder already has.
                 self.on_event(SampleGrid(step, 0, None, 0))
-        for path in sorted((self.run_dir / "checkpoints").glob("step-*.pt")):
+        for path in sorted(inside(self.run_dir, "checkpoints").glob("step-*.pt")):
             if path.name not in self._checkpoints:
                 self._checkpoints.add(path.name)
                 self.on_event(CheckpointSaved(int(path.stem.split("-")[1]), str(path)))

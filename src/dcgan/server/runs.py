@@ -1,10 +1,12 @@
-"""The runs folder, read safely: run names and file names from requests are checked against patterns and
-resolved paths must stay inside the folder; long metric histories are averaged down for charts."""
+"""The runs folder, read safely: run names and file names from requests are checked against patterns, and every
+file is reached through `rundir.inside`, so no link leads a read out of its run folder; one broken run is listed
+as broken, never breaks the list; long metric histories are averaged down for charts."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -13,8 +15,12 @@ from typing import Any, Iterable
 
 from fastapi import HTTPException
 
+from dcgan import budget
 from dcgan.checkpoint import GENERATOR_FILE, LAST, resolve_checkpoint
+from dcgan.config import TrainConfig
+from dcgan.errors import DcganError, RunFolderError
 from dcgan.metrics.evaluate import EVAL_FILE
+from dcgan.rundir import holder, inside
 from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_name, sample_step
 from dcgan.sampling import LoadedGenerator, load_generator
 from dcgan.server import schemas
@@ -24,13 +30,15 @@ CHECKPOINTS = "checkpoints"
 NOT_SERIES = {"step", "epoch", "time", "event", "manual"}  # row keys that are not curves
 LEVELS = ("info", "warning", "error")
 GENERATOR_CACHE = 4  # loaded generators kept in memory (a few runs' or checkpoints' G at once)
+LIVE = ("starting", "running", "paused")  # a status.json that says its trainer is at work
 
 
 class RunStore:
     """The run folders under one root, and the generator each run has selected for generation."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, memory_budget: int | None = None):
         self.root = Path(root).resolve()
+        self.memory_budget = memory_budget  # bytes a generator may take to load and draw with (None: no limit)
         self.selected: dict[str, str] = {}  # run name -> checkpoint file chosen for generation
         self._generators: OrderedDict[tuple[str, int], LoadedGenerator] = OrderedDict()
         self._lock = threading.Lock()  # generate requests run in the thread pool
@@ -49,8 +57,8 @@ class RunStore:
     def run(self, name: str) -> Path:
         """An existing run's folder, or 404."""
         path = self.path(name)
-        if not (path / CONFIG_FILE).is_file():
-            raise HTTPException(404, f"no run named {name!r} in {self.root}; GET /api/runs lists them")
+        if not inside(path, CONFIG_FILE).is_file():
+            raise HTTPException(404, f"no run named {name!r} in the runs folder; GET /api/runs lists them")
         return path
 
     def new_run(self, name: str) -> Path:
@@ -62,27 +70,71 @@ class RunStore:
     # --- Reading runs --------------------------------------------------------------------------------------
 
     def names(self) -> list[str]:
+        """Folders that hold a config.json (or a link by that name: a broken run is listed as broken)."""
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir()
-                      if re.match(schemas.RUN_NAME, p.name) and (p / CONFIG_FILE).is_file())
+                      if re.match(schemas.RUN_NAME, p.name) and os.path.lexists(p / CONFIG_FILE))
+
+    def summaries(self, active: str | None = None) -> list[schemas.RunSummary]:
+        """Every run's summary; a run that cannot be read is listed as broken with the reason."""
+        found = []
+        for name in self.names():
+            try:
+                found.append(self.summary(name, active))
+            except (HTTPException, DcganError, OSError, ValueError, TypeError, AttributeError) as e:
+                reason = e.detail if isinstance(e, HTTPException) else str(e) or type(e).__name__
+                found.append(schemas.RunSummary(name=name, status="broken", broken=reason))
+        return found
 
     def summary(self, name: str, active: str | None = None) -> schemas.RunSummary:
         path = self.run(name)
-        config = read_json(path / CONFIG_FILE) or {}
-        status = read_json(path / "status.json") or {}
+        config = read_json(inside(path, CONFIG_FILE))
+        status_file = inside(path, "status.json")
+        status = read_json(status_file) if status_file.exists() else {}
+        for file, value in ((CONFIG_FILE, config), ("status.json", status)):
+            if not isinstance(value, dict):
+                raise RunFolderError(f"{file} is damaged (not a JSON object)")
+        state, step, message = status.get("status"), status.get("step"), status.get("message")
+        if state in LIVE and name != active and holder(path) is None:
+            # Its trainer is gone (killed, or its machine restarted): it continues from its last checkpoint.
+            last = self.last_checkpoint_step(path)
+            state, step = "interrupted", last
+            message = (f"interrupted: its trainer ended without stopping; resume continues from step {last}"
+                       if last is not None else "interrupted before its first checkpoint; start it again")
         return schemas.RunSummary(
-            name=name, status=status.get("status"), step=status.get("step"), total_steps=status.get("total_steps"),
+            name=name, status=state, step=step, total_steps=status.get("total_steps"), message=message,
             dataset=config.get("dataset"), image_size=config.get("image_size"), channels=config.get("channels"),
             conditional=bool(config.get("conditional")), num_classes=config.get("num_classes"),
-            updated=status.get("updated") or (path / CONFIG_FILE).stat().st_mtime,
-            checkpoints=len(list((path / CHECKPOINTS).glob("step-*.pt"))),
-            samples=len(list((path / SAMPLES).glob("step-*.png"))), active=name == active,
-            evaluated=(path / EVAL_FILE).is_file(), parent=self.parent(path))
+            updated=status.get("updated") or inside(path, CONFIG_FILE).stat().st_mtime,
+            checkpoints=len(self._files(path, CHECKPOINTS, "step-*.pt")),
+            samples=len(self._files(path, SAMPLES, "step-*.png")), active=name == active,
+            evaluated=inside(path, EVAL_FILE).is_file(), parent=self.parent(path))
+
+    @staticmethod
+    def _files(run: Path, folder: str, pattern: str) -> list[Path]:
+        """The files of a run's folder that match, resolved; those that lead outside the run are left out."""
+        found = []
+        for p in sorted(inside(run, folder).glob(pattern)):
+            try:
+                found.append(inside(run, folder, p.name))
+            except RunFolderError:
+                continue
+        return found
+
+    @staticmethod
+    def last_checkpoint_step(run: Path) -> int | None:
+        """The step of the run's last complete checkpoint (what a resume continues from), or None."""
+        try:
+            name = inside(run, CHECKPOINTS, LAST).read_text().strip()
+            path = inside(run, CHECKPOINTS, name)
+            return int(path.stem.split("-")[1]) if path.is_file() else None
+        except (OSError, DcganError, ValueError, IndexError):
+            return None
 
     def parent(self, path: Path) -> schemas.Parent | None:
         """The run and step a fork started from, from its run.json (names only: no paths leave the server)."""
-        record = read_json(path / RECORD_FILE)
+        record = read_json(inside(path, RECORD_FILE))
         parent = record.get("parent") if isinstance(record, dict) else None
         if not isinstance(parent, dict) or "run" not in parent:
             return None
@@ -91,19 +143,18 @@ class RunStore:
                               checkpoint=checkpoint)
 
     def changes(self, name: str) -> list[schemas.HparamMark]:
-        rows = read_json(self.run(name) / CHANGES_FILE)
+        rows = read_json(inside(self.run(name), CHANGES_FILE))
         return [schemas.HparamMark(**r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
     def record(self, name: str) -> dict[str, Any]:
-        path = self.run(name) / RECORD_FILE
-        record = read_json(path)
+        record = read_json(inside(self.run(name), RECORD_FILE))
         if not isinstance(record, dict):
             raise HTTPException(404, f"run {name!r} has no reproducibility record ({RECORD_FILE}); runs made "
                                      f"before it existed have none")
         return record
 
     def log_tail(self, name: str, lines: int) -> list[schemas.LogLine]:
-        path = self.run(name) / "log.txt"
+        path = inside(self.run(name), "log.txt")
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
@@ -121,32 +172,32 @@ class RunStore:
         return min(steps, key=lambda s: (abs(s - step), s)) if steps else None
 
     def config(self, name: str) -> dict[str, Any]:
-        path = self.run(name) / CONFIG_FILE
-        config = read_json(path)
+        config = read_json(inside(self.run(name), CONFIG_FILE))
         if not isinstance(config, dict):
-            raise HTTPException(409, f"{path} is damaged (not a JSON object)")
+            raise HTTPException(409, f"run {name!r}: {CONFIG_FILE} is damaged (not a JSON object)")
         return config
 
     def metrics(self, name: str, max_points: int) -> schemas.Metrics:
-        return columns(read_metrics(self.run(name) / METRICS), max_points)
+        return columns(read_metrics(inside(self.run(name), METRICS)), max_points)
 
     def sample_steps(self, name: str) -> list[int]:
-        return sorted(sample_step(p) for p in (self.run(name) / SAMPLES).glob("step-*.png"))
+        return sorted(sample_step(p) for p in self._files(self.run(name), SAMPLES, "step-*.png"))
 
     def sample_file(self, name: str, step: int) -> Path:
-        path = self.run(name) / SAMPLES / sample_name(step)
+        path = inside(self.run(name), SAMPLES, sample_name(step))
         if not path.is_file():
             raise HTTPException(404, f"run {name!r} has no sample grid at step {step}; "
                                      f"GET /api/runs/{name}/samples lists the steps")
         return path
 
     def checkpoints(self, name: str) -> list[schemas.CheckpointInfo]:
-        folder = self.run(name) / CHECKPOINTS
-        last = (folder / LAST).read_text().strip() if (folder / LAST).is_file() else None
+        run = self.run(name)
+        pointer = inside(run, CHECKPOINTS, LAST)
+        last = pointer.read_text().strip() if pointer.is_file() else None
         found = [schemas.CheckpointInfo(name=p.name, step=int(p.stem.split("-")[1]), bytes=p.stat().st_size,
                                         last=p.name == last)
-                 for p in sorted(folder.glob("step-*.pt"))]
-        export = folder.parent / GENERATOR_FILE
+                 for p in self._files(run, CHECKPOINTS, "step-*.pt")]
+        export = inside(run, GENERATOR_FILE)
         if export.is_file():
             found.append(schemas.CheckpointInfo(name=GENERATOR_FILE, step=None, bytes=export.stat().st_size,
                                                 last=False))
@@ -158,14 +209,15 @@ class RunStore:
         run = self.run(name)
         checkpoint = checkpoint or self.selected.get(name)
         if checkpoint is None:
-            if not (run / CHECKPOINTS / LAST).is_file() and not (run / GENERATOR_FILE).is_file():
+            if not inside(run, CHECKPOINTS, LAST).is_file() and not inside(run, GENERATOR_FILE).is_file():
                 raise HTTPException(409, f"run {name!r} has no checkpoint yet; one is written every "
                                          f"checkpoint_every steps and when training stops")
-            return resolve_checkpoint(run)
+            found = resolve_checkpoint(run)
+            return inside(run, *found.relative_to(run).parts)
         if not re.match(schemas.CHECKPOINT_NAME, checkpoint):
             raise HTTPException(422, f"{checkpoint!r} is not a checkpoint name: use step-NNNNNNN.pt or "
                                      f"{GENERATOR_FILE}")
-        path = run / GENERATOR_FILE if checkpoint == GENERATOR_FILE else run / CHECKPOINTS / checkpoint
+        path = inside(run, GENERATOR_FILE) if checkpoint == GENERATOR_FILE else inside(run, CHECKPOINTS, checkpoint)
         if not path.is_file():
             raise HTTPException(404, f"run {name!r} has no checkpoint {checkpoint!r}; "
                                      f"GET /api/runs/{name} lists them")
@@ -180,6 +232,10 @@ class RunStore:
             if key in self._generators:
                 self._generators.move_to_end(key)
                 return self._generators[key]
+        if self.memory_budget is not None:
+            config = TrainConfig.from_dict(self.config(name)).resolved()
+            budget.check(budget.generator_cost(config, path.stat().st_size), self.memory_budget,
+                         advice="start the server with a larger --memory-budget to generate from it")
         generator = load_generator(path, device="cpu")
         with self._lock:
             self._generators[key] = generator

@@ -119,7 +119,11 @@ class CheckpointResult(BaseModel):
 
 class RunSummary(BaseModel):
     name: str
-    status: str | None = Field(None, description="from status.json; None for a run that never reported one")
+    status: str | None = Field(None, description="from status.json; None for a run that never reported one; "
+                               "interrupted: it says it trains but no trainer holds it (resume continues from "
+                               "its last checkpoint, given as step); broken: it cannot be read (see broken)")
+    message: str | None = Field(None, description="the run's last status message")
+    broken: str | None = Field(None, description="why the run cannot be read, for a broken run")
     step: int | None = None
     total_steps: int | None = None
     dataset: str | None = None

@@ -6,8 +6,10 @@
   from the dashboard's own origin, so another site open in the same browser cannot drive it (CSRF).
 - Size: a body announced larger than the server's limit is refused with a JSON 413 before it is read; a body
   without a length (chunked) is refused with 411, so no request can stream an unbounded body.
-- Token: when the server has one, every request carries it as `Authorization: Bearer <token>`, as the
-  `dcgan_token` cookie, or once as `?token=` (the URL `dcgan serve` prints), which sets the cookie.
+- Token: when the server has one, every request carries it as `Authorization: Bearer <token>` or as the
+  `dcgan_token` cookie (HttpOnly, SameSite=Strict, and Secure under TLS). `?token=` is accepted only on the page's
+  first load (the URL `dcgan serve` prints): it sets the cookie and redirects to the bare URL, so the token does not
+  stay in the address bar, the history or a shared link, and no API URL carries it into logs.
 """
 
 from __future__ import annotations
@@ -51,14 +53,16 @@ class AccessGuard:
                                                 f"page or a client without an Origin header")
         if self.token is None:
             return await self.app(scope, receive, send)
+        first_load = scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/"
         query_token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
-        given = bearer(headers) or cookie(headers) or query_token
+        given = bearer(headers) or cookie(headers) or (query_token if first_load else None)
         if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
             return await deny(scope, send, 401, "this server needs its access token: open the URL dcgan serve "
                                                 "printed (with ?token=...) or send 'Authorization: Bearer <token>'")
-        if query_token and scope["type"] == "http" and scope["path"] == "/":
+        if query_token and first_load:
             # Keep the token out of the address bar and history: store it as a cookie and load the page again.
-            cookie_header = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+            secure = "; Secure" if scope.get("scheme") == "https" else ""
+            cookie_header = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict{secure}"
             return await send_response(send, 303, b"", [(b"location", b"/"), (b"set-cookie", cookie_header.encode())])
         return await self.app(scope, receive, send)
 

@@ -7,6 +7,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from dcgan.budget import default_budget
+from dcgan.server.dataroots import default_data_roots
+
+
 class Settings(BaseModel):
     runs_dir: Path = Field(Path("runs"), description="the folder of run folders the server lists and trains into")
     token: str | None = Field(None, description="access token; when set, every API call and WebSocket needs it")
@@ -19,6 +23,14 @@ class Settings(BaseModel):
     client_queue: int = Field(256, description="messages queued for one WebSocket client before it is resynced")
     send_timeout_s: float = Field(30.0, description="a client that takes longer to accept one message is dropped")
     heartbeat_s: float = Field(5.0, description="seconds between heartbeats on the WebSocket")
+    # Resources (issue 18): what one piece of work may take, checked before anything is built.
+    memory_budget: int = Field(default_factory=default_budget, description="bytes of memory a training, a "
+                               "generator or an architecture preview may need (estimated beforehand; 422 above it)")
+    max_processes: int | None = Field(None, description="most training processes of one run; None: this machine's "
+                                      "CPU cores, or GPUs on CUDA")
+    data_roots: list[Path] = Field(default_factory=default_data_roots, description="the folders datasets and "
+                                   "data_dir may lead into")
+    allow_downloads: bool = Field(False, description="let a training download a named dataset that is missing")
 
 
 def is_loopback(host: str) -> bool:

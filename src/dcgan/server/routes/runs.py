@@ -20,6 +20,7 @@ from torch import nn
 from dcgan.config import TrainConfig
 from dcgan.latent import arithmetic, interpolate
 from dcgan.models import build_discriminator, build_generator
+from dcgan.rundir import inside
 from dcgan.server import schemas
 from dcgan.server.deps import Manager, RunName, Step, Store
 from dcgan.summary import architecture as model_architecture
@@ -41,8 +42,9 @@ Mode = Annotated[Literal["slerp", "lerp"], Query(description="slerp (along the s
 
 @router.get("", response_model=schemas.RunList)
 def list_runs(store: Store, manager: Manager) -> schemas.RunList:
-    """Every run folder, newest first, with its last known status."""
-    runs = [store.summary(name, active=manager.status.run if manager.busy else None) for name in store.names()]
+    """Every run folder, newest first, with its last known status (interrupted: its trainer is gone; broken: it
+    cannot be read, with the reason)."""
+    runs = store.summaries(active=manager.status.run if manager.busy else None)
     return schemas.RunList(runs=sorted(runs, key=lambda r: r.updated or 0, reverse=True))
 
 
@@ -94,10 +96,10 @@ def run_eval(name: RunName, store: Store) -> schemas.EvalReport:
     """The run's evaluation (FID, KID, precision/recall, ...) as `dcgan eval` wrote it to eval.json."""
     path = store.run(name)
     try:
-        from dcgan.metrics.evaluate import read_eval
+        from dcgan.metrics.evaluate import EVAL_FILE, read_eval
     except ImportError:
         read_eval = None  # an install without the evaluation module
-    report = read_eval(path) if read_eval is not None else None
+    report = read_eval(path) if read_eval is not None and inside(path, EVAL_FILE).is_file() else None
     if report is None:
         raise HTTPException(404, f"run {name!r} has not been evaluated; run `dcgan eval runs/{name}`")
     return schemas.EvalReport(**report)
@@ -154,7 +156,8 @@ def interpolate_strip(name: RunName, store: Store, from_seed: FromSeed = 0, to_s
 def interpolate_animation(name: RunName, store: Store, from_seed: FromSeed = 0, to_seed: ToSeed = 1,
                           steps: PathSteps = 10, mode: Mode = "slerp", label: Label = None,
                           checkpoint: Checkpoint = None,
-                          fps: float = Query(10, gt=0, le=60, description="frames per second")) -> Response:
+                          fps: float = Query(10, ge=0.1, le=60, description="frames per second (a GIF holds a frame "
+                                            "at most 655 s)")) -> Response:
     """The same path as an animated GIF that plays there and back."""
     g = store.generator(name, checkpoint)
     strip = interpolate(g, from_seed, to_seed, steps=steps, mode=mode, label=label)
@@ -217,9 +220,11 @@ def image(data: bytes, kind: str, stem: str, headers: dict[str, str]) -> Respons
 
 
 def architecture_of(config: TrainConfig) -> schemas.Architecture:
-    if config.conditional:
-        return conditional_architecture(config)
-    return schemas.Architecture(**model_architecture(config))
+    """Measured on the meta device: every layer's shape and parameters, without allocating a single weight."""
+    with torch.device("meta"):
+        if config.conditional:
+            return conditional_architecture(config)
+        return schemas.Architecture(**model_architecture(config))
 
 
 class WithLabels(nn.Module):

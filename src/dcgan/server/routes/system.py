@@ -7,11 +7,11 @@ import platform
 
 from fastapi import APIRouter, Query
 
-from dcgan import __version__
+from dcgan import __version__, budget
 from dcgan.config import PRESETS, TrainConfig, schema
 from dcgan.control import FORK_FIXED, LIVE_FIELDS
 from dcgan.server import schemas
-from dcgan.server.deps import AppSettings
+from dcgan.server.deps import AppSettings, Roots
 from dcgan.server.routes.runs import architecture_of
 
 router = APIRouter(prefix="/api", tags=["system"])
@@ -36,13 +36,14 @@ def devices() -> schemas.DeviceList:
     return schemas.DeviceList(devices=[schemas.Device(**d) for d in available_devices()])
 
 
-@router.get("/system/datasets", response_model=schemas.DatasetList)
-def datasets(data_dir: str = Query("./data", max_length=4096, description="the config's data_dir")
+@router.get("/system/datasets", response_model=schemas.DatasetList, responses=INVALID)
+def datasets(roots: Roots, data_dir: str = Query("./data", max_length=1024, description="the config's "
+                                                         "data_dir (inside the server's data roots)")
              ) -> schemas.DatasetList:
     """Where each named dataset would be read from without a download (path None: it would be downloaded)."""
     from dcgan.data import available_offline
 
-    found = available_offline(data_dir)
+    found = available_offline(roots.check_data_dir(data_dir))
     return schemas.DatasetList(data_dir=data_dir, datasets=[schemas.Dataset(name=n, path=p) for n, p in found.items()])
 
 
@@ -61,6 +62,9 @@ def resolve(request: schemas.ConfigRequest) -> schemas.ResolvedConfig:
 
 
 @router.post("/config/architecture", response_model=schemas.Architecture, responses=INVALID)
-def config_architecture(request: schemas.ConfigRequest) -> schemas.Architecture:
-    """The layers the options would build, measured on the real models."""
-    return architecture_of(TrainConfig.from_dict(request.config).resolved())
+def config_architecture(request: schemas.ConfigRequest, settings: AppSettings) -> schemas.Architecture:
+    """The layers the options would build, measured on the real models (on the meta device: nothing is
+    allocated); 422 for networks whose training would not fit the server's memory budget."""
+    config = TrainConfig.from_dict(request.config).resolved()
+    budget.check(budget.model_cost(config), settings.memory_budget)
+    return architecture_of(config)

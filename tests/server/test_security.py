@@ -1,0 +1,236 @@
+"""The server under abuse (issue 18): each reproduction of the issue against the real server, now refused with one
+clear line. Resources are budgeted before anything is built, data stays inside the data roots, no link leads a
+read or a write out of a run folder, one bad run never breaks the list, and the token travels only where it must."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from dcgan import budget
+from dcgan.rundir import RunLock
+from dcgan.server import create_app
+from dcgan.server.dataroots import DataRoots
+
+from .conftest import TINY, finish, wait_idle
+
+HUGE = dict(g_width=1024, d_width=1024, latent_dim=4096, image_size=256)  # each value inside its allowed range
+
+
+@pytest.fixture
+def small_budget(server, monkeypatch):
+    """The server's memory budget at 4 GiB, whatever this machine has."""
+    monkeypatch.setattr(server.app.state.settings, "memory_budget", 4 * 2**30)
+    monkeypatch.setattr(server.app.state.store, "memory_budget", 4 * 2**30)
+
+
+@pytest.fixture(scope="module")
+def done(server):
+    """A finished run to plant links in."""
+    with server.client() as client:
+        return finish(client, steps=6, name="links")
+
+
+def refusal(response, status: int, field: str | None = None) -> str:
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert "\n" not in detail and "Traceback" not in detail
+    if field is not None:
+        assert response.json()["errors"][0]["field"] == field
+    return detail
+
+
+# --- Resources ------------------------------------------------------------------------------------------------
+
+def test_an_oversized_model_is_refused_before_it_is_built(api, small_budget):
+    api.post("/api/config/architecture", json={"config": {}})  # the meta kernels are loaded once per process
+    started = time.perf_counter()
+    response = api.post("/api/config/architecture", json={"config": HUGE})
+    seconds = time.perf_counter() - started
+    detail = refusal(response, 422, "g_width")
+    assert "more than the budget of 4.0 GiB" in detail and detail.endswith("lower g_width")
+    print(f"oversized model (6.2B parameters) refused in {seconds * 1000:.0f} ms")
+    for path in ("/api/training/start", "/api/config/architecture"):
+        assert api.post(path, json={"config": {**HUGE, "steps": 5}}).status_code == 422
+    assert api.get("/api/status").json()["state"] in ("idle", "finished", "stopped")
+
+
+def test_a_huge_batch_is_refused_naming_batch_size(api, small_budget):
+    refusal(api.post("/api/training/start", json={"config": {**TINY, "batch_size": 65536, "steps": 5}}), 422,
+            "batch_size")
+
+
+def test_processes_are_capped_by_the_machine(api):
+    detail = refusal(api.post("/api/training/start", json={"config": {"world_size": 4096, "steps": 5}}), 422,
+                     "world_size")
+    assert f"than the {budget.machine_processes()} this machine has room for" in detail
+    assert "dcgan serve --max-processes" in detail
+
+
+def test_generation_goes_through_the_budget(api, done, server, monkeypatch):
+    monkeypatch.setattr(server.app.state.store, "memory_budget", 1024)
+    server.app.state.store._generators.clear()
+    detail = refusal(api.get(f"/api/runs/{done}/generate.png", params={"seed": 1}), 422)
+    assert "larger --memory-budget" in detail
+
+
+@pytest.mark.parametrize("query", ["fps=0.001", "fps=0", "fps=1000", "steps=100000", "count=100000"])
+def test_numeric_query_parameters_are_bounded(api, done, query):
+    path = "generate.png" if query.startswith("count") else "interpolate.gif"
+    refusal(api.get(f"/api/runs/{done}/{path}?{query}"), 422)
+
+
+def test_a_slow_gif_is_drawn(api, done):
+    response = api.get(f"/api/runs/{done}/interpolate.gif", params={"fps": 0.1, "steps": 2})
+    assert response.status_code == 200 and response.content[:3] == b"GIF"
+
+
+# --- Data roots -------------------------------------------------------------------------------------------------
+
+def test_folders_outside_the_data_roots_get_one_answer_whether_or_not_they_exist(api, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("outside")  # not under this test's folder, where ./data is a root
+    (tmp_path / "pics").mkdir()
+    Image.new("RGB", (16, 16)).save(tmp_path / "pics" / "a.png")
+    answers = set()
+    for dataset in (f"folder:{tmp_path / 'pics'}", f"folder:{tmp_path / 'missing'}", "folder:/root",
+                    "folder:data/../../"):
+        answers.add(refusal(api.post("/api/training/start", json={"config": {**TINY, "dataset": dataset,
+                                                                              "steps": 2}}), 422, "dataset"))
+    assert len(answers) == 1 and str(tmp_path) not in answers.pop()
+    detail = refusal(api.post("/api/training/start", json={"config": {**TINY, "data_dir": str(tmp_path),
+                                                                      "steps": 2}}), 422, "data_dir")
+    assert str(tmp_path) not in detail and not (tmp_path / ".dcgan-cache").exists()
+
+
+def test_datasets_of_any_data_dir_are_looked_up_only_inside_the_roots(api, tmp_path):
+    (tmp_path / "data").mkdir()  # ./data, a data root: a name too long inside it is a 422, not a 500
+    for data_dir in ("x" * 400, "/etc", "data/" + "y" * 300):
+        refusal(api.get("/api/system/datasets", params={"data_dir": data_dir}), 422, "data_dir")
+    assert api.get("/api/system/datasets", params={"data_dir": "data/new"}).status_code == 200
+
+
+def test_a_folder_inside_a_data_root_trains_and_a_link_out_of_it_does_not(api, server, tmp_path, monkeypatch):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    for folder in (root / "pics", outside):
+        folder.mkdir(parents=True)
+        for i in range(40):
+            Image.new("RGB", (16, 16), (i * 6, 0, 0)).save(folder / f"{i}.png")
+    (root / "out").symlink_to(outside)
+    monkeypatch.setattr(server.manager, "data_roots", DataRoots([root]))
+    options = {**TINY, "image_size": 16, "batch_size": 8, "data_dir": str(root)}
+    refusal(api.post("/api/training/start", json={"config": {**options, "dataset": f"folder:{root / 'out'}",
+                                                             "steps": 2}}), 422, "dataset")
+    started = api.post("/api/training/start", json={"config": {**options, "dataset": f"folder:{root / 'pics'}",
+                                                               "steps": 2}})
+    assert started.status_code == 202, started.text
+    wait_idle(api)
+    assert api.get("/api/status").json()["state"] == "finished"
+
+
+def test_a_named_dataset_is_not_downloaded_unless_the_server_allows_it(api):
+    detail = refusal(api.post("/api/training/start", json={"config": {**TINY, "dataset": "cifar10",
+                                                                      "steps": 2}}), 422, "dataset")
+    assert "does not download" in detail and "--allow-downloads" in detail
+
+
+def test_errors_name_no_paths_outside_the_folders_the_server_serves(server):
+    scrub = server.manager.scrub
+    assert scrub("cannot read /home/someone/secret.png (denied)") == "cannot read <path> (denied)"
+    inside_runs = f"{server.runs}/x/checkpoints/step-0000001.pt is damaged"
+    assert scrub(inside_runs) == inside_runs
+    assert scrub("nothing at /api/nothing; the API is listed at /docs") == ("nothing at /api/nothing; the API is "
+                                                                            "listed at /docs")
+
+
+# --- No links out, and one bad run does not break the list ------------------------------------------------------
+
+def test_links_planted_in_a_run_folder_are_never_followed(api, done, server, tmp_path):
+    run, secret = server.runs / done, tmp_path / "passwd"
+    secret.write_text("root:x:0:0\n")
+    (run / "samples" / "step-0009999.png").symlink_to(secret)
+    try:
+        assert 9999 not in api.get(f"/api/runs/{done}/samples").json()["steps"]
+        detail = refusal(api.get(f"/api/runs/{done}/samples/9999.png"), 409)
+        assert "leads outside the run folder" in detail and str(secret) not in detail
+        (run / "log.txt").rename(run / "log.txt.real")
+        (run / "log.txt").symlink_to(secret)
+        refusal(api.get(f"/api/runs/{done}/log"), 409)
+        refusal(api.post("/api/training/resume", json={"run": done, "steps": 12}), 409)
+        assert secret.read_text() == "root:x:0:0\n"
+        assert done in {r["name"] for r in api.get("/api/runs").json()["runs"]}
+    finally:
+        (run / "samples" / "step-0009999.png").unlink()
+        if (run / "log.txt.real").exists():
+            (run / "log.txt").unlink()
+            (run / "log.txt.real").rename(run / "log.txt")
+
+
+def test_a_broken_run_is_listed_as_broken_and_the_others_still_list(api, done, server, tmp_path):
+    bad = {"bad-status": lambda p: (p / "status.json").write_text("[1, 2"),
+           "status-a-list": lambda p: (p / "status.json").write_text("[]"),
+           "bad-types": lambda p: (p / "status.json").write_text(json.dumps({"status": "x", "step": "ten"})),
+           "dangling": lambda p: (p / "config.json").unlink() or (p / "config.json").symlink_to(tmp_path / "none"),
+           "config-out": lambda p: (p / "config.json").unlink() or (p / "config.json").symlink_to(tmp_path / "c")}
+    (tmp_path / "c").write_text(json.dumps({"dataset": "secret"}))
+    for name, damage in bad.items():
+        (server.runs / name).mkdir()
+        (server.runs / name / "config.json").write_text(json.dumps({"dataset": "fashion-mnist"}))
+        damage(server.runs / name)
+    response = api.get("/api/runs")
+    assert response.status_code == 200, response.text
+    listed = {r["name"]: r for r in response.json()["runs"]}
+    assert listed[done]["status"] == "finished"
+    for name in bad:
+        assert listed[name]["status"] == "broken" and listed[name]["broken"], listed[name]
+    assert "secret" not in response.text
+
+
+# --- One writer per run -----------------------------------------------------------------------------------------
+
+def test_resume_and_a_second_start_refuse_a_run_that_a_live_trainer_writes(api, done, server):
+    held = RunLock(server.runs / done).acquire()
+    try:
+        detail = refusal(api.post("/api/training/resume", json={"run": done, "steps": 12}), 409)
+        assert "is being trained by process" in detail and "one trainer writes a run at a time" in detail
+        refusal(api.post("/api/training/start", json={"config": {**TINY, "steps": 2}, "name": done}), 409)
+    finally:
+        held.release()
+    assert api.post("/api/training/resume", json={"run": done, "steps": 8}).status_code == 202
+    wait_idle(api)
+    assert api.get("/api/status").json()["state"] == "finished"
+
+
+def test_a_run_whose_trainer_is_gone_is_listed_as_interrupted_at_its_last_checkpoint(api, done, server):
+    run = server.runs / done
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "status": "running", "step": status["step"] + 3}))
+    try:
+        listed = {r["name"]: r for r in api.get("/api/runs").json()["runs"]}[done]
+        assert listed["status"] == "interrupted" and listed["step"] == status["step"]
+        assert f"resume continues from step {status['step']}" in listed["message"]
+        held = RunLock(run).acquire()  # with a live trainer it is what its status says
+        listed = {r["name"]: r for r in api.get("/api/runs").json()["runs"]}[done]
+        held.release()
+        assert listed["status"] == "running"
+    finally:
+        (run / "status.json").write_text(json.dumps(status))
+
+
+# --- The token --------------------------------------------------------------------------------------------------
+
+def test_the_query_token_is_taken_only_on_the_pages_first_load(tmp_path):
+    with TestClient(create_app(tmp_path, token="s3cret"), follow_redirects=False) as client:
+        assert client.get("/api/status", params={"token": "s3cret"}).status_code == 401
+        assert client.get("/api/runs", params={"token": "s3cret"}).status_code == 401
+        first = client.get("/", params={"token": "s3cret"})
+        assert first.status_code == 303 and first.headers["location"] == "/"
+        cookie = first.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+        assert client.get("/api/status").status_code == 200  # the cookie from now on
+    with TestClient(create_app(tmp_path, token="s3cret"), base_url="https://testserver",
+                    follow_redirects=False) as client:
+        assert "Secure" in client.get("/", params={"token": "s3cret"}).headers["set-cookie"]
