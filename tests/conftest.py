@@ -112,15 +112,28 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
                           timeout=timeout, env=full_env)
 
 
+HANG_S = 600  # how long a test waits for something that must happen before it calls it a hang
+
+
+def until(test, what: str, timeout_s: float = HANG_S):
+    """Wait for `test()` to be true and return its value. The timeout only guards against a hang: a test waits
+    for events, never for a time to pass, so a slower machine only takes longer."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := test()):
+        assert time.monotonic() < deadline, f"waited {timeout_s:g} s for {what}: a hang"
+        time.sleep(0.05)
+    return found
+
+
 def read_dashboard_url(process, timeout_s: float = 60) -> tuple[str | None, list[str]]:
-    """The URL a starting `dcgan serve` prints ("dcgan dashboard: http://..."), and the lines read before it."""
+    """The URL a starting `dcgan serve` prints ("dcgan dashboard: http(s)://..."), and the lines read before it."""
     deadline, lines = time.monotonic() + timeout_s, []
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
         lines.append(line)
-        match = re.search(r"dcgan dashboard: (http://\S+)", line)
+        match = re.search(r"dcgan dashboard: (https?://\S+)", line)
         if match:
             return match.group(1), lines
     return None, lines

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import run_cli, until
 from dcgan import Trainer, TrainConfig, load_generator
 from dcgan.runfiles import read_metrics
 
@@ -124,9 +124,7 @@ def test_a_dead_rank_stops_the_job_with_a_clear_message(tmp_path):
                              "--batch-size", "32", "--g-width", "8", "--d-width", "8", "--run-dir", "r",
                              "--no-progress", "--no-tensorboard", "--checkpoint-every", "5"], cwd=tmp_path,
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not list((tmp_path / "r" / "checkpoints").glob("step-*.pt")) and time.time() < deadline:
-        time.sleep(0.1)
+    until(lambda: list((tmp_path / "r" / "checkpoints").glob("step-*.pt")), "a checkpoint")
     workers = subprocess.run(["pgrep", "-f", "-P", str(_torchrun_pid(proc.pid)), "dcgan"], capture_output=True,
                              text=True).stdout.split()
     assert len(workers) == 2

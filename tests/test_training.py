@@ -111,12 +111,14 @@ def test_stop_signal_finishes_the_step_and_checkpoints(fashion, tmp_path):
     def on_event(e):
         events.append(e)
         if isinstance(e, StepMetrics) and e.step == 7:
-            threading.Thread(target=trainer.request_stop).start()
+            other = threading.Thread(target=trainer.request_stop)  # asked from another thread, as a server does
+            other.start()
+            other.join()  # before the next step, however the threads are scheduled
 
     trainer = Trainer(small(steps=10000), run_dir=tmp_path / "r", data=fashion, subscribers=[on_event])
     assert trainer.run() == "stopped"
     stopped_at = trainer.step
-    assert 7 <= stopped_at < 20
+    assert stopped_at == 7  # the step it was asked in is finished, no other is begun
     assert [e for e in events if isinstance(e, CheckpointSaved)][-1].step == stopped_at
     assert [e.status for e in events if isinstance(e, StatusChanged)] == ["running", "stopped"]
     resumed = Trainer.resume(tmp_path / "r", steps=stopped_at + 3, data=fashion)
@@ -134,9 +136,10 @@ def test_a_time_budget_ends_the_run_with_a_checkpoint(fashion, tmp_path):
     assert [e for e in events if isinstance(e, CheckpointSaved)][-1].step == trainer.step
     final = [e for e in events if isinstance(e, StatusChanged)][-1]
     assert "0.02-minute budget ended at step" in final.message
-    # The budget is per session: resuming trains on towards the total.
-    resumed = Trainer.resume(tmp_path / "r", steps=trainer.step + 2, data=fashion)
-    assert resumed.run() == "finished" and resumed.step == trainer.step + 2
+    # The budget is per session: a resumed run trains on under a budget of its own (at least one step, however
+    # few fit in it on this machine: the budget is checked between steps).
+    resumed = Trainer.resume(tmp_path / "r", steps=100000, data=fashion)
+    assert resumed.run() == "finished" and resumed.step > trainer.step
 
 
 def test_bf16_warns_where_the_cpu_would_emulate_it(fashion, tmp_path):
