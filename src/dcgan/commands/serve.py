@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import socket
+import sys
+from pathlib import Path
 
 from dcgan.errors import ConfigError
 
 TOKEN_ENV = "DCGAN_TOKEN"
 WS_MAX_MESSAGE = 64 * 1024  # clients only send tiny messages (the server ignores them)
+SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
 def register(sub) -> None:
@@ -22,8 +26,22 @@ def register(sub) -> None:
                    "only; any other address needs an access token)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
     p.add_argument("--runs-dir", default="runs", help="the folder of runs to list and train into (default: runs)")
-    p.add_argument("--token", help=f"access token every request must carry (default: ${TOKEN_ENV}; generated and "
-                   f"printed when --host is not a loopback address)")
+    p.add_argument("--token-file", metavar="FILE", help=f"read the access token every request must carry from "
+                   f"FILE (default: ${TOKEN_ENV}; generated and printed when --host is not a loopback address)")
+    p.add_argument("--token", help="the access token itself; it shows in `ps` and the shell history, so prefer "
+                   f"--token-file or ${TOKEN_ENV}")
+    p.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate (PEM; with "
+                   "--ssl-keyfile): the token and the cookie then travel encrypted")
+    p.add_argument("--ssl-keyfile", metavar="FILE", help="the certificate's private key (PEM)")
+    p.add_argument("--data-root", action="append", metavar="DIR", help="a folder datasets and data_dir may lead "
+                   "into; repeat for several (default: ./data and the system dataset folders)")
+    p.add_argument("--allow-downloads", action="store_true", help="let a training started from the dashboard "
+                   "download a named dataset that is not on this machine")
+    p.add_argument("--memory-budget", metavar="SIZE", help="the most memory one training, generator or "
+                   "architecture preview may need, estimated before anything is built, e.g. 8G or 512M (default: "
+                   "half of this machine's memory)")
+    p.add_argument("--max-processes", type=int, metavar="N", help="the most training processes a run started from "
+                   "the dashboard may use (default: this machine's CPU cores, or its GPUs on CUDA)")
     p.set_defaults(func=run)
 
 
@@ -35,26 +53,90 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.max_processes is not None and args.max_processes < 1:
+        raise ConfigError(f"--max-processes must be at least 1, got {args.max_processes}")
+    tls = tls_files(args.ssl_certfile, args.ssl_keyfile)
     loopback = is_loopback(args.host)
-    token = args.token or os.environ.get(TOKEN_ENV)
+    token = read_token(args)
     generated = token is None and not loopback
     if generated:
         token = secrets.token_urlsafe(24)
+    options = dict(token=token, allowed_hosts=loopback_hosts() if loopback else None,
+                   allow_downloads=args.allow_downloads)
+    if args.data_root:
+        options["data_roots"] = [Path(d) for d in args.data_root]
+    if args.memory_budget is not None:
+        options["memory_budget"] = parse_size(args.memory_budget)
+    if args.max_processes is not None:
+        options["max_processes"] = args.max_processes
     sock = listen(args.host, args.port)
-    app = create_app(args.runs_dir, token=token, allowed_hosts=loopback_hosts() if loopback else None)
+    app = create_app(args.runs_dir, **options)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, ws_max_size=WS_MAX_MESSAGE,
-                                           timeout_graceful_shutdown=5))
-    url = f"http://{url_host(args.host)}:{sock.getsockname()[1]}/"
+                                           timeout_graceful_shutdown=5, **tls))
+    url = f"{'https' if tls else 'http'}://{url_host(args.host)}:{sock.getsockname()[1]}/"
     print(f"dcgan dashboard: {url}{f'?token={token}' if token else ''}", flush=True)
     if generated:
-        print(f"access token: {token} (generated; choose one with --token or ${TOKEN_ENV})", flush=True)
+        print(f"access token: {token} (generated; choose one with --token-file or ${TOKEN_ENV})", flush=True)
     print(f"runs folder: {os.path.abspath(args.runs_dir)}; API docs: {url}docs; Ctrl-C stops the server (a "
           f"training stops after its step and writes a checkpoint)", flush=True)
+    describe_limits(app)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it handled after its graceful shutdown: that is a normal exit
     return 0
+
+
+def read_token(args: argparse.Namespace) -> str | None:
+    """The access token from --token-file, --token (with a warning: it shows in `ps`) or the environment."""
+    if args.token_file and args.token:
+        raise ConfigError("give --token-file or --token, not both")
+    if args.token_file:
+        try:
+            token = Path(args.token_file).expanduser().read_text().strip()
+        except OSError as e:
+            raise ConfigError(f"cannot read --token-file {args.token_file} ({e.strerror or e})") from e
+        if not token:
+            raise ConfigError(f"--token-file {args.token_file} is empty; write the token into it")
+        return token
+    if args.token:
+        print(f"warning: --token shows in `ps` and in the shell history; prefer --token-file or ${TOKEN_ENV}",
+              file=sys.stderr, flush=True)
+        return args.token
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def tls_files(certfile: str | None, keyfile: str | None) -> dict[str, str]:
+    """uvicorn's TLS options, checked here so a wrong path is one clear line."""
+    if not certfile and not keyfile:
+        return {}
+    if not (certfile and keyfile):
+        raise ConfigError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    for flag, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
+        if not Path(path).expanduser().is_file():
+            raise ConfigError(f"{flag} {path} is not a file")
+    return {"ssl_certfile": str(Path(certfile).expanduser()), "ssl_keyfile": str(Path(keyfile).expanduser())}
+
+
+def parse_size(text: str) -> int:
+    """'8G', '512M', '1.5g', '1048576' -> bytes."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"--memory-budget {text!r} is not a size; write e.g. 8G, 512M or a number of bytes")
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
+
+
+def describe_limits(app) -> None:
+    from dcgan.budget import gib, machine_processes
+
+    settings, store = app.state.settings, app.state.store
+    processes = settings.max_processes or machine_processes()
+    roots = app.state.manager.data_roots.describe()
+    print(f"data folders: {roots}; memory budget {gib(settings.memory_budget)} per training; up to {processes} "
+          f"training processes{'; datasets may be downloaded' if settings.allow_downloads else ''}", flush=True)
+    interrupted = [r for r in store.summaries() if r.status == "interrupted"]
+    for r in interrupted:
+        print(f"interrupted: {r.name} ({r.message})", flush=True)
 
 
 def listen(host: str, port: int) -> socket.socket:
