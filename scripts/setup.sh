@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 extras="${1:-}"
 apt_packages="dataset-fashion-mnist"               # the official Fashion-MNIST files, read in place
-[ "$extras" = test ] && apt_packages="$apt_packages chromium ffmpeg"   # browser tests; MP4 interpolations
+[ "$extras" = test ] && apt_packages="$apt_packages chromium ffmpeg openssl"   # browser tests; MP4 interpolations; a TLS certificate
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=""
