@@ -5,12 +5,21 @@ read or a write out of a run folder, one bad run never breaks the list, and the 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from conftest import HANG_S, read_dashboard_url, run_cli
 from dcgan import budget
 from dcgan.rundir import RunLock
 from dcgan.server import create_app
@@ -234,3 +243,68 @@ def test_the_query_token_is_taken_only_on_the_pages_first_load(tmp_path):
     with TestClient(create_app(tmp_path, token="s3cret"), base_url="https://testserver",
                     follow_redirects=False) as client:
         assert "Secure" in client.get("/", params={"token": "s3cret"}).headers["set-cookie"]
+
+
+def serve(tmp_path, *options: str) -> tuple[subprocess.Popen, str, list[str]]:
+    process = subprocess.Popen([sys.executable, "-m", "dcgan", "serve", "--port", "0", "--runs-dir",
+                                str(tmp_path / "runs"), *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url, lines = read_dashboard_url(process, timeout_s=HANG_S)
+    assert url, "".join(lines)
+    return process, url, lines
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by openssl for this test."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_a_token_file_and_tls_keep_the_token_out_of_ps_and_off_the_wire(tmp_path):
+    cert, key = self_signed_certificate(tmp_path)
+    (tmp_path / "token").write_text("s3cret-from-a-file\n")
+    process, url, _ = serve(tmp_path, "--token-file", str(tmp_path / "token"), "--ssl-certfile", str(cert),
+                            "--ssl-keyfile", str(key))
+    try:
+        assert re.fullmatch(r"https://127\.0\.0\.1:\d+/\?token=s3cret-from-a-file", url)
+        assert b"s3cret" not in Path(f"/proc/{process.pid}/cmdline").read_bytes()  # what `ps` shows
+        base = url.split("?")[0]
+        trusted = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(base_url=base, verify=trusted, timeout=60, follow_redirects=False) as client:
+            assert client.get("/api/status").status_code == 401
+            assert client.get("/api/status", params={"token": "s3cret-from-a-file"}).status_code == 401
+            first = client.get(url)
+            assert first.status_code == 303
+            assert all(word in first.headers["set-cookie"] for word in ("HttpOnly", "SameSite=Strict", "Secure"))
+            assert client.get("/api/status").json()["state"] == "idle"  # the cookie travels, encrypted
+        with httpx.Client(timeout=60) as untrusting, pytest.raises(httpx.ConnectError, match="CERTIFICATE"):
+            untrusting.get(base)  # it is TLS indeed: an unknown certificate is refused
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(HANG_S)
+
+
+def test_a_token_on_the_command_line_works_with_a_warning(tmp_path):
+    process, url, lines = serve(tmp_path, "--token", "visible")
+    try:
+        assert any("--token shows in `ps`" in line and "--token-file" in line for line in lines), lines
+        with httpx.Client(timeout=60) as client:
+            assert client.get(url.split("?")[0] + "api/status", headers={"authorization": "Bearer visible"}
+                              ).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(HANG_S)
+
+
+@pytest.mark.parametrize("options,words", [
+    (["--token-file", "/nonexistent/token"], "cannot read --token-file"),
+    (["--ssl-certfile", "cert.pem"], "needs both --ssl-certfile and --ssl-keyfile"),
+    (["--memory-budget", "lots"], "is not a size"),
+    (["--max-processes", "0"], "--max-processes must be at least 1"),
+])
+def test_bad_serve_options_are_one_line(tmp_path, options, words):
+    result = run_cli("serve", "--port", "0", *options, cwd=tmp_path, timeout=HANG_S)
+    assert result.returncode == 2 and words in result.stderr and len(result.stderr.strip().splitlines()) == 1
