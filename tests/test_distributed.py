@@ -145,6 +145,16 @@ def _torchrun_pid(cli_pid: int) -> int:
     raise AssertionError("torchrun did not start")
 
 
+def test_more_processes_than_the_machine_has_are_refused_unless_forced(tmp_path):
+    from dcgan.budget import machine_processes
+
+    too_many = machine_processes() + 1
+    result = run_cli("train", "--nproc", str(too_many), "--steps", "1", cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"--nproc {too_many} is more training processes than the {too_many - 1}" in result.stderr
+    assert "--force-nproc" in result.stderr and not (tmp_path / "runs").exists()
+
+
 def test_sync_batchnorm_on_cpu_is_a_clear_error(tmp_path):
     result = run_cli("train", "--sync-batchnorm", "--steps", "1", cwd=tmp_path)
     assert result.returncode == 2 and "--sync-batchnorm needs CUDA" in result.stderr
