@@ -107,11 +107,12 @@ def test_fork_starts_from_the_parents_weights_exactly(api, server, paused):
     api.post("/api/training/stop", params={"wait_s": 60})
     checkpoint = f"step-{parent['step']:07d}.pt"
     forked = api.post("/api/training/fork", json={"run": paused, "checkpoint": checkpoint, "name": f"{paused}-fork",
-                                                   "changes": {"lr_d": 4e-4, "steps": parent["step"] + 2}})
+                                                   "changes": {"lr_d": 4e-4, "steps": parent["step"] + 2},
+                                                   "paused": True})
     assert forked.status_code == 202, forked.text
     assert forked.json()["run"] == f"{paused}-fork" and forked.json()["step"] == parent["step"]
-    # Paused before its first step, the fork's weights are the parent's, bit for bit.
-    api.post("/api/training/pause")
+    # Paused before its first step (however fast the machine), the fork's weights are the parent's, bit for bit.
+    wait_status(api, lambda s: s["state"] == "paused")
     child = checkpoint_now(api, server, f"{paused}-fork")
     assert child["step"] == parent["step"] and same(parent["G"], child["G"]) and same(parent["D"], child["D"])
     api.post("/api/training/unpause")

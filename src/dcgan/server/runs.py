@@ -88,6 +88,9 @@ class RunStore:
         return found
 
     def summary(self, name: str, active: str | None = None) -> schemas.RunSummary:
+        path = self.path(name)
+        if os.path.lexists(path / CONFIG_FILE) and not inside(path, CONFIG_FILE).is_file():
+            raise RunFolderError(f"{CONFIG_FILE} is a link to nothing")
         path = self.run(name)
         config = read_json(inside(path, CONFIG_FILE))
         status_file = inside(path, "status.json")
