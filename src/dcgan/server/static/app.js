@@ -510,7 +510,8 @@ function renderRuns() {
       class: `${run.name === state.view ? 'viewing' : ''}${depth ? ' child' : ''}`,
       style: depth ? `--depth:${Math.min(depth, 4)}` : null,
       dataset: { run: run.name, depth: String(depth), parent: run.parent?.run?.split('/').at(-1) || '' },
-    }, box, open, el('span', { class: 'pill', dataset: { state: status } }, status));
+    }, box, open, el('span', { class: 'pill', dataset: { state: status }, title: run.broken || run.message || null },
+      status));
   }));
 }
 
