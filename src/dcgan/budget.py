@@ -30,7 +30,6 @@ BUDGET_SHARE = 0.5  # a server's default budget: half of this machine's memory
 GENERATE_IMAGES = 256  # the most images one generation request draws (the API's bound on count)
 # Images of each named dataset's training split as dcgan.data loads it (celeba: all faces).
 DATASET_IMAGES = {"mnist": 60_000, "fashion-mnist": 60_000, "cifar10": 50_000, "celeba": 202_599}
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)
@@ -148,11 +147,10 @@ def warm_up() -> None:
 def dataset_images(config: TrainConfig) -> int:
     """Images the config's dataset holds: known for the named ones, counted (not read) for a folder."""
     if config.dataset.startswith(FOLDER_PREFIX):
+        from torchvision.datasets.folder import IMG_EXTENSIONS  # what dcgan.data reads from a folder
+
         root = Path(os.path.expanduser(config.dataset[len(FOLDER_PREFIX):]))
-        count = 0
-        for _, _, files in os.walk(root):
-            count += sum(1 for f in files if f.lower().endswith(IMAGE_SUFFIXES))
-        return count
+        return sum(1 for _, _, files in os.walk(root) for f in files if f.lower().endswith(IMG_EXTENSIONS))
     return DATASET_IMAGES.get(config.dataset, 0)
 
 
