@@ -233,9 +233,11 @@ def test_load_refuses_paths_outside_the_runs_folder(seed, server, tmp_path):
     try:
         linked_run.symlink_to(outside, target_is_directory=True)
         linked_checkpoint.symlink_to(outside / "checkpoints" / "step-0000004.pt")
-        for path in ("linked-out", f"{run}/checkpoints/step-0000099.pt"):
+        # A path that names a link out is the client's bad path (422); a link inside a run is the run folder's
+        # fault (409, as for every file of a run read through dcgan.rundir.inside).
+        for path, status in (("linked-out", 422), (f"{run}/checkpoints/step-0000099.pt", 409)):
             response = seed.http.post("/load_model", json={"path": path})
-            assert response.status_code == 422 and "outside" in response.json()["detail"], path
+            assert response.status_code == status and "outside" in response.json()["detail"], path
     finally:
         linked_run.unlink(missing_ok=True)
         linked_checkpoint.unlink(missing_ok=True)
@@ -262,9 +264,10 @@ def test_without_any_model_save_load_and_generate_say_what_to_do(tmp_path):
 
 @pytest.fixture
 def small_folder(fashion, tmp_path):
-    """64 real Fashion-MNIST images as PNG files: an epoch is two steps of 32."""
-    folder = tmp_path / "fashion-64"
-    folder.mkdir()
+    """64 real Fashion-MNIST images as PNG files in ./data (a data root of the server): an epoch is two steps of
+    32."""
+    folder = tmp_path / "data" / "fashion-64"
+    folder.mkdir(parents=True)
     for i in range(64):
         Image.fromarray(fashion.images[i, 0].numpy()).save(folder / f"{i:02d}.png")
     return folder
