@@ -34,7 +34,7 @@ def test_a_short_real_training_learns(fashion, tmp_path):
                                   sample_every=100), run_dir=tmp_path / "run", data=fashion, subscribers=[events.append])
     assert trainer.run() == "finished"
     grids = [e for e in events if isinstance(e, SampleGrid)]
-    assert [g.step for g in grids] == [0, 100, 200, 300]
+    assert [g.step for g in grids] == [0, 10, 25, 50, 100, 200, 300]
     first, last = grids[0].images.float(), grids[-1].images.float()
     assert (first - last).abs().mean() > 20  # the samples changed substantially
     real_mean = fashion.images[:2000].float().mean()
@@ -55,9 +55,9 @@ def test_a_run_writes_its_folder(fashion, tmp_path):
     rows = steps_rows(run)
     assert [r["step"] for r in rows] == list(range(1, 41)) and METRIC_KEYS <= set(rows[0])
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
-        "step-0000000.png", "step-0000015.png", "step-0000030.png", "step-0000040.png"]
+        "step-0000000.png", "step-0000010.png", "step-0000015.png", "step-0000030.png", "step-0000040.png"]
     gif = Image.open(run / "progress.gif")
-    assert gif.n_frames == 4
+    assert gif.n_frames == 5
     assert (run / "checkpoints" / "last").read_text().strip() == "step-0000040.pt"
     assert (run / "generator.safetensors").is_file()
     assert json.loads((run / "status.json").read_text())["status"] == "finished"

@@ -123,10 +123,15 @@ class TrainConfig:
                                 group="distributed")
     # Reporting.
     log_every: int = _opt(10, "steps between logged metrics", ge=1, le=1000000, group="report")
-    sample_every: int = _opt(200, "steps between fixed-noise sample grids (also at every epoch end)", ge=1,
-                             le=100000000, group="report")
-    checkpoint_every: int = _opt(1000, "steps between checkpoints (also at the end)", ge=1, le=100000000,
-                                 group="report")
+    # Snapshot cadence (dcgan.cadence): by steps and by epochs, each 0 = off; both rules apply.
+    sample_every: int = _opt(200, "steps between fixed-noise sample grids, after early ones at steps 10, 25, 50, "
+                             "100, 250, ... below it; 0 = none by steps", ge=0, le=100000000, group="report")
+    sample_every_epochs: int = _opt(1, "epochs between sample grids at epoch ends, 0 = none by epochs", ge=0,
+                                    le=100000, group="report")
+    checkpoint_every: int = _opt(1000, "steps between checkpoints, 0 = none by steps (one is always written at "
+                                 "the end)", ge=0, le=100000000, group="report")
+    checkpoint_every_epochs: int = _opt(0, "epochs between checkpoints at epoch ends, 0 = none by epochs", ge=0,
+                                        le=100000, group="report")
     keep_checkpoints: int = _opt(3, "how many step checkpoints to keep (older ones are deleted)", ge=1, le=1000,
                                  group="report")
     sample_count: int = _opt(64, "images in the fixed-noise grid", ge=1, le=256, group="report")

@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from dcgan.augment import diff_augment
+from dcgan.cadence import every_n, sample_due
 from dcgan.checkpoint import (GENERATOR_FILE, atomic_write_text, export_generator, load_checkpoint,
                               resolve_checkpoint, save_checkpoint)
 from dcgan.config import FOLDER_PREFIX, TrainConfig
@@ -479,13 +480,16 @@ class Trainer:
         epoch_done = self.position + self._per_step() > len(self.data)
         if epoch_done:
             self.events.emit(EpochEnd(self.step, self.epoch + 1, time.perf_counter() - self._epoch_start))
-        # Snapshot.
-        if manual or self.step % cfg.sample_every == 0 or epoch_done:
+        # Snapshot (dcgan.cadence: early grids, then by steps; by epochs at an epoch's end). A checkpoint comes
+        # after the epoch count moves on, so a resumed run does not end that epoch a second time.
+        if manual or sample_due(self.step, cfg.sample_every) or (
+                epoch_done and every_n(self.epoch + 1, cfg.sample_every_epochs)):
             self._sample()
-        if self.step % cfg.checkpoint_every == 0:
-            self._checkpoint()
         if epoch_done:
             self.epoch, self.position, self._epoch_start = self.epoch + 1, 0, time.perf_counter()
+        if every_n(self.step, cfg.checkpoint_every) or (
+                epoch_done and every_n(self.epoch, cfg.checkpoint_every_epochs)):
+            self._checkpoint()
         # Replay the live changes a resumed run had made after this step.
         replay = [c for c in self.changes if c.step == self.step]
         if replay:
