@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
+from pathlib import Path
 from typing import Any
 
+from dcgan.checkpoint import atomic_write_text
+from dcgan.errors import ConfigError
 from dcgan.events import EpochEnd, Event, SampleGrid, StatusChanged, StepMetrics
 from dcgan.sampling import grid_array
 
@@ -45,14 +49,60 @@ class TensorBoardLogger:
             self.writer.flush()
 
 
+WANDB_ID_FILE = "wandb-id"  # in the run folder: every session of a run logs to the same W&B run
+
+
+def require_wandb() -> None:
+    """Fail in one line, before a run starts, where W&B cannot log: the package is missing, its settings are
+    invalid, or it is online without credentials (where wandb.init would prompt, or raise without a terminal)."""
+    try:
+        import wandb
+    except ImportError:
+        raise ConfigError("--wandb needs the wandb package: pip install 'dcgan[wandb]' (or train without --wandb)",
+                          field="wandb") from None
+    try:
+        mode = wandb.setup().settings.mode
+    except Exception as e:  # e.g. WANDB_MODE=typo fails W&B's own settings validation
+        raise ConfigError(f"--wandb: W&B's settings are invalid ({first_line(e)}); WANDB_MODE is online, offline "
+                          f"or disabled", field="wandb") from None
+    if mode in ("offline", "dryrun", "disabled"):
+        return
+    try:
+        # Reads WANDB_API_KEY, ~/.netrc (what `wandb login` writes) and W&B's settings files; never prompts.
+        logged_in = wandb.login(prompt=False, verify=False)
+    except TypeError:  # prompt= arrived in wandb 0.30
+        raise ConfigError("--wandb needs wandb >= 0.30: pip install -U 'dcgan[wandb]'", field="wandb") from None
+    except Exception as e:  # a malformed key
+        raise ConfigError(f"--wandb: {first_line(e)}; run `wandb login` again, or log locally with "
+                          f"WANDB_MODE=offline", field="wandb") from None
+    if not logged_in:
+        raise ConfigError("--wandb: no W&B API key on this machine; run `wandb login` once (or set WANDB_API_KEY), "
+                          "or log locally with WANDB_MODE=offline and upload later with `wandb sync`", field="wandb")
+
+
+def first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class WandbLogger:
-    """Logs the same metrics and grids to Weights & Biases (WANDB_MODE=offline keeps them local)."""
+    """Logs the same metrics and grids to Weights & Biases (WANDB_MODE=offline keeps them in the run folder).
+
+    A resumed run continues the same W&B run: its id is kept in the run folder (WANDB_ID_FILE)."""
 
     def __init__(self, run_dir: str | os.PathLike, project: str, config: dict[str, Any], name: str):
         import wandb
 
         self.wandb = wandb
-        self.run = wandb.init(project=project, config=config, name=name, dir=str(run_dir), reinit=True)
+        id_file = Path(run_dir) / WANDB_ID_FILE
+        run_id = id_file.read_text().strip() if id_file.is_file() else secrets.token_hex(4)
+        try:
+            self.run = wandb.init(project=project, config=config, name=name, dir=str(run_dir), id=run_id,
+                                  resume="allow", reinit="create_new")
+        except Exception as e:  # no network, a server that refuses the key: one line, not W&B's traceback
+            raise ConfigError(f"--wandb: W&B could not start its run ({first_line(e)}); log locally with "
+                              f"WANDB_MODE=offline and upload later with `wandb sync`", field="wandb") from None
+        atomic_write_text(id_file, run_id)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StepMetrics):

@@ -86,11 +86,11 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, *, steps: int | None = None, epochs: int | None = None,
-               device: str | None = None, minutes: float | None = None, checkpoint: str | Path | None = None,
-               subscribers: Iterable[Callable[[Event], None]] = (), data: ImageData | None = None,
-               origin: str | None = None) -> "Trainer":
+               device: str | None = None, minutes: float | None = None, wandb: bool | None = None,
+               checkpoint: str | Path | None = None, subscribers: Iterable[Callable[[Event], None]] = (),
+               data: ImageData | None = None, origin: str | None = None) -> "Trainer":
         """Continue a run from its last checkpoint (or `checkpoint`); a larger steps/epochs total extends it,
-        `minutes` gives this session its own time budget.
+        `minutes` gives this session its own time budget, `wandb` turns W&B logging on or off from here.
         Live hyperparameter changes of the run are replayed at the steps they were made."""
         run_dir = Path(run_dir)
         if not (run_dir / CONFIG_FILE).is_file():
@@ -109,6 +109,8 @@ class Trainer:
             config = dataclasses.replace(config, device=device)
         if minutes is not None:  # the time budget is per session
             config = dataclasses.replace(config, minutes=minutes)
+        if wandb is not None:
+            config = dataclasses.replace(config, wandb=wandb)
         trainer = cls(config, run_dir=run_dir, subscribers=subscribers, data=data, origin=origin)
         trainer.resume_from = path
         trainer.changes = [Change(**c) for c in read_changes(run_dir) or state.get("changes", [])]
@@ -156,6 +158,10 @@ class Trainer:
         if not self.world.is_main:  # only rank 0 writes files and serves events
             self.write_files = False
             self.events = EventBus()
+        if cfg.wandb and self.write_files:
+            from dcgan.tracking import require_wandb
+
+            require_wandb()  # before the data loads and anything is written
         self.device = resolve_device(cfg.device)
         if self.device.type == "cuda" and self.world.distributed:
             self.device = torch.device("cuda", self.world.local_rank)
@@ -291,6 +297,11 @@ class Trainer:
             self.close()
             raise
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        wandb_logger = None
+        if cfg.wandb:  # before config.json: a W&B run that cannot start leaves a folder that can be used again
+            from dcgan.tracking import WandbLogger
+
+            wandb_logger = WandbLogger(self.run_dir, cfg.wandb_project, cfg.to_dict(), self.run_dir.name)
         atomic_write_text(self.run_dir / CONFIG_FILE, self.original_config.to_json())
         write_run_record(self)
         from dcgan.runfiles import RunFiles
@@ -300,10 +311,8 @@ class Trainer:
             from dcgan.tracking import TensorBoardLogger
 
             files.append(TensorBoardLogger(self.run_dir))
-        if cfg.wandb:
-            from dcgan.tracking import WandbLogger
-
-            files.append(WandbLogger(self.run_dir, cfg.wandb_project, cfg.to_dict(), self.run_dir.name))
+        if wandb_logger is not None:
+            files.append(wandb_logger)
         self.events.subscribers[:0] = files  # files first: a dashboard told of a sample can read its PNG
 
     # --- Control from other threads -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dcgan.config import PRESETS, TrainConfig, apply_preset, field_type
 from dcgan.errors import ConfigError
 
 # Options that may change when a run is resumed; everything else is fixed by the run's config.json.
-RESUME_OPTIONS = ("steps", "epochs", "device", "minutes")
+RESUME_OPTIONS = ("steps", "epochs", "device", "minutes", "wandb")
 
 
 def flag(name: str) -> str:
@@ -54,7 +54,7 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint; "
                    "--steps/--epochs (a larger total) extend it, --device moves it, --minutes sets this session's "
-                   "time budget")
+                   "time budget, --wandb/--no-wandb turn W&B logging on or off")
     p.add_argument("--fork", metavar="RUN_DIR", help="start a new run from a checkpoint of another run (its "
                    "weights, optimisers and step), with the options given here changed")
     p.add_argument("--checkpoint", metavar="FILE", help="with --resume or --fork: this checkpoint instead of the "
