@@ -150,7 +150,7 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         """Check types and bounds of every field; raise one ConfigError that teaches."""
         for f in dataclasses.fields(self):
-            _check_field(f, getattr(self, f.name))
+            check_field(f, getattr(self, f.name))
         if self.epochs is not None and self.steps is not None:
             raise ConfigError("give --epochs or --steps, not both (both are totals for the run)", field="steps")
         ds = self.dataset
@@ -238,10 +238,11 @@ def _type_hints() -> dict[str, Any]:
     return typing.get_type_hints(TrainConfig)
 
 
-def _check_field(f: dataclasses.Field, value: Any) -> None:
+def check_field(f: dataclasses.Field, value: Any, label: str | None = None) -> None:
+    """Type and bounds of one field's value; the error names it as `label` (default: its command-line flag)."""
     base, optional = field_type(f)
     meta = f.metadata
-    flag = "--" + f.name.replace("_", "-")
+    flag = label or "--" + f.name.replace("_", "-")
     if value is None:
         if optional:
             return

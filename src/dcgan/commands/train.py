@@ -9,7 +9,8 @@ import signal
 import sys
 from typing import Any, Callable
 
-from dcgan.config import PRESETS, TrainConfig, apply_preset, field_type
+from dcgan.config import PRESETS, TrainConfig, field_type
+from dcgan.configfile import compose, config_format, format_config
 from dcgan.errors import ConfigError
 
 # Options that may change when a run is resumed; everything else is fixed by the run's config.json.
@@ -50,8 +51,12 @@ def given_config_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a DCGAN (or resume a run)",
-                       description="Train a DCGAN. Options given on the command line override the preset.")
+                       description="Train a DCGAN. Options given on the command line override a config file, "
+                                   "whose options override the preset.")
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
+    p.add_argument("--config", metavar="FILE", help="read options from a TOML or JSON file: any option below by "
+                   "its field name (batch_size = 32) and preset = NAME; options typed here win over the file, the "
+                   "file over the preset. `--dry-run > my.toml` writes one")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint; "
                    "--steps/--epochs (a larger total) extend it, --device moves it, --minutes sets this session's "
                    "time budget, --wandb/--no-wandb turn W&B logging on or off")
@@ -62,7 +67,8 @@ def register(sub) -> None:
     p.add_argument("--run-dir", help="the run folder (default: runs/<dataset>-<size>-<time>)")
     p.add_argument("--runs-dir", default="runs", help="where auto-named runs go (default: runs)")
     p.add_argument("--dry-run", action="store_true",
-                   help="print the resolved config and model summary, run one step, write nothing")
+                   help="print the config as a file --config reads (TOML, or JSON when --config was JSON) on "
+                   "stdout and the model summary on stderr, run one step, write nothing")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     p.add_argument("--nproc", type=int, metavar="N", help="train with N processes on this machine (launches "
                    "torchrun; for several machines run torchrun yourself, see the README); at most one per CPU core, "
@@ -115,6 +121,10 @@ def train(args: argparse.Namespace, world) -> int:
     origin = "dcgan " + shlex.join(sys.argv[1:])
     if args.resume and args.fork:
         raise ConfigError("give --resume (continue a run) or --fork (a new run from one), not both")
+    if args.config and (args.resume or args.fork):
+        raise ConfigError("--config starts a new run; a resumed run keeps its config.json, and a fork takes the "
+                          "options it changes on the command line")
+    chosen = None
     if args.resume:
         fixed = sorted(set(given).difference(RESUME_OPTIONS)) + (["preset"] if args.preset else [])
         if fixed:
@@ -128,10 +138,12 @@ def train(args: argparse.Namespace, world) -> int:
     else:
         if args.checkpoint:
             raise ConfigError("--checkpoint goes with --resume RUN_DIR or --fork RUN_DIR")
-        trainer = Trainer(apply_preset(args.preset, given), run_dir=args.run_dir, runs_dir=args.runs_dir,
-                          write_files=not args.dry_run, origin=origin)
+        chosen = compose(args.preset, args.config, given)
+        trainer = Trainer(chosen, run_dir=args.run_dir, runs_dir=args.runs_dir, write_files=not args.dry_run,
+                          origin=origin)
     if args.dry_run:
-        return dry_run(trainer)
+        return dry_run(trainer, chosen or trainer.original_config, config_format(args.config) if args.config
+                       else "toml")
     if world.is_main:
         trainer.subscribe(ConsoleProgress(bar=not args.no_progress))
     trainer.setup()
@@ -142,20 +154,19 @@ def train(args: argparse.Namespace, world) -> int:
     return 0 if status in ("finished", "stopped") else 1
 
 
-def dry_run(trainer) -> int:
+def dry_run(trainer, chosen: TrainConfig, fmt: str) -> int:
+    """The config on stdout, as a file --config reads back (`> my.toml` saves it); the rest on stderr."""
     from dcgan.summary import architecture, format_table
 
-    cfg = trainer.config
-    print("resolved config:")
-    print(cfg.to_json())
-    arch = architecture(cfg)
+    print(format_config(chosen, fmt, resolved=trainer.config), end="", flush=True)
+    arch = architecture(trainer.config)
     for name in ("generator", "discriminator"):
-        print(format_table(f"{name}:", arch[name]["layers"], arch[name]["params"]))
+        print(format_table(f"{name}:", arch[name]["layers"], arch[name]["params"]), file=sys.stderr)
     trainer.setup()
-    print(f"device: {trainer.device}")
+    print(f"device: {trainer.device}", file=sys.stderr)
     real, labels = trainer.next_batch()
     out = trainer.train_step(real, labels, with_after=True)
-    print("one step: " + ", ".join(f"{k} {float(v):.4f}" for k, v in out.items()))
+    print("one step: " + ", ".join(f"{k} {float(v):.4f}" for k, v in out.items()), file=sys.stderr)
     return 0
 
 
