@@ -245,14 +245,22 @@ class _LocalCelebA(torchvision.datasets.CelebA):
 def _load_celeba(data_dir: Path, image_size: int, channels: int, split: str, download: bool) -> ImageData:
     if not _LocalCelebA.present(data_dir) and not download:
         raise _not_found("celeba", data_dir, "not on disk and downloads are off")
+    if not _LocalCelebA.present(data_dir):
+        try:
+            import gdown  # noqa: F401  torchvision fetches CelebA from Google Drive with it
+        except ImportError:
+            raise DataError(f"CelebA is not in {data_dir / _LocalCelebA.base_folder}, and downloading it needs the "
+                            f"gdown package: pip install 'dcgan[celeba]' (or put CelebA's files there by hand: "
+                            f"img_align_celeba/ and the list_*.txt files)") from None
     try:
         # All 202,599 faces train a GAN; the official partition matters for classifiers, not here.
         ds = _LocalCelebA(str(data_dir), split="all" if split == "train" else "test", target_type=[],
                           download=not _LocalCelebA.present(data_dir))
     except (ValueError, IndexError, OSError) as e:
         raise DataError(f"CelebA's files in {data_dir / 'celeba'} are unreadable ({e}); fetch them again") from e
-    except Exception as e:  # gdown missing, network errors
-        raise _not_found("celeba", data_dir, f"download failed: {e}") from e
+    except Exception as e:  # network errors, Google Drive's daily quota
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise _not_found("celeba", data_dir, f"download failed: {reason}") from e
     folder = data_dir / _LocalCelebA.base_folder / "img_align_celeba"
     paths = [folder / name for name in ds.filename]
     return _decode_cached(paths, data_dir, image_size, channels, labels=None, class_names=[],
