@@ -6,8 +6,9 @@ runs/<name>/
                       hyperparameter change ("event": "hparam", with field, old and new)
   changes.json        the live changes, replayed when the run resumes
   run.json            the reproducibility record: seed, versions, device, determinism, data fingerprint, commands
-  samples/step-0000200.png   fixed-noise grids
-  progress.gif        those grids animated
+  samples/step-0000200.png   fixed-noise grids (when: dcgan.cadence)
+  progress.gif        those grids animated (an evenly spread subset for long runs: sampling.write_gif)
+  wandb/, wandb-id    with --wandb: W&B's files and the W&B run's id (dcgan.tracking)
   status.json         the run's last known status, step and totals (for run lists)
   log.txt             the log lines
   checkpoints/        see dcgan.checkpoint
