@@ -20,6 +20,9 @@ TINY = ["--steps", "4", "--log-every", "1", "--batch-size", "32", "--g-width", "
 
 
 def dcgan(*args, cwd, env=None):
+    """The CLI in a fresh process. An in-process W&B run of an earlier test leaves WANDB_SERVICE set, which would
+    hand the child's W&B run to this process's W&B service, to be written after the child has exited."""
+    env = {k: v for k, v in (env or os.environ).items() if k != "WANDB_SERVICE"}
     return subprocess.run([sys.executable, "-m", "dcgan", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=600)
 
