@@ -28,6 +28,9 @@ except ImportError:  # Windows: no flock; runs are then not locked
     fcntl = None
 
 LOCK_FILE = "trainer.lock"
+# Folders another tool owns inside a run: Weights & Biases keeps its offline run there and links its debug logs
+# to its own cache. dcgan never reads or writes through them, so their links are W&B's business, not a way out.
+TOOL_FOLDERS = ("wandb",)
 
 
 def inside(run_dir: str | os.PathLike, *parts: str) -> Path:
@@ -45,6 +48,8 @@ def links_out(run_dir: str | os.PathLike) -> list[str]:
     root = Path(run_dir).resolve()
     found = []
     for folder, dirs, files in os.walk(root):  # does not descend into linked folders: each is checked as a link
+        if Path(folder) == root:
+            dirs[:] = [d for d in dirs if d not in TOOL_FOLDERS or Path(folder, d).is_symlink()]
         for name in dirs + files:
             path = Path(folder, name)
             if not path.is_symlink():
