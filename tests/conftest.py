@@ -1,5 +1,6 @@
-"""Shared fixtures: real Fashion-MNIST (Debian's dataset-fashion-mnist, installed by the test command) and
-small files in each dataset's real format, written by the tests themselves."""
+"""Shared fixtures: real Fashion-MNIST (Debian's dataset-fashion-mnist) and real MNIST (in the data home, fetched by
+`dcgan fetch mnist`), both set up by the test command, and small files in each dataset's real format, written by
+the tests themselves."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan.data import SYSTEM_DIRS, load_dataset
+from dcgan.data import load_dataset, locate
+from dcgan.datasets import DATASETS, data_home
 
 ROOT = Path(__file__).resolve().parents[1]
-FASHION_DIR = SYSTEM_DIRS["fashion-mnist"][0]
+FASHION_DIR = Path(DATASETS["fashion-mnist"].system_dirs[0])
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +31,14 @@ def fashion():
     assert (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file(), (
         "Fashion-MNIST is missing: the test command installs Debian's dataset-fashion-mnist")
     return load_dataset("fashion-mnist", "/nonexistent-data-dir", 28, 1, download=False)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST training set at 28x28 (the official 60,000 digits), from the data home, decoded once."""
+    assert locate("mnist", None), (
+        f"MNIST is missing from the data home {data_home()}: the test command fetches it (`dcgan fetch mnist`)")
+    return load_dataset("mnist", "/nonexistent-data-dir", 28, 1, download=False)
 
 
 @pytest.fixture(autouse=True)

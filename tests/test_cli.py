@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli, until
+from dcgan.datasets import data_home
 from dcgan.runfiles import read_metrics
 
 TINY = ["--batch-size", "32", "--g-width", "16", "--d-width", "16", "--seed", "3", "--no-tensorboard"]
@@ -179,6 +180,7 @@ def test_info_lists_versions_devices_and_offline_datasets(tmp_path):
     assert result.returncode == 0
     assert "torch" in result.stdout and "cpu" in result.stdout
     assert "fashion-mnist  /usr/share/datasets/fashion-mnist" in result.stdout
+    assert f"mnist          {data_home() / 'MNIST'}" in result.stdout  # fetched by the test command
 
 
 def test_dry_run_prints_config_and_summary_and_writes_nothing(tmp_path):

@@ -110,25 +110,59 @@ def test_bad_folders_give_one_clear_error(tmp_path, setup, words):
         load_dataset(f"folder:{folder}", tmp_path / "data", 32, 3)
 
 
-def test_missing_dataset_names_the_three_ways(tmp_path):
+def test_missing_dataset_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCGAN_DATA_HOME", str(tmp_path / "home"))
     with pytest.raises(DataError) as err:
         load_dataset("cifar10", tmp_path / "data", 32, 3, download=False)
     message = str(err.value)
-    assert "--data-dir" in message and "system copy" in message and "download" in message
+    assert "Ways to get it" in message and "`dcgan fetch cifar10`" in message and "--data-dir" in message
+    assert str(tmp_path / "home") in message and "\n" not in message
 
 
-def test_missing_dataset_when_the_download_fails(tmp_path):
+def test_missing_dataset_when_the_download_fails(tmp_path, monkeypatch):
     # No internet here: torchvision's real download path is tried and fails; the error still teaches.
-    with pytest.raises(DataError, match="Ways to get it"):
+    monkeypatch.setenv("DCGAN_DATA_HOME", str(tmp_path / "home"))
+    with pytest.raises(DataError, match="Ways to get it: `dcgan fetch mnist`"):
         load_dataset("mnist", tmp_path / "data", 28, 1)
 
 
-def test_available_offline_lists_where_each_dataset_is(tmp_path):
+def test_available_offline_lists_where_each_dataset_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCGAN_DATA_HOME", str(tmp_path / "home"))
     write_cifar10_layout(tmp_path / "data")
     found = available_offline(tmp_path / "data")
     assert found["fashion-mnist"] == str(FASHION_DIR)
     assert found["cifar10"].endswith("cifar-10-batches-py")
-    assert found["celeba"] is None
+    assert found["celeba"] is None and found["mnist"] is None
+
+
+def test_the_data_home_is_searched_after_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCGAN_DATA_HOME", str(tmp_path / "home"))
+    home_images, _ = write_mnist_layout(tmp_path / "home", "MNIST", n=20)
+    data = load_dataset("mnist", tmp_path / "data", 28, 1, download=False)
+    assert np.array_equal(data.images[:, 0].numpy(), home_images)
+    assert data.source == str(tmp_path / "home" / "MNIST" / "raw")
+    assert available_offline(tmp_path / "data")["mnist"] == str(tmp_path / "home" / "MNIST")
+    write_mnist_layout(tmp_path / "data", "MNIST", n=30)  # --data-dir wins
+    assert len(load_dataset("mnist", tmp_path / "data", 28, 1, download=False)) == 30
+    write_cifar10_layout(tmp_path / "home")  # every format is looked for there
+    assert load_dataset("cifar10", tmp_path / "data", 32, 3, download=False).source == str(
+        tmp_path / "home" / "cifar-10-batches-py")
+
+
+def test_real_mnist_is_the_official_split(mnist, tmp_path):
+    """MNIST in the data home (fetched by the test command) is LeCun's: the official per-class counts, the
+    well-known pixel mean and standard deviation (0.1307, 0.3081 in [0, 1]) and the files' first labels."""
+    from dcgan.datasets import DATASETS
+
+    assert mnist.images.shape == (60000, 1, 28, 28) and mnist.class_names[3] == "3 - three"
+    assert torch.bincount(mnist.labels).tolist() == list(DATASETS["mnist"].class_counts["train"])
+    assert torch.bincount(mnist.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    pixels = mnist.images.float() / 255
+    assert round(pixels.mean().item(), 4) == 0.1307 and round(pixels.std().item(), 4) == 0.3081
+    assert mnist.labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    test = load_dataset("mnist", tmp_path, 28, 1, split="test", download=False)
+    assert torch.bincount(test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert test.labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 
 
 def test_fingerprint_changes_with_the_pixels(fashion):

@@ -16,19 +16,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from dcgan import datasets
+from dcgan.datasets import DATASETS, FOLDER_PREFIX, native_format  # noqa: F401 (read by other modules too)
 from dcgan.errors import ConfigError
-
-# Native format of each named dataset: (image_size, channels, labelled).
-# MNIST family: 28x28 grey (LeCun et al. 1998; Xiao et al. 2017); CIFAR-10: 32x32 colour; CelebA: the DCGAN
-# paper's 64x64 colour crops (Radford et al. 2015, section 4.3 trains faces at 64x64).
-DATASETS: dict[str, tuple[int, int, bool]] = {
-    "mnist": (28, 1, True),
-    "fashion-mnist": (28, 1, True),
-    "cifar10": (32, 3, True),
-    "celeba": (64, 3, False),
-}
-FOLDER_PREFIX = "folder:"
-FOLDER_NATIVE = (64, 3)
 
 # 28 starts from a 7x7 map; every other size from 4x4 doubles up to the image.
 IMAGE_SIZES = (16, 28, 32, 64, 128, 256)
@@ -44,8 +34,9 @@ def _opt(default: Any, help: str, **meta: Any) -> Any:
 @dataclass
 class TrainConfig:
     # Data.
-    dataset: str = _opt("fashion-mnist", "mnist | fashion-mnist | cifar10 | celeba | folder:PATH", group="data")
-    data_dir: str = _opt("./data", "where datasets live, in torchvision's layout", group="data")
+    dataset: str = _opt("fashion-mnist", datasets.help_text(), group="data")
+    data_dir: str = _opt("./data", "where datasets live, in torchvision's layout; then the data home "
+                         "($DCGAN_DATA_HOME, filled by `dcgan fetch`) and system copies are searched", group="data")
     image_size: int | None = _opt(None, "training resolution; default: the dataset's native size",
                                   choices=IMAGE_SIZES, group="data")
     channels: int | None = _opt(None, "1 (grey) or 3 (RGB); default: the dataset's native channels",
@@ -88,8 +79,8 @@ class TrainConfig:
                       "and evaluation, 0 = off (Yazici 2019; 0.999)", ge=0, lt=1, group="technique")
     diffaugment: str = _opt("", "differentiable augmentation of D's inputs for small datasets: a comma list "
                             "of translation, cutout, color (Zhao 2020)", group="technique")
-    conditional: bool = _opt(False, "a class-conditional DCGAN (labelled datasets: mnist, fashion-mnist, "
-                             "cifar10, class folders)", group="technique")
+    conditional: bool = _opt(False, f"a class-conditional DCGAN (labelled datasets: "
+                             f"{', '.join(datasets.labelled_names())}, class folders)", group="technique")
     d_conditioning: str = _opt("projection", "how labels enter a conditional D: projection (Miyato & Koyama "
                                "2018) or concat (label maps joined to the image, Mirza & Osindero 2014)",
                                choices=("projection", "concat"), group="technique")
@@ -154,10 +145,9 @@ class TrainConfig:
         if self.epochs is not None and self.steps is not None:
             raise ConfigError("give --epochs or --steps, not both (both are totals for the run)", field="steps")
         ds = self.dataset
-        if ds not in DATASETS and not ds.startswith(FOLDER_PREFIX):
-            raise ConfigError(f"unknown dataset {ds!r}: choose one of {', '.join(DATASETS)} or folder:PATH",
-                              field="dataset")
-        if ds.startswith(FOLDER_PREFIX) and not ds[len(FOLDER_PREFIX):].strip():
+        if not datasets.is_named(ds) and not datasets.is_folder(ds):
+            raise datasets.unknown(ds)
+        if datasets.is_folder(ds) and not datasets.folder_path(ds).strip():
             raise ConfigError("folder: needs a path, e.g. --dataset folder:~/pictures", field="dataset")
         if self.label_smoothing and self.loss in ("hinge", "wgan-gp"):
             raise ConfigError(f"--label-smoothing has no meaning for --loss {self.loss} (it has no targets); "
@@ -170,9 +160,10 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"--diffaugment {sorted(unknown)[0]!r} is unknown: use a comma list of "
                               f"{', '.join(AUGMENTATIONS)}", field="diffaugment")
-        if self.conditional and ds in DATASETS and not DATASETS[ds][2]:
-            raise ConfigError(f"--conditional needs class labels and {ds} has none; use mnist, fashion-mnist, "
-                              f"cifar10 or a folder of class folders", field="conditional")
+        if self.conditional and datasets.is_named(ds) and not DATASETS[ds].labelled:
+            raise ConfigError(f"--conditional needs class labels and {ds} has none; use "
+                              f"{', '.join(datasets.labelled_names())} or a folder of class folders",
+                              field="conditional")
         return self
 
     def augmentations(self) -> list[str]:
@@ -212,14 +203,6 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
-
-
-def native_format(dataset: str) -> tuple[int, int]:
-    """(image_size, channels) a dataset is trained at unless the user says otherwise."""
-    if dataset.startswith(FOLDER_PREFIX):
-        return FOLDER_NATIVE
-    size, channels, _ = DATASETS[dataset]
-    return size, channels
 
 
 def field_type(f: dataclasses.Field) -> tuple[type, bool]:

@@ -3,10 +3,12 @@
 Training then batches by indexing that tensor (on the training device when it fits): no per-sample Python
 transforms and no DataLoader workers competing for the CPU's cores at every step.
 
-Where data comes from, in order:
+The named datasets and where they are looked for are entries of dcgan.datasets (the registry); this module has
+one reader per file format (`READERS`) and reads any folder of images. Where a named dataset comes from, in order:
   1. `--data-dir` (default ./data) in torchvision's layout (e.g. ./data/FashionMNIST/raw/...);
-  2. a system copy (Debian's package `dataset-fashion-mnist`: /usr/share/datasets/fashion-mnist, gz read in place);
-  3. torchvision's download into `--data-dir`.
+  2. the user's data home (dcgan.datasets.data_home(); `dcgan fetch` fills it), in the same layout;
+  3. a system copy (Debian's package `dataset-fashion-mnist`: /usr/share/datasets/fashion-mnist, gz read in place);
+  4. torchvision's download into `--data-dir`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -27,18 +30,9 @@ from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms.v2 import functional as TF
 
-from dcgan.config import DATASETS, FOLDER_PREFIX
+from dcgan.datasets import DATASETS, DatasetKind, folder_path, get, is_folder, search_roots
 from dcgan.errors import DataError
 
-# torchvision's class and folder name for each named dataset.
-_MNIST_FAMILY = {
-    "mnist": (torchvision.datasets.MNIST, "MNIST"),
-    "fashion-mnist": (torchvision.datasets.FashionMNIST, "FashionMNIST"),
-}
-SYSTEM_DIRS = {
-    "fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")],
-    "mnist": [Path("/usr/share/datasets/mnist")],
-}
 CACHE_FOLDER = ".dcgan-cache"
 
 
@@ -67,16 +61,11 @@ def load_dataset(name: str, data_dir: str | os.PathLike, image_size: int, channe
                  download: bool = True) -> ImageData:
     """Find, decode and format a dataset: (N, channels, image_size, image_size) uint8 in memory."""
     data_dir = Path(os.path.expanduser(str(data_dir)))
-    if name.startswith(FOLDER_PREFIX):
-        raw = _load_folder(Path(os.path.expanduser(name[len(FOLDER_PREFIX):])), data_dir, image_size, channels)
-    elif name in _MNIST_FAMILY:
-        raw = _load_mnist_family(name, data_dir, split, download)
-    elif name == "cifar10":
-        raw = _load_cifar10(data_dir, split, download)
-    elif name == "celeba":
-        raw = _load_celeba(data_dir, image_size, channels, split, download)
+    if is_folder(name):
+        raw = _load_folder(Path(os.path.expanduser(folder_path(name))), data_dir, image_size, channels)
     else:
-        raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)} or folder:PATH")
+        kind = get(name)
+        raw = READERS[kind.format].load(kind, data_dir, split, download, image_size, channels)
     raw.images = to_format(raw.images, image_size, channels)
     return raw
 
@@ -94,48 +83,41 @@ def to_format(images: torch.Tensor, image_size: int, channels: int, chunk: int =
     return torch.cat(out) if out else images.new_zeros((0, channels, image_size, image_size))
 
 
+def locate(name: str, data_dir: str | os.PathLike | None) -> str | None:
+    """Where a named dataset would be read from without a download (None: nowhere offline): the first of
+    dcgan.datasets.search_roots that holds it (--data-dir, then the data home, then system copies; data_dir None
+    leaves out --data-dir)."""
+    kind = get(name)
+    reader = READERS[kind.format]
+    for root in search_roots(name, data_dir):
+        if reader.present(root):
+            return str(root)
+    return None
+
+
 def available_offline(data_dir: str | os.PathLike) -> dict[str, str | None]:
     """For each named dataset, where it would be read from without a download (None: not available)."""
-    data_dir = Path(os.path.expanduser(str(data_dir)))
-    found: dict[str, str | None] = {}
-    for name in DATASETS:
-        try:
-            found[name] = _locate_offline(name, data_dir)
-        except DataError:
-            found[name] = None
-    return found
+    return {name: locate(name, data_dir) for name in DATASETS}
 
 
-def _locate_offline(name: str, data_dir: Path) -> str:
-    if name in _MNIST_FAMILY:
-        cls, folder = _MNIST_FAMILY[name]
-        if _mnist_files(data_dir / folder / "raw", "train"):
-            return str(data_dir / folder)
-        for d in SYSTEM_DIRS.get(name, []):
-            if _mnist_files(d, "train"):
-                return str(d)
-    elif name == "cifar10":
-        if _LocalCIFAR10.present(data_dir):
-            return str(data_dir / _LocalCIFAR10.base_folder)
-    elif name == "celeba":
-        if _LocalCelebA.present(data_dir):
-            return str(data_dir / _LocalCelebA.base_folder)
-    raise DataError(f"{name} is not available offline")
+def _not_found(kind: DatasetKind, data_dir: Path, why: Exception | str) -> DataError:
+    looked = ", ".join(str(r) for r in search_roots(kind.name, data_dir))
+    return DataError(f"could not find or download {kind.name} ({why}; looked in {looked}). Ways to get it: "
+                     f"{kind.how_to_get()}")
 
 
-def _not_found(name: str, data_dir: Path, why: Exception | str) -> DataError:
-    system = ", ".join(str(d) for d in SYSTEM_DIRS.get(name, [])) or "none for this dataset"
-    return DataError(
-        f"could not find or download {name} ({why}). Ways to get it: (1) put it in --data-dir "
-        f"(now {data_dir}) in torchvision's layout; (2) a system copy (for fashion-mnist: "
-        f"`apt-get install dataset-fashion-mnist`; looked in: {system}); (3) let torchvision download it "
-        f"(needs internet)"
-    )
+@dataclass(frozen=True)
+class Reader:
+    """How one file format is found and read: present(folder) says whether a dataset folder holds a readable
+    copy; load(kind, data_dir, split, download, image_size, channels) finds, reads or downloads it."""
+
+    present: Callable[[Path], bool]
+    load: Callable[..., ImageData]
 
 
-# --- MNIST family -------------------------------------------------------------------------------------------
+# --- MNIST family: IDX files --------------------------------------------------------------------------------
 
-def _mnist_files(folder: Path, split: str) -> tuple[Path, Path] | None:
+def mnist_files(folder: Path, split: str) -> tuple[Path, Path] | None:
     """(images, labels) IDX files of a split in a folder, plain or gzipped."""
     prefix = "train" if split == "train" else "t10k"
     pair = []
@@ -146,6 +128,16 @@ def _mnist_files(folder: Path, split: str) -> tuple[Path, Path] | None:
                 pair.append(path)
                 break
     return (pair[0], pair[1]) if len(pair) == 2 else None
+
+
+def _idx_split(root: Path, split: str) -> tuple[Path, Path] | None:
+    """A split's files under a dataset folder: in raw/ (torchvision's layout) or in the folder itself (a system
+    copy)."""
+    for folder in (root / "raw", root):
+        files = mnist_files(folder, split)
+        if files is not None:
+            return files
+    return None
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -167,28 +159,25 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path} is not a readable IDX file ({e}); delete it and fetch the dataset again") from e
 
 
-def _load_mnist_family(name: str, data_dir: Path, split: str, download: bool) -> ImageData:
-    cls, folder = _MNIST_FAMILY[name]
-    train = split == "train"
-    classes = list(cls.classes)
-    # 1. --data-dir in torchvision's layout (plain or gzipped IDX files).
-    files = _mnist_files(data_dir / folder / "raw", split)
-    # 2. A system copy, read in place.
-    for d in SYSTEM_DIRS.get(name, []):
-        if files is None:
-            files = _mnist_files(d, split)
-    if files is not None:
-        images, labels = read_idx(files[0]), read_idx(files[1])
-        return ImageData(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)),
-                         classes, str(files[0].parent))
-    # 3. torchvision's download.
+def _load_idx(kind: DatasetKind, data_dir: Path, split: str, download: bool, image_size: int,
+              channels: int) -> ImageData:
+    classes = list(kind.class_names)
+    # --data-dir, the data home, system copies (plain or gzipped IDX files, read in place).
+    for root in search_roots(kind.name, data_dir):
+        files = _idx_split(root, split)
+        if files is not None:
+            images, labels = read_idx(files[0]), read_idx(files[1])
+            return ImageData(torch.from_numpy(images.copy()).unsqueeze(1),
+                             torch.from_numpy(labels.astype(np.int64)), classes, str(files[0].parent))
+    # torchvision's download into --data-dir.
     if not download:
-        raise _not_found(name, data_dir, "not on disk and downloads are off")
+        raise _not_found(kind, data_dir, "not on disk and downloads are off")
     try:
-        ds = cls(str(data_dir), train=train, download=True)
+        ds = getattr(torchvision.datasets, kind.torchvision_class)(str(data_dir), train=split == "train",
+                                                                   download=True)
     except Exception as e:  # network errors come in many types (URLError, RuntimeError, OSError)
-        raise _not_found(name, data_dir, f"download failed: {e}") from e
-    return ImageData(ds.data.unsqueeze(1).clone(), ds.targets.clone().long(), classes, str(data_dir / folder))
+        raise _not_found(kind, data_dir, f"download failed: {e}") from e
+    return ImageData(ds.data.unsqueeze(1).clone(), ds.targets.clone().long(), classes, str(data_dir / kind.folder))
 
 
 # --- CIFAR-10 -----------------------------------------------------------------------------------------------
@@ -203,28 +192,30 @@ class _LocalCIFAR10(torchvision.datasets.CIFAR10):
     meta = {**torchvision.datasets.CIFAR10.meta, "md5": None}
 
     @classmethod
-    def present(cls, root: Path) -> bool:
-        folder = root / cls.base_folder
+    def present(cls, folder: Path) -> bool:
         names = [n for n, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
         return all((folder / n).is_file() for n in names)
 
 
-def _load_cifar10(data_dir: Path, split: str, download: bool) -> ImageData:
-    train = split == "train"
-    if not _LocalCIFAR10.present(data_dir) and not download:
-        raise _not_found("cifar10", data_dir, "not on disk and downloads are off")
+def _load_cifar10(kind: DatasetKind, data_dir: Path, split: str, download: bool, image_size: int,
+                  channels: int) -> ImageData:
+    found = next((r for r in search_roots(kind.name, data_dir) if _LocalCIFAR10.present(r)), None)
+    if found is None and not download:
+        raise _not_found(kind, data_dir, "not on disk and downloads are off")
+    # torchvision reads <root>/cifar-10-batches-py; a copy found elsewhere is that folder itself.
+    root = found.parent if found is not None else data_dir
     try:
-        ds = _LocalCIFAR10(str(data_dir), train=train, download=not _LocalCIFAR10.present(data_dir))
+        ds = _LocalCIFAR10(str(root), train=split == "train", download=found is None)
     except (OSError, EOFError, KeyError, ValueError, RuntimeError) as e:
-        if _LocalCIFAR10.present(data_dir):
-            raise DataError(f"CIFAR-10 files in {data_dir / _LocalCIFAR10.base_folder} are unreadable ({e}); "
-                            f"delete them and fetch the dataset again") from e
-        raise _not_found("cifar10", data_dir, f"download failed: {e}") from e
+        if found is not None:
+            raise DataError(f"CIFAR-10 files in {found} are unreadable ({e}); delete them and fetch the dataset "
+                            f"again") from e
+        raise _not_found(kind, data_dir, f"download failed: {e}") from e
     except Exception as e:  # unpickling errors and network errors of many kinds
-        raise _not_found("cifar10", data_dir, e) from e
+        raise _not_found(kind, data_dir, e) from e
     images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)  # (N, 3, 32, 32)
     return ImageData(images.contiguous(), torch.tensor(ds.targets, dtype=torch.long), list(ds.classes),
-                     str(data_dir / _LocalCIFAR10.base_folder))
+                     str(root / _LocalCIFAR10.base_folder))
 
 
 # --- CelebA -------------------------------------------------------------------------------------------------
@@ -233,38 +224,48 @@ class _LocalCelebA(torchvision.datasets.CelebA):
     """torchvision's CelebA reader; a local copy counts when its files are present."""
 
     @classmethod
-    def present(cls, root: Path) -> bool:
-        folder = root / cls.base_folder
+    def present(cls, folder: Path) -> bool:
         txt = [n for _, _, n in cls.file_list if n.endswith(".txt")]
         return all((folder / n).is_file() for n in txt) and (folder / "img_align_celeba").is_dir()
 
     def _check_integrity(self) -> bool:
-        return self.present(Path(self.root))
+        return self.present(Path(self.root) / self.base_folder)
 
 
-def _load_celeba(data_dir: Path, image_size: int, channels: int, split: str, download: bool) -> ImageData:
-    if not _LocalCelebA.present(data_dir) and not download:
-        raise _not_found("celeba", data_dir, "not on disk and downloads are off")
-    if not _LocalCelebA.present(data_dir):
+def _load_celeba(kind: DatasetKind, data_dir: Path, split: str, download: bool, image_size: int,
+                 channels: int) -> ImageData:
+    found = next((r for r in search_roots(kind.name, data_dir) if _LocalCelebA.present(r)), None)
+    if found is None and not download:
+        raise _not_found(kind, data_dir, "not on disk and downloads are off")
+    if found is None:
         try:
             import gdown  # noqa: F401  torchvision fetches CelebA from Google Drive with it
         except ImportError:
             raise DataError(f"CelebA is not in {data_dir / _LocalCelebA.base_folder}, and downloading it needs the "
                             f"gdown package: pip install 'dcgan[celeba]' (or put CelebA's files there by hand: "
                             f"img_align_celeba/ and the list_*.txt files)") from None
+    root = found.parent if found is not None else data_dir
     try:
         # All 202,599 faces train a GAN; the official partition matters for classifiers, not here.
-        ds = _LocalCelebA(str(data_dir), split="all" if split == "train" else "test", target_type=[],
-                          download=not _LocalCelebA.present(data_dir))
+        ds = _LocalCelebA(str(root), split="all" if split == "train" else "test", target_type=[],
+                          download=found is None)
     except (ValueError, IndexError, OSError) as e:
-        raise DataError(f"CelebA's files in {data_dir / 'celeba'} are unreadable ({e}); fetch them again") from e
+        raise DataError(f"CelebA's files in {root / 'celeba'} are unreadable ({e}); fetch them again") from e
     except Exception as e:  # network errors, Google Drive's daily quota
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise _not_found("celeba", data_dir, f"download failed: {reason}") from e
-    folder = data_dir / _LocalCelebA.base_folder / "img_align_celeba"
+        raise _not_found(kind, data_dir, f"download failed: {reason}") from e
+    folder = root / _LocalCelebA.base_folder / "img_align_celeba"
     paths = [folder / name for name in ds.filename]
     return _decode_cached(paths, data_dir, image_size, channels, labels=None, class_names=[],
                           source=str(folder))
+
+
+# The file formats named datasets come in (a registry entry's `format`).
+READERS: dict[str, Reader] = {
+    "idx": Reader(lambda root: _idx_split(root, "train") is not None, _load_idx),
+    "cifar10": Reader(_LocalCIFAR10.present, _load_cifar10),
+    "celeba": Reader(_LocalCelebA.present, _load_celeba),
+}
 
 
 # --- Any folder of images -----------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from dcgan.checkpoint import load_checkpoint, resolve_checkpoint
-from dcgan.config import DATASETS, FOLDER_PREFIX, TrainConfig
+from dcgan.config import TrainConfig
+from dcgan.datasets import DATASETS, FOLDER_PREFIX, labelled_names
 from dcgan.data import ImageData, load_dataset
 from dcgan.errors import CheckpointError, ConfigError, DataError
 from dcgan.models import Discriminator, build_discriminator, build_generator
@@ -148,9 +149,9 @@ def probe_data(config: TrainConfig, data_dir: str | os.PathLike | None, per_clas
     """(labelled few, held-out, where the held-out came from) for the run's dataset: its official test split,
     or for a folder of class folders, the images not picked for training."""
     name, data_dir = config.dataset, data_dir or config.data_dir
-    if name in DATASETS and not DATASETS[name][2]:
-        raise DataError(f"{name} has no class labels to probe with; the probe needs a labelled dataset: mnist, "
-                        f"fashion-mnist, cifar10 or a folder of class folders")
+    if name in DATASETS and not DATASETS[name].labelled:
+        raise DataError(f"{name} has no class labels to probe with; the probe needs a labelled dataset: "
+                        f"{', '.join(labelled_names())} or a folder of class folders")
     train = load_dataset(name, data_dir, config.image_size, config.channels, split="train")
     if train.labels is None:
         raise DataError(f"{train.source} has no class labels (a folder needs one sub-folder per class); the "

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from dcgan.data import SYSTEM_DIRS, load_dataset
-
-FASHION_DIR = SYSTEM_DIRS["fashion-mnist"][0]
+from conftest import FASHION_DIR
+from dcgan.data import load_dataset
 
 
 @pytest.fixture(scope="session")

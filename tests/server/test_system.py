@@ -12,15 +12,20 @@ import sys
 import httpx
 
 from dcgan.config import schema
+from dcgan.datasets import DATASETS, data_home
 from dcgan.control import LIVE_FIELDS
 
 
 def test_devices_and_datasets_offline(api):
     devices = api.get("/api/system/devices").json()["devices"]
     assert devices[-1]["device"] == "cpu"
-    datasets = {d["name"]: d["path"] for d in api.get("/api/system/datasets").json()["datasets"]}
-    assert datasets["fashion-mnist"] is not None  # Debian's copy, found without a download
-    assert set(datasets) >= {"mnist", "cifar10", "celeba"}
+    body = api.get("/api/system/datasets").json()
+    datasets = {d["name"]: d for d in body["datasets"]}
+    assert list(datasets) == list(DATASETS)  # the registry, in its order
+    assert datasets["fashion-mnist"]["path"] is not None  # Debian's copy, found without a download
+    assert datasets["mnist"]["path"] == str(data_home() / "MNIST") and body["data_home"] == str(data_home())
+    assert datasets["fashion-mnist"]["class_names"][7] == "Sneaker" and datasets["celeba"]["class_names"] == []
+    assert datasets["cifar10"]["image_size"] == 32 and datasets["cifar10"]["channels"] == 3
 
 
 def test_config_schema_is_the_trainers(api):

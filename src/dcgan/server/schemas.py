@@ -321,12 +321,19 @@ class DeviceList(BaseModel):
 
 
 class Dataset(BaseModel):
+    """A named dataset of the registry (dcgan.datasets) and where this machine has it."""
+
     name: str
     path: str | None = Field(description="where it would be read from offline; None: it would be downloaded")
+    summary: str
+    image_size: int = Field(description="native size: trained at this unless image_size says otherwise")
+    channels: int
+    class_names: list[str] = Field(description="empty: unlabelled")
 
 
 class DatasetList(BaseModel):
     data_dir: str
+    data_home: str = Field(description="the user's data home, searched after data_dir (`dcgan fetch` fills it)")
     datasets: list[Dataset]
 
 

@@ -74,7 +74,8 @@ Side by side (routes/compare.py):
 System (routes/system.py):
   GET    /api/system                        versions, threads, runs_dir, token_required
   GET    /api/system/devices                {devices: [{device, name}]}
-  GET    /api/system/datasets?data_dir=./data  {data_dir, datasets: [{name, path|null}]} (offline only)
+  GET    /api/system/datasets?data_dir=./data  {data_dir, data_home, datasets: [{name, path|null, summary,
+                                            image_size, channels, class_names}]} (the registry; path: offline)
   GET    /api/config/schema                 {fields: [{name, type, optional, default, help, group, choices,
                                             ge, gt, le, lt}], presets, live_fields, fork_fixed}
   POST   /api/config/resolve                {config} -> {config: resolved} (422 names a bad option)

@@ -40,11 +40,15 @@ def devices() -> schemas.DeviceList:
 def datasets(roots: Roots, data_dir: str = Query("./data", max_length=1024, description="the config's "
                                                          "data_dir (inside the server's data roots)")
              ) -> schemas.DatasetList:
-    """Where each named dataset would be read from without a download (path None: it would be downloaded)."""
+    """The named datasets: their native format and class names, and where each would be read from without a
+    download (path None: it would be downloaded)."""
     from dcgan.data import available_offline
+    from dcgan.datasets import DATASETS, data_home
 
     found = available_offline(roots.check_data_dir(data_dir))
-    return schemas.DatasetList(data_dir=data_dir, datasets=[schemas.Dataset(name=n, path=p) for n, p in found.items()])
+    return schemas.DatasetList(data_dir=data_dir, data_home=str(data_home()), datasets=[
+        schemas.Dataset(name=n, path=found[n], summary=k.summary, image_size=k.image_size, channels=k.channels,
+                        class_names=list(k.class_names)) for n, k in DATASETS.items()])
 
 
 @router.get("/config/schema", response_model=schemas.ConfigSchema)

@@ -1042,8 +1042,9 @@ async function loadForm() {
   const names = {};
   for (const d of devices.devices) names[d.device] = d.name;
   buildGroups($('#config-fields'), formFields(), names, 'cfg', (group) => MAIN_GROUPS.includes(group));
-  const list = el('datalist', { id: 'datasets' }, ...datasets.datasets.map((d) =>
-    el('option', { value: d.name }, d.path ? `available offline (${d.path})` : 'downloaded when online')));
+  state.datasets = datasets.datasets;
+  const list = el('datalist', { id: 'datasets' }, ...datasets.datasets.map((d) => el('option', { value: d.name },
+    `${d.summary} — ${d.path ? `available offline (${d.path})` : `not here: \`dcgan fetch ${d.name}\` or a download`}`)));
   document.body.append(list);
   const preset = $('#preset');
   for (const name of Object.keys(schema.presets)) preset.append(el('option', { value: name }, name));

@@ -60,7 +60,8 @@ async function loadSource(name) {
     $('#class-field').hidden = !classes;
     if (classes) {
       const chosen = $('#generate-class').value; // a reload of the same run keeps the chosen class
-      $('#generate-class').replaceChildren(...classOptions(detail.config.dataset, classes));
+      const names = state.datasets.find((d) => d.name === detail.config.dataset)?.class_names || [];
+      $('#generate-class').replaceChildren(...classOptions(names, classes));
       if (chosen !== '' && Number(chosen) < classes) $('#generate-class').value = chosen;
     }
     $('#generate-source').textContent = classes ? `conditional: ${classes} classes` : '';

@@ -17,6 +17,7 @@ export const state = {
   compare: new Map(), // run name -> {color, series} ticked for side by side
   runs: [],
   schema: { fields: [], presets: {} },
+  datasets: [], // GET /api/system/datasets: the named datasets, where each is found offline, their class names
   heartbeatS: 5,
   architecture: null,
   network: 'generator',

@@ -83,16 +83,9 @@ export function value(v) {
   return String(v);
 }
 
-// Class names of the labelled datasets the package knows; other datasets show class numbers.
-export const CLASS_NAMES = {
-  'fashion-mnist': ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
-    'Ankle boot'],
-  mnist: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
-  cifar10: ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
-};
-
-export function classOptions(dataset, count) {
-  const names = CLASS_NAMES[dataset] || [];
+// Options 0..count-1 labelled with a dataset's class names (GET /api/system/datasets); a name that already starts
+// with its number (MNIST's "3 - three") is shown as it is.
+export function classOptions(names, count) {
   return Array.from({ length: count }, (_, i) => el('option', { value: String(i) },
-    names[i] && names[i] !== String(i) ? `${i} · ${names[i]}` : String(i)));
+    !names[i] ? String(i) : names[i].startsWith(String(i)) ? names[i] : `${i} · ${names[i]}`));
 }
