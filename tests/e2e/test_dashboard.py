@@ -39,6 +39,12 @@ def test_page_loads_without_errors_and_builds_the_form_from_the_schema(open_page
     loss = next(f for f in shown if f["name"] == "loss")
     assert page.locator("#cfg-loss option").evaluate_all("os => os.map(o => o.value)") == loss["choices"]
     assert page.locator("#preset option").count() == len(schema["presets"]) + 1
+    # The dataset choice lists the registry's datasets, as the server finds them (MNIST in the data home).
+    registry = server.call("GET", "/api/system/datasets")["datasets"]
+    offered = page.locator("#datasets option").evaluate_all("os => os.map(o => [o.value, o.textContent])")
+    assert [value for value, _ in offered] == [d["name"] for d in registry]
+    mnist = next(text for value, text in offered if value == "mnist")
+    assert "handwritten digits" in mnist and "available offline" in mnist
     # A bad value is refused by the server (422, on purpose here) and shown on its field.
     opened.expected_statuses.add(422)
     fill_form(page, {"batch_size": "0"})
