@@ -31,7 +31,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms.v2 import functional as TF
 
 from dcgan.datasets import DATASETS, DatasetKind, folder_path, get, is_folder, search_roots
-from dcgan.errors import DataError
+from dcgan.errors import DataError, first_line
 
 CACHE_FOLDER = ".dcgan-cache"
 
@@ -176,7 +176,7 @@ def _load_idx(kind: DatasetKind, data_dir: Path, split: str, download: bool, ima
         ds = getattr(torchvision.datasets, kind.torchvision_class)(str(data_dir), train=split == "train",
                                                                    download=True)
     except Exception as e:  # network errors come in many types (URLError, RuntimeError, OSError)
-        raise _not_found(kind, data_dir, f"download failed: {e}") from e
+        raise _not_found(kind, data_dir, f"download failed: {first_line(e)}") from e
     return ImageData(ds.data.unsqueeze(1).clone(), ds.targets.clone().long(), classes, str(data_dir / kind.folder))
 
 
@@ -210,9 +210,9 @@ def _load_cifar10(kind: DatasetKind, data_dir: Path, split: str, download: bool,
         if found is not None:
             raise DataError(f"CIFAR-10 files in {found} are unreadable ({e}); delete them and fetch the dataset "
                             f"again") from e
-        raise _not_found(kind, data_dir, f"download failed: {e}") from e
+        raise _not_found(kind, data_dir, f"download failed: {first_line(e)}") from e
     except Exception as e:  # unpickling errors and network errors of many kinds
-        raise _not_found(kind, data_dir, e) from e
+        raise _not_found(kind, data_dir, first_line(e)) from e
     images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)  # (N, 3, 32, 32)
     return ImageData(images.contiguous(), torch.tensor(ds.targets, dtype=torch.long), list(ds.classes),
                      str(root / _LocalCIFAR10.base_folder))
@@ -252,8 +252,7 @@ def _load_celeba(kind: DatasetKind, data_dir: Path, split: str, download: bool, 
     except (ValueError, IndexError, OSError) as e:
         raise DataError(f"CelebA's files in {root / 'celeba'} are unreadable ({e}); fetch them again") from e
     except Exception as e:  # network errors, Google Drive's daily quota
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise _not_found(kind, data_dir, f"download failed: {reason}") from e
+        raise _not_found(kind, data_dir, f"download failed: {first_line(e)}") from e
     folder = root / _LocalCelebA.base_folder / "img_align_celeba"
     paths = [folder / name for name in ds.filename]
     return _decode_cached(paths, data_dir, image_size, channels, labels=None, class_names=[],

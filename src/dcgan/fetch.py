@@ -31,7 +31,7 @@ from typing import BinaryIO, Callable
 import numpy as np
 
 from dcgan.datasets import DatasetKind, WheelCopy, data_home, get
-from dcgan.errors import DataError
+from dcgan.errors import DataError, first_line
 
 Progress = Callable[[str], None]
 IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -217,13 +217,9 @@ def from_torchvision(kind: DatasetKind, home: Path, progress: Progress) -> None:
                 cls(str(home), train=True, download=True)
                 cls(str(home), train=False, download=True)
     except Exception as e:  # network errors come in many types (URLError, RuntimeError, OSError)
-        raise DataError(f"torchvision's download failed ({_first_line(e)})") from e
+        raise DataError(f"torchvision's download failed ({first_line(e)})") from e
     finally:
         socket.setdefaulttimeout(previous)
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def fetch(name: str, *, progress: Progress = lambda line: None,
