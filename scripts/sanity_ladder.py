@@ -1,10 +1,10 @@
 """The sanity ladder of docs/evaluation.md: does the metric order image sets of known quality correctly?
 
     python scripts/sanity_ladder.py                                   # real, degraded and noise sets
-    python scripts/sanity_ladder.py --run short=runs/a --run long=runs/b -n 10000
+    python scripts/sanity_ladder.py --dataset mnist --run short=runs/a --run long=runs/b -n 10000
 
-Every set has n images and is scored against the cached reference of the real Fashion-MNIST training split in
-the shipped classifier's feature space (or --features inception with its weights). Prints a Markdown table:
+Every set has n images of the dataset's official test split and is scored against the cached reference of its
+training split in the shipped classifier's feature space (or --features inception with its weights). Prints a Markdown table:
 FID, KID, precision, recall, classes covered. Runs given with --run are sampled like `dcgan eval` does.
 """
 
@@ -17,6 +17,7 @@ import time
 
 def main() -> int:
     from dcgan.data import load_dataset
+    from dcgan.datasets import DATASETS
     from dcgan.errors import DcganError
     from dcgan.metrics.evaluate import evaluate_generator, evaluate_images
     from dcgan.metrics.features import resolve_features
@@ -29,6 +30,8 @@ def main() -> int:
     p.add_argument("--run", action="append", default=[], metavar="NAME=PATH",
                    help="also score a run's generator (repeatable)")
     p.add_argument("--features", default="classifier", choices=("classifier", "inception", "auto"))
+    p.add_argument("--dataset", default="fashion-mnist", choices=list(DATASETS),
+                   help="the dataset whose test split makes the sets (default: fashion-mnist)")
     p.add_argument("--data-dir", default="data")
     args = p.parse_args()
 
@@ -36,10 +39,11 @@ def main() -> int:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        extractor = resolve_features(args.features, "fashion-mnist")
-        train = load_dataset("fashion-mnist", args.data_dir, 28, 1, split="train")
-        test = load_dataset("fashion-mnist", args.data_dir, 28, 1, split="test")
-        reference = reference_statistics("fashion-mnist", train, extractor, progress=say)
+        size, channels = DATASETS[args.dataset].image_size, DATASETS[args.dataset].channels
+        extractor = resolve_features(args.features, args.dataset)
+        train = load_dataset(args.dataset, args.data_dir, size, channels, split="train")
+        test = load_dataset(args.dataset, args.data_dir, size, channels, split="test")
+        reference = reference_statistics(args.dataset, train, extractor, progress=say)
         images, labels = test.images[:args.n], test.labels[:args.n]
         rows = []
         for name, make in ladder_sets(images, labels):
@@ -56,8 +60,8 @@ def main() -> int:
         print(f"sanity_ladder: error: {e}", file=sys.stderr)
         return 2
 
-    print(f"Feature space: {extractor.name}; {len(images)} images per set; reference: {reference.count} real "
-          f"training images.\n")
+    print(f"{args.dataset}; feature space: {extractor.name}; {len(images)} images per set; reference: "
+          f"{reference.count} real training images.\n")
     print("| set | FID | KID | precision | recall | classes covered |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, report in rows:
