@@ -21,6 +21,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcgan.errors import ConfigError
+
 FOLDER_PREFIX = "folder:"
 FOLDER_NATIVE = (64, 3)  # (image_size, channels) of a folder of images unless the user says otherwise
 DATA_HOME_ENV = "DCGAN_DATA_HOME"
@@ -137,9 +139,7 @@ def get(name: str) -> DatasetKind:
         raise unknown(name) from None
 
 
-def unknown(name: str) -> "Exception":
-    from dcgan.errors import ConfigError
-
+def unknown(name: str) -> ConfigError:
     return ConfigError(f"unknown dataset {name!r}: choose one of {choices_text()}", field="dataset")
 
 
