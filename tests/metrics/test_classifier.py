@@ -1,4 +1,5 @@
-"""The shipped Fashion-MNIST classifier: its record, its weights, its accuracy on real test images."""
+"""The shipped classifiers (Fashion-MNIST and MNIST): their records, their weights, their accuracy on real test
+images."""
 
 import json
 
@@ -6,27 +7,31 @@ import pytest
 import torch
 
 from dcgan.errors import CheckpointError
-from dcgan.metrics.classifier import (PACKAGE_WEIGHTS, DomainClassifier, TrainedClassifier, accuracy,
-                                      load_classifier, record_path, save_classifier)
+from dcgan.metrics.classifier import (MIN_ACCURACY, PACKAGE_WEIGHTS, DomainClassifier, TrainedClassifier,
+                                      accuracy, load_classifier, record_path, save_classifier)
 
-SHIPPED = PACKAGE_WEIGHTS / "fashion-mnist-classifier.safetensors"
+SHIPPED = {name: PACKAGE_WEIGHTS / f"{name}-classifier.safetensors" for name in ("fashion-mnist", "mnist")}
 
 
-def test_the_shipped_record_shows_at_least_91_percent_test_accuracy():
-    record = json.loads(record_path(SHIPPED).read_text())
-    assert record["dataset"] == "fashion-mnist"
-    assert record["test_accuracy"] >= 0.91 and record["test_images"] == 10000
-    assert record["command"].startswith("dcgan train-classifier --dataset fashion-mnist")
+@pytest.mark.parametrize("dataset,floor", [("fashion-mnist", 0.91), ("mnist", 0.99)])
+def test_the_shipped_record_shows_the_required_test_accuracy(dataset, floor):
+    assert MIN_ACCURACY[dataset] == floor
+    record = json.loads(record_path(SHIPPED[dataset]).read_text())
+    assert record["dataset"] == dataset
+    assert record["test_accuracy"] >= floor and record["test_images"] == 10000 and record["train_images"] == 60000
+    assert record["command"].startswith(f"dcgan train-classifier --dataset {dataset}")
     assert record["epochs"] >= 1
-    assert 50_000 < SHIPPED.stat().st_size < 1_000_000  # a few hundred KB
+    assert 50_000 < SHIPPED[dataset].stat().st_size < 1_000_000  # a few hundred KB
 
 
-def test_the_shipped_weights_classify_real_test_images(fashion_test):
-    trained = load_classifier(SHIPPED)
-    assert trained.dataset == "fashion-mnist" and len(trained.class_names) == 10
-    assert trained.test_accuracy >= 0.91
+@pytest.mark.parametrize("dataset,test_split", [("fashion-mnist", "fashion_test"), ("mnist", "mnist_test")])
+def test_the_shipped_weights_classify_real_test_images(dataset, test_split, request):
+    test = request.getfixturevalue(test_split)
+    trained = load_classifier(SHIPPED[dataset])
+    assert trained.dataset == dataset and len(trained.class_names) == 10
+    assert trained.test_accuracy >= MIN_ACCURACY[dataset]
     # Every 5th test image: 2,000 images, a quick and unbiased subset.
-    assert accuracy(trained.model, fashion_test.images[::5], fashion_test.labels[::5]) >= 0.91
+    assert accuracy(trained.model, test.images[::5], test.labels[::5]) >= MIN_ACCURACY[dataset]
 
 
 def test_save_and_load_round_trip(tmp_path):

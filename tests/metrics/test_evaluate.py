@@ -40,6 +40,19 @@ def test_dcgan_eval_prints_a_table_and_writes_eval_json(short_run):
     assert m["fid"] > 0 and len(report["details"]["class_histogram"]) == 10
 
 
+def test_an_mnist_run_is_evaluated_with_the_shipped_mnist_classifier(mnist, tmp_path):
+    run = tmp_path / "mnist-run"
+    Trainer(small(dataset="mnist", steps=20), run_dir=run, data=mnist).run()
+    done = run_cli("eval", str(run), "-n", "500", "--max-reference", "5000", timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "features: mnist classifier (128-d), test accuracy 99." in done.stdout
+    assert "7 - seven" in done.stdout  # the digits' class histogram
+    report = json.loads((run / EVAL_FILE).read_text())
+    assert report["features"]["space"] == "classifier" and report["features"]["test_accuracy"] >= 0.99
+    assert report["features"]["weights"].endswith("weights/mnist-classifier.safetensors")
+    assert report["metrics"]["fid"] > 0 and len(report["details"]["class_histogram"]) == 10
+
+
 def test_dcgan_eval_errors_are_one_line(short_run):
     done = run_cli("eval", str(short_run), "-n", "1")
     assert done.returncode == 2 and "Traceback" not in done.stderr and "-n must be" in done.stderr

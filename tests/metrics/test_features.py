@@ -37,7 +37,8 @@ def test_classifier_features_are_only_for_grey_28px_datasets():
         classifier_features("cifar10")
 
 
-def test_mnist_without_a_trained_classifier_says_how_to_train_one():
+def test_a_dataset_without_a_trained_classifier_says_how_to_train_one(tmp_path, monkeypatch):
+    monkeypatch.setattr("dcgan.metrics.features.PACKAGE_WEIGHTS", tmp_path / "no-weights")  # none shipped
     with pytest.raises(ConfigError, match="dcgan train-classifier --dataset mnist"):
         classifier_features("mnist")
 

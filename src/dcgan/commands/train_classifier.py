@@ -30,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="FILE", help="weights file (default: <dataset>-classifier.safetensors in the "
                    "user cache's classifiers/ folder, where `dcgan eval` finds it)")
     p.add_argument("--min-accuracy", type=float, default=None, help="fail (exit 2, nothing written) when the test "
-                   "accuracy is below this fraction (default: 0.91 for fashion-mnist, 0.98 for mnist)")
+                   "accuracy is below this fraction (default: 0.91 for fashion-mnist, 0.99 for mnist)")
     p.set_defaults(func=run)
 
 
