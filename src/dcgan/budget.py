@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcgan.config import FOLDER_PREFIX, TrainConfig
+from dcgan.datasets import DATASETS
 from dcgan.errors import ConfigError
 
 FLOAT = 4  # bytes of an fp32 value
 BUDGET_SHARE = 0.5  # a server's default budget: half of this machine's memory
 GENERATE_IMAGES = 256  # the most images one generation request draws (the API's bound on count)
-# Images of each named dataset's training split as dcgan.data loads it (celeba: all faces).
-DATASET_IMAGES = {"mnist": 60_000, "fashion-mnist": 60_000, "cifar10": 50_000, "celeba": 202_599}
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,8 @@ def dataset_images(config: TrainConfig) -> int:
 
         root = Path(os.path.expanduser(config.dataset[len(FOLDER_PREFIX):]))
         return sum(1 for _, _, files in os.walk(root) for f in files if f.lower().endswith(IMG_EXTENSIONS))
-    return DATASET_IMAGES.get(config.dataset, 0)
+    kind = DATASETS.get(config.dataset)
+    return kind.train_images if kind is not None else 0
 
 
 def training_cost(config: TrainConfig, processes: int = 1, loading_bytes: int = 0,

