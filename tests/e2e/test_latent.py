@@ -102,7 +102,7 @@ def test_start_a_run_on_two_local_processes_from_the_form(open_page, server):
     with page.expect_request(lambda r: r.url.endswith("/api/training/start")) as request:
         page.click("#start")
     assert request.value.post_data_json["nproc"] == 2
-    server.wait(lambda: server.status()["state"] in ("finished", "failed"), timeout=120, what="the 2-process run")
+    server.wait(lambda: server.status()["state"] in ("finished", "failed"), timeout=300, what="the 2-process run")
     status = server.status()
     assert status["state"] == "finished" and status["nproc"] == 2, status
     # It shows like any other run: the whole curve and the grid, and its record says two processes.

@@ -55,6 +55,10 @@ async function exportRun(event) {
 
 export function initExport() {
   $('#export-form').addEventListener('submit', exportRun);
-  on('view', (name) => { if (name !== shownFor) fillCheckpoints(name); });
+  on('view', (name) => {
+    // A run still starting has no folder to read yet; the page shows it again (a new 'view') once it runs.
+    if (name === state.status.run && state.status.state === 'starting') return;
+    if (name !== shownFor) fillCheckpoints(name);
+  });
   on('checkpoint', (message) => { if (message.run === state.view) fillCheckpoints(message.run); });
 }
