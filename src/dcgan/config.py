@@ -24,6 +24,9 @@ from dcgan.errors import ConfigError
 IMAGE_SIZES = (16, 28, 32, 64, 128, 256)
 AUGMENTATIONS = ("translation", "cutout", "color")  # DiffAugment's policies (Zhao et al. 2020)
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# The length of a run given neither --epochs nor --steps, by the kind of device it trains on: minutes on a laptop
+# CPU, longer where steps are cheap (docs/techniques.md, "The defaults", says which measurement chose each).
+DEFAULT_EPOCHS = {"cpu": 5, "mps": 5, "cuda": 20}
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -87,8 +90,9 @@ class TrainConfig:
     num_classes: int | None = _opt(None, "classes of a conditional run (set from the dataset)", ge=2, le=1000,
                                    group="technique")
     # Length: a total, so resuming with a larger value extends the run.
-    epochs: int | None = _opt(None, "total epochs (default 5 when --steps is not given)", ge=1, le=100000,
-                              group="length")
+    epochs: int | None = _opt(None, "total epochs; default when --steps is not given: "
+                              + ", ".join(f"{n} on {kind}" for kind, n in DEFAULT_EPOCHS.items()),
+                              ge=1, le=100000, group="length")
     steps: int | None = _opt(None, "total steps (instead of --epochs)", ge=1, le=100000000, group="length")
     minutes: float = _opt(0.0, "a time budget: end after this many minutes of training in this session, with a "
                           "checkpoint (0 = no limit; pauses do not count; --resume continues the run)", ge=0,
@@ -170,18 +174,38 @@ class TrainConfig:
         """The DiffAugment policy as a list, e.g. ['translation', 'cutout']."""
         return [a.strip() for a in self.diffaugment.split(",") if a.strip()]
 
-    def resolved(self) -> "TrainConfig":
-        """A validated copy with dataset-native size/channels, a length and a seed filled in."""
+    def images_per_step(self) -> int:
+        """Training images one step consumes: d_steps batches on each of world_size processes."""
+        return self.batch_size * self.d_steps * self.world_size
+
+    def with_seed(self) -> "TrainConfig":
+        """A validated copy whose seed is fixed (drawn now when none was chosen): the run's choices, as saved."""
         cfg = dataclasses.replace(self).validate()
+        if cfg.seed is None:
+            cfg.seed = random.SystemRandom().randrange(2**31)
+        return cfg
+
+    def resolved(self, device: str | None = None) -> "TrainConfig":
+        """The values training uses: a validated copy with every value left to the defaults derived, from the
+        other options and the kind of device it trains on ('cpu', 'cuda', 'mps'; default: where --device would
+        train on this machine): the dataset's native size and channels, the default length, G's and D's
+        learning rates from --lr, D's normalisation from the loss (and a seed, if none is fixed yet).
+
+        These are derived, not chosen: a run saves its choices (config.json) and every reader derives the rest
+        with this, so a fork that changes --lr changes both rates, and one that gives --steps drops the parent's
+        default epochs."""
+        cfg = self.with_seed()
+        if device is None:
+            from dcgan.device import device_kind
+
+            device = device_kind(cfg.device)
         size, channels = native_format(cfg.dataset)
         if cfg.image_size is None:
             cfg.image_size = size
         if cfg.channels is None:
             cfg.channels = channels
         if cfg.epochs is None and cfg.steps is None:
-            cfg.epochs = 5
-        if cfg.seed is None:
-            cfg.seed = random.SystemRandom().randrange(2**31)
+            cfg.epochs = DEFAULT_EPOCHS.get(device, DEFAULT_EPOCHS["cpu"])
         cfg.lr_g = cfg.lr_g if cfg.lr_g is not None else cfg.lr
         cfg.lr_d = cfg.lr_d if cfg.lr_d is not None else cfg.lr
         if cfg.d_norm == "auto":
@@ -201,8 +225,23 @@ class TrainConfig:
                               field=unknown[0])
         return cls(**values).validate()
 
+    @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> "TrainConfig":
+        """A run's saved options (config.json, a checkpoint's "config") as choices (see saved_choices)."""
+        return cls.from_dict(saved_choices(values))
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+
+def saved_choices(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's choices. Runs saved before derived values were kept apart hold G's and D's learning
+    rates copied from --lr: equal to it, they read as following it (so a fork's new --lr moves them)."""
+    values = dict(values)
+    for name in ("lr_g", "lr_d"):
+        if "lr" in values and values.get(name) == values["lr"]:
+            values[name] = None
+    return values
 
 
 def field_type(f: dataclasses.Field) -> tuple[type, bool]:
