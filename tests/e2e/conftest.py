@@ -7,6 +7,7 @@ Set DCGAN_DOCS_SCREENSHOTS=1 to also write the screenshots into docs/img/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -94,7 +95,13 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
+    with serving(tmp_path_factory.mktemp("runs")) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def serving(runs: Path):
+    """A real `dcgan serve` of a runs folder on a free port, until the block ends."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "dcgan", "serve", "--port", "0", "--runs-dir", str(runs)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,

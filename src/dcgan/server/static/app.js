@@ -251,6 +251,7 @@ function renderStatus() {
   $('#view-label').textContent = live ? (busy ? (paused ? 'Live run · paused' : 'Live run') : 'Last run of this server')
     : state.view ? 'Past run' : 'Live run';
   $('#view-name').textContent = state.view || 'No run yet — start one from the form';
+  $('#layout').toggleAttribute('data-empty', !state.view);
   const parent = summary?.parent;
   const lineage = $('#view-parent');
   lineage.hidden = !parent;
