@@ -201,7 +201,7 @@ class Trainer:
         layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.G = build_generator(cfg).to(self.device, memory_format=layout)
         self.D = build_discriminator(cfg).to(self.device, memory_format=layout)
-        # Adam, lr 2e-4, beta1 0.5 (Radford et al. 2015, section 4); G and D may differ (TTUR). The fused kernel
+        # Adam with beta1 0.5 (Radford et al. 2015, section 4); G and D may differ (TTUR). The fused kernel
         # updates all parameters in one pass: one launch on CUDA, and 3.5-8x faster than the per-parameter loop
         # on the CPU (scripts/bench_optimizer.py); MPS keeps the default.
         adam = dict(betas=(cfg.beta1, cfg.beta2), fused=True if self.device.type in ("cuda", "cpu") else None)
