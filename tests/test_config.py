@@ -6,7 +6,7 @@ from dcgan.errors import ConfigError
 
 def test_the_defaults_are_the_measured_recipe_and_the_paper_is_one_preset_away():
     c = TrainConfig()
-    assert (c.g_width, c.d_width, c.batch_size, c.lr, c.beta1, c.latent_dim) == (32, 32, 16, 6e-4, 0.5, 100)
+    assert (c.g_width, c.d_width, c.batch_size, c.lr, c.beta1, c.latent_dim) == (32, 32, 16, 1e-3, 0.5, 100)
     paper = apply_preset("paper", {})  # Radford et al. 2015, section 4
     assert (paper.g_width, paper.d_width, paper.batch_size, paper.lr, paper.beta1, paper.beta2) == \
         (64, 64, 128, 2e-4, 0.5, 0.999)

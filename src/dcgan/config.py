@@ -54,7 +54,7 @@ class TrainConfig:
                         group="model")
     # Optimisation: Adam with beta1 0.5 (Radford et al. 2015, section 4).
     batch_size: int = _opt(16, "images per step (the paper: 128)", ge=1, le=65536, group="optim")
-    lr: float = _opt(6e-4, "Adam learning rate for G and D (the paper: 2e-4)", gt=0, le=1, group="optim")
+    lr: float = _opt(1e-3, "Adam learning rate for G and D (the paper: 2e-4)", gt=0, le=1, group="optim")
     beta1: float = _opt(0.5, "Adam beta1 (0.5 stabilises GANs, the paper's section 4)", ge=0, lt=1, group="optim")
     beta2: float = _opt(0.999, "Adam beta2", ge=0, lt=1, group="optim")
     lr_g: float | None = _opt(None, "G's learning rate if it differs from --lr (TTUR, Heusel et al. 2017)",
