@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli, until
+from dcgan.config import TrainConfig
 from dcgan.datasets import data_home
 from dcgan.runfiles import read_metrics
 
@@ -83,7 +84,7 @@ def test_the_cpu_fast_preset_ends_at_its_time_budget_and_resumes_with_a_new_one(
     assert result.returncode == 0, result.stderr[-2000:]
     run = tmp_path / "runs" / "fast"
     config = json.loads((run / "config.json").read_text())
-    assert (config["g_width"], config["d_width"], config["batch_size"], config["minutes"]) == (32, 32, 32, 0.03)
+    assert (config["minutes"], config["epochs"], config["batch_size"]) == (0.03, 100, TrainConfig().batch_size)
 
     def ended() -> int:
         status = json.loads((run / "status.json").read_text())
@@ -92,7 +93,7 @@ def test_the_cpu_fast_preset_ends_at_its_time_budget_and_resumes_with_a_new_one(
         return status["step"]
 
     first = ended()
-    assert 0 < first < config["epochs"] * 60000 // 32
+    assert 0 < first < config["epochs"] * 60000 // config["batch_size"]
     result = run_cli("train", "--resume", str(run), "--minutes", "0.02", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert ended() > first
@@ -184,7 +185,7 @@ def test_info_lists_versions_devices_and_offline_datasets(tmp_path):
 
 
 def test_dry_run_prints_config_and_summary_and_writes_nothing(tmp_path):
-    result = run_cli("train", "--dry-run", "--image-size", "64", "--batch-size", "4", cwd=tmp_path)
+    result = run_cli("train", "--dry-run", "--preset", "paper", "--image-size", "64", "--batch-size", "4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "\nimage_size = 64\n" in result.stdout  # the config, as a file --config reads (tests/test_config_file.py)
     assert "ConvTranspose2d" in result.stderr and "512x4x4" in result.stderr and "3,574,656" in result.stderr
@@ -210,3 +211,11 @@ def test_fork_from_the_cli_changes_options_and_records_the_parent(trained_run, t
     assert rows[0]["step"] == 21 and rows[0]["lr_D"] == 0.0004
     bad = run_cli("train", "--fork", str(trained_run), "--image-size", "64", cwd=tmp_path)
     assert bad.returncode == 2 and "cannot change" in bad.stderr
+
+
+def test_a_fork_from_the_cli_with_a_new_lr_trains_both_networks_at_it(trained_run, tmp_path):
+    result = run_cli("train", "--fork", str(trained_run), "--lr", "0.001", "--steps", "22", "--log-every", "1",
+                     "--run-dir", "child", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss_D" in r]
+    assert rows[-1]["lr_G"] == 0.001 and rows[-1]["lr_D"] == 0.001

@@ -1,20 +1,32 @@
 import pytest
 
-from dcgan.config import PRESETS, TrainConfig, apply_preset, schema
+from dcgan.config import DEFAULT_EPOCHS, PRESETS, TrainConfig, apply_preset, schema
 from dcgan.errors import ConfigError
 
 
-def test_defaults_follow_the_paper():
+def test_the_defaults_are_the_measured_recipe_and_the_paper_is_one_preset_away():
     c = TrainConfig()
-    assert (c.lr, c.beta1, c.beta2, c.batch_size, c.latent_dim) == (2e-4, 0.5, 0.999, 128, 100)
+    assert (c.g_width, c.d_width, c.batch_size, c.lr, c.beta1, c.latent_dim) == (32, 32, 16, 1e-3, 0.5, 100)
+    paper = apply_preset("paper", {})  # Radford et al. 2015, section 4
+    assert (paper.g_width, paper.d_width, paper.batch_size, paper.lr, paper.beta1, paper.beta2) == \
+        (64, 64, 128, 2e-4, 0.5, 0.999)
+
+
+def test_the_default_length_is_resolved_for_the_device_and_never_saved_as_chosen():
+    c = TrainConfig()
+    assert c.epochs is None and c.steps is None
+    assert c.resolved("cpu").epochs == DEFAULT_EPOCHS["cpu"] and c.resolved("cuda").epochs == DEFAULT_EPOCHS["cuda"]
+    assert DEFAULT_EPOCHS["cuda"] > DEFAULT_EPOCHS["cpu"]  # longer where steps are cheap
+    assert TrainConfig(steps=10).resolved("cuda").epochs is None  # a length given is the length
+    assert TrainConfig(epochs=2).resolved("cpu").epochs == 2
 
 
 @pytest.mark.parametrize("dataset,size,channels", [
     ("fashion-mnist", 28, 1), ("mnist", 28, 1), ("cifar10", 32, 3), ("celeba", 64, 3), ("folder:/x", 64, 3)])
 def test_resolved_uses_native_format(dataset, size, channels):
-    c = TrainConfig(dataset=dataset).resolved()
+    c = TrainConfig(dataset=dataset).resolved("cpu")
     assert (c.image_size, c.channels) == (size, channels)
-    assert c.epochs == 5 and c.seed is not None
+    assert c.epochs == DEFAULT_EPOCHS["cpu"] and c.seed is not None
 
 
 def test_explicit_values_win_over_native_format():
@@ -45,7 +57,7 @@ def test_unknown_option_is_named():
 
 
 def test_presets_are_data_and_explicit_options_win():
-    assert set(PRESETS) >= {"mnist", "fashion-mnist", "cifar10", "celeba64", "cpu-fast"}
+    assert set(PRESETS) >= {"mnist", "fashion-mnist", "cifar10", "celeba64", "cpu-fast", "paper"}
     c = apply_preset("cifar10", {"batch_size": 32})
     assert c.dataset == "cifar10" and c.batch_size == 32
     with pytest.raises(ConfigError, match="unknown preset"):

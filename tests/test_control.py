@@ -13,7 +13,7 @@ from dcgan.runfiles import read_metrics
 
 
 def small(**kw):
-    base = dict(seed=4, batch_size=32, g_width=16, d_width=16, log_every=1, tensorboard=False)
+    base = dict(seed=4, batch_size=32, g_width=16, d_width=16, lr=2e-4, log_every=1, tensorboard=False)
     return TrainConfig(**{**base, **kw})
 
 
@@ -114,7 +114,8 @@ def test_live_lr_change_reaches_the_optimizer_and_the_files(paused, tmp_path):
     rows = read_metrics(tmp_path / "r" / "metrics.jsonl")
     assert {"event": "hparam", "step": changed.step, "field": "lr_d", "old": 2e-4, "new": 4e-4}.items() <= \
         [r for r in rows if r.get("event") == "hparam"][0].items()
-    assert json.loads((tmp_path / "r" / "config.json").read_text())["lr_d"] == 2e-4  # the original stays
+    chosen = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (chosen["lr"], chosen["lr_d"]) == (2e-4, None)  # the choices stay (D's rate follows --lr)
     assert json.loads((tmp_path / "r" / "changes.json").read_text())[0]["new"] == 4e-4
 
 
@@ -187,3 +188,60 @@ def test_reproducibility_record(fashion, tmp_path):
     assert first["dataset"]["fingerprint"] == fashion.fingerprint() and first["dataset"]["images"] == 60000
     assert set(first["versions"]) >= {"dcgan", "torch", "torchvision", "python"}
     assert first["device"] == "cpu" and "deterministic_algorithms" in first["determinism"]
+
+
+def stop_at(step):
+    """A subscriber that asks its trainer to stop once `step` is logged (a run that ends early, with a checkpoint)."""
+    def watch(trainer):
+        return lambda e: trainer.request_stop() if isinstance(e, StepMetrics) and e.step >= step else None
+    return watch
+
+
+def as_saved_before_issue_19(run_dir):
+    """Rewrite a run as versions before issue 19 saved it: config.json and every checkpoint's config hold the
+    derived values (both learning rates copied from --lr, the default epochs, D's normalisation)."""
+    from dcgan.checkpoint import atomic_save, load_checkpoint
+
+    legacy = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())).resolved("cpu").to_dict()
+    (run_dir / "config.json").write_text(json.dumps(legacy))
+    for path in (run_dir / "checkpoints").glob("step-*.pt"):
+        state = load_checkpoint(path)
+        atomic_save({**state, "config": legacy}, path)
+    return legacy
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["run", "run saved before issue 19"])
+def test_a_fork_with_a_new_lr_trains_g_and_d_at_it(fashion, tmp_path, legacy):
+    Trainer(small(steps=3), run_dir=tmp_path / "parent", data=fashion).run()
+    saved = json.loads((tmp_path / "parent" / "config.json").read_text())
+    assert (saved["lr_g"], saved["lr_d"]) == (None, None)  # derived, not chosen: not saved as if chosen
+    if legacy:
+        assert as_saved_before_issue_19(tmp_path / "parent")["lr_g"] == saved["lr"]
+    fork = Trainer.fork(tmp_path / "parent", {"lr": 1e-3, "steps": 5}, run_dir=tmp_path / "child", data=fashion)
+    assert (fork.config.lr_g, fork.config.lr_d) == (1e-3, 1e-3)
+    fork.run()
+    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss_D" in r]
+    assert rows[-1]["lr_G"] == pytest.approx(1e-3) and rows[-1]["lr_D"] == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["run", "run saved before issue 19"])
+def test_a_fork_may_give_steps_for_a_parent_trained_by_epochs(fashion, tmp_path, legacy):
+    parent = Trainer(small(epochs=1), run_dir=tmp_path / "parent", data=fashion)
+    parent.subscribe(stop_at(3)(parent))
+    assert parent.run() == "stopped"
+    if legacy:
+        as_saved_before_issue_19(tmp_path / "parent")
+    fork = Trainer.fork(tmp_path / "parent", {"steps": 6}, run_dir=tmp_path / "child", data=fashion)
+    assert (fork.config.steps, fork.config.epochs) == (6, None)
+    assert fork.run() == "finished" and fork.step == 6
+    # And the other way round: epochs for a parent trained by steps.
+    by_epochs = Trainer.fork(tmp_path / "child", {"epochs": 1}, run_dir=tmp_path / "grandchild", data=fashion)
+    assert (by_epochs.config.steps, by_epochs.config.epochs) == (None, 1)
+
+
+def test_a_run_saved_before_issue_19_still_resumes(fashion, tmp_path):
+    Trainer(small(steps=3), run_dir=tmp_path / "old", data=fashion).run()
+    legacy = as_saved_before_issue_19(tmp_path / "old")
+    resumed = Trainer.resume(tmp_path / "old", steps=5, data=fashion)
+    assert resumed.run() == "finished" and resumed.step == 5
+    assert (resumed.config.lr_g, resumed.config.d_norm) == (legacy["lr_g"], legacy["d_norm"])

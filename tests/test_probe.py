@@ -10,7 +10,7 @@ import torch
 
 from dcgan.checkpoint import GENERATOR_FILE
 from dcgan.cli import main
-from dcgan.config import TrainConfig
+from dcgan.config import TrainConfig, apply_preset
 from dcgan.data import ImageData
 from dcgan.errors import CheckpointError
 from dcgan.models import build_discriminator
@@ -77,7 +77,8 @@ def test_probe_on_a_trained_d_beats_the_random_d_on_fashion_mnist(tmp_path, fash
     """300 steps of the paper's DCGAN (about one third of an epoch) already make D's features better for a linear
     classifier with 100 labels per class than the same D at initialisation (measured: 81.7% vs 80.9% on the
     10,000 test images; raw pixels 76.8%)."""
-    config = TrainConfig(dataset="fashion-mnist", steps=300, seed=0, sample_every=10**6, tensorboard=False)
+    config = apply_preset("paper", dict(dataset="fashion-mnist", steps=300, seed=0, sample_every=10**6,
+                                        tensorboard=False))
     Trainer(config, run_dir=tmp_path / "run", data=fashion).run()
     result = run_probe(tmp_path / "run", labels_per_class=100, seed=0)
     trained, random, pixels = (result.accuracy(n) for n in ("trained D", "random D", "pixels"))

@@ -76,7 +76,7 @@ def trainer_step(config: TrainConfig, data: ImageData) -> tuple[Trainer, Callabl
     """A trainer that writes nothing, and a function running its real step i (batch fetch included)."""
     trainer = Trainer(config, data=data, write_files=False).setup()
     order = epoch_order(len(data), config.seed, 0)
-    per_step = config.batch_size * config.d_steps
+    per_step = trainer.config.images_per_step()
 
     def step(i: int) -> None:
         i %= trainer.steps_per_epoch
@@ -91,7 +91,7 @@ def bench_trainer(config: TrainConfig, data: ImageData, steps: int, warmup: int 
 
     with FlopCounterMode(display=False) as counter:
         step(0)
-    flops_per_image = counter.get_total_flops() / (config.batch_size * config.d_steps)
+    flops_per_image = counter.get_total_flops() / trainer.config.images_per_step()
     for i in range(warmup):
         step(i)
     _sync(trainer.device)
@@ -100,7 +100,7 @@ def bench_trainer(config: TrainConfig, data: ImageData, steps: int, warmup: int 
         step(i)
     _sync(trainer.device)
     seconds = time.perf_counter() - start
-    images_per_s = steps * config.batch_size * config.d_steps / seconds
+    images_per_s = steps * trainer.config.images_per_step() / seconds
     return {"images_per_s": images_per_s, "gflop_per_image": flops_per_image / 1e9,
             "gflops": images_per_s * flops_per_image / 1e9, "seconds": seconds, "device": str(trainer.device),
             "_trainer": trainer}

@@ -24,6 +24,9 @@ from dcgan.errors import ConfigError
 IMAGE_SIZES = (16, 28, 32, 64, 128, 256)
 AUGMENTATIONS = ("translation", "cutout", "color")  # DiffAugment's policies (Zhao et al. 2020)
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# The length of a run given neither --epochs nor --steps, by the kind of device it trains on: minutes on a laptop
+# CPU, longer where steps are cheap (docs/techniques.md, "The defaults", says which measurement chose each).
+DEFAULT_EPOCHS = {"cpu": 5, "mps": 5, "cuda": 20}
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -41,13 +44,17 @@ class TrainConfig:
                                   choices=IMAGE_SIZES, group="data")
     channels: int | None = _opt(None, "1 (grey) or 3 (RGB); default: the dataset's native channels",
                                 choices=(1, 3), group="data")
-    # Model (Radford et al. 2015, section 3).
+    # Model: the DCGAN architecture (Radford et al. 2015, section 3). Widths, batch and learning rate are the
+    # recipe measured best for 28x28 on a CPU, not the paper's (widths 64, batch 128, lr 2e-4: --preset paper):
+    # docs/techniques.md, "The defaults", has the measurements that chose them.
     latent_dim: int = _opt(100, "size of the noise vector z", ge=1, le=4096, group="model")
-    g_width: int = _opt(64, "generator width: channels of its last hidden layer", ge=1, le=1024, group="model")
-    d_width: int = _opt(64, "discriminator width: channels of its first layer", ge=1, le=1024, group="model")
-    # Optimisation: Adam with lr 2e-4 and beta1 0.5 (Radford et al. 2015, section 4).
-    batch_size: int = _opt(128, "images per step", ge=1, le=65536, group="optim")
-    lr: float = _opt(2e-4, "Adam learning rate for G and D", gt=0, le=1, group="optim")
+    g_width: int = _opt(32, "generator width: channels of its last hidden layer (the paper: 64)", ge=1, le=1024,
+                        group="model")
+    d_width: int = _opt(32, "discriminator width: channels of its first layer (the paper: 64)", ge=1, le=1024,
+                        group="model")
+    # Optimisation: Adam with beta1 0.5 (Radford et al. 2015, section 4).
+    batch_size: int = _opt(16, "images per step (the paper: 128)", ge=1, le=65536, group="optim")
+    lr: float = _opt(1e-3, "Adam learning rate for G and D (the paper: 2e-4)", gt=0, le=1, group="optim")
     beta1: float = _opt(0.5, "Adam beta1 (0.5 stabilises GANs, the paper's section 4)", ge=0, lt=1, group="optim")
     beta2: float = _opt(0.999, "Adam beta2", ge=0, lt=1, group="optim")
     lr_g: float | None = _opt(None, "G's learning rate if it differs from --lr (TTUR, Heusel et al. 2017)",
@@ -87,8 +94,9 @@ class TrainConfig:
     num_classes: int | None = _opt(None, "classes of a conditional run (set from the dataset)", ge=2, le=1000,
                                    group="technique")
     # Length: a total, so resuming with a larger value extends the run.
-    epochs: int | None = _opt(None, "total epochs (default 5 when --steps is not given)", ge=1, le=100000,
-                              group="length")
+    epochs: int | None = _opt(None, "total epochs; default when --steps is not given: "
+                              + ", ".join(f"{n} on {kind}" for kind, n in DEFAULT_EPOCHS.items()),
+                              ge=1, le=100000, group="length")
     steps: int | None = _opt(None, "total steps (instead of --epochs)", ge=1, le=100000000, group="length")
     minutes: float = _opt(0.0, "a time budget: end after this many minutes of training in this session, with a "
                           "checkpoint (0 = no limit; pauses do not count; --resume continues the run)", ge=0,
@@ -170,18 +178,38 @@ class TrainConfig:
         """The DiffAugment policy as a list, e.g. ['translation', 'cutout']."""
         return [a.strip() for a in self.diffaugment.split(",") if a.strip()]
 
-    def resolved(self) -> "TrainConfig":
-        """A validated copy with dataset-native size/channels, a length and a seed filled in."""
+    def images_per_step(self) -> int:
+        """Training images one step consumes: d_steps batches on each of world_size processes."""
+        return self.batch_size * self.d_steps * self.world_size
+
+    def with_seed(self) -> "TrainConfig":
+        """A validated copy whose seed is fixed (drawn now when none was chosen): the run's choices, as saved."""
         cfg = dataclasses.replace(self).validate()
+        if cfg.seed is None:
+            cfg.seed = random.SystemRandom().randrange(2**31)
+        return cfg
+
+    def resolved(self, device: str | None = None) -> "TrainConfig":
+        """The values training uses: a validated copy with every value left to the defaults derived, from the
+        other options and the kind of device it trains on ('cpu', 'cuda', 'mps'; default: where --device would
+        train on this machine): the dataset's native size and channels, the default length, G's and D's
+        learning rates from --lr, D's normalisation from the loss (and a seed, if none is fixed yet).
+
+        These are derived, not chosen: a run saves its choices (config.json) and every reader derives the rest
+        with this, so a fork that changes --lr changes both rates, and one that gives --steps drops the parent's
+        default epochs."""
+        cfg = self.with_seed()
+        if device is None:
+            from dcgan.device import device_kind
+
+            device = device_kind(cfg.device)
         size, channels = native_format(cfg.dataset)
         if cfg.image_size is None:
             cfg.image_size = size
         if cfg.channels is None:
             cfg.channels = channels
         if cfg.epochs is None and cfg.steps is None:
-            cfg.epochs = 5
-        if cfg.seed is None:
-            cfg.seed = random.SystemRandom().randrange(2**31)
+            cfg.epochs = DEFAULT_EPOCHS.get(device, DEFAULT_EPOCHS["cpu"])
         cfg.lr_g = cfg.lr_g if cfg.lr_g is not None else cfg.lr
         cfg.lr_d = cfg.lr_d if cfg.lr_d is not None else cfg.lr
         if cfg.d_norm == "auto":
@@ -201,8 +229,23 @@ class TrainConfig:
                               field=unknown[0])
         return cls(**values).validate()
 
+    @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> "TrainConfig":
+        """A run's saved options (config.json, a checkpoint's "config") as choices (see saved_choices)."""
+        return cls.from_dict(saved_choices(values))
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+
+def saved_choices(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's choices. Runs saved before derived values were kept apart hold G's and D's learning
+    rates copied from --lr: equal to it, they read as following it (so a fork's new --lr moves them)."""
+    values = dict(values)
+    for name in ("lr_g", "lr_d"):
+        if "lr" in values and values.get(name) == values["lr"]:
+            values[name] = None
+    return values
 
 
 def field_type(f: dataclasses.Field) -> tuple[type, bool]:
@@ -253,10 +296,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fashion-mnist": {"dataset": "fashion-mnist"},
     "cifar10": {"dataset": "cifar10", "image_size": 32, "channels": 3},
     "celeba64": {"dataset": "celeba", "image_size": 64, "channels": 3},
-    # The best Fashion-MNIST a laptop CPU reaches in five minutes, chosen by FID (docs/techniques.md): narrow
-    # networks and batch 32 for many updates per second, three times the paper's learning rate; the time budget ends it.
-    "cpu-fast": {"dataset": "fashion-mnist", "image_size": 28, "g_width": 32, "d_width": 32, "batch_size": 32,
-                 "lr": 6e-4, "minutes": 5, "epochs": 100},
+    # The DCGAN paper's recipe (Radford et al. 2015, section 4): widths 64, batch 128, Adam lr 2e-4, beta1 0.5.
+    "paper": {"g_width": 64, "d_width": 64, "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999},
+    # The defaults for exactly five minutes of training (the time budget ends the run with a checkpoint).
+    "cpu-fast": {"minutes": 5, "epochs": 100},
 }
 
 

@@ -24,6 +24,12 @@ def available_devices() -> list[dict[str, str]]:
     return found
 
 
+def device_kind(name: str) -> str:
+    """'cpu', 'cuda' or 'mps': the kind of device a --device choice trains on here (defaults depend on it);
+    whether an explicit one is really there is resolve_device's question."""
+    return resolve_device("auto").type if name == "auto" else name.split(":")[0]
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' -> the best available device; an explicit device that is missing is a ConfigError."""
     if name == "auto":

@@ -1,7 +1,7 @@
 """The run folder as a subscriber: metrics.jsonl, samples/, progress.gif, status.json, log.txt.
 
 runs/<name>/
-  config.json         the full resolved config (written by the trainer before the first step)
+  config.json         the options chosen, null where left to a default that training derives (TrainConfig.resolved)
   metrics.jsonl       one JSON object per logged step, one per epoch end ("event": "epoch") and one per live
                       hyperparameter change ("event": "hparam", with field, old and new)
   changes.json        the live changes, replayed when the run resumes

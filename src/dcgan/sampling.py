@@ -275,7 +275,7 @@ def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu"
         ckpt = load_checkpoint(path)
         # With --ema the moving average is the G that samples (as in the run's own grids and export).
         state, config_dict, step = ckpt.get("G_ema", ckpt["G"]), ckpt["config"], ckpt["step"]
-    config = TrainConfig.from_dict(config_dict)
+    config = TrainConfig.from_saved(config_dict).resolved("cpu")  # a checkpoint keeps the run's choices
     model = build_generator(config)
     try:
         model.load_state_dict(state)

@@ -26,7 +26,7 @@ from dcgan.augment import diff_augment
 from dcgan.cadence import every_n, sample_due
 from dcgan.checkpoint import (GENERATOR_FILE, atomic_write_text, export_generator, load_checkpoint,
                               resolve_checkpoint, save_checkpoint)
-from dcgan.config import FOLDER_PREFIX, TrainConfig
+from dcgan.config import FOLDER_PREFIX, TrainConfig, saved_choices
 from dcgan.control import FORK_FIXED, LIVE_FIELDS, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, load_dataset
 from dcgan.device import resolve_device
@@ -59,8 +59,10 @@ class Trainer:
     def __init__(self, config: TrainConfig, *, run_dir: str | Path | None = None, runs_dir: str | Path = "runs",
                  subscribers: Iterable[Callable[[Event], None]] = (), data: ImageData | None = None,
                  write_files: bool = True, origin: str | None = None):
-        self.config = config.resolved()
-        self.original_config = dataclasses.replace(self.config)  # config.json: before any live change
+        # What the user chose (config.json, checkpoints) and what training uses: the choices with the defaults
+        # derived for this device (TrainConfig.resolved) and the live changes applied as they come.
+        self.choices = config.with_seed()
+        self.config = self.choices.resolved()
         self.events = EventBus(list(subscribers))
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.runs_dir = Path(runs_dir)
@@ -102,7 +104,7 @@ class Trainer:
         if path.suffix != ".pt":
             raise CheckpointError(f"{path} holds only generator weights; resuming needs a training checkpoint")
         state = load_checkpoint(path)
-        config = TrainConfig.from_dict(state["config"])
+        config = TrainConfig.from_saved(state["config"])
         if steps is not None or epochs is not None:
             config = dataclasses.replace(config, steps=steps, epochs=epochs)
         if device is not None:
@@ -132,13 +134,7 @@ class Trainer:
         if fixed:
             raise ConfigError(f"a fork keeps the parent's networks and data, so {fixed[0]!r} cannot change; start "
                               f"a new run instead", field=fixed[0])
-        # The parent's config as it was at that step: the original plus its live changes until then.
-        values = dict(state["config"])
-        for change in state.get("changes", []):
-            if change["step"] <= state["step"]:
-                values[change["field"]] = change["new"]
-        values.update(changes)
-        config = TrainConfig.from_dict(values)
+        config = fork_config(state["config"], state.get("changes", []), int(state["step"]), changes)
         trainer = cls(config, run_dir=run_dir, runs_dir=runs_dir, subscribers=subscribers, data=data,
                       origin=origin)
         trainer.resume_from = path
@@ -154,7 +150,7 @@ class Trainer:
             return self
         cfg = self.config
         self.world = current_world()
-        cfg.world_size = self.original_config.world_size = self.world.size
+        cfg.world_size = self.choices.world_size = self.world.size
         if not self.world.is_main:  # only rank 0 writes files and serves events
             self.write_files = False
             self.events = EventBus()
@@ -171,14 +167,13 @@ class Trainer:
         if self.data is None:
             self.data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.channels)
         n = len(self.data)
-        global_batch = cfg.batch_size * self.world.size
-        if n < global_batch * cfg.d_steps:
+        if n < cfg.images_per_step():
             raise DataError(f"the dataset has {n} images, fewer than one step needs ({cfg.d_steps} x "
                             f"--batch-size {cfg.batch_size} x {self.world.size} processes); lower the batch "
                             f"size or add images")
         # A step is d_steps D updates (each on a fresh global batch) and one G update; the last partial batch of
         # an epoch is dropped.
-        self.steps_per_epoch = n // (global_batch * cfg.d_steps)
+        self.steps_per_epoch = n // cfg.images_per_step()
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
         if cfg.conditional:
             self._set_num_classes()
@@ -206,7 +201,7 @@ class Trainer:
         layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.G = build_generator(cfg).to(self.device, memory_format=layout)
         self.D = build_discriminator(cfg).to(self.device, memory_format=layout)
-        # Adam, lr 2e-4, beta1 0.5 (Radford et al. 2015, section 4); G and D may differ (TTUR). The fused kernel
+        # Adam with beta1 0.5 (Radford et al. 2015, section 4); G and D may differ (TTUR). The fused kernel
         # updates all parameters in one pass: one launch on CUDA, and 3.5-8x faster than the per-parameter loop
         # on the CPU (scripts/bench_optimizer.py); MPS keeps the default.
         adam = dict(betas=(cfg.beta1, cfg.beta2), fused=True if self.device.type in ("cuda", "cpu") else None)
@@ -268,7 +263,7 @@ class Trainer:
         if self.config.num_classes is not None and self.config.num_classes != found:
             raise ConfigError(f"the run was trained with {self.config.num_classes} classes but the data has "
                               f"{found}", field="num_classes")
-        self.config.num_classes = self.original_config.num_classes = found
+        self.config.num_classes = self.choices.num_classes = found
 
     def _place_images(self, images: torch.Tensor) -> torch.Tensor:
         """Keep the uint8 dataset on the training device when it fits in a quarter of its free memory."""
@@ -302,7 +297,7 @@ class Trainer:
             from dcgan.tracking import WandbLogger
 
             wandb_logger = WandbLogger(self.run_dir, cfg.wandb_project, cfg.to_dict(), self.run_dir.name)
-        atomic_write_text(self.run_dir / CONFIG_FILE, self.original_config.to_json())
+        atomic_write_text(self.run_dir / CONFIG_FILE, self.choices.to_json())
         write_run_record(self)
         from dcgan.runfiles import RunFiles
 
@@ -428,7 +423,7 @@ class Trainer:
 
     def _announce(self) -> None:
         cfg, emit = self.config, self.events.emit
-        emit(RunStarted(str(self.run_dir) if self.run_dir else "", self.original_config.to_dict(),
+        emit(RunStarted(str(self.run_dir) if self.run_dir else "", self.config.to_dict(),
                         str(self.device), self.step, self.total_steps, self.steps_per_epoch,
                         resumed=self.resume_from is not None and self.parent is None))
         emit(Log("info", f"device: {self.device}"))
@@ -486,7 +481,7 @@ class Trainer:
         extra = self._evaluate() if eval_now else {}
         if log_now:
             self._report(out, manual=parts if manual else None, extra=extra)
-        epoch_done = self.position + self._per_step() > len(self.data)
+        epoch_done = self.position + self.config.images_per_step() > len(self.data)
         if epoch_done:
             self.events.emit(EpochEnd(self.step, self.epoch + 1, time.perf_counter() - self._epoch_start))
         # Snapshot (dcgan.cadence: early grids, then by steps; by epochs at an epoch's end). A checkpoint comes
@@ -511,7 +506,7 @@ class Trainer:
         values = all_mean(torch.stack([out[k].float() for k in names]), self.world).tolist()
         metrics = dict(zip(names, values))  # the one host sync per logged step
         tick_time, tick_step = self._tick
-        images = (self.step - tick_step) * cfg.batch_size * cfg.d_steps * self.world.size
+        images = (self.step - tick_step) * cfg.images_per_step()
         # Training speed: the time an evaluation took is not training time.
         metrics["images_per_s"] = images / max(now - tick_time - self._eval_seconds, 1e-9)
         self._eval_seconds = 0.0
@@ -649,20 +644,17 @@ class Trainer:
         y = torch.randint(self.config.num_classes, (total,), device=self.device, generator=self.noise_gen)
         return z, y[mine]
 
-    def _per_step(self) -> int:
-        """Samples one step takes from the epoch: d_steps global batches."""
-        return self.config.batch_size * self.config.d_steps * self.world.size
-
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next step's real images and labels from this epoch's order (a function of seed and epoch)."""
-        if self.position + self._per_step() > len(self.data):  # d_steps grew mid-epoch: the epoch ends here
+        per_step = self.config.images_per_step()
+        if self.position + per_step > len(self.data):  # d_steps grew mid-epoch: the epoch ends here
             self.events.emit(EpochEnd(self.step, self.epoch + 1, time.perf_counter() - self._epoch_start))
             self.epoch, self.position, self._epoch_start = self.epoch + 1, 0, time.perf_counter()
         if getattr(self, "_order_epoch", None) != self.epoch:
             self._order = epoch_order(len(self.data), self.config.seed, self.epoch).to(self.images.device)
             self._order_epoch = self.epoch
-        chunk = self._order[self.position:self.position + self._per_step()]
-        self.position += self._per_step()
+        chunk = self._order[self.position:self.position + per_step]
+        self.position += per_step
         return self.batch(chunk)
 
     def batch(self, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -720,7 +712,7 @@ class Trainer:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
-            "config": self.original_config.to_dict(), "step": self.step, "epoch": self.epoch,
+            "config": self.choices.to_dict(), "step": self.step, "epoch": self.epoch,
             "position": self.position, "changes": [c.as_dict() for c in self.changes],
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
@@ -776,6 +768,28 @@ class Trainer:
     def _set_status(self, status: str, message: str = "") -> None:
         self.status = status
         self.events.emit(StatusChanged(status, self.step, message))
+
+
+def fork_config(parent: dict[str, Any], parent_changes: list[dict[str, Any]], step: float,
+                changes: dict[str, Any]) -> TrainConfig:
+    """A fork's choices: the parent's as they were at `step` (fork_base), then the fork's own changes. A length
+    given replaces the parent's (--steps drops its --epochs and the other way round); options left to the
+    defaults are derived again, so a new --lr moves both learning rates."""
+    values = fork_base(parent, parent_changes, step)
+    if {"steps", "epochs"} & set(changes):
+        values.update(steps=None, epochs=None)
+    values.update(changes)
+    return TrainConfig.from_dict(values)
+
+
+def fork_base(config: dict[str, Any], changes: list[dict[str, Any]], step: float) -> dict[str, Any]:
+    """A run's chosen options in effect after `step`: its saved choices (config.json, a checkpoint's) plus the
+    live changes made until then."""
+    values = saved_choices(config)
+    for change in changes:
+        if change["step"] <= step:
+            values[change["field"]] = change["new"]
+    return values
 
 
 def fixed_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None, int]:
@@ -861,16 +875,6 @@ def unique_run_dir(runs_dir: Path, config: TrainConfig) -> Path:
         k += 1
         candidate = runs_dir / f"{base}-{k}"
     return candidate
-
-
-def read_run_config(run_dir: str | Path) -> TrainConfig:
-    path = Path(run_dir) / CONFIG_FILE
-    try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except FileNotFoundError as e:
-        raise CheckpointError(f"{run_dir} is not a run folder (no {CONFIG_FILE})") from e
-    except (json.JSONDecodeError, TypeError) as e:
-        raise CheckpointError(f"{path} is not valid JSON ({e})") from e
 
 
 def read_changes(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -2,11 +2,11 @@
 training on real Fashion-MNIST, and Debian's Chromium driven by Python Playwright.
 
 One server serves the whole session (it caches the dataset after the first run); each test leaves it idle.
-Set DCGAN_DOCS_SCREENSHOTS=1 to also write the screenshots into docs/img/.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -26,8 +26,6 @@ import playwright.sync_api as playwright  # installed by the test command, never
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-ROOT = Path(__file__).resolve().parents[2]
-DOCS_IMG = ROOT / "docs" / "img"
 # Small and fast on a 2-core CPU: ~30 steps/s, a grid every 10 steps, metrics every 2.
 TINY = {"dataset": "fashion-mnist", "g_width": 8, "d_width": 8, "batch_size": 32, "log_every": 2,
         "sample_every": 10, "checkpoint_every": 50, "seed": 1, "tensorboard": False}
@@ -94,7 +92,13 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
+    with serving(tmp_path_factory.mktemp("runs")) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def serving(runs: Path):
+    """A real `dcgan serve` of a runs folder on a free port, until the block ends."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "dcgan", "serve", "--port", "0", "--runs-dir", str(runs)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -175,11 +179,10 @@ def number(text: str) -> int:
 
 
 def save_screenshot(page, tmp_path: Path, name: str, full_page: bool = False) -> Path:
+    """A screenshot in the test's folder, to look at when it fails (docs/img's pictures are of a real trained
+    run: scripts/dashboard_screenshots.py)."""
     page.evaluate("document.activeElement?.blur(); window.scrollTo(0, 0)")
     page.wait_for_timeout(300)  # a frame for the charts to redraw
     path = tmp_path / name
     page.screenshot(path=str(path), full_page=full_page)
-    if os.environ.get("DCGAN_DOCS_SCREENSHOTS") == "1":
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_IMG / name), full_page=full_page)
     return path

@@ -7,7 +7,7 @@ import io
 
 from PIL import Image
 
-from .conftest import TINY, number, save_screenshot
+from .conftest import TINY, Page, number, save_screenshot, serving
 
 FORM_VALUES = {"g_width": "8", "d_width": "8", "batch_size": "32", "steps": "100000", "seed": "1"}
 REPORT_VALUES = {"log_every": "2", "sample_every": "10", "checkpoint_every": "50"}
@@ -158,3 +158,27 @@ def test_phone_width_has_no_horizontal_overflow(open_page, server, tmp_path):
         assert width <= 390, f"the {tab} tab is {width} px wide at a 390 px viewport"
     page.click("#tab-training")
     save_screenshot(page, tmp_path, "dashboard-phone.png")
+
+
+def top(page, selector: str) -> float:
+    return page.locator(selector).bounding_box()["y"]
+
+
+def test_a_phone_without_runs_shows_the_start_form_first(browser, tmp_path):
+    with serving(tmp_path / "empty-runs") as empty:
+        phone = Page(browser, empty, 390, 844)
+        try:
+            page = phone.open()
+            assert top(page, "#new-run") < top(page, "#progress-card")
+            assert top(page, "#config-form") < 844  # on the first screen, without scrolling
+            assert not phone.errors, phone.errors
+        finally:
+            phone.context.close()
+
+
+def test_a_phone_viewing_a_run_shows_the_run_first(open_page, server):
+    server.train("e2e-phone-order", steps=4)
+    page = open_page(390, 844).open()
+    page.wait_for_function("document.querySelector('#view-name').textContent !== ''"
+                           " && !document.querySelector('#layout').hasAttribute('data-empty')")
+    assert top(page, "#progress-card") < top(page, "#new-run")

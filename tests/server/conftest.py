@@ -21,7 +21,7 @@ from dcgan.config import TrainConfig
 from dcgan.server import create_app
 
 # Tiny networks and batches: a step takes milliseconds on a CPU, so tests see many steps in little time.
-TINY = dict(dataset="fashion-mnist", g_width=8, d_width=8, latent_dim=16, batch_size=32, log_every=1,
+TINY = dict(dataset="fashion-mnist", g_width=8, d_width=8, latent_dim=16, batch_size=32, lr=2e-4, log_every=1,
             sample_every=5, checkpoint_every=1000, sample_count=16, tensorboard=False, seed=7)
 
 

@@ -10,7 +10,7 @@ import torch
 from dcgan.checkpoint import load_checkpoint
 from dcgan.runfiles import read_metrics
 
-from .conftest import Live, start, wait_idle, wait_status
+from .conftest import TINY, Live, start, wait_idle, wait_status
 
 
 @pytest.fixture
@@ -135,3 +135,42 @@ def test_steering_needs_an_active_training(api):
     for path in ("/api/training/pause", "/api/training/unpause", "/api/training/checkpoint"):
         response = api.post(path)
         assert response.status_code == 409 and "no training is running" in response.json()["detail"]
+
+
+def test_a_start_asked_to_be_paused_holds_before_its_first_step(api):
+    response = api.post("/api/training/start", json={"config": {**TINY, "steps": 100000}, "paused": True})
+    assert response.status_code == 202, response.text
+    status = wait_status(api, lambda s: s["state"] == "paused")
+    assert status["step"] == 0
+    time.sleep(0.5)
+    assert api.get("/api/status").json()["step"] == 0  # held, not training
+    assert api.post("/api/training/step", json={"part": "full"}).json()["metrics"]["step"] == 1
+
+
+def test_the_eta_counts_the_images_a_step_takes_after_a_live_d_steps_change(api, paused):
+    api.patch("/api/training/hyperparameters", json={"changes": {"d_steps": 2}})
+    wait_for = time.monotonic() + 60
+    while not api.get("/api/training/hyperparameters").json()["changes"]:
+        assert time.monotonic() < wait_for, "the change was never applied"
+        time.sleep(0.05)
+    api.post("/api/training/unpause")
+    status = wait_status(api, lambda s: s["state"] == "running" and bool(s["eta_s"]) and bool(s["images_per_s"]))
+    # eta = steps left x images per step / images per s: with d_steps 2 a step takes two batches of 32.
+    images_per_step = status["eta_s"] * status["images_per_s"] / (status["total_steps"] - status["step"])
+    assert images_per_step == pytest.approx(TINY["batch_size"] * 2)
+
+
+def test_a_runs_detail_keeps_its_choices_apart_from_the_values_it_trains_with(api, server, paused):
+    before = checkpoint_now(api, server, paused)["step"]
+    api.post("/api/training/step", json={"part": "full"})
+    api.patch("/api/training/hyperparameters", json={"changes": {"lr_d": 4e-4}})
+    api.post("/api/training/step", json={"part": "full"})
+    after = checkpoint_now(api, server, paused)["step"]
+    detail = api.get(f"/api/runs/{paused}").json()
+    assert (detail["config"]["lr_d"], detail["config"]["image_size"]) == (None, None)  # left to the defaults
+    assert detail["resolved"]["lr_g"] == TINY["lr"] and detail["resolved"]["lr_d"] == 4e-4
+    assert detail["resolved"]["image_size"] == 28 and detail["resolved"]["d_norm"] == "batch"
+    # What a fork of each checkpoint starts from: the choices then, live changes included.
+    options = {c["step"]: c["options"] for c in detail["checkpoints"] if c["step"] is not None}
+    assert options[before]["lr_d"] is None and options[after]["lr_d"] == 4e-4
+    assert detail["options"]["lr_d"] == 4e-4 and detail["options"]["lr_g"] is None

@@ -32,7 +32,7 @@ def test_config_schema_is_the_trainers(api):
     body = api.get("/api/config/schema").json()
     assert [f["name"] for f in body["fields"]] == [row["name"] for row in schema()]
     batch = next(f for f in body["fields"] if f["name"] == "batch_size")
-    assert batch["type"] == "int" and batch["default"] == 128 and batch["ge"] == 1 and batch["group"] == "optim"
+    assert batch["type"] == "int" and batch["default"] == 16 and batch["ge"] == 1 and batch["group"] == "optim"
     assert body["live_fields"] == list(LIVE_FIELDS) and "g_width" in body["fork_fixed"]
     assert "cpu-fast" in body["presets"]
 

@@ -397,7 +397,7 @@ class RunManager:
             self._data = (data_key(cfg), trainer.data)
         self._reset(trainer.run_dir.name, nproc=1, device=str(trainer.device), step=trainer.step,
                     total_steps=trainer.total_steps, steps_per_epoch=trainer.steps_per_epoch,
-                    images_per_step=cfg.batch_size * cfg.d_steps * cfg.world_size)
+                    images_per_step=cfg.images_per_step())
         if not ready.done():
             ready.set_result(None)
 
@@ -441,11 +441,11 @@ class RunManager:
             values = {k: v for k, v in config.to_dict().items() if v != TrainConfig.__dataclass_fields__[k].default}
             values["seed"] = resolved.seed  # the seed is chosen here so the run's record and the server agree
             argv = train_command(nproc, run_dir, config=values)
-            images_per_step = resolved.batch_size * resolved.d_steps * nproc
+            images_per_step = dataclasses.replace(resolved, world_size=nproc).images_per_step()
         else:
             argv = train_command(nproc, run_dir, resume=resume)
-            cfg = TrainConfig.from_dict(self.store.config(run_dir.name))
-            images_per_step = cfg.batch_size * cfg.d_steps * nproc
+            cfg = TrainConfig.from_saved(self.store.config(run_dir.name))
+            images_per_step = dataclasses.replace(cfg, world_size=nproc).images_per_step()
         process = ProcessRun(argv, run_dir, nproc, on_event=self._on_event,
                              on_info=lambda info: self._post(self._process_info, info),
                              on_exit=lambda code, tail: self._post(self._process_exit, code, tail))
@@ -534,6 +534,8 @@ class RunManager:
             status.state, status.step, status.message = event.status, event.step, self.scrub(event.message)
             self._publish_status()
         elif isinstance(event, HyperparameterChanged):
+            if self.trainer is not None:  # a live --d-steps change changes the images a step takes (and the ETA)
+                self._images_per_step = self.trainer.config.images_per_step()
             mark = schemas.HparamMark(step=event.step, field=event.field, old=event.old, new=event.new)
             self.history.add({"event": "hparam", **mark.model_dump()})
             self.hub.publish(schemas.HparamMessage(run=run, mark=mark))

@@ -18,13 +18,13 @@ from fastapi import HTTPException
 from dcgan import budget
 from dcgan.checkpoint import GENERATOR_FILE, LAST, resolve_checkpoint
 from dcgan.config import TrainConfig
-from dcgan.errors import DcganError, RunFolderError
+from dcgan.errors import ConfigError, DcganError, RunFolderError
 from dcgan.metrics.evaluate import EVAL_FILE
 from dcgan.rundir import holder, inside
 from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_name, sample_step
 from dcgan.sampling import LoadedGenerator, load_generator
 from dcgan.server import schemas
-from dcgan.training import CHANGES_FILE, CONFIG_FILE, RECORD_FILE
+from dcgan.training import CHANGES_FILE, CONFIG_FILE, RECORD_FILE, fork_base
 
 CHECKPOINTS = "checkpoints"
 NOT_SERIES = {"step", "epoch", "time", "event", "manual"}  # row keys that are not curves
@@ -105,9 +105,11 @@ class RunStore:
             state, step = "interrupted", last
             message = (f"interrupted: its trainer ended without stopping; resume continues from step {last}"
                        if last is not None else "interrupted before its first checkpoint; start it again")
+        resolved = self._resolved(config, status)
         return schemas.RunSummary(
             name=name, status=state, step=step, total_steps=status.get("total_steps"), message=message,
-            dataset=config.get("dataset"), image_size=config.get("image_size"), channels=config.get("channels"),
+            dataset=config.get("dataset"), image_size=resolved.get("image_size"),
+            channels=resolved.get("channels"),
             conditional=bool(config.get("conditional")), num_classes=config.get("num_classes"),
             updated=status.get("updated") or inside(path, CONFIG_FILE).stat().st_mtime,
             checkpoints=len(self._files(path, CHECKPOINTS, "step-*.pt")),
@@ -180,6 +182,25 @@ class RunStore:
             raise HTTPException(409, f"run {name!r}: {CONFIG_FILE} is damaged (not a JSON object)")
         return config
 
+    def options(self, name: str, step: int | None = None) -> dict[str, Any]:
+        """The run's choices in effect after `step` (default: its last), its live changes included: what a fork
+        from there starts from (dcgan.training.fork_base, as `dcgan train --fork` uses it)."""
+        changes = [c.model_dump() for c in self.changes(name)]
+        return fork_base(self.config(name), changes, step if step is not None else math.inf)
+
+    def resolved(self, name: str) -> dict[str, Any]:
+        """The values the run trains with now: its choices, live changes and the defaults derived from them
+        for the device it last ran on."""
+        return self._resolved(self.options(name), read_json(inside(self.run(name), "status.json")) or {})
+
+    @staticmethod
+    def _resolved(options: dict[str, Any], status: Any) -> dict[str, Any]:
+        device = str(status.get("device") or "cpu") if isinstance(status, dict) else "cpu"
+        try:
+            return TrainConfig.from_saved(options).resolved(device.split(":")[0]).to_dict()
+        except (ConfigError, TypeError):  # a config.json this version cannot read: show what it says
+            return dict(options)
+
     def metrics(self, name: str, max_points: int) -> schemas.Metrics:
         return columns(read_metrics(inside(self.run(name), METRICS)), max_points)
 
@@ -198,7 +219,7 @@ class RunStore:
         pointer = inside(run, CHECKPOINTS, LAST)
         last = pointer.read_text().strip() if pointer.is_file() else None
         found = [schemas.CheckpointInfo(name=p.name, step=int(p.stem.split("-")[1]), bytes=p.stat().st_size,
-                                        last=p.name == last)
+                                        last=p.name == last, options=self.options(name, int(p.stem.split("-")[1])))
                  for p in self._files(run, CHECKPOINTS, "step-*.pt")]
         export = inside(run, GENERATOR_FILE)
         if export.is_file():

@@ -154,11 +154,18 @@ class CheckpointInfo(BaseModel):
     step: int | None
     bytes: int
     last: bool = Field(description="the run's newest complete checkpoint (what resume and generate use)")
+    options: dict[str, Any] | None = Field(None, description="the run's chosen options in effect at this step "
+                                           "(live changes included): what a fork from it starts from")
 
 
 class RunDetail(BaseModel):
     summary: RunSummary
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(description="the options chosen for the run (config.json); null: left to the "
+                                   "defaults, which `resolved` fills in")
+    resolved: dict[str, Any] = Field({}, description="the values it trains with now: its choices, live changes "
+                                     "and the defaults derived from them")
+    options: dict[str, Any] = Field({}, description="its chosen options now, live changes included: what a "
+                                    "fork of its newest state starts from")
     checkpoints: list[CheckpointInfo]
     sample_steps: list[int]
     selected_checkpoint: str | None = Field(None, description="the checkpoint chosen for generation")

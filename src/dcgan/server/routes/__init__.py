@@ -36,7 +36,9 @@ Runs (routes/runs.py), any run in the runs folder, active or not:
                                             image_size, channels, conditional, num_classes, updated,
                                             checkpoints, samples, active, parent: {run, step, checkpoint}|null}]}
                                             newest first; `parent` draws the family tree of forks
-  GET    /api/runs/{name}                   RunDetail {summary, config, checkpoints: [{name, step, bytes, last}],
+  GET    /api/runs/{name}                   RunDetail {summary, config (the choices; null = a default), resolved
+                                            (the values it trains with), options (choices + live changes: a
+                                            fork's base), checkpoints: [{name, step, bytes, last, options}],
                                             sample_steps, selected_checkpoint, changes: [{step, field, old, new}]}
   GET    /api/runs/{name}/metrics?max_points=1000
                                             Metrics {step: [..], epoch: [..], series: {loss_D: [..], ...},

@@ -50,9 +50,10 @@ def list_runs(store: Store, manager: Manager) -> schemas.RunList:
 
 @router.get("/{name}", response_model=schemas.RunDetail, responses=NOT_FOUND)
 def run_detail(name: RunName, store: Store, manager: Manager) -> schemas.RunDetail:
-    """A run's summary, resolved config, checkpoints and sample steps."""
+    """A run's summary, its chosen and resolved options, checkpoints and sample steps."""
     return schemas.RunDetail(summary=store.summary(name, active=manager.status.run if manager.busy else None),
-                             config=store.config(name), checkpoints=store.checkpoints(name),
+                             config=store.config(name), resolved=store.resolved(name), options=store.options(name),
+                             checkpoints=store.checkpoints(name),
                              sample_steps=store.sample_steps(name), selected_checkpoint=store.selected.get(name),
                              changes=store.changes(name))
 
@@ -108,7 +109,7 @@ def run_eval(name: RunName, store: Store) -> schemas.EvalReport:
 @router.get("/{name}/architecture", response_model=schemas.Architecture, responses=NOT_FOUND)
 def run_architecture(name: RunName, store: Store) -> schemas.Architecture:
     """G's and D's layers, output shapes and parameter counts, measured on the real models of the run's config."""
-    return architecture_of(TrainConfig.from_dict(store.config(name)).resolved())
+    return architecture_of(TrainConfig.from_saved(store.config(name)).resolved("cpu"))
 
 
 @router.get("/{name}/generator", response_model=schemas.GeneratorInfo, responses=NOT_FOUND)

@@ -26,7 +26,7 @@ async def start(request: schemas.StartRequest, manager: Manager) -> schemas.Stat
     """Start a new run; answers once the data and models are ready and training goes on in the background
     (with nproc > 1, at once: its processes start in the background). 409 while another training is active;
     422 names a bad option and says why."""
-    return await manager.start(TrainConfig.from_dict(request.config), request.name, request.nproc)
+    return await manager.start(TrainConfig.from_dict(request.config), request.name, request.nproc, request.paused)
 
 
 @router.post("/training/resume", response_model=schemas.Status, status_code=202, responses=ERRORS)

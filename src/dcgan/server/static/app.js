@@ -251,6 +251,7 @@ function renderStatus() {
   $('#view-label').textContent = live ? (busy ? (paused ? 'Live run · paused' : 'Live run') : 'Last run of this server')
     : state.view ? 'Past run' : 'Live run';
   $('#view-name').textContent = state.view || 'No run yet — start one from the form';
+  $('#layout').toggleAttribute('data-empty', !state.view);
   const parent = summary?.parent;
   const lineage = $('#view-parent');
   lineage.hidden = !parent;
@@ -744,13 +745,13 @@ async function loadHyperparameters() {
 // The editor shows the live run's current values; any other run shows its config and its change history.
 function renderSteer() {
   const live = isLiveView() && state.hparams;
-  const values = live ? state.hparams.values : { ...(state.detail?.config || {}) };
+  // The server resolves both: the live trainer's values, or the viewed run's (choices, changes, defaults).
+  const values = live ? state.hparams.values : state.detail?.resolved || {};
   const changes = live ? state.hparams.changes : state.detail?.changes || [];
-  if (!live) for (const change of changes) values[change.field] = change.new;
   for (const field of liveFields()) {
     const input = document.getElementById(`live-${field.name}`);
     if (!input || document.activeElement === input) continue;
-    const v = values[field.name] ?? (field.name.startsWith('lr_') ? values.lr : null);
+    const v = values[field.name];
     input.value = v === null || v === undefined ? '' : String(v);
     input.dataset.current = input.value;
     input.classList.remove('invalid', 'edited');
@@ -833,14 +834,11 @@ async function openFork() {
   $('#fork-dialog').showModal();
 }
 
-// The parent's options as they were at the chosen checkpoint: its config plus its live changes until then
-// ("now": all of them).
+// The parent's chosen options at the chosen checkpoint, live changes included ("now": its newest), as the
+// server's fork starts from them.
 function forkBase() {
   const detail = state.detail;
-  const step = detail.checkpoints.find((c) => c.name === $('#fork-checkpoint').value)?.step ?? Infinity;
-  const values = { ...detail.config };
-  for (const change of detail.changes || []) if (change.step <= step) values[change.field] = change.new;
-  return values;
+  return detail.checkpoints.find((c) => c.name === $('#fork-checkpoint').value)?.options || detail.options;
 }
 
 function fillFork() {
