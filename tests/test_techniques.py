@@ -12,7 +12,7 @@ from dcgan.augment import color, cutout, diff_augment, translation
 from dcgan.errors import ConfigError, DataError
 from dcgan.events import SampleGrid, StepMetrics
 from dcgan.models import Discriminator
-from dcgan.runfiles import read_metrics
+from dcgan.rundir import read_metrics
 from dcgan.training import lr_factor, update_ema
 
 LOSS_NAMES = ["nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp"]

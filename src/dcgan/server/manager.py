@@ -31,15 +31,15 @@ from dcgan.control import LIVE_FIELDS
 from dcgan.data import ImageData
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
                           StatusChanged, StepMetrics)
-from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_step
-from dcgan.rundir import check_links, inside, refuse_if_busy
+from dcgan.rundir import CHECKPOINTS, RowEvent, RunFolder, check_links, inside, refuse_if_busy, unique_run_dir
+from dcgan.runfiles import RunWriters
 from dcgan.server import schemas
 from dcgan.server.dataroots import DataRoots
 from dcgan.server.hub import Hub
-from dcgan.server.process import ProcessRun, RowEvent, train_command
+from dcgan.server.process import ProcessRun, train_command
 from dcgan.server.runs import RunStore, columns, mean_row, number
 from dcgan.server.settings import Settings
-from dcgan.training import Trainer, unique_run_dir
+from dcgan.training import Trainer
 
 log = logging.getLogger("dcgan.server")
 ACTIVE = ("starting", "running", "paused")
@@ -134,7 +134,7 @@ class RunManager:
             if nproc > 1:
                 refuse_pause(paused, nproc)
                 return await self._launch_process(config, run_dir, nproc)
-            trainer = Trainer(config, run_dir=run_dir, runs_dir=self.store.root, origin=origin)
+            trainer = Trainer(config, run_dir=run_dir, runs_dir=self.store.root, origin=origin, writers=RunWriters())
         except BaseException:
             self._release()
             raise
@@ -153,7 +153,7 @@ class RunManager:
                 self.admit(config, request.nproc, "nproc", loading=checkpoint.stat().st_size)
                 return await self._launch_process(None, run_dir, request.nproc, resume=request.model_dump())
             trainer = Trainer.resume(run_dir, steps=request.steps, epochs=request.epochs, device=request.device,
-                                     checkpoint=checkpoint,
+                                     checkpoint=checkpoint, writers=RunWriters(),
                                      origin=f"dcgan serve: POST /api/training/resume {request.model_dump()}")
             self.admit(trainer.config, 1, loading=checkpoint.stat().st_size)
         except BaseException:
@@ -168,7 +168,7 @@ class RunManager:
             checkpoint = self._training_checkpoint(request.run, request.checkpoint)
             run_dir = self.store.new_run(request.name) if request.name else None
             trainer = Trainer.fork(parent, request.changes, checkpoint=checkpoint, run_dir=run_dir,
-                                   runs_dir=self.store.root,
+                                   runs_dir=self.store.root, writers=RunWriters(),
                                    origin=f"dcgan serve: POST /api/training/fork {request.model_dump()}")
             self.admit(trainer.config, 1, loading=checkpoint.stat().st_size)
         except BaseException:
@@ -194,7 +194,7 @@ class RunManager:
         if checkpoint is None:
             path = inside(run_dir, *resolve_checkpoint(run_dir).relative_to(run_dir).parts)
         else:
-            path = inside(run_dir, "checkpoints", checkpoint)
+            path = inside(run_dir, CHECKPOINTS, checkpoint)
             if not path.is_file():
                 raise HTTPException(404, f"run {run!r} has no checkpoint {checkpoint!r}; GET /api/runs/{run} "
                                          f"lists them")
@@ -487,9 +487,8 @@ class RunManager:
         loop (the run files subscriber, which comes first, has already trimmed it to the resumed step)."""
         earlier = None
         if isinstance(event, RunStarted) and event.resumed:
-            run_dir = Path(event.run_dir)
-            earlier = (read_metrics(run_dir / METRICS),
-                       sorted(sample_step(p) for p in (run_dir / SAMPLES).glob("step-*.png")))
+            folder = RunFolder(event.run_dir)
+            earlier = folder.rows(), folder.sample_steps()
         self._post(self._apply, event, earlier)
 
     def _apply(self, event: Event, earlier: tuple[list, list[int]] | None) -> None:
