@@ -609,7 +609,7 @@ class Trainer:
         with self.autocast:
             real_logits, fake_logits = D(x_real, labels).float(), D(x_fake, fake_labels).float()
             loss_D = self.objective.d_loss(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
-            if cfg.loss == "wgan-gp":
+            if self.objective.gradient_penalty:
                 gp = gradient_penalty(lambda x: self.D(x, labels), x_real.detach(), x_fake, self.noise_gen)
                 loss_D = loss_D + cfg.gp_weight * gp
                 out["gp"] = gp.detach()

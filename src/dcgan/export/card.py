@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from dcgan.config import FOLDER_PREFIX, TrainConfig
+from dcgan.losses import LOSSES
 from dcgan.rundir import RunFolder
 from dcgan.sampling import LoadedGenerator
 
@@ -50,7 +51,8 @@ FOLDER_LICENCE = "your own images: their licence is not known to dcgan; state it
 # The config groups a recipe shows (the rest is where and how fast it ran, not what it learned).
 RECIPE_GROUPS = ("model", "optim", "technique", "length")
 # Options that only matter with another one.
-IRRELEVANT = {"gp_weight": lambda c: c.get("loss") == "wgan-gp", "d_conditioning": lambda c: c.get("conditional"),
+IRRELEVANT = {"gp_weight": lambda c: c.get("loss") in LOSSES and LOSSES[c["loss"]].gradient_penalty,
+              "d_conditioning": lambda c: c.get("conditional"),
               "num_classes": lambda c: c.get("conditional")}
 
 
