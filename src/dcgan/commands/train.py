@@ -86,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
         from dcgan.budget import machine_processes
 
         limit = None if args.force_nproc else machine_processes(getattr(args, "device", "auto"))
-        return distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"), limit=limit)
+        code = distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"), limit=limit)
+        if code != 0:
+            print(f"dcgan train: error: a training process failed (exit code {code}) and torchrun stopped the "
+                  f"others; the run keeps its last checkpoint: resume it with --resume", file=sys.stderr)
+        return code
     world = distributed.init_from_env("cuda" if _wants_cuda(args) else "cpu")
     try:
         return train(args, world)
