@@ -1,9 +1,11 @@
 """The house plan (docs/architecture.md) as checks: the core never imports the command line or the server and never
-prints."""
+prints, and the latent-space module does not import the sampling module that calls it."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "dcgan"
@@ -33,3 +35,9 @@ def test_the_core_never_prints():
              for node in ast.walk(tree)
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"]
     assert found == []
+
+
+def test_latent_space_figures_do_not_import_the_sampling_module_that_calls_them():
+    code = "import sys, dcgan.latent; print('dcgan.sampling' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

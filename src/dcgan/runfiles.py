@@ -12,7 +12,7 @@ from typing import Any, Callable
 from dcgan.config import TrainConfig
 from dcgan.events import CheckpointSaved, Event, Log, RunStarted, SampleGrid, StatusChanged
 from dcgan.rundir import PROGRESS_FILE, RunFolder, event_row
-from dcgan.sampling import grid_array, png_bytes, write_gif
+from dcgan.images import grid_array, png_bytes, write_gif
 
 
 class RunFiles:

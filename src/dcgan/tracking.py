@@ -11,7 +11,7 @@ from dcgan.checkpoint import atomic_write_text
 from dcgan.errors import ConfigError
 from dcgan.events import EpochEnd, Event, SampleGrid, StatusChanged, StepMetrics
 from dcgan.rundir import WANDB_ID_FILE, inside
-from dcgan.sampling import grid_array
+from dcgan.images import grid_array
 
 # Metric key -> TensorBoard tag, grouped into panels by the part before the slash.
 TAGS = {

@@ -35,12 +35,12 @@ from dcgan.distributed import all_mean, any_process, current_world, lr_scale
 from dcgan.errors import CheckpointError, ConfigError, DataError
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RunStarted,
                           SampleGrid, StatusChanged, StepMetrics)
+from dcgan.images import grid_nrow, to_uint8
 from dcgan.losses import LOSSES, gradient_penalty, r1_penalty
 from dcgan.metrics.health import HealthMonitor, non_finite
 from dcgan.models import build_discriminator, build_generator
-from dcgan.runfiles import RunWriters
 from dcgan.rundir import CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, refuse_if_busy, unique_run_dir
-from dcgan.sampling import grid_nrow, to_uint8
+from dcgan.runfiles import RunWriters
 
 
 class Diverged(Exception):
