@@ -7,8 +7,8 @@ from dcgan import Trainer, TrainConfig
 from dcgan.cadence import early_sample_steps, every_n, sample_due
 from dcgan.data import ImageData
 from dcgan.events import CheckpointSaved, EpochEnd, SampleGrid
-from dcgan.runfiles import read_metrics
-from dcgan.sampling import GIF_PIXEL_BUDGET, write_gif
+from dcgan.rundir import read_metrics
+from dcgan.images import GIF_PIXEL_BUDGET, write_gif
 
 
 def small(**kw):

@@ -11,7 +11,7 @@ from PIL import Image
 from conftest import ROOT, run_cli, until
 from dcgan.config import TrainConfig
 from dcgan.datasets import data_home
-from dcgan.runfiles import read_metrics
+from dcgan.rundir import read_metrics
 
 TINY = ["--batch-size", "32", "--g-width", "16", "--d-width", "16", "--seed", "3", "--no-tensorboard"]
 

@@ -9,7 +9,7 @@ import torch
 from dcgan import Trainer, TrainConfig
 from dcgan.errors import ConfigError
 from dcgan.events import HyperparameterChanged, SampleGrid, StatusChanged, StepMetrics
-from dcgan.runfiles import read_metrics
+from dcgan.rundir import read_metrics
 
 
 def small(**kw):

@@ -14,7 +14,7 @@ import torch
 
 from conftest import run_cli, until
 from dcgan import Trainer, TrainConfig, load_generator
-from dcgan.runfiles import read_metrics
+from dcgan.rundir import read_metrics
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -19,8 +19,9 @@ from dcgan.checkpoint import load_checkpoint, resolve_checkpoint
 from dcgan.config import TrainConfig
 from dcgan.data import ImageData
 from dcgan.export import export_loaded, export_run, write_onnx
+from dcgan.images import to_uint8
 from dcgan.models import build_generator
-from dcgan.sampling import LoadedGenerator, load_generator, to_uint8
+from dcgan.sampling import LoadedGenerator, load_generator
 from dcgan.training import Trainer
 
 # |onnxruntime - PyTorch| on G's output in [-1, 1] for the same z. One grey level is 2/255 = 7.8e-3; measured

@@ -1,7 +1,11 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
 from dcgan import losses
+from dcgan.config import TrainConfig, schema
+from dcgan.errors import ConfigError
+from dcgan.metrics.health import HealthMonitor
 
 
 def test_d_loss_equals_binary_cross_entropy_of_probabilities():
@@ -73,3 +77,33 @@ def test_r1_penalty_of_a_linear_critic():
     real = torch.randn(5, 1, 2, 2, requires_grad=True)
     logits = (real * w).flatten(1).sum(1)
     assert torch.allclose(losses.r1_penalty(logits, real), (w ** 2).sum())
+
+
+@pytest.mark.parametrize("name", sorted(losses.LOSSES))
+def test_each_objective_is_offered_and_its_traits_are_read_wherever_objectives_matter(name):
+    """One entry in LOSSES reaches the config's choices and help, the dashboard's form (the schema), the label-
+    smoothing and normalisation checks, D's default normalisation and the health monitor (training itself:
+    tests/test_techniques.py trains each)."""
+    objective = losses.LOSSES[name]
+    (field,) = [f for f in schema() if f["name"] == "loss"]
+    assert name in field["choices"] and f"{name} ({objective.source})" in field["help"]
+    config = TrainConfig(loss=name).resolved()
+    if objective.smoothable:
+        TrainConfig(loss=name, label_smoothing=0.1).validate()
+    else:
+        with pytest.raises(ConfigError, match=f"no meaning for --loss {name}"):
+            TrainConfig(loss=name, label_smoothing=0.1).validate()
+    if objective.gradient_penalty:  # a per-sample penalty: no BatchNorm in D
+        assert config.d_norm == "layer"
+        with pytest.raises(ConfigError, match="BatchNorm couples"):
+            TrainConfig(loss=name, d_norm="batch").validate()
+    else:
+        assert config.d_norm == "batch"
+    monitor = HealthMonitor(name, window=1)
+    overpowered = {"D_x": 0.999, "D_G_z": 0.001}
+    warnings = monitor.observe_step(1, overpowered) + monitor.observe_step(2, overpowered)
+    assert bool(warnings) == objective.probabilities  # D(x) as a probability is judged; a critic's score is not
+    fake = torch.randn(8, requires_grad=True)
+    loss = objective.d_loss(torch.randn(8), fake, 1.0) + objective.g_loss(fake)
+    loss.backward()
+    assert loss.dim() == 0 and torch.isfinite(fake.grad).all()

@@ -1,18 +1,25 @@
-"""The run folder's safety (issue 18): no file is read or written through a link that leads outside it, and one
-trainer writes a run at a time (a lock the kernel releases when its process dies, kill -9 included)."""
+"""The run folder: its safety (issue 18: no file is read or written through a link that leads outside it, and one
+trainer writes a run at a time, a lock the kernel releases when its process dies, kill -9 included) and its layout
+(issue 19: every file's name and format in one module, read back as written, old folders included)."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from dcgan import TrainConfig, Trainer
-from dcgan.errors import RunBusyError, RunFolderError
-from dcgan.rundir import LOCK_FILE, RunLock, check_links, holder, inside, links_out
+from dcgan.checkpoint import checkpoint_name
+from dcgan.errors import CheckpointError, RunBusyError, RunFolderError
+from dcgan.events import EpochEnd, HyperparameterChanged, Log, StepMetrics
+from dcgan.rundir import (LOCK_FILE, RowEvent, RunFolder, RunLock, check_links, event_row, holder, inside, links_out,
+                          log_line, parse_log_line, read_appended, row_event, sample_name, step_of, unique_run_dir)
 
 LOCK_HOLDER = ("import sys, time\n"
                "from dcgan.rundir import RunLock\n"
@@ -105,3 +112,89 @@ def test_resume_never_appends_through_a_planted_link(fashion, tmp_path):
     with pytest.raises(RunFolderError):
         check_links(tmp_path / "r")
     assert secret.read_text() == "root:x:0:0\n"
+
+
+# --- The layout and formats: one module writes and reads every file of a run ----------------------------------
+
+def test_every_logged_event_reads_back_from_its_metrics_row():
+    """The multi-process follower turns metrics.jsonl rows back into the events that wrote them."""
+    events = [StepMetrics(7, 1, {"loss_D": 1.25, "loss_G": float("nan"), "D_x": float("inf")}, manual="d"),
+              HyperparameterChanged(7, "lr_d", 2e-4, 1e-4), EpochEnd(9, 2, 12.5)]
+    back = [row_event(json.loads(json.dumps(event_row(e)))) for e in events]
+    step, change, epoch = back
+    assert (step.step, step.epoch, step.manual, step.metrics["loss_D"]) == (7, 1, "d", 1.25)
+    assert math.isnan(step.metrics["loss_G"]) and step.metrics["D_x"] == math.inf  # NaN/inf survive JSON
+    assert (change.step, change.field, change.old, change.new) == (7, "lr_d", 2e-4, 1e-4)
+    assert (epoch.step, epoch.epoch, epoch.seconds) == (9, 2, 12.5)
+    assert event_row(Log("info", "not a row")) is None
+
+
+def test_a_row_of_an_unknown_kind_is_forwarded_as_data_and_a_row_without_a_step_is_skipped():
+    row = {"event": "eval", "step": 40, "fid": 31.5}
+    event = row_event(row)
+    assert isinstance(event, RowEvent) and (event.kind, event.step, event.data) == ("eval", 40, row)
+    assert row_event({"event": "epoch", "step": "x"}) is None
+
+
+def test_log_lines_read_back_with_their_level():
+    assert parse_log_line(log_line("warning", "health: D overpowers G").rstrip("\n")) == (
+        "warning", "health: D overpowers G")
+    assert parse_log_line("a message's second line") == ("info", "a message's second line")
+
+
+def test_the_step_of_a_sample_or_checkpoint_is_read_from_its_name():
+    assert step_of(sample_name(1234)) == 1234 and sample_name(1234) == "step-0001234.png"
+    assert step_of(Path("runs/x/checkpoints") / checkpoint_name(1000)) == 1000
+
+
+def test_new_run_folders_are_named_by_dataset_size_and_time_and_never_reused(tmp_path):
+    first = unique_run_dir(tmp_path, small(dataset="folder:/home/me/my pictures/", image_size=64).resolved())
+    first.mkdir()
+    second = unique_run_dir(tmp_path, small(dataset="folder:/home/me/my pictures/", image_size=64).resolved())
+    assert first.name.startswith("my-pictures-64-") and second != first and not second.exists()
+
+
+def test_a_run_folder_written_by_an_earlier_version_is_read(tmp_path):
+    """The files as dcgan has written them since they exist (no new field is required to read one): rows with a
+    torn last line and NaN as a string, log lines, grids, a checkpoint pointer."""
+    run = tmp_path / "old"
+    (run / "samples").mkdir(parents=True)
+    (run / "checkpoints").mkdir()
+    (run / "config.json").write_text(json.dumps({"dataset": "fashion-mnist", "image_size": 28, "seed": 1}))
+    (run / "metrics.jsonl").write_text(
+        '{"step": 10, "epoch": 0, "time": 1.0, "loss_D": 1.3, "loss_G": "nan"}\n'
+        '{"event": "epoch", "step": 10, "epoch": 1, "epoch_time_s": 2.5, "time": 2.0}\n'
+        '{"step": 20, "epoch": 1, "ti')
+    (run / "log.txt").write_text("info: device: cpu\nerror: training failed\nTraceback line\n")
+    (run / "status.json").write_text(json.dumps({"status": "stopped", "step": 10, "total_steps": 40}))
+    (run / "changes.json").write_text(json.dumps([{"step": 5, "field": "lr", "old": 2e-4, "new": 1e-4}]))
+    for step in (0, 10):
+        (run / "samples" / f"step-{step:07d}.png").write_bytes(b"png")
+    (run / "checkpoints" / "step-0000010.pt").write_bytes(b"pt")
+    (run / "checkpoints" / "last").write_text("step-0000010.pt\n")
+    folder = RunFolder(run)
+    assert folder.has_config() and folder.config_values()["seed"] == 1
+    assert [r["step"] for r in folder.rows()] == [10, 10]  # the torn row is left out
+    assert folder.log_tail(2) == [("error", "training failed"), ("info", "Traceback line")]
+    assert folder.status()["status"] == "stopped" and folder.changes()[0]["field"] == "lr"
+    assert folder.sample_steps() == [0, 10] and folder.last_checkpoint_step() == 10
+    assert folder.record() is None and folder.evaluation() is None  # runs made before run.json and eval.json
+
+
+def test_a_damaged_changes_file_stops_a_resume_with_what_to_do(tmp_path):
+    (tmp_path / "changes.json").write_text("[{")
+    with pytest.raises(CheckpointError, match="delete it to resume"):
+        RunFolder(tmp_path).changes()
+
+
+def test_appended_lines_are_read_once_and_a_rewritten_file_from_its_start(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1}\n{"step": 2')
+    lines, at = read_appended(path, 0)
+    assert lines == ['{"step": 1}']  # the line being written waits for its end
+    with open(path, "a") as f:
+        f.write("}\n")
+    lines, at = read_appended(path, at)
+    assert lines == ['{"step": 2}']
+    path.write_text('{"step": 1}\n')  # a resume trimmed it
+    assert read_appended(path, at)[0] == ['{"step": 1}']

@@ -12,8 +12,7 @@ from PIL import Image
 
 from blocked_imports import env_without
 from dcgan import Trainer, TrainConfig
-from dcgan.runfiles import read_metrics
-from dcgan.tracking import WANDB_ID_FILE
+from dcgan.rundir import WANDB_ID_FILE, read_metrics
 
 TINY = ["--steps", "4", "--log-every", "1", "--batch-size", "32", "--g-width", "16", "--d-width", "16", "--seed", "3",
         "--no-tensorboard", "--no-progress"]

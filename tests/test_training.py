@@ -9,7 +9,8 @@ from PIL import Image
 
 from dcgan import Trainer, TrainConfig, load_generator
 from dcgan.events import CheckpointSaved, EpochEnd, Log, SampleGrid, StatusChanged, StepMetrics
-from dcgan.runfiles import read_metrics
+from dcgan.rundir import read_metrics
+from dcgan.runfiles import RunWriters
 from dcgan.training import cpu_has_native_bf16
 
 METRIC_KEYS = {"loss_D", "loss_G", "D_x", "D_G_z", "D_G_z_before", "D_G_z_after", "lr_G", "lr_D", "images_per_s"}
@@ -62,6 +63,19 @@ def test_a_run_writes_its_folder(fashion, tmp_path):
     assert (run / "generator.safetensors").is_file()
     assert json.loads((run / "status.json").read_text())["status"] == "finished"
     assert list(run.glob("events.out.tfevents.*"))
+
+
+def test_the_trainer_writes_its_own_files_and_the_writers_it_is_handed_the_rest(fashion, tmp_path):
+    """config.json, run.json and checkpoints are the trainer's (resuming depends on them); metrics, samples, status
+    and log are written by the subscribers it is handed (RunWriters by default, as above)."""
+    class Nothing(RunWriters):
+        def open(self, run_dir, config):
+            return []
+
+    run = tmp_path / "run"
+    assert Trainer(small(steps=3), run_dir=run, data=fashion, writers=Nothing()).run() == "finished"
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json", "generator.safetensors",
+                                                     "run.json", "trainer.lock"]
 
 
 def test_epochs_end_with_a_sample_and_an_epoch_row(fashion, tmp_path):

@@ -25,6 +25,7 @@ from pathlib import Path
 from dcgan.config import FOLDER_PREFIX, TrainConfig
 from dcgan.datasets import DATASETS
 from dcgan.errors import ConfigError
+from dcgan.losses import LOSSES
 
 FLOAT = 4  # bytes of an fp32 value
 BUDGET_SHARE = 0.5  # a server's default budget: half of this machine's memory
@@ -160,7 +161,7 @@ def training_cost(config: TrainConfig, processes: int = 1, loading_bytes: int = 
     p = model_profile(config)
     trained = p.g_params + p.d_params
     model = FLOAT * (4 * trained + (p.g_params if config.ema else 0))
-    d_factor = 4 if config.loss == "wgan-gp" or config.r1 else 2
+    d_factor = 4 if LOSSES[config.loss].gradient_penalty or config.r1 else 2
     pixels = config.channels * config.image_size ** 2
     activations = FLOAT * config.batch_size * (2 * p.g_activations + d_factor * p.d_activations
                                                + config.d_steps * pixels)

@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from dcgan import datasets
+from dcgan import datasets, losses
 from dcgan.datasets import DATASETS, FOLDER_PREFIX, native_format  # noqa: F401 (read by other modules too)
 from dcgan.errors import ConfigError
 
@@ -27,6 +27,11 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # The length of a run given neither --epochs nor --steps, by the kind of device it trains on: minutes on a laptop
 # CPU, longer where steps are cheap (docs/techniques.md, "The defaults", says which measurement chose each).
 DEFAULT_EPOCHS = {"cpu": 5, "mps": 5, "cuda": 20}
+
+
+def _penalised() -> list[str]:
+    """The objectives whose gradient penalty is per sample (BatchNorm in D would couple the samples)."""
+    return [name for name, o in losses.LOSSES.items() if o.gradient_penalty]
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -64,16 +69,15 @@ class TrainConfig:
     lr_schedule: str = _opt("constant", "learning-rate schedule over the run: constant, linear (decay to 0) "
                             "or cosine", choices=("constant", "linear", "cosine"), group="optim")
     # Objective and stabilisers (see docs/techniques.md for when to use each).
-    loss: str = _opt("nonsaturating", "the GAN objective: nonsaturating (Goodfellow 2014, default), minimax "
-                     "(the saturating original), lsgan (Mao 2017), hinge (Miyato 2018), wgan-gp (Gulrajani "
-                     "2017)", choices=("nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp"), group="technique")
+    loss: str = _opt("nonsaturating", losses.help_text(), choices=tuple(losses.LOSSES), group="technique")
     d_steps: int = _opt(1, "D (critic) updates per G update; WGAN-GP uses 5", ge=1, le=20, group="technique")
-    gp_weight: float = _opt(10.0, "gradient penalty weight lambda for wgan-gp (Gulrajani 2017 use 10)", ge=0,
-                            le=1000, group="technique")
+    gp_weight: float = _opt(10.0, f"gradient penalty weight lambda for {' and '.join(_penalised())} (Gulrajani 2017 "
+                            "use 10)", ge=0, le=1000, group="technique")
     r1: float = _opt(0.0, "R1 penalty gamma on real data, 0 = off (Mescheder 2018; try 0.1-10)", ge=0,
                      le=1000, group="technique")
     d_norm: str = _opt("auto", "normalisation in D after its first layer: batch (the paper), instance, layer "
-                       "or none; auto = batch, or layer for wgan-gp whose penalty is per sample",
+                       f"or none; auto = batch, or layer for {' and '.join(_penalised())} whose penalty is per "
+                       "sample",
                        choices=("auto", "batch", "instance", "layer", "none"), group="technique")
     spectral_norm: bool = _opt(False, "spectral normalisation of D's weights (Miyato 2018)", group="technique")
     d_dropout: float = _opt(0.0, "dropout after each D activation, as the TensorFlow DCGAN tutorial (0.3)",
@@ -157,11 +161,13 @@ class TrainConfig:
             raise datasets.unknown(ds)
         if datasets.is_folder(ds) and not datasets.folder_path(ds).strip():
             raise ConfigError("folder: needs a path, e.g. --dataset folder:~/pictures", field="dataset")
-        if self.label_smoothing and self.loss in ("hinge", "wgan-gp"):
+        objective = losses.LOSSES[self.loss]
+        if self.label_smoothing and not objective.smoothable:
+            smoothable = [name for name, o in losses.LOSSES.items() if o.smoothable]
             raise ConfigError(f"--label-smoothing has no meaning for --loss {self.loss} (it has no targets); "
-                              f"use it with nonsaturating, minimax or lsgan", field="label_smoothing")
-        if self.loss == "wgan-gp" and self.d_norm == "batch":
-            raise ConfigError("--loss wgan-gp penalises each sample's gradient, which BatchNorm couples across "
+                              f"use it with {', '.join(smoothable[:-1])} or {smoothable[-1]}", field="label_smoothing")
+        if objective.gradient_penalty and self.d_norm == "batch":
+            raise ConfigError(f"--loss {self.loss} penalises each sample's gradient, which BatchNorm couples across "
                               "the batch (Gulrajani et al. 2017, section 4); use --d-norm layer, instance or none",
                               field="d_norm")
         unknown = set(self.augmentations()) - set(AUGMENTATIONS)
@@ -213,7 +219,7 @@ class TrainConfig:
         cfg.lr_g = cfg.lr_g if cfg.lr_g is not None else cfg.lr
         cfg.lr_d = cfg.lr_d if cfg.lr_d is not None else cfg.lr
         if cfg.d_norm == "auto":
-            cfg.d_norm = "layer" if cfg.loss == "wgan-gp" else "batch"
+            cfg.d_norm = "layer" if losses.LOSSES[cfg.loss].gradient_penalty else "batch"
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -323,3 +329,13 @@ def schema() -> list[dict[str, Any]]:
         row.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in f.metadata.items()})
         rows.append(row)
     return rows
+
+
+def fork_base(config: dict[str, Any], changes: list[dict[str, Any]], step: float) -> dict[str, Any]:
+    """A run's chosen options in effect after `step`: its saved choices (config.json, a checkpoint's) plus the
+    live changes made until then."""
+    values = saved_choices(config)
+    for change in changes:
+        if change["step"] <= step:
+            values[change["field"]] = change["new"]
+    return values

@@ -28,7 +28,6 @@ class ConsoleProgress:
         if isinstance(event, RunStarted):
             self.steps_per_epoch = event.steps_per_epoch
             self.write(f"run: {event.run_dir or '(no files: dry run)'}")
-            self.write(f"device: {event.device}")
             if self.show_bar:
                 self.bar = tqdm(total=event.total_steps, initial=event.start_step, file=self.stream,
                                 unit="step", dynamic_ncols=True, smoothing=0.1)
@@ -44,9 +43,7 @@ class ConsoleProgress:
                            f"D(x) {m['D_x']:.3f} D(G(z)) {m['D_G_z']:.3f}")
         elif isinstance(event, EpochEnd):
             self.write(f"epoch {event.epoch} done in {event.seconds:.1f} s (step {event.step})")
-        elif isinstance(event, Log):
-            if event.message.startswith("device: "):
-                return  # already shown by RunStarted
+        elif isinstance(event, Log):  # the device among them: the trainer's first log line
             self.write(event.message if event.level == "info" else f"{event.level}: {event.message}")
         elif isinstance(event, HyperparameterChanged):
             self.write(f"from step {event.step + 1}: {event.field} {event.old} -> {event.new}")

@@ -101,7 +101,8 @@ def lr_scale(rule: str, world_size: int) -> float:
 
 def run_torchrun(nproc: int, argv: Sequence[str], limit: int | None = None) -> int:
     """`dcgan train --nproc N ...`: relaunch this command under torchrun with N processes on this machine (at most
-    `limit`, the machine's CPU cores or GPUs, unless None)."""
+    `limit`, the machine's CPU cores or GPUs, unless None); returns torchrun's exit code (0: every process
+    finished, else one failed and torchrun stopped the others)."""
     if nproc < 1:
         raise ConfigError(f"--nproc must be at least 1, got {nproc}")
     if limit is not None:
@@ -120,7 +121,4 @@ def run_torchrun(nproc: int, argv: Sequence[str], limit: int | None = None) -> i
         code = launcher.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
-    if code != 0:
-        print(f"dcgan train: error: a training process failed (exit code {code}) and torchrun stopped the "
-              f"others; the run keeps its last checkpoint: resume it with --resume", file=sys.stderr)
     return code

@@ -10,14 +10,16 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
 
 from dcgan.errors import ConfigError
-from dcgan.sampling import (FIGURE_SIDE, Images, LoadedGenerator, display_scale, gif_bytes, image_array,
-                            mp4_bytes, png_bytes)
+from dcgan.images import FIGURE_SIDE, Images, display_scale, gif_bytes, image_array, mp4_bytes, png_bytes
+
+if TYPE_CHECKING:  # dcgan.sampling's LoadedGenerator calls into this module, so it is only named here
+    from dcgan.sampling import LoadedGenerator
 
 MODES = ("slerp", "lerp")
 MAX_FRAMES = 10000  # frames in one path or walk, to bound memory and file sizes

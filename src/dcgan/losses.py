@@ -2,7 +2,10 @@
 
 The cross-entropy objectives are written with softplus, the numerically stable form:
   -log sigmoid(l) = softplus(-l),   -log(1 - sigmoid(l)) = softplus(l).
-Each objective is a pair (D's loss, G's loss); LOSSES maps the --loss names to them.
+Each objective is a pair (D's loss, G's loss) with the traits the rest of dcgan reads; LOSSES maps the --loss
+names to them, and the config's choices, help and checks, the dashboard's form (/api/config/schema), the training
+step, the memory budget and the health monitor all read it. Adding an objective is its two functions and one entry
+in LOSSES (tests/test_losses.py then checks it everywhere objectives are chosen).
 """
 
 from __future__ import annotations
@@ -68,16 +71,28 @@ def g_wasserstein(fake: torch.Tensor) -> torch.Tensor:
 class Objective(NamedTuple):
     d_loss: Callable[..., torch.Tensor]
     g_loss: Callable[[torch.Tensor], torch.Tensor]
-    smoothable: bool  # whether one-sided label smoothing has a meaning for it
+    smoothable: bool  # D is trained toward targets (1 real, 0 fake): one-sided label smoothing has a meaning
+    source: str  # where it comes from, for its help text
+    # D's outputs are logits of P(real), so sigmoid(D(x)) reads as a probability: the health monitor judges D(x) and
+    # D(G(z)) against its thresholds (other objectives' scores have no fixed scale).
+    probabilities: bool = False
+    # A Wasserstein critic with a gradient penalty on each sample's gradient (Gulrajani et al. 2017): D's loss adds
+    # gp_weight x gradient_penalty and logs W_distance; BatchNorm, which couples the samples, is refused in D (d_norm
+    # auto is layer); the penalty's double backward takes more memory.
+    gradient_penalty: bool = False
 
 
 LOSSES: dict[str, Objective] = {
-    "nonsaturating": Objective(d_nonsaturating, g_nonsaturating, True),
-    "minimax": Objective(d_nonsaturating, g_minimax, True),
-    "lsgan": Objective(d_lsgan, g_lsgan, True),
-    "hinge": Objective(d_hinge, g_hinge, False),
-    "wgan-gp": Objective(d_wasserstein, g_wasserstein, False),
+    "nonsaturating": Objective(d_nonsaturating, g_nonsaturating, True, "Goodfellow 2014, default", probabilities=True),
+    "minimax": Objective(d_nonsaturating, g_minimax, True, "the saturating original", probabilities=True),
+    "lsgan": Objective(d_lsgan, g_lsgan, True, "Mao 2017"),
+    "hinge": Objective(d_hinge, g_hinge, False, "Miyato 2018"),
+    "wgan-gp": Objective(d_wasserstein, g_wasserstein, False, "Gulrajani 2017", gradient_penalty=True),
 }
+
+
+def help_text() -> str:
+    return "the GAN objective: " + ", ".join(f"{name} ({o.source})" for name, o in LOSSES.items())
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,

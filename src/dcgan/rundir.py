@@ -1,5 +1,29 @@
-"""The run folder's safety: paths that stay inside it, and one writer at a time.
+"""The run folder: its layout, the name and format of every file in it, reading and writing each, and its safety.
 
+runs/<name>/
+  config.json         the options chosen (TrainConfig.to_json), null where left to a default that training derives
+                      (TrainConfig.resolved); written by the trainer before its first step
+  changes.json        the live hyperparameter changes, replayed when the run resumes
+  run.json            the reproducibility record: seed, parent (a fork's), one entry per session (versions,
+                      device, determinism, data fingerprint, the command that started it)
+  metrics.jsonl       one JSON row per logged step, per epoch end ("event": "epoch") and per live change
+                      ("event": "hparam", with field, old and new): `event_row` writes them, `row_event` reads
+                      them back as the events that wrote them (a multi-process run's follower, dcgan.server.process)
+  status.json         the run's last known status, step and totals (for run lists)
+  log.txt             the log lines, "level: message"
+  samples/step-0000200.png   fixed-noise grids (when: dcgan.cadence)
+  progress.gif        those grids animated (an evenly spread subset for long runs: sampling.write_gif)
+  checkpoints/        step-0001000.pt files and `last` (dcgan.checkpoint)
+  generator.safetensors   G's weights for sharing (dcgan.checkpoint)
+  eval.json           `dcgan eval`'s report (dcgan.metrics.evaluate)
+  events.out.tfevents.*, wandb/, wandb-id   TensorBoard's and W&B's files (dcgan.tracking)
+  console.txt         a multi-process run's stdout and stderr, kept for a failed run (dcgan.server.process)
+  trainer.lock        held by the one trainer writing the run
+
+The trainer, the run files subscriber (dcgan.runfiles), the run list (dcgan.server.runs) and the multi-process
+follower all read and write these through this module: a file's name and format are known here only.
+
+Safety:
 - No links out. Every file the server or a trainer reads or writes inside a run folder is reached through
   `inside(run_dir, *parts)`: the path is resolved (links followed) and must stay inside the run folder, so a link
   planted in it (`samples/step-0009999.png -> /some/secret`, `log.txt -> /etc/passwd`) is refused, never followed.
@@ -7,30 +31,54 @@
 - One writer per run. A trainer (rank 0 of several processes) holds `trainer.lock` in its run folder: an flock
   that the kernel releases when the process ends however it ends (kill -9 included), so a lock is never left stale;
   the file records who holds it (PID, host, start time) for the message that refuses a second writer.
-
-Issue 19 moves the rest of the run folder's layout (file names, formats) here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import re
 import socket
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
 
-from dcgan.errors import RunBusyError, RunFolderError
+from dcgan import datasets
+# The checkpoint files' names are dcgan.checkpoint's; readers of a run folder find them here with the rest.
+from dcgan.checkpoint import GENERATOR_FILE, LAST, atomic_write_bytes, atomic_write_text  # noqa: F401
+from dcgan.errors import CheckpointError, RunBusyError, RunFolderError
+from dcgan.events import EpochEnd, Event, HyperparameterChanged, StepMetrics
+
+if TYPE_CHECKING:
+    from dcgan.config import TrainConfig
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs are then not locked
     fcntl = None
 
+CONFIG_FILE = "config.json"
+CHANGES_FILE = "changes.json"
+RECORD_FILE = "run.json"
+METRICS = "metrics.jsonl"
+STATUS_FILE = "status.json"
+LOG_FILE = "log.txt"
+SAMPLES = "samples"
+PROGRESS_FILE = "progress.gif"
+CHECKPOINTS = "checkpoints"
+EVAL_FILE = "eval.json"
+WANDB_ID_FILE = "wandb-id"  # every session of a run logs to the same W&B run
+CONSOLE_FILE = "console.txt"
 LOCK_FILE = "trainer.lock"
 # Folders another tool owns inside a run: Weights & Biases keeps its offline run there and links its debug logs
 # to its own cache. dcgan never reads or writes through them, so their links are W&B's business, not a way out.
 TOOL_FOLDERS = ("wandb",)
+LEVELS = ("info", "warning", "error")  # of log lines
+NOT_METRICS = frozenset({"step", "epoch", "time", "event", "manual"})  # the keys of a row that are not curves
 
 
 def inside(run_dir: str | os.PathLike, *parts: str) -> Path:
@@ -67,6 +115,271 @@ def check_links(run_dir: str | os.PathLike) -> None:
         more = f" and {len(found) - 1} more" if len(found) > 1 else ""
         raise RunFolderError(f"run {Path(run_dir).name} holds a link that leads outside its folder ({found[0]}"
                              f"{more}); a trainer would write through it: remove it and try again")
+
+
+# --- Names ----------------------------------------------------------------------------------------------------
+
+def unique_run_dir(runs_dir: Path, config: "TrainConfig") -> Path:
+    """runs/<dataset>-<size>-<YYYYmmdd-HHMMSS>[-k], never an existing folder."""
+    name = config.dataset
+    if datasets.is_folder(name):
+        name = Path(datasets.folder_path(name).rstrip("/")).name or "folder"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
+    base = f"{slug}-{config.image_size}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    candidate, k = Path(runs_dir) / base, 1
+    while candidate.exists():
+        k += 1
+        candidate = Path(runs_dir) / f"{base}-{k}"
+    return candidate
+
+
+def run_of(target: str | os.PathLike) -> Path | None:
+    """The run folder holding a target (itself, or the run of a checkpoint or generator file); None if none."""
+    target = Path(target)
+    for folder in (target, target.parent, target.parent.parent):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return None
+
+
+def sample_name(step: int) -> str:
+    return f"step-{step:07d}.png"
+
+
+def step_of(path: str | os.PathLike) -> int:
+    """The step in a sample's or checkpoint's file name: step-0001000.png, step-0001000.pt -> 1000."""
+    return int(Path(path).stem.split("-")[1])
+
+
+# --- Formats --------------------------------------------------------------------------------------------------
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's value; None when it is missing or damaged (a reader lists the run, it does not fail)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def log_line(level: str, message: str) -> str:
+    return f"{level}: {message}\n"
+
+
+def parse_log_line(line: str) -> tuple[str, str]:
+    """(level, message) of a log.txt line; a line of another shape (a message's own line breaks) is info."""
+    level, _, message = line.partition(": ")
+    return (level, message) if level in LEVELS else ("info", line)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinity are not JSON: write them as strings a reader can still recognise."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def as_float(value: Any) -> Any:
+    """json_safe wrote NaN and infinity as strings: read them back as floats."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return float(value)
+    return value
+
+
+@dataclass
+class RowEvent(Event):
+    """A metrics.jsonl row of a kind this version does not know (e.g. an evaluation): forwarded as data."""
+
+    kind: str
+    step: int | None
+    data: dict[str, Any]
+
+
+def event_row(event: Event) -> dict[str, Any] | None:
+    """The metrics.jsonl row of an event, or None for kinds the file does not keep."""
+    if isinstance(event, StepMetrics):
+        return {"step": event.step, "epoch": event.epoch, "time": round(event.time, 3),
+                **({"manual": event.manual} if event.manual else {}),
+                **{k: json_safe(v) for k, v in event.metrics.items()}}
+    if isinstance(event, HyperparameterChanged):
+        return {"event": "hparam", "step": event.step, "field": event.field, "old": event.old, "new": event.new,
+                "time": round(event.time, 3)}
+    if isinstance(event, EpochEnd):
+        return {"event": "epoch", "step": event.step, "epoch": event.epoch, "epoch_time_s": round(event.seconds, 3),
+                "time": round(event.time, 3)}
+    return None
+
+
+def row_event(row: dict[str, Any]) -> Event | None:
+    """A metrics.jsonl row as the event that wrote it."""
+    kind, step = row.get("event"), row.get("step")
+    if not isinstance(step, int):
+        return None
+    if kind is None:
+        metrics = {k: as_float(v) for k, v in row.items() if k not in NOT_METRICS}
+        return StepMetrics(step, int(row.get("epoch", 0)), metrics, manual=row.get("manual"))
+    if kind == "hparam":
+        return HyperparameterChanged(step, row.get("field"), row.get("old"), row.get("new"))
+    if kind == "epoch":
+        return EpochEnd(step, int(row.get("epoch", 0)), float(row.get("epoch_time_s", 0.0)))
+    return RowEvent(kind, step, row)
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a metrics.jsonl; a torn last line (a killed run) is ignored."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse_rows(f)
+    except FileNotFoundError:
+        return []
+
+
+def parse_rows(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """metrics.jsonl lines as rows; a line that is not a JSON object (torn, damaged) is left out."""
+    rows = []
+    for line in lines:
+        with contextlib.suppress(json.JSONDecodeError):
+            row = json.loads(line)
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def read_appended(path: Path, offset: int) -> tuple[list[str], int]:
+    """The complete lines written to a file after byte `offset`, and the offset after them (a line still being
+    written is read next time). A file shorter than `offset` was rewritten (a resume trims metrics.jsonl): it is
+    read again from its start."""
+    if not path.exists():
+        return [], offset
+    if path.stat().st_size < offset:
+        offset = 0
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    return data[:end].decode("utf-8", "replace").splitlines(), offset + end
+
+
+class RunFolder:
+    """One run folder's files, each reached through `inside`: a link planted in the folder is refused, never
+    read or written through."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def file(self, *parts: str) -> Path:
+        return inside(self.path, *parts)
+
+    # --- config.json, changes.json, run.json: the trainer's own ----------------------------------------------
+
+    def has_config(self) -> bool:
+        return self.file(CONFIG_FILE).is_file()
+
+    def config_values(self) -> Any:
+        return read_json(self.file(CONFIG_FILE))
+
+    def write_config(self, config: "TrainConfig") -> None:
+        atomic_write_text(self.file(CONFIG_FILE), config.to_json())
+
+    def changes(self) -> list[dict[str, Any]]:
+        """The live changes from changes.json (empty when none were made); a damaged file is a CheckpointError,
+        since a resume would replay the wrong ones."""
+        path = self.file(CHANGES_FILE)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{path} is damaged ({e}); delete it to resume without replaying live "
+                                  f"changes") from e
+
+    def write_changes(self, changes: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.file(CHANGES_FILE), json.dumps(changes, indent=1))
+
+    def record(self) -> Any:
+        return read_json(self.file(RECORD_FILE))
+
+    def add_session(self, session: dict[str, Any], seed: int, parent: dict[str, Any] | None) -> None:
+        """Append a session to run.json, which is started (with the seed and a fork's parent) by the first."""
+        record = self.record()
+        if not isinstance(record, dict) or not isinstance(record.get("sessions"), list):
+            record = {"seed": seed, "parent": parent, "sessions": []}
+        record["sessions"].append(session)
+        atomic_write_text(self.file(RECORD_FILE), json.dumps(record, indent=2))
+
+    # --- eval.json: `dcgan eval`'s report -----------------------------------------------------------------------
+
+    def evaluation(self) -> Any:
+        return read_json(self.file(EVAL_FILE))
+
+    # --- What the run files subscriber writes -------------------------------------------------------------------
+
+    def status(self) -> Any:
+        return read_json(self.file(STATUS_FILE))
+
+    def write_status(self, status: dict[str, Any]) -> None:
+        atomic_write_text(self.file(STATUS_FILE), json.dumps(status, indent=2))
+
+    def append_log(self, level: str, message: str) -> None:
+        with open(self.file(LOG_FILE), "a", encoding="utf-8") as f:
+            f.write(log_line(level, message))
+
+    def log_tail(self, lines: int) -> list[tuple[str, str]]:
+        """The last `lines` log lines as (level, message)."""
+        try:
+            text = self.file(LOG_FILE).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        return [parse_log_line(line) for line in text.splitlines()[-lines:]]
+
+    def append_row(self, row: dict[str, Any]) -> None:
+        with open(self.file(METRICS), "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def rows(self) -> list[dict[str, Any]]:
+        return read_metrics(self.file(METRICS))
+
+    def truncate_rows(self, step: int) -> None:
+        """Drop rows after `step`: a run resumed from a checkpoint at `step` logs those steps again."""
+        path = self.file(METRICS)
+        if path.exists():
+            kept = [r for r in read_metrics(path) if r.get("step", 0) <= step]
+            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def write_sample(self, step: int, png: bytes) -> None:
+        self.file(SAMPLES).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.file(SAMPLES, sample_name(step)), png)
+
+    def sample_file(self, step: int) -> Path:
+        return self.file(SAMPLES, sample_name(step))
+
+    def sample_files(self) -> list[Path]:
+        return self.files(SAMPLES, "step-*.png")
+
+    def sample_steps(self) -> list[int]:
+        return [step_of(p) for p in self.sample_files()]
+
+    # --- Checkpoints (written by dcgan.checkpoint) ----------------------------------------------------------
+
+    def checkpoint_files(self) -> list[Path]:
+        return self.files(CHECKPOINTS, "step-*.pt")
+
+    def last_checkpoint_step(self) -> int | None:
+        """The step of the run's last complete checkpoint (what a resume continues from), or None."""
+        try:
+            path = self.file(CHECKPOINTS, self.file(CHECKPOINTS, LAST).read_text().strip())
+            return step_of(path) if path.is_file() else None
+        except (OSError, CheckpointError, ValueError, IndexError):
+            return None
+
+    def files(self, folder: str, pattern: str) -> list[Path]:
+        """The files of one of the run's folders that match, sorted and resolved; those that lead outside the run
+        (links) are left out."""
+        found = []
+        for p in sorted(self.file(folder).glob(pattern)):
+            with contextlib.suppress(RunFolderError):
+                found.append(self.file(folder, p.name))
+        return found
 
 
 # --- One writer per run ---------------------------------------------------------------------------------------

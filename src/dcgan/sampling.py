@@ -1,155 +1,21 @@
-"""Generation from a trained G: images, grids, PNG/GIF files, and the notebook-friendly handle."""
+"""Generation from a trained G: the notebook-friendly handle (LoadedGenerator) and loading it from a run, a
+checkpoint or an exported generator. The images it returns, grids and files are dcgan.images'.
+"""
 
 from __future__ import annotations
 
-import io
-import math
 import os
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from torchvision.utils import make_grid
 
 from dcgan.checkpoint import GENERATOR_FILE, load_checkpoint, load_generator_file, resolve_checkpoint
 from dcgan.config import TrainConfig
 from dcgan.errors import CheckpointError, ConfigError
+# The image helpers were part of this module: they are still importable from it (__all__ below).
+from dcgan.images import (Images, display_scale, ffmpeg_path, gif_bytes, grid_array, image_array, mp4_bytes,
+                          png_bytes, to_uint8, write_gif)
 from dcgan.models import Generator, build_generator
-
-MAX_GIF_FRAMES = 120
-# A progress GIF's frames x pixels: these grids cost about a byte a pixel as GIF frames (a 2000-step Fashion-MNIST
-# run's 242x242 grids: 120 frames made 6.3 MB, 40 made 2.1 MB), so this keeps progress.gif near 2 MB.
-GIF_PIXEL_BUDGET = 2_000_000
-ANIMATION_SIDE = 128  # animations upscale small images (28x28) to at least this many pixels a side
-FIGURE_SIDE = 64  # strips and figures of many images, to at least this many
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """G's output in [-1, 1] -> uint8 pixels in [0, 255], on the CPU."""
-    return images.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
-
-
-def grid_nrow(count: int) -> int:
-    return max(1, int(math.ceil(math.sqrt(count))))
-
-
-def grid_array(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> np.ndarray:
-    """(N, C, H, W) uint8 -> one (H', W', 3) or (H', W') uint8 array laid out by torchvision's make_grid."""
-    grid = make_grid(images, nrow=nrow or grid_nrow(images.shape[0]), padding=padding, pad_value=0)
-    if images.shape[1] == 1:
-        return grid[0].numpy()
-    return grid.permute(1, 2, 0).numpy()
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def image_array(image: torch.Tensor, scale: int = 1) -> np.ndarray:
-    """One (C, H, W) uint8 image -> (H*scale, W*scale) grey or (H*scale, W*scale, 3) array, nearest-neighbour
-    upscaled so that pixels stay sharp."""
-    array = image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
-    return array.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else array
-
-
-def display_scale(side: int, target: int = ANIMATION_SIDE) -> int:
-    """The integer upscale that brings an image side to at least `target` pixels (1 for large images)."""
-    return max(1, -(-target // side))
-
-
-def gif_bytes(frames: list[np.ndarray], fps: float = 10) -> bytes:
-    """Frames (H, W) or (H, W, 3) uint8 -> a looping animated GIF."""
-    images = [Image.fromarray(f) for f in frames]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
-                   duration=round(1000 / fps), loop=0)
-    return buffer.getvalue()
-
-
-def ffmpeg_path() -> str | None:
-    """The ffmpeg binary on PATH, or None: MP4 output is optional and needs it."""
-    return shutil.which("ffmpeg")
-
-
-def mp4_bytes(frames: list[np.ndarray], fps: float = 10) -> bytes:
-    """Frames (H, W) or (H, W, 3) uint8 -> an H.264 MP4 (yuv420p, which every player decodes), encoded by the
-    ffmpeg binary from raw frames on its stdin."""
-    ffmpeg = ffmpeg_path()
-    if ffmpeg is None:
-        raise ConfigError("MP4 output needs ffmpeg, which is not on PATH: install it (e.g. `apt-get install "
-                          "ffmpeg`) or write a GIF instead")
-    rgb = [np.repeat(f[:, :, None], 3, axis=2) if f.ndim == 2 else f for f in frames]
-    height, width = rgb[0].shape[:2]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "video.mp4"
-        # yuv420p needs even sides: pad odd ones with a black row or column.
-        cmd = [ffmpeg, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-               "-r", str(fps), "-i", "-", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264",
-               "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)]
-        done = subprocess.run(cmd, input=b"".join(np.ascontiguousarray(f).tobytes() for f in rgb),
-                              capture_output=True)
-        if done.returncode != 0:
-            raise ConfigError(f"ffmpeg could not encode the MP4: {done.stderr.decode(errors='replace').strip()}")
-        return out.read_bytes()
-
-
-class Images:
-    """A batch of generated images (N, C, H, W) uint8 that shows itself as a grid in Jupyter; `scale` enlarges
-    the grid's pixels (nearest neighbour) for display."""
-
-    def __init__(self, tensor: torch.Tensor, nrow: int | None = None, scale: int = 1):
-        self.tensor = tensor
-        self.nrow = nrow
-        self.scale = scale
-
-    def __len__(self) -> int:
-        return self.tensor.shape[0]
-
-    def grid(self) -> np.ndarray:
-        s = self.scale
-        tensor = self.tensor.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3) if s > 1 else self.tensor
-        return grid_array(tensor, self.nrow)
-
-    def png_bytes(self) -> bytes:
-        """The grid as PNG bytes (what Jupyter shows, what a web route sends)."""
-        return png_bytes(self.grid())
-
-    def _repr_png_(self) -> bytes:
-        return self.png_bytes()
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the grid as an image file (format from the suffix)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(self.grid()).save(path)
-        return path
-
-    def numpy(self) -> np.ndarray:
-        return self.tensor.numpy()
-
-
-def write_gif(frames: list[Path], path: str | os.PathLike, duration_ms: int = 200) -> None:
-    """Animate sample grids into a looping GIF of at most MAX_GIF_FRAMES and GIF_PIXEL_BUDGET pixels, evenly
-    spread over the grids given, the first and the last kept."""
-    if not frames:
-        return
-    with Image.open(frames[-1]) as last:
-        limit = max(2, min(MAX_GIF_FRAMES, GIF_PIXEL_BUDGET // (last.width * last.height)))
-    if len(frames) > limit:
-        picks = np.linspace(0, len(frames) - 1, limit).round().astype(int)
-        frames = [frames[i] for i in sorted(set(picks.tolist()))]
-    images = [Image.open(f).convert("RGB") for f in frames]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
-    os.replace(tmp, path)
-
 
 class LoadedGenerator:
     """A trained G ready to sample: `g = load_generator("runs/x"); g.sample(16, seed=0)`.

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 import os
 import secrets
-from pathlib import Path
 from typing import Any
 
 from dcgan.checkpoint import atomic_write_text
 from dcgan.errors import ConfigError
 from dcgan.events import EpochEnd, Event, SampleGrid, StatusChanged, StepMetrics
-from dcgan.sampling import grid_array
+from dcgan.rundir import WANDB_ID_FILE, inside
+from dcgan.images import grid_array
 
 # Metric key -> TensorBoard tag, grouped into panels by the part before the slash.
 TAGS = {
@@ -47,9 +47,6 @@ class TensorBoardLogger:
             self.writer.flush()
         elif isinstance(event, StatusChanged) and event.status in ("stopped", "finished", "failed"):
             self.writer.flush()
-
-
-WANDB_ID_FILE = "wandb-id"  # in the run folder: every session of a run logs to the same W&B run
 
 
 def require_wandb() -> None:
@@ -94,7 +91,7 @@ class WandbLogger:
         import wandb
 
         self.wandb = wandb
-        id_file = Path(run_dir) / WANDB_ID_FILE
+        id_file = inside(run_dir, WANDB_ID_FILE)
         run_id = id_file.read_text().strip() if id_file.is_file() else secrets.token_hex(4)
         try:
             self.run = wandb.init(project=project, config=config, name=name, dir=str(run_dir), id=run_id,

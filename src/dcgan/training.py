@@ -2,6 +2,10 @@
 
     trainer = Trainer(TrainConfig(dataset="fashion-mnist", epochs=1), subscribers=[print])
     trainer.run()            # or, from another thread: trainer.request_stop()
+
+The run folder's own files (config.json, changes.json, run.json, checkpoints/) are the trainer's: resuming depends
+on them. Everything else in it is written by subscribers the caller hands over as `writers` (default: RunWriters,
+the run files, TensorBoard and W&B as the config asks).
 """
 
 from __future__ import annotations
@@ -9,9 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import json
 import math
-import re
 import threading
 import time
 from datetime import datetime
@@ -24,9 +26,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dcgan.augment import diff_augment
 from dcgan.cadence import every_n, sample_due
-from dcgan.checkpoint import (GENERATOR_FILE, atomic_write_text, export_generator, load_checkpoint,
-                              resolve_checkpoint, save_checkpoint)
-from dcgan.config import FOLDER_PREFIX, TrainConfig, saved_choices
+from dcgan.checkpoint import GENERATOR_FILE, export_generator, load_checkpoint, resolve_checkpoint, save_checkpoint
+from dcgan.config import TrainConfig, fork_base
 from dcgan.control import FORK_FIXED, LIVE_FIELDS, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, load_dataset
 from dcgan.device import resolve_device
@@ -34,15 +35,12 @@ from dcgan.distributed import all_mean, any_process, current_world, lr_scale
 from dcgan.errors import CheckpointError, ConfigError, DataError
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RunStarted,
                           SampleGrid, StatusChanged, StepMetrics)
+from dcgan.images import grid_nrow, to_uint8
 from dcgan.losses import LOSSES, gradient_penalty, r1_penalty
 from dcgan.metrics.health import HealthMonitor, non_finite
 from dcgan.models import build_discriminator, build_generator
-from dcgan.rundir import RunLock, check_links, refuse_if_busy
-from dcgan.sampling import grid_nrow, to_uint8
-
-CONFIG_FILE = "config.json"
-CHANGES_FILE = "changes.json"  # the live hyperparameter changes, replayed on resume
-RECORD_FILE = "run.json"  # the reproducibility record
+from dcgan.rundir import CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, refuse_if_busy, unique_run_dir
+from dcgan.runfiles import RunWriters
 
 
 class Diverged(Exception):
@@ -58,7 +56,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, run_dir: str | Path | None = None, runs_dir: str | Path = "runs",
                  subscribers: Iterable[Callable[[Event], None]] = (), data: ImageData | None = None,
-                 write_files: bool = True, origin: str | None = None):
+                 write_files: bool = True, origin: str | None = None, writers: RunWriters | None = None):
         # What the user chose (config.json, checkpoints) and what training uses: the choices with the defaults
         # derived for this device (TrainConfig.resolved) and the live changes applied as they come.
         self.choices = config.with_seed()
@@ -67,6 +65,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.runs_dir = Path(runs_dir)
         self.write_files = write_files
+        self.writers = writers if writers is not None else RunWriters()  # the subscribers that write the run folder
         self.data = data
         self.origin = origin or f"python: Trainer({config!r})"  # how the run was started, for run.json
         self.step = 0
@@ -90,12 +89,13 @@ class Trainer:
     def resume(cls, run_dir: str | Path, *, steps: int | None = None, epochs: int | None = None,
                device: str | None = None, minutes: float | None = None, wandb: bool | None = None,
                checkpoint: str | Path | None = None, subscribers: Iterable[Callable[[Event], None]] = (),
-               data: ImageData | None = None, origin: str | None = None) -> "Trainer":
+               data: ImageData | None = None, origin: str | None = None, writers: RunWriters | None = None
+               ) -> "Trainer":
         """Continue a run from its last checkpoint (or `checkpoint`); a larger steps/epochs total extends it,
         `minutes` gives this session its own time budget, `wandb` turns W&B logging on or off from here.
         Live hyperparameter changes of the run are replayed at the steps they were made."""
         run_dir = Path(run_dir)
-        if not (run_dir / CONFIG_FILE).is_file():
+        if not RunFolder(run_dir).has_config():
             raise CheckpointError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); give a folder made by "
                                   f"`dcgan train`, e.g. runs/<name>")
         refuse_if_busy(run_dir)  # fail before the slow setup; the lock itself is taken when the folder opens
@@ -113,16 +113,17 @@ class Trainer:
             config = dataclasses.replace(config, minutes=minutes)
         if wandb is not None:
             config = dataclasses.replace(config, wandb=wandb)
-        trainer = cls(config, run_dir=run_dir, subscribers=subscribers, data=data, origin=origin)
+        trainer = cls(config, run_dir=run_dir, subscribers=subscribers, data=data, origin=origin, writers=writers)
         trainer.resume_from = path
-        trainer.changes = [Change(**c) for c in read_changes(run_dir) or state.get("changes", [])]
+        trainer.changes = [Change(**c) for c in RunFolder(run_dir).changes() or state.get("changes", [])]
         return trainer
 
     @classmethod
     def fork(cls, parent_run: str | Path, changes: dict[str, Any] | None = None, *,
              checkpoint: str | Path | None = None, run_dir: str | Path | None = None,
              runs_dir: str | Path = "runs", subscribers: Iterable[Callable[[Event], None]] = (),
-             data: ImageData | None = None, origin: str | None = None) -> "Trainer":
+             data: ImageData | None = None, origin: str | None = None, writers: RunWriters | None = None
+             ) -> "Trainer":
         """A new run that starts from a checkpoint of another run (its weights, optimisers, step and random
         state) with some options changed; it records its parent and the step it forked at."""
         path = resolve_checkpoint(checkpoint if checkpoint is not None else parent_run)
@@ -136,7 +137,7 @@ class Trainer:
                               f"a new run instead", field=fixed[0])
         config = fork_config(state["config"], state.get("changes", []), int(state["step"]), changes)
         trainer = cls(config, run_dir=run_dir, runs_dir=runs_dir, subscribers=subscribers, data=data,
-                      origin=origin)
+                      origin=origin, writers=writers)
         trainer.resume_from = path
         trainer.parent = {"run": str(Path(parent_run)), "checkpoint": str(path), "step": int(state["step"]),
                           "changes": changes}
@@ -154,10 +155,8 @@ class Trainer:
         if not self.world.is_main:  # only rank 0 writes files and serves events
             self.write_files = False
             self.events = EventBus()
-        if cfg.wandb and self.write_files:
-            from dcgan.tracking import require_wandb
-
-            require_wandb()  # before the data loads and anything is written
+        if self.write_files:
+            self.writers.check(cfg)  # before the data loads and anything is written (W&B that cannot log)
         self.device = resolve_device(cfg.device)
         if self.device.type == "cuda" and self.world.distributed:
             self.device = torch.device("cuda", self.world.local_rank)
@@ -277,9 +276,8 @@ class Trainer:
         return images
 
     def _open_run_dir(self) -> None:
-        cfg = self.config
         if self.run_dir is None:
-            self.run_dir = unique_run_dir(self.runs_dir, cfg)
+            self.run_dir = unique_run_dir(self.runs_dir, self.config)
         elif (self.resume_from is None or self.parent) and (self.run_dir / CONFIG_FILE).exists():
             raise ConfigError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
                               f"or choose another --run-dir", field="run_dir")
@@ -288,27 +286,15 @@ class Trainer:
         self._lock = RunLock(self.run_dir).acquire()
         try:
             check_links(self.run_dir)
-        except CheckpointError:
-            self.close()
+            folder = RunFolder(self.run_dir)
+            folder.file(CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+            writers = self.writers.open(self.run_dir, self.config)  # before config.json (see RunWriters)
+            folder.write_config(self.choices)
+            folder.add_session(session_record(self), seed=self.config.seed, parent=self.parent)
+        except BaseException:
+            self.close()  # a folder that could not be opened is free for the next try
             raise
-        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        wandb_logger = None
-        if cfg.wandb:  # before config.json: a W&B run that cannot start leaves a folder that can be used again
-            from dcgan.tracking import WandbLogger
-
-            wandb_logger = WandbLogger(self.run_dir, cfg.wandb_project, cfg.to_dict(), self.run_dir.name)
-        atomic_write_text(self.run_dir / CONFIG_FILE, self.choices.to_json())
-        write_run_record(self)
-        from dcgan.runfiles import RunFiles
-
-        files: list[Callable[[Event], None]] = [RunFiles(self.run_dir)]
-        if cfg.tensorboard:
-            from dcgan.tracking import TensorBoardLogger
-
-            files.append(TensorBoardLogger(self.run_dir))
-        if wandb_logger is not None:
-            files.append(wandb_logger)
-        self.events.subscribers[:0] = files  # files first: a dashboard told of a sample can read its PNG
+        self.events.subscribers[:0] = writers  # files first: a dashboard told of a sample can read its PNG
 
     # --- Control from other threads -------------------------------------------------------------------------
 
@@ -412,7 +398,7 @@ class Trainer:
             from dcgan.checkpoint import checkpoint_name
 
             kept = (f"the last good checkpoint is step {self._checkpoint_step} "
-                    f"({self.run_dir / 'checkpoints' / checkpoint_name(self._checkpoint_step)}); resume from it "
+                    f"({self.run_dir / CHECKPOINTS / checkpoint_name(self._checkpoint_step)}); resume from it "
                     f"with a lower --lr, or try --r1 1 or --spectral-norm")
         else:
             kept = "no checkpoint was written before it; try a lower --lr, --r1 1 or --spectral-norm"
@@ -553,7 +539,7 @@ class Trainer:
                 self.changes.append(Change(self.step, name, old, new))
             self.events.emit(HyperparameterChanged(self.step, name, old, new))
         if record and self.write_files:
-            atomic_write_text(self.run_dir / CHANGES_FILE, json.dumps([c.as_dict() for c in self.changes], indent=1))
+            RunFolder(self.run_dir).write_changes([c.as_dict() for c in self.changes])
 
     def train_step(self, real: torch.Tensor, labels: torch.Tensor | None = None, with_after: bool = False,
                    parts: str = "dg") -> dict[str, torch.Tensor]:
@@ -618,7 +604,7 @@ class Trainer:
         with self.autocast:
             real_logits, fake_logits = D(x_real, labels).float(), D(x_fake, fake_labels).float()
             loss_D = self.objective.d_loss(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
-            if cfg.loss == "wgan-gp":
+            if self.objective.gradient_penalty:
                 gp = gradient_penalty(lambda x: self.D(x, labels), x_real.detach(), x_fake, self.noise_gen)
                 loss_D = loss_D + cfg.gp_weight * gp
                 out["gp"] = gp.detach()
@@ -753,9 +739,10 @@ class Trainer:
             raise Diverged(f"a weight of G or D became NaN or infinite by step {self.step}")
         if not self.write_files:
             return
-        path = save_checkpoint(self.run_dir / "checkpoints", self.state_dict(), keep=self.config.keep_checkpoints)
+        folder = RunFolder(self.run_dir)
+        path = save_checkpoint(folder.file(CHECKPOINTS), self.state_dict(), keep=self.config.keep_checkpoints)
         self._checkpoint_step = self.step
-        export_generator(self.run_dir / GENERATOR_FILE, self.sampling_generator, self.config.to_dict(), self.step)
+        export_generator(folder.file(GENERATOR_FILE), self.sampling_generator, self.config.to_dict(), self.step)
         self.events.emit(CheckpointSaved(self.step, str(path)))
 
     @torch.no_grad()
@@ -781,15 +768,6 @@ def fork_config(parent: dict[str, Any], parent_changes: list[dict[str, Any]], st
     values.update(changes)
     return TrainConfig.from_dict(values)
 
-
-def fork_base(config: dict[str, Any], changes: list[dict[str, Any]], step: float) -> dict[str, Any]:
-    """A run's chosen options in effect after `step`: its saved choices (config.json, a checkpoint's) plus the
-    live changes made until then."""
-    values = saved_choices(config)
-    for change in changes:
-        if change["step"] <= step:
-            values[change["field"]] = change["new"]
-    return values
 
 
 def fixed_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None, int]:
@@ -863,33 +841,8 @@ def frozen_batchnorm_stats(*modules: nn.Module):
             b.copy_(s)
 
 
-def unique_run_dir(runs_dir: Path, config: TrainConfig) -> Path:
-    """runs/<dataset>-<size>-<YYYYmmdd-HHMMSS>[-k], never an existing folder."""
-    name = config.dataset
-    if name.startswith(FOLDER_PREFIX):
-        name = Path(name[len(FOLDER_PREFIX):].rstrip("/")).name or "folder"
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
-    base = f"{slug}-{config.image_size}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    candidate, k = runs_dir / base, 1
-    while candidate.exists():
-        k += 1
-        candidate = runs_dir / f"{base}-{k}"
-    return candidate
-
-
-def read_changes(run_dir: str | Path) -> list[dict[str, Any]]:
-    """A run's live changes from changes.json (empty when none were made)."""
-    try:
-        return json.loads((Path(run_dir) / CHANGES_FILE).read_text())
-    except FileNotFoundError:
-        return []
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{Path(run_dir) / CHANGES_FILE} is damaged ({e}); delete it to resume without "
-                              f"replaying live changes") from e
-
-
-def write_run_record(trainer: Trainer) -> None:
-    """run.json: what is needed to reproduce the run, and how each session of it was started."""
+def session_record(trainer: Trainer) -> dict[str, Any]:
+    """This session's entry in run.json: how it was started and what is needed to reproduce it."""
     import platform
 
     import numpy
@@ -897,12 +850,7 @@ def write_run_record(trainer: Trainer) -> None:
 
     from dcgan import __version__
 
-    path = trainer.run_dir / RECORD_FILE
-    try:
-        record = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        record = {"seed": trainer.config.seed, "parent": trainer.parent, "sessions": []}
-    record["sessions"].append({
+    return {
         "started": datetime.now().isoformat(timespec="seconds"), "command": trainer.origin,
         "from_step": trainer.step, "device": str(trainer.device), "processes": trainer.world.size,
         "versions": {"dcgan": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
@@ -913,5 +861,4 @@ def write_run_record(trainer: Trainer) -> None:
                         "threads": torch.get_num_threads(), "precision": trainer.precision},
         "dataset": {"name": trainer.config.dataset, "source": trainer.data.source, "images": len(trainer.data),
                     "fingerprint": trainer.data.fingerprint()},
-    })
-    atomic_write_text(path, json.dumps(record, indent=2))
+    }

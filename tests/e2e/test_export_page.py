@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 
 from dcgan.export import export_loaded, export_run
-from dcgan.sampling import grid_array, load_generator
+from dcgan.images import grid_array
+from dcgan.sampling import load_generator
 from test_export import init_generator, tiny_run
 
 # Grey levels (of 255) a page pixel may differ from PyTorch's: onnxruntime-web's float32 arithmetic differs from

@@ -6,8 +6,8 @@ import pytest
 
 from dcgan import Trainer, TrainConfig
 from dcgan.data import ImageData, to_format
-from dcgan.metrics.evaluate import EVAL_FILE, evaluate_run
-from dcgan.runfiles import read_metrics
+from dcgan.metrics.evaluate import evaluate_run
+from dcgan.rundir import EVAL_FILE, read_metrics
 from conftest import run_cli
 
 

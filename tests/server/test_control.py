@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dcgan.checkpoint import load_checkpoint
-from dcgan.runfiles import read_metrics
+from dcgan.rundir import read_metrics
 
 from .conftest import TINY, Live, start, wait_idle, wait_status
 

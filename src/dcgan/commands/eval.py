@@ -65,7 +65,7 @@ def format_table(report) -> str:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from dcgan.metrics.evaluate import EVAL_FILE, evaluate_run, run_folder
+    from dcgan.metrics.evaluate import eval_file, evaluate_run
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     if metrics is not None and not metrics:
@@ -82,6 +82,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(format_table(report))
-        where = "" if args.no_write else f"; wrote {run_folder(Path(args.run)) / EVAL_FILE}"
+        where = "" if args.no_write else f"; wrote {eval_file(Path(args.run))}"
         print(f"\n{report.seconds:.1f} s{where}")
     return 0

@@ -42,7 +42,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from dcgan.device import resolve_device
     from dcgan.latent import check_mode, check_steps, output_dir
-    from dcgan.sampling import ffmpeg_path, load_generator
+    from dcgan.images import ffmpeg_path
+    from dcgan.sampling import load_generator
 
     # Check everything the user typed before loading anything.
     check_mode(args.mode)

@@ -86,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
         from dcgan.budget import machine_processes
 
         limit = None if args.force_nproc else machine_processes(getattr(args, "device", "auto"))
-        return distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"), limit=limit)
+        code = distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"), limit=limit)
+        if code != 0:
+            print(f"dcgan train: error: a training process failed (exit code {code}) and torchrun stopped the "
+                  f"others; the run keeps its last checkpoint: resume it with --resume", file=sys.stderr)
+        return code
     world = distributed.init_from_env("cuda" if _wants_cuda(args) else "cpu")
     try:
         return train(args, world)
@@ -115,6 +119,7 @@ def without_option(argv: list[str], name: str) -> list[str]:
 
 def train(args: argparse.Namespace, world) -> int:
     from dcgan.console import ConsoleProgress
+    from dcgan.runfiles import RunWriters
     from dcgan.training import Trainer
 
     given = given_config_options(args)
@@ -125,24 +130,25 @@ def train(args: argparse.Namespace, world) -> int:
         raise ConfigError("--config starts a new run; a resumed run keeps its config.json, and a fork takes the "
                           "options it changes on the command line")
     chosen = None
+    writers = RunWriters()  # the run files, TensorBoard and W&B as the config asks
     if args.resume:
         fixed = sorted(set(given).difference(RESUME_OPTIONS)) + (["preset"] if args.preset else [])
         if fixed:
             raise ConfigError(f"{flag(fixed[0])} cannot change when resuming (the run's config.json fixes it); "
                               f"only {', '.join(map(flag, RESUME_OPTIONS[:-1]))} and {flag(RESUME_OPTIONS[-1])} "
                               "can; fork the run to change others")
-        trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, origin=origin, **given)
+        trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, origin=origin, writers=writers, **given)
     elif args.fork:
         trainer = Trainer.fork(args.fork, given, checkpoint=args.checkpoint, run_dir=args.run_dir,
-                               runs_dir=args.runs_dir, origin=origin)
+                               runs_dir=args.runs_dir, origin=origin, writers=writers)
     else:
         if args.checkpoint:
             raise ConfigError("--checkpoint goes with --resume RUN_DIR or --fork RUN_DIR")
         chosen = compose(args.preset, args.config, given)
         trainer = Trainer(chosen, run_dir=args.run_dir, runs_dir=args.runs_dir, write_files=not args.dry_run,
-                          origin=origin)
+                          origin=origin, writers=writers)
     if args.dry_run:
-        return dry_run(trainer, chosen or trainer.original_config, config_format(args.config) if args.config
+        return dry_run(trainer, chosen or trainer.choices, config_format(args.config) if args.config
                        else "toml")
     if world.is_main:
         trainer.subscribe(ConsoleProgress(bar=not args.no_progress))

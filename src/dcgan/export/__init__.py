@@ -34,6 +34,7 @@ from torch import nn
 from dcgan.checkpoint import GENERATOR_FILE, export_generator
 from dcgan.errors import ConfigError
 from dcgan.export.card import MANIFEST_FILE, CARD_FILE, SAMPLES_FILE, build_manifest, model_card, read_run
+from dcgan.rundir import run_of
 from dcgan.sampling import LoadedGenerator, load_generator
 
 FORMATS = ("onnx", "torchscript", "safetensors", "page")
@@ -123,15 +124,7 @@ def export_run(target: str | os.PathLike, out: str | os.PathLike, format: str = 
     generator.safetensors into the folder `out`, which must not exist yet or be empty."""
     source = Path(os.path.expanduser(str(checkpoint if checkpoint is not None else target)))
     g = load_generator(source)
-    return export_loaded(g, out, format, run_dir=run_folder(Path(os.path.expanduser(str(target)))))
-
-
-def run_folder(target: Path) -> Path | None:
-    """The run folder holding a target (itself, or the run of a checkpoint or generator file); None if none."""
-    for folder in (target, target.parent, target.parent.parent):
-        if (folder / "config.json").is_file():
-            return folder
-    return None
+    return export_loaded(g, out, format, run_dir=run_of(Path(os.path.expanduser(str(target)))))
 
 
 def export_loaded(g: LoadedGenerator, out: str | os.PathLike, format: str = "onnx",

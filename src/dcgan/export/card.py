@@ -7,7 +7,6 @@ eval.json). No local path leaves the machine: run, checkpoint and dataset folder
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,8 @@ from typing import Any
 import torch
 
 from dcgan.config import FOLDER_PREFIX, TrainConfig
-from dcgan.runfiles import METRICS, read_metrics
+from dcgan.losses import LOSSES
+from dcgan.rundir import RunFolder
 from dcgan.sampling import LoadedGenerator
 
 MANIFEST_FILE = "manifest.json"
@@ -51,7 +51,8 @@ FOLDER_LICENCE = "your own images: their licence is not known to dcgan; state it
 # The config groups a recipe shows (the rest is where and how fast it ran, not what it learned).
 RECIPE_GROUPS = ("model", "optim", "technique", "length")
 # Options that only matter with another one.
-IRRELEVANT = {"gp_weight": lambda c: c.get("loss") == "wgan-gp", "d_conditioning": lambda c: c.get("conditional"),
+IRRELEVANT = {"gp_weight": lambda c: c.get("loss") in LOSSES and LOSSES[c["loss"]].gradient_penalty,
+              "d_conditioning": lambda c: c.get("conditional"),
               "num_classes": lambda c: c.get("conditional")}
 
 
@@ -65,26 +66,17 @@ class RunInfo:
     training_seconds: float | None = None
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
 def read_run(run_dir: Path | None) -> RunInfo:
     if run_dir is None:
         return RunInfo()
-    from dcgan.metrics.evaluate import EVAL_FILE
-    from dcgan.training import RECORD_FILE
-
-    record = read_json(run_dir / RECORD_FILE)
+    folder = RunFolder(run_dir)
+    record = folder.record()
     record = record if isinstance(record, dict) else None
     sessions = record.get("sessions", []) if record else []
     starts = [s.get("from_step", 0) for s in sessions if isinstance(s, dict)]
-    evaluation = read_json(run_dir / EVAL_FILE)
+    evaluation = folder.evaluation()
     return RunInfo(run_dir.name, record, evaluation if isinstance(evaluation, dict) else None,
-                   training_seconds(read_metrics(run_dir / METRICS), starts))
+                   training_seconds(folder.rows(), starts))
 
 
 def training_seconds(rows: list[dict], session_starts: list[int]) -> float | None:

@@ -24,8 +24,8 @@ from dcgan.errors import ConfigError
 from dcgan.metrics.features import FeatureExtractor, Features, resolve_features
 from dcgan.metrics.reference import Reference, reference_statistics
 from dcgan.metrics.registry import METRICS
+from dcgan.rundir import EVAL_FILE, inside, run_of
 
-EVAL_FILE = "eval.json"
 GENERATE_BATCH = 500
 
 # How each number reads in a table: label, format, what it means.
@@ -190,18 +190,14 @@ def evaluate_run(run: str | os.PathLike, *, samples: int = 10000, checkpoint: st
     report.source = {"run": str(run), "checkpoint": generator.source, "step": generator.step,
                      "dataset": cfg.dataset, "image_size": cfg.image_size, "channels": cfg.channels}
     if write:
-        atomic_write_text(run_folder(run) / EVAL_FILE, json.dumps(report.to_dict(), indent=2))
+        atomic_write_text(eval_file(run), json.dumps(report.to_dict(), indent=2))
     return report
 
 
-def run_folder(target: Path) -> Path:
-    """The run folder of a target: itself, or the run holding a checkpoint or generator file."""
-    if target.is_dir():
-        return target
-    for folder in (target.parent, target.parent.parent):
-        if (folder / "config.json").is_file():
-            return folder
-    return target.parent
+def eval_file(target: Path) -> Path:
+    """Where a target's eval.json goes: its run folder (the folder itself, or the run holding a checkpoint or
+    generator file)."""
+    return inside(run_of(target) or (target if target.is_dir() else target.parent), EVAL_FILE)
 
 
 def closest_pairs(report: EvalReport, generator, data, count: int = 8) -> torch.Tensor:
@@ -217,14 +213,6 @@ def closest_pairs(report: EvalReport, generator, data, count: int = 8) -> torch.
         labels = sample_labels(report.samples, generator.num_classes, data.labels, report.seed)[which]
     samples = generator.generate(z, labels)
     return torch.cat([samples, data.images[[c["train_index"] for c in closest]]])
-
-
-def read_eval(run: str | os.PathLike) -> dict[str, Any] | None:
-    """A run's eval.json, or None when it has none (for run lists and the dashboard)."""
-    try:
-        return json.loads((Path(run) / EVAL_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
 
 
 # --- During training ----------------------------------------------------------------------------------------

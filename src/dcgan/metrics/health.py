@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from dcgan.losses import LOSSES
+
 # D overpowers: D(x) above this and D(G(z)) below the other, at every logged step over a window of steps.
 OVERPOWER_REAL = 0.99
 OVERPOWER_FAKE = 0.01
 OVERPOWER_WINDOW = 200  # steps
-# The cross-entropy objectives, whose D outputs are probabilities (sigmoid of logits); the others' are scores.
-PROBABILITY_LOSSES = ("nonsaturating", "minimax")
 # Collapse: coverage two classes below its best, or recall/diversity below half of their best.
 COVERAGE_DROP = 2
 RELATIVE_DROP = 0.5
@@ -45,7 +45,8 @@ class HealthMonitor:
 
     def observe_step(self, step: int, metrics: dict[str, float]) -> list[str]:
         """Warnings from one logged step's metrics (D_x, D_G_z)."""
-        if self.loss not in PROBABILITY_LOSSES or "D_x" not in metrics or "D_G_z" not in metrics:
+        # Only where D's outputs are probabilities (the cross-entropy objectives); other objectives' are scores.
+        if not LOSSES[self.loss].probabilities or "D_x" not in metrics or "D_G_z" not in metrics:
             return []
         if metrics["D_x"] > OVERPOWER_REAL and metrics["D_G_z"] < OVERPOWER_FAKE:
             if self._overpower_since is None:

@@ -1,5 +1,5 @@
 """The run manager: owns the one training worker (a thread, or a subprocess for several processes) and the live
-state every client sees.
+state every client sees (dcgan.server.livestate projects it from the events).
 
 Threads: the trainer runs in a worker thread and emits events there (a multi-process run's follower thread
 emits the same events, read back from its run folder). The manager's subscriber does no work on
@@ -13,15 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import threading
-import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from fastapi import HTTPException
 
 from dcgan import budget
@@ -29,54 +25,21 @@ from dcgan.checkpoint import resolve_checkpoint
 from dcgan.config import DATASETS, TrainConfig
 from dcgan.control import LIVE_FIELDS
 from dcgan.data import ImageData
-from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
-                          StatusChanged, StepMetrics)
-from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_step
-from dcgan.rundir import check_links, inside, refuse_if_busy
+from dcgan.events import CheckpointSaved, Event, RunStarted, SampleGrid, StatusChanged, StepMetrics
+from dcgan.rundir import CHECKPOINTS, RunFolder, check_links, inside, refuse_if_busy, unique_run_dir
+from dcgan.runfiles import RunWriters
 from dcgan.server import schemas
 from dcgan.server.dataroots import DataRoots
 from dcgan.server.hub import Hub
-from dcgan.server.process import ProcessRun, RowEvent, train_command
-from dcgan.server.runs import RunStore, columns, mean_row, number
+from dcgan.server.livestate import ACTIVE, LiveHistory, LiveState, Update
+from dcgan.server.process import ProcessRun, train_command
+from dcgan.server.runs import RunStore, number
 from dcgan.server.settings import Settings
-from dcgan.training import Trainer, unique_run_dir
+from dcgan.training import Trainer
 
 log = logging.getLogger("dcgan.server")
-ACTIVE = ("starting", "running", "paused")
 ENDED = ("stopped", "finished", "failed")
 WIND_DOWN_S = 15.0  # how long a start waits for an ended run's worker to close
-
-
-class LiveHistory:
-    """The active run's logged rows for charts, in bounded memory: once `limit` points are held, neighbouring
-    points are averaged in pairs and later rows are averaged in groups of the same size, so the whole curve
-    stays evenly resolved however long the run."""
-
-    def __init__(self, limit: int, rows: list[dict[str, Any]] = ()):
-        self.limit = max(2, limit)
-        self.points: list[dict[str, Any]] = []
-        self.stride = 1
-        self.pending: list[dict[str, Any]] = []
-        self.marks: list[dict[str, Any]] = []  # epoch ends and live changes, as metrics.jsonl writes them
-        for row in rows:
-            self.add(row)
-
-    def add(self, row: dict[str, Any]) -> None:
-        if "event" in row:
-            self.marks.append(row)
-            return
-        self.pending.append(row)
-        if len(self.pending) < self.stride:
-            return
-        self.points.append(mean_row(self.pending) if self.stride > 1 else row)
-        self.pending = []
-        if len(self.points) >= self.limit:
-            self.points = [mean_row(self.points[i:i + 2]) for i in range(0, len(self.points), 2)]
-            self.stride *= 2
-
-    def metrics(self) -> schemas.Metrics:
-        rows = self.points + ([mean_row(self.pending)] if self.pending else [])
-        return columns(self.marks + rows, self.limit)
 
 
 class RunManager:
@@ -98,12 +61,7 @@ class RunManager:
         self.busy = False  # a worker owns the training, from the start request until the worker has ended
         self.idle = asyncio.Event()
         self.idle.set()
-        self.status = schemas.Status(state="idle", message="no training started yet")
-        self.history = LiveHistory(settings.history_points)
-        self.sample_steps: list[int] = []
-        self.log: deque[schemas.LogLine] = deque(maxlen=settings.log_lines)
-        self._images_per_step = 0
-        self._started = 0.0
+        self.live = LiveState(settings.history_points, settings.log_lines, self.scrub)
         # Requests waiting for an event (a checkpoint, a status, a single step's metrics): (test, future).
         self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future]] = []
         self._data: tuple[tuple, ImageData] | None = None  # the last named dataset, reused by the next run
@@ -134,7 +92,7 @@ class RunManager:
             if nproc > 1:
                 refuse_pause(paused, nproc)
                 return await self._launch_process(config, run_dir, nproc)
-            trainer = Trainer(config, run_dir=run_dir, runs_dir=self.store.root, origin=origin)
+            trainer = Trainer(config, run_dir=run_dir, runs_dir=self.store.root, origin=origin, writers=RunWriters())
         except BaseException:
             self._release()
             raise
@@ -153,7 +111,7 @@ class RunManager:
                 self.admit(config, request.nproc, "nproc", loading=checkpoint.stat().st_size)
                 return await self._launch_process(None, run_dir, request.nproc, resume=request.model_dump())
             trainer = Trainer.resume(run_dir, steps=request.steps, epochs=request.epochs, device=request.device,
-                                     checkpoint=checkpoint,
+                                     checkpoint=checkpoint, writers=RunWriters(),
                                      origin=f"dcgan serve: POST /api/training/resume {request.model_dump()}")
             self.admit(trainer.config, 1, loading=checkpoint.stat().st_size)
         except BaseException:
@@ -168,7 +126,7 @@ class RunManager:
             checkpoint = self._training_checkpoint(request.run, request.checkpoint)
             run_dir = self.store.new_run(request.name) if request.name else None
             trainer = Trainer.fork(parent, request.changes, checkpoint=checkpoint, run_dir=run_dir,
-                                   runs_dir=self.store.root,
+                                   runs_dir=self.store.root, writers=RunWriters(),
                                    origin=f"dcgan serve: POST /api/training/fork {request.model_dump()}")
             self.admit(trainer.config, 1, loading=checkpoint.stat().st_size)
         except BaseException:
@@ -194,7 +152,7 @@ class RunManager:
         if checkpoint is None:
             path = inside(run_dir, *resolve_checkpoint(run_dir).relative_to(run_dir).parts)
         else:
-            path = inside(run_dir, "checkpoints", checkpoint)
+            path = inside(run_dir, CHECKPOINTS, checkpoint)
             if not path.is_file():
                 raise HTTPException(404, f"run {run!r} has no checkpoint {checkpoint!r}; GET /api/runs/{run} "
                                          f"lists them")
@@ -267,7 +225,7 @@ class RunManager:
         with contextlib.suppress(HTTPException):  # the grid follows the metrics at once; answer without it if not
             await self._await(sample, 10, "sample")
         run = self.status.run or ""
-        has_grid = event.step in self.sample_steps
+        has_grid = event.step in self.live.sample_steps
         return schemas.StepResult(
             status=self.current(), sample_url=f"/api/runs/{run}/samples/{event.step}.png" if has_grid else None,
             metrics=schemas.StepMessage(run=run, step=event.step, epoch=event.epoch, manual=event.manual,
@@ -319,18 +277,20 @@ class RunManager:
 
     # --- State for clients -----------------------------------------------------------------------------------
 
+    @property
+    def status(self) -> schemas.Status:
+        return self.live.status
+
+    @property
+    def history(self) -> LiveHistory:
+        return self.live.history
+
     def current(self) -> schemas.Status:
-        status = self.status.model_copy(update={"clients": len(self.hub.clients)})
-        if status.state in ACTIVE:
-            status.elapsed_s = time.time() - self._started
-            if status.state == "running" and status.images_per_s and status.total_steps is not None:
-                steps_per_s = status.images_per_s / max(self._images_per_step, 1)
-                status.eta_s = (status.total_steps - status.step) / steps_per_s
-        return status
+        return self.live.current(clients=len(self.hub.clients))
 
     def hello(self) -> schemas.Hello:
-        return schemas.Hello(status=self.current(), history=self.history.metrics(),
-                             sample_steps=list(self.sample_steps), log=list(self.log),
+        return schemas.Hello(status=self.current(), history=self.live.history.metrics(),
+                             sample_steps=list(self.live.sample_steps), log=list(self.live.log),
                              heartbeat_s=self.settings.heartbeat_s)
 
     # --- The worker ----------------------------------------------------------------------------------------
@@ -402,14 +362,7 @@ class RunManager:
             ready.set_result(None)
 
     def _reset(self, run: str, nproc: int, images_per_step: int, **fields: Any) -> None:
-        self._images_per_step = images_per_step
-        self._started = time.time()
-        step, per_epoch = fields.get("step") or 0, fields.get("steps_per_epoch")
-        self.status = schemas.Status(state="starting", run=run, nproc=nproc,
-                                     epoch=step // per_epoch if per_epoch else 0, **fields)
-        self.history = LiveHistory(self.settings.history_points)
-        self.sample_steps = []
-        self.log.clear()
+        self.live.reset(run, nproc, images_per_step, **fields)
         self.hub.resync_all()
 
     def _ended(self) -> None:
@@ -458,8 +411,7 @@ class RunManager:
 
     def _process_info(self, info: dict[str, Any]) -> None:
         if "history" in info:
-            self.history = LiveHistory(self.settings.history_points, info["history"])
-            self.sample_steps = list(info["sample_steps"])
+            self.live.restore(info["history"], info["sample_steps"])
             self.hub.resync_all()
             return
         for key in ("total_steps", "steps_per_epoch", "device"):
@@ -475,9 +427,7 @@ class RunManager:
             tail = self.scrub(tail)
             last = tail.strip().splitlines()[-1] if tail.strip() else ""
             self.status.state, self.status.message = "failed", f"the training processes exited with code {code}: {last}"
-            line = schemas.LogLine(time=time.time(), level="error", message=f"{self.status.message}\n{tail}")
-            self.log.append(line)
-            self.hub.publish(schemas.LogMessage(line=line))
+            self.hub.publish(self.live.add_log("error", f"{self.status.message}\n{tail}"))
         self._ended()
 
     # --- Events: the training thread hands them over, the loop thread applies them ---------------------------
@@ -487,9 +437,8 @@ class RunManager:
         loop (the run files subscriber, which comes first, has already trimmed it to the resumed step)."""
         earlier = None
         if isinstance(event, RunStarted) and event.resumed:
-            run_dir = Path(event.run_dir)
-            earlier = (read_metrics(run_dir / METRICS),
-                       sorted(sample_step(p) for p in (run_dir / SAMPLES).glob("step-*.png")))
+            folder = RunFolder(event.run_dir)
+            earlier = folder.rows(), folder.sample_steps()
         self._post(self._apply, event, earlier)
 
     def _apply(self, event: Event, earlier: tuple[list, list[int]] | None) -> None:
@@ -499,52 +448,15 @@ class RunManager:
                 future.set_result(event)
 
     def _update(self, event: Event, earlier: tuple[list, list[int]] | None) -> None:
-        status, run = self.status, self.status.run or ""
-        if isinstance(event, RunStarted):
-            if earlier is not None:
-                rows, samples = earlier
-                self.history = LiveHistory(self.settings.history_points, rows)
-                self.sample_steps = [s for s in samples if s <= event.start_step]
-                self.hub.resync_all()
-        elif isinstance(event, StepMetrics):
-            values = {k: number(v) for k, v in event.metrics.items()}
-            self.history.add({"step": event.step, "epoch": event.epoch, **values})
-            status.step, status.images_per_s = event.step, values.get("images_per_s")
-            status.epoch = event.epoch
-            self.hub.publish(schemas.StepMessage(run=run, step=event.step, epoch=event.epoch, values=values,
-                                                 manual=event.manual))
+        self._publish(self.live.apply(event, earlier))
+
+    def _publish(self, update: Update) -> None:
+        if update.resync:
+            self.hub.resync_all()
+        for message in update.messages:
+            self.hub.publish(message)
+        if update.status:
             self._publish_status()
-        elif isinstance(event, EpochEnd):
-            status.epoch = event.epoch
-            self.history.add({"event": "epoch", "step": event.step, "epoch": event.epoch})
-            self.hub.publish(schemas.EpochMessage(run=run, step=event.step, epoch=event.epoch,
-                                                  seconds=event.seconds))
-        elif isinstance(event, SampleGrid):
-            if event.step not in self.sample_steps:
-                self.sample_steps.append(event.step)
-            self.hub.publish(schemas.SampleMessage(run=run, step=event.step,
-                                                   url=f"/api/runs/{run}/samples/{event.step}.png"))
-        elif isinstance(event, CheckpointSaved):
-            self.hub.publish(schemas.CheckpointMessage(run=run, step=event.step, checkpoint=Path(event.path).name))
-        elif isinstance(event, Log):
-            line = schemas.LogLine(time=event.time, level=event.level, message=self.scrub(event.message))
-            self.log.append(line)
-            self.hub.publish(schemas.LogMessage(line=line))
-        elif isinstance(event, StatusChanged):
-            status.state, status.step, status.message = event.status, event.step, self.scrub(event.message)
-            self._publish_status()
-        elif isinstance(event, HyperparameterChanged):
-            if self.trainer is not None:  # a live --d-steps change changes the images a step takes (and the ETA)
-                self._images_per_step = self.trainer.config.images_per_step()
-            mark = schemas.HparamMark(step=event.step, field=event.field, old=event.old, new=event.new)
-            self.history.add({"event": "hparam", **mark.model_dump()})
-            self.hub.publish(schemas.HparamMessage(run=run, mark=mark))
-        elif isinstance(event, RowEvent):
-            self.history.add({"event": event.kind, **event.data})
-            self.hub.publish(schemas.EventMessage(run=run, kind=event.kind, data=event.data))
-        else:
-            # An event kind this server does not know yet (e.g. evaluations): forwarded as data.
-            self.hub.publish(schemas.EventMessage(run=run, kind=type(event).__name__, data=event_data(event)))
 
     def _publish_status(self) -> None:
         self.hub.publish(schemas.StatusMessage(status=self.current()), key="status")
@@ -558,10 +470,3 @@ def refuse_pause(paused: bool, nproc: int) -> None:
 
 def data_key(config: TrainConfig) -> tuple:
     return config.dataset, config.data_dir, config.image_size, config.channels
-
-
-def event_data(event: Event) -> dict[str, Any]:
-    """An event's fields as JSON data; tensors (images) are left out, they do not belong on the wire, and any
-    other value JSON does not know is sent as its text."""
-    return {f.name: json.loads(json.dumps(getattr(event, f.name), default=str)) for f in dataclasses.fields(event)
-            if not isinstance(getattr(event, f.name), torch.Tensor)}

@@ -10,37 +10,24 @@ an in-process trainer emits: the manager, the WebSocket and the page treat both 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from dcgan.config import TrainConfig, field_type
-from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, SampleGrid,
-                          StatusChanged, StepMetrics)
+from dcgan.events import CheckpointSaved, Event, Log, SampleGrid, StatusChanged
 from dcgan.errors import RunFolderError
 from dcgan.lifeline import parent_env
-from dcgan.rundir import inside
-from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_step
+from dcgan.rundir import (CHECKPOINTS, CONSOLE_FILE, LOG_FILE, METRICS, RunFolder, parse_log_line, parse_rows,
+                          read_appended, row_event, step_of)
 
 POLL_S = 0.2  # how often the run folder is read: fast enough for a live chart, idle for the disk
-CONSOLE_FILE = "console.txt"  # the processes' stdout and stderr, kept in the run folder for a failed run
 STOP_GRACE_S = 120  # after a stop request, how long the processes get to finish their step and checkpoint
-
-
-@dataclass
-class RowEvent(Event):
-    """A metrics.jsonl row of a kind the server does not know (e.g. an evaluation): forwarded as data."""
-
-    kind: str
-    step: int | None
-    data: dict[str, Any]
 
 
 def train_command(nproc: int, run_dir: Path, config: dict[str, Any] | None = None,
@@ -51,7 +38,7 @@ def train_command(nproc: int, run_dir: Path, config: dict[str, Any] | None = Non
     if resume is not None:
         argv += ["--resume", str(run_dir)]
         if resume.get("checkpoint"):
-            argv += ["--checkpoint", str(run_dir / "checkpoints" / resume["checkpoint"])]
+            argv += ["--checkpoint", str(run_dir / CHECKPOINTS / resume["checkpoint"])]
         values = {k: v for k, v in resume.items() if k in ("steps", "epochs", "device")}
     else:
         argv += ["--run-dir", str(run_dir)]
@@ -85,6 +72,7 @@ class ProcessRun:
                  on_info: Callable[[dict[str, Any]], None], on_exit: Callable[[int, str], None]):
         self.argv = argv
         self.run_dir = run_dir
+        self.folder = RunFolder(run_dir)
         self.nproc = nproc
         self.on_event, self.on_info, self.on_exit = on_event, on_info, on_exit
         self.process: subprocess.Popen | None = None
@@ -99,11 +87,11 @@ class ProcessRun:
 
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        log_txt = inside(self.run_dir, "log.txt")
+        log_txt = self.folder.file(LOG_FILE)
         self._log_at = log_txt.stat().st_size if log_txt.exists() else 0  # a resumed run's old lines are history
-        self._samples = {sample_step(p) for p in (self.run_dir / SAMPLES).glob("step-*.png")}
-        self._checkpoints = {p.name for p in (self.run_dir / "checkpoints").glob("step-*.pt")}
-        console = open(inside(self.run_dir, CONSOLE_FILE), "ab")
+        self._samples = set(self.folder.sample_steps())
+        self._checkpoints = {p.name for p in self.folder.checkpoint_files()}
+        console = open(self.folder.file(CONSOLE_FILE), "ab")
         self._launched = time.time()
         # Its own session, so a Ctrl-C meant for the server does not reach it: the server stops it gracefully.
         # It ends with the server all the same, however the server ends (dcgan.lifeline: kill -9 included).
@@ -147,11 +135,11 @@ class ProcessRun:
             time.sleep(POLL_S)
         with contextlib.suppress(RunFolderError):
             self._poll()  # what the processes wrote last
-        self.on_exit(self.process.returncode, console_tail(inside(self.run_dir, CONSOLE_FILE)))
+        self.on_exit(self.process.returncode, console_tail(self.folder.file(CONSOLE_FILE)))
 
     def _poll(self) -> None:
         self._read_log()
-        status = read_json(inside(self.run_dir, "status.json"))
+        status = self.folder.status()
         if not self._live:
             if not status or status.get("updated", 0) < self._launched - 1:
                 return  # still starting (or the status is a resumed run's old one)
@@ -163,8 +151,8 @@ class ProcessRun:
 
     def _announce(self) -> None:
         """The run is set up: its metrics so far (a resumed run's earlier rows) become the history."""
-        path = inside(self.run_dir, METRICS)
-        rows = read_metrics(path)
+        path = self.folder.file(METRICS)
+        rows = self.folder.rows()
         self._metrics_at = path.stat().st_size if path.exists() else 0
         self.on_info({"history": rows, "sample_steps": sorted(self._samples)})
 
@@ -179,84 +167,27 @@ class ProcessRun:
         self.on_event(StatusChanged(status.get("status"), int(status.get("step") or 0), status.get("message", "")))
 
     def _read_metrics(self) -> None:
-        for row in self._new_lines(inside(self.run_dir, METRICS), "_metrics_at"):
+        lines, self._metrics_at = read_appended(self.folder.file(METRICS), self._metrics_at)
+        for row in parse_rows(lines):
             event = row_event(row)
             if event is not None:
                 self.on_event(event)
 
     def _read_log(self) -> None:
-        path = inside(self.run_dir, "log.txt")
-        if not path.exists():
-            return
-        with open(path, "rb") as f:
-            f.seek(self._log_at)
-            data = f.read()
-        end = data.rfind(b"\n") + 1  # a line being written is read next time
-        self._log_at += end
-        for line in data[:end].decode("utf-8", "replace").splitlines():
-            level, _, message = line.partition(": ")
-            if level not in ("info", "warning", "error"):
-                level, message = "info", line
-            self.on_event(Log(level, message))
-
-    def _new_lines(self, path: Path, offset_name: str) -> list[dict[str, Any]]:
-        if not path.exists():
-            return []
-        offset = getattr(self, offset_name)
-        if path.stat().st_size < offset:
-            offset = 0  # rewritten (a resume trims it): read it again
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-        end = data.rfind(b"\n") + 1
-        setattr(self, offset_name, offset + end)
-        rows = []
-        for line in data[:end].splitlines():
-            with contextlib.suppress(json.JSONDecodeError):
-                rows.append(json.loads(line))
-        return rows
+        lines, self._log_at = read_appended(self.folder.file(LOG_FILE), self._log_at)
+        for line in lines:
+            self.on_event(Log(*parse_log_line(line)))
 
     def _read_files(self) -> None:
-        for path in sorted(inside(self.run_dir, SAMPLES).glob("step-*.png")):
-            step = sample_step(path)
+        for step in self.folder.sample_steps():
             if step not in self._samples:
                 self._samples.add(step)
                 # Only the step is needed: clients load the PNG the run folder already has.
                 self.on_event(SampleGrid(step, 0, None, 0))
-        for path in sorted(inside(self.run_dir, "checkpoints").glob("step-*.pt")):
+        for path in self.folder.checkpoint_files():
             if path.name not in self._checkpoints:
                 self._checkpoints.add(path.name)
-                self.on_event(CheckpointSaved(int(path.stem.split("-")[1]), str(path)))
-
-
-def row_event(row: dict[str, Any]) -> Event | None:
-    """A metrics.jsonl row as the event that wrote it."""
-    kind, step = row.get("event"), row.get("step")
-    if not isinstance(step, int):
-        return None
-    if kind is None:
-        metrics = {k: as_float(v) for k, v in row.items() if k not in ("step", "epoch", "time", "manual")}
-        return StepMetrics(step, int(row.get("epoch", 0)), metrics, manual=row.get("manual"))
-    if kind == "hparam":
-        return HyperparameterChanged(step, row.get("field"), row.get("old"), row.get("new"))
-    if kind == "epoch":
-        return EpochEnd(step, int(row.get("epoch", 0)), float(row.get("epoch_time_s", 0.0)))
-    return RowEvent(kind, step, row)
-
-
-def as_float(value: Any) -> Any:
-    """json_safe wrote NaN and infinity as strings: read them back as floats."""
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return float(value)
-    return value
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
+                self.on_event(CheckpointSaved(step_of(path), str(path)))
 
 
 def console_tail(path: Path, lines: int = 20) -> str:

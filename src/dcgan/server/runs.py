@@ -4,7 +4,6 @@ as broken, never breaks the list; long metric histories are averaged down for ch
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -16,19 +15,15 @@ from typing import Any, Iterable
 from fastapi import HTTPException
 
 from dcgan import budget
-from dcgan.checkpoint import GENERATOR_FILE, LAST, resolve_checkpoint
+from dcgan.checkpoint import resolve_checkpoint
 from dcgan.config import TrainConfig
+from dcgan.config import fork_base
 from dcgan.errors import ConfigError, DcganError, RunFolderError
-from dcgan.metrics.evaluate import EVAL_FILE
-from dcgan.rundir import holder, inside
-from dcgan.runfiles import METRICS, SAMPLES, read_metrics, sample_name, sample_step
+from dcgan.rundir import (CHANGES_FILE, CHECKPOINTS, CONFIG_FILE, EVAL_FILE, GENERATOR_FILE, LAST, NOT_METRICS,
+                          RECORD_FILE, STATUS_FILE, RunFolder, holder, inside, read_json, step_of)
 from dcgan.sampling import LoadedGenerator, load_generator
 from dcgan.server import schemas
-from dcgan.training import CHANGES_FILE, CONFIG_FILE, RECORD_FILE, fork_base
 
-CHECKPOINTS = "checkpoints"
-NOT_SERIES = {"step", "epoch", "time", "event", "manual"}  # row keys that are not curves
-LEVELS = ("info", "warning", "error")
 GENERATOR_CACHE = 4  # loaded generators kept in memory (a few runs' or checkpoints' G at once)
 LIVE = ("starting", "running", "paused")  # a status.json that says its trainer is at work
 
@@ -57,7 +52,7 @@ class RunStore:
     def run(self, name: str) -> Path:
         """An existing run's folder, or 404."""
         path = self.path(name)
-        if not inside(path, CONFIG_FILE).is_file():
+        if not RunFolder(path).has_config():
             raise HTTPException(404, f"no run named {name!r} in the runs folder; GET /api/runs lists them")
         return path
 
@@ -92,16 +87,16 @@ class RunStore:
         if os.path.lexists(path / CONFIG_FILE) and not inside(path, CONFIG_FILE).is_file():
             raise RunFolderError(f"{CONFIG_FILE} is a link to nothing")
         path = self.run(name)
-        config = read_json(inside(path, CONFIG_FILE))
-        status_file = inside(path, "status.json")
-        status = read_json(status_file) if status_file.exists() else {}
-        for file, value in ((CONFIG_FILE, config), ("status.json", status)):
+        folder = RunFolder(path)
+        config = folder.config_values()
+        status = folder.status() if folder.file(STATUS_FILE).exists() else {}
+        for file, value in ((CONFIG_FILE, config), (STATUS_FILE, status)):
             if not isinstance(value, dict):
                 raise RunFolderError(f"{file} is damaged (not a JSON object)")
         state, step, message = status.get("status"), status.get("step"), status.get("message")
         if state in LIVE and name != active and holder(path) is None:
             # Its trainer is gone (killed, or its machine restarted): it continues from its last checkpoint.
-            last = self.last_checkpoint_step(path)
+            last = folder.last_checkpoint_step()
             state, step = "interrupted", last
             message = (f"interrupted: its trainer ended without stopping; resume continues from step {last}"
                        if last is not None else "interrupted before its first checkpoint; start it again")
@@ -112,34 +107,12 @@ class RunStore:
             channels=resolved.get("channels"),
             conditional=bool(config.get("conditional")), num_classes=config.get("num_classes"),
             updated=status.get("updated") or inside(path, CONFIG_FILE).stat().st_mtime,
-            checkpoints=len(self._files(path, CHECKPOINTS, "step-*.pt")),
-            samples=len(self._files(path, SAMPLES, "step-*.png")), active=name == active,
-            evaluated=inside(path, EVAL_FILE).is_file(), parent=self.parent(path))
-
-    @staticmethod
-    def _files(run: Path, folder: str, pattern: str) -> list[Path]:
-        """The files of a run's folder that match, resolved; those that lead outside the run are left out."""
-        found = []
-        for p in sorted(inside(run, folder).glob(pattern)):
-            try:
-                found.append(inside(run, folder, p.name))
-            except RunFolderError:
-                continue
-        return found
-
-    @staticmethod
-    def last_checkpoint_step(run: Path) -> int | None:
-        """The step of the run's last complete checkpoint (what a resume continues from), or None."""
-        try:
-            name = inside(run, CHECKPOINTS, LAST).read_text().strip()
-            path = inside(run, CHECKPOINTS, name)
-            return int(path.stem.split("-")[1]) if path.is_file() else None
-        except (OSError, DcganError, ValueError, IndexError):
-            return None
+            checkpoints=len(folder.checkpoint_files()), samples=len(folder.sample_files()), active=name == active,
+            evaluated=folder.file(EVAL_FILE).is_file(), parent=self.parent(path))
 
     def parent(self, path: Path) -> schemas.Parent | None:
         """The run and step a fork started from, from its run.json (names only: no paths leave the server)."""
-        record = read_json(inside(path, RECORD_FILE))
+        record = RunFolder(path).record()
         parent = record.get("parent") if isinstance(record, dict) else None
         if not isinstance(parent, dict) or "run" not in parent:
             return None
@@ -148,28 +121,19 @@ class RunStore:
                               checkpoint=checkpoint)
 
     def changes(self, name: str) -> list[schemas.HparamMark]:
-        rows = read_json(inside(self.run(name), CHANGES_FILE))
+        rows = read_json(RunFolder(self.run(name)).file(CHANGES_FILE))  # damaged: none shown
         return [schemas.HparamMark(**r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
     def record(self, name: str) -> dict[str, Any]:
-        record = read_json(inside(self.run(name), RECORD_FILE))
+        record = RunFolder(self.run(name)).record()
         if not isinstance(record, dict):
             raise HTTPException(404, f"run {name!r} has no reproducibility record ({RECORD_FILE}); runs made "
                                      f"before it existed have none")
         return record
 
     def log_tail(self, name: str, lines: int) -> list[schemas.LogLine]:
-        path = inside(self.run(name), "log.txt")
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return []
-        out = []
-        for line in text.splitlines()[-lines:]:
-            level, _, message = line.partition(": ")
-            out.append(schemas.LogLine(level=level, message=message) if level in LEVELS
-                       else schemas.LogLine(level="info", message=line))
-        return out
+        return [schemas.LogLine(level=level, message=message)
+                for level, message in RunFolder(self.run(name)).log_tail(lines)]
 
     def nearest_sample(self, name: str, step: int) -> int | None:
         """The run's sample step closest to `step` (the earlier one on a tie); None when it has none."""
@@ -177,21 +141,21 @@ class RunStore:
         return min(steps, key=lambda s: (abs(s - step), s)) if steps else None
 
     def config(self, name: str) -> dict[str, Any]:
-        config = read_json(inside(self.run(name), CONFIG_FILE))
+        config = RunFolder(self.run(name)).config_values()
         if not isinstance(config, dict):
             raise HTTPException(409, f"run {name!r}: {CONFIG_FILE} is damaged (not a JSON object)")
         return config
 
     def options(self, name: str, step: int | None = None) -> dict[str, Any]:
         """The run's choices in effect after `step` (default: its last), its live changes included: what a fork
-        from there starts from (dcgan.training.fork_base, as `dcgan train --fork` uses it)."""
+        from there starts from (dcgan.config.fork_base, as `dcgan train --fork` uses it)."""
         changes = [c.model_dump() for c in self.changes(name)]
         return fork_base(self.config(name), changes, step if step is not None else math.inf)
 
     def resolved(self, name: str) -> dict[str, Any]:
         """The values the run trains with now: its choices, live changes and the defaults derived from them
         for the device it last ran on."""
-        return self._resolved(self.options(name), read_json(inside(self.run(name), "status.json")) or {})
+        return self._resolved(self.options(name), read_json(inside(self.run(name), STATUS_FILE)) or {})
 
     @staticmethod
     def _resolved(options: dict[str, Any], status: Any) -> dict[str, Any]:
@@ -202,13 +166,13 @@ class RunStore:
             return dict(options)
 
     def metrics(self, name: str, max_points: int) -> schemas.Metrics:
-        return columns(read_metrics(inside(self.run(name), METRICS)), max_points)
+        return columns(RunFolder(self.run(name)).rows(), max_points)
 
     def sample_steps(self, name: str) -> list[int]:
-        return sorted(sample_step(p) for p in self._files(self.run(name), SAMPLES, "step-*.png"))
+        return RunFolder(self.run(name)).sample_steps()
 
     def sample_file(self, name: str, step: int) -> Path:
-        path = inside(self.run(name), SAMPLES, sample_name(step))
+        path = RunFolder(self.run(name)).sample_file(step)
         if not path.is_file():
             raise HTTPException(404, f"run {name!r} has no sample grid at step {step}; "
                                      f"GET /api/runs/{name}/samples lists the steps")
@@ -218,9 +182,9 @@ class RunStore:
         run = self.run(name)
         pointer = inside(run, CHECKPOINTS, LAST)
         last = pointer.read_text().strip() if pointer.is_file() else None
-        found = [schemas.CheckpointInfo(name=p.name, step=int(p.stem.split("-")[1]), bytes=p.stat().st_size,
-                                        last=p.name == last, options=self.options(name, int(p.stem.split("-")[1])))
-                 for p in self._files(run, CHECKPOINTS, "step-*.pt")]
+        found = [schemas.CheckpointInfo(name=p.name, step=step_of(p), bytes=p.stat().st_size, last=p.name == last,
+                                        options=self.options(name, step_of(p)))
+                 for p in RunFolder(run).checkpoint_files()]
         export = inside(run, GENERATOR_FILE)
         if export.is_file():
             found.append(schemas.CheckpointInfo(name=GENERATOR_FILE, step=None, bytes=export.stat().st_size,
@@ -317,13 +281,6 @@ class RunStore:
         return newest[1] if newest else None
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
 # --- Metric histories ---------------------------------------------------------------------------------------
 
 def number(value: Any) -> float | None:
@@ -336,7 +293,7 @@ def number(value: Any) -> float | None:
 def mean_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Rows averaged into one at the last row's step and epoch; a key's mean skips rows without a value."""
     out: dict[str, Any] = {"step": rows[-1]["step"], "epoch": rows[-1].get("epoch", 0)}
-    keys = dict.fromkeys(k for r in rows for k in r if k not in NOT_SERIES)
+    keys = dict.fromkeys(k for r in rows for k in r if k not in NOT_METRICS)
     for key in keys:
         values = [v for v in (number(r.get(key)) for r in rows) if v is not None]
         out[key] = sum(values) / len(values) if values else None
@@ -367,7 +324,7 @@ def columns(rows: Iterable[dict[str, Any]], max_points: int) -> schemas.Metrics:
         elif kind is not None:
             others.append({k: number(v) if isinstance(v, float) else v for k, v in row.items()})
     points = downsample(steps, max_points)
-    names = list(dict.fromkeys(k for r in points for k in r if k not in NOT_SERIES))
+    names = list(dict.fromkeys(k for r in points for k in r if k not in NOT_METRICS))
     return schemas.Metrics(step=[r["step"] for r in points], epoch=[r.get("epoch", 0) for r in points],
                            series={k: [number(r.get(k)) for r in points] for k in names}, epochs=epochs,
                            hparams=hparams, events=others, points=len(steps), downsampled=len(points) < len(steps))

@@ -33,7 +33,7 @@ from dcgan.errors import ConfigError
 from dcgan.server import schemas
 from dcgan.server.manager import ACTIVE, ENDED, RunManager
 from dcgan.server.runs import RunStore
-from dcgan.sampling import image_array, png_bytes
+from dcgan.images import image_array, png_bytes
 
 MAX_IMAGES = 64  # images one /generate answers with (seed 000 caps it at 64 too)
 SERIES = {"g_losses": "loss_G", "d_losses": "loss_D", "real_scores": "D_x", "fake_scores": "D_G_z"}

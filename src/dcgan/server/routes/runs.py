@@ -20,7 +20,7 @@ from torch import nn
 from dcgan.config import TrainConfig
 from dcgan.latent import arithmetic, interpolate
 from dcgan.models import build_discriminator, build_generator
-from dcgan.rundir import inside
+from dcgan.rundir import RunFolder
 from dcgan.server import schemas
 from dcgan.server.deps import Manager, RunName, Step, Store
 from dcgan.summary import architecture as model_architecture
@@ -95,13 +95,8 @@ def run_record(name: RunName, store: Store) -> schemas.RunRecord:
 @router.get("/{name}/eval", response_model=schemas.EvalReport, responses=NOT_FOUND)
 def run_eval(name: RunName, store: Store) -> schemas.EvalReport:
     """The run's evaluation (FID, KID, precision/recall, ...) as `dcgan eval` wrote it to eval.json."""
-    path = store.run(name)
-    try:
-        from dcgan.metrics.evaluate import EVAL_FILE, read_eval
-    except ImportError:
-        read_eval = None  # an install without the evaluation module
-    report = read_eval(path) if read_eval is not None and inside(path, EVAL_FILE).is_file() else None
-    if report is None:
+    report = RunFolder(store.run(name)).evaluation()
+    if not isinstance(report, dict):
         raise HTTPException(404, f"run {name!r} has not been evaluated; run `dcgan eval runs/{name}`")
     return schemas.EvalReport(**report)
 
