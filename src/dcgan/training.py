@@ -34,7 +34,7 @@ from dcgan.distributed import all_mean, any_process, current_world, lr_scale
 from dcgan.errors import CheckpointError, ConfigError, DataError
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RunStarted,
                           SampleGrid, StatusChanged, StepMetrics)
-from dcgan.losses import LOSSES, gradient_penalty, r1_penalty
+from dcgan.losses import LOSSES, feature_matching, gradient_penalty, r1_penalty
 from dcgan.metrics.health import HealthMonitor, non_finite
 from dcgan.models import build_discriminator, build_generator
 from dcgan.rundir import RunLock, check_links, refuse_if_busy
@@ -596,8 +596,16 @@ class Trainer:
         D.requires_grad_(False)
         with keep_d():  # restored after the backward pass, which reads the statistics' tensors
             with self.autocast:
-                fake_logits = D(self._d_input(fake, sigma), y_fake).float()
-                loss_G = self.objective.g_loss(fake_logits)
+                if cfg.feature_matching:
+                    # Feature matching (Salimans et al. 2016, section 3.1): G matches the mean of D's last hidden
+                    # features on the step's real batch instead of fooling D's output.
+                    fake_logits, fake_features = D.logits_and_features(self._d_input(fake, sigma), y_fake)
+                    with torch.no_grad():
+                        real_features = D.logits_and_features(self._d_input(x, sigma), y)[1]
+                    fake_logits, loss_G = fake_logits.float(), feature_matching(real_features, fake_features)
+                else:
+                    fake_logits = D(self._d_input(fake, sigma), y_fake).float()
+                    loss_G = self.objective.g_loss(fake_logits)
             self.opt_G.zero_grad(set_to_none=True)
             loss_G.backward()
             self.opt_G.step()
