@@ -69,11 +69,15 @@ class Generator(nn.Module):
         init_weights(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.main(self.input_map(z, labels))
+
+    def input_map(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """What `main` starts from: z (and a conditional G's class embedding) as a 1x1 map (B, Z, 1, 1)."""
         if self.embed is not None:
             if labels is None:
                 raise ValueError("this generator is conditional: pass class labels")
             z = torch.cat([z, self.embed(labels)], dim=1)  # (B, latent_dim + EMBED_DIM)
-        return self.main(z.view(z.shape[0], -1, 1, 1))
+        return z.view(z.shape[0], -1, 1, 1)
 
 
 class Discriminator(nn.Module):
@@ -105,10 +109,9 @@ class Discriminator(nn.Module):
                 *act(),
             ))
         self.blocks = nn.ModuleList(blocks)
-        # Minibatch discrimination (Salimans et al. 2016, section 3.2): what a sample's features have in common
-        # with the rest of its batch, as extra channels of the last map, lets D see a batch of near-copies.
-        self.minibatch = (wrap(MinibatchDiscrimination(widths[-1] * start * start, minibatch_kernels))
-                          if minibatch_kernels else None)
+        # Minibatch discrimination (Salimans et al. 2016, section 3.2): how close a sample's pooled features are
+        # to the rest of its batch's, as extra channels of the last map, lets D see a batch of near-copies.
+        self.minibatch = wrap(MinibatchDiscrimination(widths[-1], minibatch_kernels)) if minibatch_kernels else None
         head_in = widths[-1] + minibatch_kernels
         self.head = wrap(nn.Conv2d(head_in, 1, start, 1, 0, bias=False))  # (B, 1, 1, 1): one logit per image
         # Projection conditioning (Miyato & Koyama 2018, eq. 3): logit += <embed(y), sum-pooled features>.
@@ -137,7 +140,7 @@ class Discriminator(nn.Module):
             x = block(x)
         features = x  # (B, 8w, 4, 4) at 64x64
         if self.minibatch is not None:
-            o = self.minibatch(x.flatten(1))  # (B, kernels)
+            o = self.minibatch(x.mean(dim=(2, 3)))  # (B, kernels) from the spatially pooled features (B, 8w)
             x = torch.cat([x, o[:, :, None, None].expand(-1, -1, *x.shape[2:]).to(x.dtype)], dim=1)
         logit = self.head(x).flatten()  # (B,)
         if self.project is not None:
@@ -155,12 +158,15 @@ class Discriminator(nn.Module):
 
 
 class MinibatchDiscrimination(nn.Module):
-    """Salimans et al. 2016, section 3.2: features f(x_i) (N, A) -> o(x_i) (N, B), B = kernels.
+    """Salimans et al. 2016, section 3.2: features f(x_i) (N, A) -> o(x_i) (N, B), B = kernels. As in their
+    CIFAR-10 code, f is D's last feature map averaged over space (A = its channels).
 
-    M_i = f(x_i) T reshaped to (B, C); c_b(x_i, x_j) = exp(-||M_i,b - M_j,b||_L1); o(x_i)_b = sum_j c_b(x_i, x_j)
-    over the other samples j of the batch. A batch of near-identical samples (mode collapse) has large o for every
-    sample, which real batches do not, so D can reject it and G is pushed to spread out. `weight` is the paper's
-    tensor T as a (B*C, A) matrix, so the usual init and spectral norm apply to it.
+    M_i = f(x_i) T reshaped to (B, C); c_b(x_i, x_j) = exp(-||M_i,b - M_j,b||_L1); o(x_i)_b is the paper's
+    sum_j c_b(x_i, x_j) over the other samples j of the batch, divided here by their number: a mean in [0, 1]
+    whose scale does not depend on the batch size (the sum of 127 others would swamp D's head, which their code
+    offsets with a data-dependent bias). A batch of near-copies (mode collapse) has o near 1 for every sample,
+    a varied real batch does not, so D can reject it and G is pushed to spread out. `weight` is the paper's tensor
+    T as a (B*C, A) matrix, so the usual init and spectral norm apply to it.
     """
 
     def __init__(self, in_features: int, kernels: int, kernel_dim: int = MINIBATCH_KERNEL_DIM):
@@ -172,7 +178,8 @@ class MinibatchDiscrimination(nn.Module):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         m = F.linear(f, self.weight).float().view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # (B, N, C)
         distance = torch.cdist(m, m, p=1)  # (B, N, N): L1 distance between the rows of every pair of samples
-        return (torch.exp(-distance).sum(dim=2) - 1).t()  # (N, B); -1 leaves out c_b(x_i, x_i) = exp(0)
+        others = max(m.shape[1] - 1, 1)
+        return ((torch.exp(-distance).sum(dim=2) - 1) / others).t()  # (N, B); -1 leaves out c_b(x_i, x_i) = 1
 
 
 def _norm_layer(norm: str, channels: int) -> list[nn.Module]:

@@ -7,6 +7,7 @@ runs/<name>/
   changes.json        the live changes, replayed when the run resumes
   run.json            the reproducibility record: seed, versions, device, determinism, data fingerprint, commands
   samples/step-0000200.png   fixed-noise grids (when: dcgan.cadence)
+  real.png            real training images laid out as those grids, at the same size
   progress.gif        those grids animated (an evenly spread subset for long runs: sampling.write_gif)
   wandb/, wandb-id    with --wandb: W&B's files and the W&B run's id (dcgan.tracking)
   status.json         the run's last known status, step and totals (for run lists)
@@ -25,12 +26,13 @@ from typing import Any
 from PIL import Image
 
 from dcgan.checkpoint import atomic_write_text
-from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
-                          StatusChanged, StepMetrics)
+from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RealGrid, RunStarted,
+                          SampleGrid, StatusChanged, StepMetrics)
 from dcgan.rundir import inside
 from dcgan.sampling import grid_array, write_gif
 
 SAMPLES = "samples"
+REAL_GRID = "real.png"
 METRICS = "metrics.jsonl"
 
 
@@ -85,6 +87,11 @@ class RunFiles:
             if self._grids % self.gif_every == 0:
                 grids = sorted((self.run_dir / SAMPLES).glob("step-*.png"))
                 write_gif([inside(self.run_dir, SAMPLES, p.name) for p in grids], inside(self.run_dir, "progress.gif"))
+        elif isinstance(event, RealGrid):
+            path = inside(self.run_dir, REAL_GRID)
+            tmp = inside(self.run_dir, f".{path.name}.tmp")
+            Image.fromarray(grid_array(event.images, event.nrow)).save(tmp, format="PNG")
+            os.replace(tmp, path)
         elif isinstance(event, StatusChanged):
             self._status.update(status=event.status, step=event.step, message=event.message,
                                 updated=round(event.time, 3))
