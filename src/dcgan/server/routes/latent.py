@@ -51,7 +51,7 @@ def attribute(name: RunName, store: Store,
               steps: int = Query(10, ge=2, le=64, description="images per row, the start included"),
               distance: float = Query(3.0, gt=0, le=20, description="how far, in standard deviations along the "
                                       "direction"),
-              samples: int = Query(2000, ge=100, le=MAX_SAMPLES // 5, description="sampled z the direction is "
+              samples: int = Query(2000, ge=100, le=MAX_SAMPLES // 10, description="sampled z the direction is "
                                    "fitted on"),
               label: Label = None, checkpoint: Checkpoint = None) -> Response:
     """Images sliding along the direction in z that raises the domain classifier's log-odds of class `toward`
