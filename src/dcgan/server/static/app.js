@@ -195,13 +195,15 @@ function showSample() {
   const img = $('#sample-img');
   const index = Number($('#sample-slider').value);
   const step = state.samples[index];
-  showReal();
   if (step === undefined || !state.view) {
     img.hidden = true;
     $('#sample-empty').hidden = false;
     $('#sample-label').textContent = '–';
+    Object.assign($('#real-img'), { hidden: true }).dataset.src = '';
+    $('#real-empty').hidden = false;
     return;
   }
+  showReal(); // a run writes real.png before its first sample grid: asking earlier would only find nothing
   const src = `${runPath(state.view)}/samples/${step}.png`;
   $('#sample-label').textContent = `step ${integer(step)} · ${index + 1} of ${state.samples.length}`;
   if (img.dataset.src === src) return;
