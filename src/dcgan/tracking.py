@@ -114,5 +114,7 @@ class WandbLogger:
         elif isinstance(event, SampleGrid):
             self.run.log({"samples/fixed noise": self.wandb.Image(grid_array(event.images, event.nrow))},
                          step=event.step)
+        elif isinstance(event, RealGrid):
+            self.run.log({"samples/real": self.wandb.Image(grid_array(event.images, event.nrow))}, step=event.step)
         elif isinstance(event, StatusChanged) and event.status in ("stopped", "finished", "failed"):
             self.run.finish(exit_code=1 if event.status == "failed" else 0)
