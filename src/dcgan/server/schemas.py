@@ -329,6 +329,8 @@ class Dataset(BaseModel):
     image_size: int = Field(description="native size: trained at this unless image_size says otherwise")
     channels: int
     class_names: list[str] = Field(description="empty: unlabelled")
+    classifier: bool = Field(False, description="a domain classifier is installed for it (classifier features for "
+                             "evaluation, attribute directions)")
 
 
 class DatasetList(BaseModel):

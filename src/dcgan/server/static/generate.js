@@ -66,8 +66,9 @@ async function loadSource(name) {
       if (chosen !== '' && Number(chosen) < classes) $('#generate-class').value = chosen;
     }
     $('#generate-source').textContent = classes ? `conditional: ${classes} classes` : '';
-    $('#attr-class').replaceChildren(...classOptions(detail.config.dataset, 10));
-    attributeReady(detail.config.dataset);
+    const dataset = (state.datasets || []).find((d) => d.name === detail.config.dataset);
+    $('#attr-class').replaceChildren(...classOptions(dataset?.class_names || [], dataset?.class_names?.length || 0));
+    attributeReady(detail.config.dataset, Boolean(dataset?.classifier));
     loadBlocks();
     showSeeds();
   } catch (error) {
@@ -294,13 +295,10 @@ async function mix(event) {
 
 // --- Attribute directions -----------------------------------------------------------------------------------
 
-const CLASSIFIED = ['mnist', 'fashion-mnist']; // datasets with the domain classifier the direction is fitted with
-
-function attributeReady(dataset) {
-  const ready = CLASSIFIED.includes(dataset);
+function attributeReady(dataset, ready) { // the direction is fitted with the dataset's domain classifier
   $('#attr-go').disabled = !ready;
   $('#attr-info').textContent = ready ? 'The direction is fitted over 2,000 sampled z (a few seconds the first time).'
-    : `No domain classifier for ${dataset}: attribute directions need an mnist or fashion-mnist run.`;
+    : `No domain classifier is installed for ${dataset}: attribute directions need one (mnist, fashion-mnist).`;
 }
 
 async function attribute(event) {
