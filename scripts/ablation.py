@@ -37,6 +37,8 @@ VARIANTS: dict[str, dict] = {
     "diffaugment": {"diffaugment": "translation,cutout"},
     "d-dropout 0.3": {"d_dropout": 0.3},
     "cosine schedule": {"lr_schedule": "cosine"},
+    "minibatch-discrimination 100": {"minibatch_discrimination": 100},
+    "feature-matching": {"feature_matching": True},
 }
 
 

@@ -147,3 +147,17 @@ def read_dashboard_url(process, timeout_s: float = 60) -> tuple[str | None, list
         if match:
             return match.group(1), lines
     return None, lines
+
+
+@pytest.fixture(scope="session")
+def fashion_run(fashion, tmp_path_factory):
+    """A short real Fashion-MNIST run (narrow networks, 300 steps) whose G already draws rough garments: enough for
+    style mixing and attribute directions to have something to act on."""
+    from dcgan.config import TrainConfig
+    from dcgan.training import Trainer
+
+    folder = tmp_path_factory.mktemp("fashion-run") / "runs" / "fashion"
+    config = TrainConfig(dataset="fashion-mnist", steps=300, batch_size=64, g_width=16, d_width=16, lr=6e-4,
+                         seed=0, sample_every=1000, checkpoint_every=1000, tensorboard=False)
+    Trainer(config, run_dir=folder, data=fashion).run()
+    return folder

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "dcgan"
 FRONTS = ("cli", "commands", "server", "__main__")  # parse and print, answer HTTP: the core's callers
 
@@ -37,7 +39,8 @@ def test_the_core_never_prints():
     assert found == []
 
 
-def test_latent_space_figures_do_not_import_the_sampling_module_that_calls_them():
-    code = "import sys, dcgan.latent; print('dcgan.sampling' in sys.modules)"
+@pytest.mark.parametrize("module", ["dcgan.latent", "dcgan.mixing", "dcgan.attributes"])
+def test_latent_space_figures_do_not_import_the_sampling_module_that_calls_them(module):
+    code = f"import sys, {module}; print('dcgan.sampling' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -11,8 +11,8 @@ from dcgan import Trainer, TrainConfig
 from dcgan.augment import color, cutout, diff_augment, translation
 from dcgan.errors import ConfigError, DataError
 from dcgan.events import SampleGrid, StepMetrics
-from dcgan.models import Discriminator
-from dcgan.losses import LOSSES
+from dcgan.losses import LOSSES, feature_matching
+from dcgan.models import Discriminator, MinibatchDiscrimination
 from dcgan.rundir import read_metrics
 from dcgan.training import lr_factor, update_ema
 
@@ -63,6 +63,8 @@ STABILISERS = {
     "r1": dict(r1=1.0),
     "d_steps": dict(d_steps=2),
     "instance_norm": dict(d_norm="instance"),
+    "minibatch_discrimination": dict(minibatch_discrimination=20),
+    "feature_matching": dict(feature_matching=True),
     # Speed levers must not change what is trained: they resume exactly too.
     "bf16": dict(precision="bf16"),
     "contiguous_layout": dict(channels_last=False),
@@ -161,6 +163,8 @@ def test_conditional_run_has_one_grid_row_per_class(fashion, tmp_path, condition
     ({"diffaugment": "translation,zoom"}, "'zoom' is unknown"),
     ({"dataset": "celeba", "conditional": True}, "needs class labels"),
     ({"loss": "wasserstein"}, "--loss must be one of"),
+    ({"loss": "wgan-gp", "d_norm": "layer", "minibatch_discrimination": 100}, "depend on the rest of its batch"),
+    ({"minibatch_discrimination": -1}, "--minibatch-discrimination must be >= 0"),
 ])
 def test_bad_technique_options_teach(values, words):
     with pytest.raises(ConfigError, match=words):
@@ -177,3 +181,52 @@ def test_conditional_on_an_unlabelled_folder_is_a_clear_error(tmp_path):
                    batch_size=2, steps=1)
     with pytest.raises(DataError, match="needs class labels"):
         Trainer(config, run_dir=tmp_path / "r").setup()
+
+
+def test_minibatch_discrimination_scores_a_batch_of_copies_apart_from_a_varied_batch():
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(in_features=64, kernels=10)
+    varied = torch.randn(16, 64) * 5
+    copies = varied[:1].repeat(16, 1)
+    o_varied, o_copies = layer(varied), layer(copies)
+    assert o_varied.shape == o_copies.shape == (16, 10)
+    # Every other sample is at L1 distance 0 from a copy: c = exp(0) = 1 for each of the 15 others, mean 1.
+    assert torch.allclose(o_copies, torch.ones(16, 10))
+    assert o_varied.max() < 0.3
+
+
+def test_minibatch_discrimination_makes_ds_score_depend_on_the_batch(fashion):
+    torch.manual_seed(0)
+    d = Discriminator(28, 1, 16, minibatch_kernels=20).eval()
+    real = fashion.images[:8].float().div(127.5).sub(1)
+    alone = d(real)
+    with_copies = d(torch.cat([real[:1], real[:1].repeat(7, 1, 1, 1)]))
+    assert not torch.allclose(alone[0], with_copies[0])  # the same image, another batch, another score
+    plain = Discriminator(28, 1, 16).eval()
+    assert torch.allclose(plain(real)[:1], plain(real[:1]), atol=1e-5)  # without it: per-sample
+
+
+def test_feature_matching_is_the_squared_distance_of_feature_means():
+    real = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # mean (2, 3)
+    fake = torch.tensor([[0.0, 0.0], [2.0, 2.0]], requires_grad=True)  # mean (1, 1)
+    loss = feature_matching(real, fake)
+    assert loss.item() == pytest.approx(((2 - 1) ** 2 + (3 - 1) ** 2) / 2)
+    loss.backward()
+    assert fake.grad is not None and feature_matching(real, real.clone()).item() == 0
+
+
+def test_feature_matching_drives_g_by_ds_features(fashion, tmp_path):
+    trainer = Trainer(small(feature_matching=True, steps=30), run_dir=tmp_path / "r", data=fashion)
+    events = []
+    trainer.subscribe(events.append)
+    assert trainer.run() == "finished"
+    rows = [e.metrics for e in events if isinstance(e, StepMetrics)]
+    # G's loss is the feature distance: non-negative and falling from its start as G learns to match.
+    assert all(r["loss_G"] >= 0 for r in rows)
+    assert np.mean([r["loss_G"] for r in rows[-5:]]) < np.mean([r["loss_G"] for r in rows[:5]])
+
+
+def test_minibatch_discrimination_is_fixed_for_a_fork():
+    from dcgan.control import FORK_FIXED
+
+    assert "minibatch_discrimination" in FORK_FIXED  # it changes D's shape

@@ -23,6 +23,9 @@ _EXPORTS = {
     "Interpolation": "dcgan.latent", "Arithmetic": "dcgan.latent", "interpolate": "dcgan.latent",
     "walk": "dcgan.latent", "arithmetic": "dcgan.latent", "slerp": "dcgan.latent", "lerp": "dcgan.latent",
     "run_probe": "dcgan.probe",
+    "StyleMix": "dcgan.mixing", "style_mix": "dcgan.mixing",
+    "Direction": "dcgan.attributes", "AttributeSlide": "dcgan.attributes", "fit_direction": "dcgan.attributes",
+    "attribute_slide": "dcgan.attributes",
 }
 __all__ = ["__version__", *_EXPORTS]
 

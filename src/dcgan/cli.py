@@ -21,6 +21,8 @@ COMMANDS = [
     "dcgan.commands.export",
     "dcgan.commands.interpolate",
     "dcgan.commands.arithmetic",
+    "dcgan.commands.mix",
+    "dcgan.commands.attribute",
     "dcgan.commands.probe",
     "dcgan.commands.eval",
     "dcgan.commands.train_classifier",

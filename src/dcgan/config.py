@@ -82,6 +82,13 @@ class TrainConfig:
     spectral_norm: bool = _opt(False, "spectral normalisation of D's weights (Miyato 2018)", group="technique")
     d_dropout: float = _opt(0.0, "dropout after each D activation, as the TensorFlow DCGAN tutorial (0.3)",
                             ge=0, lt=1, group="technique")
+    minibatch_discrimination: int = _opt(0, "minibatch discrimination against mode collapse: kernels of a layer "
+                                         "before D's output that compares each sample with the others of its "
+                                         "batch, 0 = off (Salimans 2016, section 3.2; they use 100)", ge=0,
+                                         le=1000, group="technique")
+    feature_matching: bool = _opt(False, "G matches the mean of D's last hidden features on real images instead "
+                                  "of fooling D: ||E f(x) - E f(G(z))||^2 (Salimans 2016, section 3.1)",
+                                  group="technique")
     label_smoothing: float = _opt(0.0, "one-sided label smoothing: real targets 1 - s (Salimans 2016; 0.1)",
                                   ge=0, lt=0.5, group="technique")
     instance_noise: float = _opt(0.0, "std of Gaussian noise added to D's inputs, annealed linearly to 0 "
@@ -170,6 +177,11 @@ class TrainConfig:
             raise ConfigError(f"--loss {self.loss} penalises each sample's gradient, which BatchNorm couples across "
                               "the batch (Gulrajani et al. 2017, section 4); use --d-norm layer, instance or none",
                               field="d_norm")
+        if self.loss == "wgan-gp" and self.minibatch_discrimination:
+            raise ConfigError("--loss wgan-gp penalises each sample's gradient, and minibatch discrimination makes "
+                              "D's score of a sample depend on the rest of its batch (Gulrajani et al. 2017, "
+                              "section 4); drop --minibatch-discrimination or use another --loss",
+                              field="minibatch_discrimination")
         unknown = set(self.augmentations()) - set(AUGMENTATIONS)
         if unknown:
             raise ConfigError(f"--diffaugment {sorted(unknown)[0]!r} is unknown: use a comma list of "

@@ -13,7 +13,7 @@ from typing import Any
 LIVE_FIELDS = ("lr_g", "lr_d", "d_steps", "label_smoothing", "instance_noise", "sample_every", "checkpoint_every")
 # A fork may change anything but what fixes the networks' shapes and the data they learn.
 FORK_FIXED = ("dataset", "data_dir", "image_size", "channels", "latent_dim", "g_width", "d_width", "d_norm",
-              "spectral_norm", "conditional", "d_conditioning", "num_classes", "seed")
+              "spectral_norm", "minibatch_discrimination", "conditional", "d_conditioning", "num_classes", "seed")
 STEP_PARTS = {"d": "d", "g": "g", "full": "dg"}
 
 

@@ -71,6 +71,16 @@ class SampleGrid(Event):
 
 
 @dataclass
+class RealGrid(Event):
+    """Real training images laid out as the fixed-noise grid, sent when a run starts: what G aims at, to show
+    beside its samples at the same size. images (N, C, H, W) uint8 on the CPU, nrow per grid row."""
+
+    step: int
+    images: torch.Tensor
+    nrow: int
+
+
+@dataclass
 class CheckpointSaved(Event):
     step: int
     path: str

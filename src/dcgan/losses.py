@@ -68,6 +68,16 @@ def g_wasserstein(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
+def feature_matching(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
+    """G's feature-matching loss ||E_x f(x) - E_z f(G(z))||^2 on D's intermediate activations f (Salimans et
+    al. 2016, section 3.1): G matches the statistics of real data's features instead of maximising D's output,
+    a target that does not move as fast as D's verdict. Features (B, ...) of a real and a fake batch; the squared
+    distance is averaged over the feature dimensions (as their code does), so its scale does not grow with D's
+    width. Real features carry no gradient."""
+    real_mean = real_features.detach().flatten(1).float().mean(0)
+    return (real_mean - fake_features.flatten(1).float().mean(0)).pow(2).mean()
+
+
 class Objective(NamedTuple):
     d_loss: Callable[..., torch.Tensor]
     g_loss: Callable[[torch.Tensor], torch.Tensor]

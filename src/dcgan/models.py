@@ -19,6 +19,7 @@ from torch import nn
 from dcgan.errors import ConfigError
 
 EMBED_DIM = 50  # size of a conditional G's class embedding, joined to z
+MINIBATCH_KERNEL_DIM = 5  # C, the size of each minibatch-discrimination kernel's rows (Salimans et al. 2016 use 5)
 MAX_WIDTH_MULT = 8  # widest layer = 8 x width, as in the paper's 64x64 model (1024 -> 512 for width 64 here)
 
 
@@ -68,11 +69,15 @@ class Generator(nn.Module):
         init_weights(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.main(self.input_map(z, labels))
+
+    def input_map(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """What `main` starts from: z (and a conditional G's class embedding) as a 1x1 map (B, Z, 1, 1)."""
         if self.embed is not None:
             if labels is None:
                 raise ValueError("this generator is conditional: pass class labels")
             z = torch.cat([z, self.embed(labels)], dim=1)  # (B, latent_dim + EMBED_DIM)
-        return self.main(z.view(z.shape[0], -1, 1, 1))
+        return z.view(z.shape[0], -1, 1, 1)
 
 
 class Discriminator(nn.Module):
@@ -80,7 +85,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, norm: str = "batch",
                  spectral_norm: bool = False, dropout: float = 0.0, num_classes: int = 0,
-                 conditioning: str = "projection"):
+                 conditioning: str = "projection", minibatch_kernels: int = 0):
         super().__init__()
         start, doublings = stages(image_size)
         self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
@@ -104,7 +109,11 @@ class Discriminator(nn.Module):
                 *act(),
             ))
         self.blocks = nn.ModuleList(blocks)
-        self.head = wrap(nn.Conv2d(widths[-1], 1, start, 1, 0, bias=False))  # (B, 1, 1, 1): one logit per image
+        # Minibatch discrimination (Salimans et al. 2016, section 3.2): how close a sample's pooled features are
+        # to the rest of its batch's, as extra channels of the last map, lets D see a batch of near-copies.
+        self.minibatch = wrap(MinibatchDiscrimination(widths[-1], minibatch_kernels)) if minibatch_kernels else None
+        head_in = widths[-1] + minibatch_kernels
+        self.head = wrap(nn.Conv2d(head_in, 1, start, 1, 0, bias=False))  # (B, 1, 1, 1): one logit per image
         # Projection conditioning (Miyato & Koyama 2018, eq. 3): logit += <embed(y), sum-pooled features>.
         self.project = (wrap(nn.Embedding(num_classes, widths[-1])) if self.conditioning == "projection"
                         else None)
@@ -121,13 +130,22 @@ class Discriminator(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.logits_and_features(x, labels)[0]
+
+    def logits_and_features(self, x: torch.Tensor, labels: torch.Tensor | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (B,), the last block's activation (B, C, H, W)): one pass for feature matching."""
         x = self._condition_input(x, labels)
         for block in self.blocks:
             x = block(x)
+        features = x  # (B, 8w, 4, 4) at 64x64
+        if self.minibatch is not None:
+            o = self.minibatch(x.mean(dim=(2, 3)))  # (B, kernels) from the spatially pooled features (B, 8w)
+            x = torch.cat([x, o[:, :, None, None].expand(-1, -1, *x.shape[2:]).to(x.dtype)], dim=1)
         logit = self.head(x).flatten()  # (B,)
         if self.project is not None:
-            logit = logit + (self.project(labels) * x.sum(dim=(2, 3))).sum(dim=1)
-        return logit
+            logit = logit + (self.project(labels) * features.sum(dim=(2, 3))).sum(dim=1)
+        return logit, features
 
     def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
         """The activation of every block, (B, C_i, H_i, W_i): D's learned representation (section 5.1)."""
@@ -137,6 +155,31 @@ class Discriminator(nn.Module):
             x = block(x)
             out.append(x)
         return out
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016, section 3.2: features f(x_i) (N, A) -> o(x_i) (N, B), B = kernels. As in their
+    CIFAR-10 code, f is D's last feature map averaged over space (A = its channels).
+
+    M_i = f(x_i) T reshaped to (B, C); c_b(x_i, x_j) = exp(-||M_i,b - M_j,b||_L1); o(x_i)_b is the paper's
+    sum_j c_b(x_i, x_j) over the other samples j of the batch, divided here by their number: a mean in [0, 1]
+    whose scale does not depend on the batch size (the sum of 127 others would swamp D's head, which their code
+    offsets with a data-dependent bias). A batch of near-copies (mode collapse) has o near 1 for every sample,
+    a varied real batch does not, so D can reject it and G is pushed to spread out. `weight` is the paper's tensor
+    T as a (B*C, A) matrix, so the usual init and spectral norm apply to it.
+    """
+
+    def __init__(self, in_features: int, kernels: int, kernel_dim: int = MINIBATCH_KERNEL_DIM):
+        super().__init__()
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+        self.weight = nn.Parameter(torch.empty(kernels * kernel_dim, in_features))
+        nn.init.normal_(self.weight, 0.0, 0.02)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        m = F.linear(f, self.weight).float().view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # (B, N, C)
+        distance = torch.cdist(m, m, p=1)  # (B, N, N): L1 distance between the rows of every pair of samples
+        others = max(m.shape[1] - 1, 1)
+        return ((torch.exp(-distance).sum(dim=2) - 1) / others).t()  # (N, B); -1 leaves out c_b(x_i, x_i) = 1
 
 
 def _norm_layer(norm: str, channels: int) -> list[nn.Module]:
@@ -155,7 +198,7 @@ def _norm_layer(norm: str, channels: int) -> list[nn.Module]:
 def init_weights(module: nn.Module) -> None:
     """N(0, 0.02) for conv weights, N(1, 0.02) for BatchNorm gamma, zero beta (Radford et al. 2015, section 4)."""
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding, MinibatchDiscrimination)):
             # Under spectral norm, `weight` is computed from the stored `original`: initialise that.
             parametrized = nn.utils.parametrize.is_parametrized(m, "weight")
             nn.init.normal_(m.parametrizations.weight.original if parametrized else m.weight, 0.0, 0.02)
@@ -177,4 +220,4 @@ def build_discriminator(config) -> Discriminator:
     classes = config.num_classes if config.conditional else 0
     return Discriminator(config.image_size, config.channels, config.d_width, norm=config.d_norm,
                          spectral_norm=config.spectral_norm, dropout=config.d_dropout, num_classes=classes or 0,
-                         conditioning=config.d_conditioning)
+                         conditioning=config.d_conditioning, minibatch_kernels=config.minibatch_discrimination)

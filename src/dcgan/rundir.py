@@ -12,6 +12,7 @@ runs/<name>/
   status.json         the run's last known status, step and totals (for run lists)
   log.txt             the log lines, "level: message"
   samples/step-0000200.png   fixed-noise grids (when: dcgan.cadence)
+  real.png            real training images laid out as those grids, at the same size
   progress.gif        those grids animated (an evenly spread subset for long runs: sampling.write_gif)
   checkpoints/        step-0001000.pt files and `last` (dcgan.checkpoint)
   generator.safetensors   G's weights for sharing (dcgan.checkpoint)
@@ -68,6 +69,7 @@ METRICS = "metrics.jsonl"
 STATUS_FILE = "status.json"
 LOG_FILE = "log.txt"
 SAMPLES = "samples"
+REAL_GRID = "real.png"
 PROGRESS_FILE = "progress.gif"
 CHECKPOINTS = "checkpoints"
 EVAL_FILE = "eval.json"
@@ -349,6 +351,9 @@ class RunFolder:
     def write_sample(self, step: int, png: bytes) -> None:
         self.file(SAMPLES).mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.file(SAMPLES, sample_name(step)), png)
+
+    def write_real(self, png: bytes) -> None:
+        atomic_write_bytes(self.file(REAL_GRID), png)
 
     def sample_file(self, step: int) -> Path:
         return self.file(SAMPLES, sample_name(step))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dcgan.config import TrainConfig
-from dcgan.events import CheckpointSaved, Event, Log, RunStarted, SampleGrid, StatusChanged
+from dcgan.events import CheckpointSaved, Event, Log, RealGrid, RunStarted, SampleGrid, StatusChanged
 from dcgan.rundir import PROGRESS_FILE, RunFolder, event_row
 from dcgan.images import grid_array, png_bytes, write_gif
 
@@ -40,6 +40,8 @@ class RunFiles:
             self._grids += 1
             if self._grids % self.gif_every == 0:
                 write_gif(self.folder.sample_files(), self.folder.file(PROGRESS_FILE))
+        elif isinstance(event, RealGrid):
+            self.folder.write_real(png_bytes(grid_array(event.images, event.nrow)))
         elif isinstance(event, StatusChanged):
             self._status.update(status=event.status, step=event.step, message=event.message,
                                 updated=round(event.time, 3))

@@ -131,6 +131,22 @@ class LoadedGenerator:
 
         return arithmetic(self, a, b, c, variations=variations, noise_scale=noise_scale, seed=seed, label=label)
 
+    def mix(self, rows: list[int], columns: list[int], block: int, label: int | None = None):
+        """Style mixing: the grid of seeds `rows` (A, G's blocks before `block`) with the style of seeds `columns`
+        (B, from `block` on); see dcgan.mixing."""
+        from dcgan.mixing import style_mix
+
+        return style_mix(self, rows, columns, block, label=label)
+
+    def attribute(self, toward: str | int, seeds: int | list[int] = 0, steps: int = 10, distance: float = 3.0,
+                  samples: int = 2000, fit_seed: int = 0, label: int | None = None):
+        """Slide seeds along the direction in z that raises the domain classifier's belief in class `toward`
+        (a number or a name); see dcgan.attributes."""
+        from dcgan.attributes import attribute_slide
+
+        return attribute_slide(self, toward, seeds, steps=steps, distance=distance, samples=samples,
+                               fit_seed=fit_seed, label=label)
+
 
 def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedGenerator:
     """Load G from a run folder, a checkpoint file or an exported generator.safetensors."""

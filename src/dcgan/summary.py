@@ -53,10 +53,11 @@ def architecture(config) -> dict[str, object]:
 
 
 def format_table(title: str, rows: list[dict], total: int) -> str:
-    lines = [title, f"  {'layer':<14}{'type':<18}{'output shape':<18}{'params':>10}"]
+    kind = max([18] + [len(r["kind"]) + 1 for r in rows])  # MinibatchDiscrimination is the longest
+    lines = [title, f"  {'layer':<14}{'type':<{kind}}{'output shape':<18}{'params':>10}"]
     for r in rows:
         shape = "x".join(str(s) for s in r["output_shape"])
-        lines.append(f"  {r['name']:<14}{r['kind']:<18}{shape:<18}{r['params']:>10,}")
-    lines.append(f"  {'total':<50}{total:>10,}")
+        lines.append(f"  {r['name']:<14}{r['kind']:<{kind}}{shape:<18}{r['params']:>10,}")
+    lines.append(f"  {'total':<{32 + kind}}{total:>10,}")
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from dcgan.checkpoint import atomic_write_text
 from dcgan.errors import ConfigError
-from dcgan.events import EpochEnd, Event, SampleGrid, StatusChanged, StepMetrics
+from dcgan.events import EpochEnd, Event, RealGrid, SampleGrid, StatusChanged, StepMetrics
 from dcgan.rundir import WANDB_ID_FILE, inside
 from dcgan.images import grid_array
 
@@ -19,6 +19,7 @@ TAGS = {
     "D_x": "D/real D(x)", "D_G_z": "D/fake D(G(z))",
     "D_G_z_before": "D/fake before G update", "D_G_z_after": "D/fake after G update",
     "lr_G": "lr/G", "lr_D": "lr/D", "images_per_s": "speed/images per s",
+    "loss_ratio": "loss/G over D",
 }
 
 
@@ -45,6 +46,9 @@ class TensorBoardLogger:
             self.writer.add_image("samples/fixed noise", grid_array(event.images, event.nrow), event.step,
                                   dataformats="HW" if event.images.shape[1] == 1 else "HWC")
             self.writer.flush()
+        elif isinstance(event, RealGrid):  # next to "samples/fixed noise" in the Images tab, at the same size
+            self.writer.add_image("samples/real", grid_array(event.images, event.nrow), event.step,
+                                  dataformats="HW" if event.images.shape[1] == 1 else "HWC")
         elif isinstance(event, StatusChanged) and event.status in ("stopped", "finished", "failed"):
             self.writer.flush()
 
@@ -107,5 +111,7 @@ class WandbLogger:
         elif isinstance(event, SampleGrid):
             self.run.log({"samples/fixed noise": self.wandb.Image(grid_array(event.images, event.nrow))},
                          step=event.step)
+        elif isinstance(event, RealGrid):
+            self.run.log({"samples/real": self.wandb.Image(grid_array(event.images, event.nrow))}, step=event.step)
         elif isinstance(event, StatusChanged) and event.status in ("stopped", "finished", "failed"):
             self.run.finish(exit_code=1 if event.status == "failed" else 0)

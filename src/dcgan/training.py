@@ -33,11 +33,11 @@ from dcgan.data import ImageData, load_dataset
 from dcgan.device import resolve_device
 from dcgan.distributed import all_mean, any_process, current_world, lr_scale
 from dcgan.errors import CheckpointError, ConfigError, DataError
-from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RunStarted,
-                          SampleGrid, StatusChanged, StepMetrics)
+from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RealGrid,
+                          RunStarted, SampleGrid, StatusChanged, StepMetrics)
 from dcgan.images import grid_nrow, to_uint8
-from dcgan.losses import LOSSES, gradient_penalty, r1_penalty
-from dcgan.metrics.health import HealthMonitor, non_finite
+from dcgan.losses import LOSSES, feature_matching, gradient_penalty, r1_penalty
+from dcgan.metrics.health import LOSS_RATIO, HealthMonitor, loss_ratio, non_finite
 from dcgan.models import build_discriminator, build_generator
 from dcgan.rundir import CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, refuse_if_busy, unique_run_dir
 from dcgan.runfiles import RunWriters
@@ -430,6 +430,7 @@ class Trainer:
         for change in self.changes:
             if change.step <= self.step:
                 emit(Log("info", f"replayed: {change.field} = {change.new} from step {change.step + 1}"))
+        emit(RealGrid(self.step, *real_grid(cfg, self.data)))  # what G aims at, beside its fixed-noise grids
 
     def _serve_commands(self) -> None:
         """Carry out queued commands at this step boundary; while paused, wait here (single steps run here)."""
@@ -498,6 +499,9 @@ class Trainer:
         self._eval_seconds = 0.0
         metrics["lr_G"] = self.opt_G.param_groups[0]["lr"]
         metrics["lr_D"] = self.opt_D.param_groups[0]["lr"]
+        ratio = loss_ratio(cfg.loss, cfg.feature_matching, metrics)  # the balance of G and D, seed 003
+        if ratio is not None and math.isfinite(ratio):
+            metrics[LOSS_RATIO] = ratio
         metrics.update(extra or {})
         self.events.emit(StepMetrics(self.step, self.epoch, metrics, manual=manual))
         self._tick = (now, self.step)
@@ -577,8 +581,16 @@ class Trainer:
         D.requires_grad_(False)
         with keep_d():  # restored after the backward pass, which reads the statistics' tensors
             with self.autocast:
-                fake_logits = D(self._d_input(fake, sigma), y_fake).float()
-                loss_G = self.objective.g_loss(fake_logits)
+                if cfg.feature_matching:
+                    # Feature matching (Salimans et al. 2016, section 3.1): G matches the mean of D's last hidden
+                    # features on the step's real batch instead of fooling D's output.
+                    fake_logits, fake_features = D.logits_and_features(self._d_input(fake, sigma), y_fake)
+                    with torch.no_grad():
+                        real_features = D.logits_and_features(self._d_input(x, sigma), y)[1]
+                    fake_logits, loss_G = fake_logits.float(), feature_matching(real_features, fake_features)
+                else:
+                    fake_logits = D(self._d_input(fake, sigma), y_fake).float()
+                    loss_G = self.objective.g_loss(fake_logits)
             self.opt_G.zero_grad(set_to_none=True)
             loss_G.backward()
             self.opt_G.step()
@@ -781,6 +793,23 @@ def fixed_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None
     columns = max(1, min(8, 256 // classes))
     noise = torch.randn(columns, config.latent_dim, generator=gen).repeat(classes, 1)  # (classes*cols, latent)
     return noise, torch.arange(classes).repeat_interleave(columns), columns
+
+
+def real_grid(config: TrainConfig, data: ImageData) -> tuple[torch.Tensor, int]:
+    """(images (N, C, H, W) uint8, columns): real training images laid out as the fixed-noise grid is (the same
+    count and columns; for a conditional run, each row of the same class), drawn from the seed."""
+    gen = torch.Generator().manual_seed(config.seed)
+    if not config.conditional:
+        picks = torch.randperm(len(data), generator=gen)[:config.sample_count]
+        return data.images[picks], grid_nrow(config.sample_count)
+    _, labels, columns = fixed_inputs(config)
+    picks = []
+    for k in range(config.num_classes):
+        of_class = (data.labels == k).nonzero().flatten()
+        order = torch.randperm(len(of_class), generator=gen)
+        picks.append(of_class[order[torch.arange(columns) % max(len(of_class), 1)]] if len(of_class) else
+                     torch.zeros(columns, dtype=torch.long))
+    return data.images[torch.cat(picks)], columns
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

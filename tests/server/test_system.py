@@ -26,6 +26,8 @@ def test_devices_and_datasets_offline(api):
     assert datasets["mnist"]["path"] == str(data_home() / "MNIST") and body["data_home"] == str(data_home())
     assert datasets["fashion-mnist"]["class_names"][7] == "Sneaker" and datasets["celeba"]["class_names"] == []
     assert datasets["cifar10"]["image_size"] == 32 and datasets["cifar10"]["channels"] == 3
+    # The shipped domain classifiers (evaluation, attribute directions): MNIST and Fashion-MNIST only.
+    assert [n for n, d in datasets.items() if d["classifier"]] == ["mnist", "fashion-mnist"]
 
 
 def test_config_schema_is_the_trainers(api):

@@ -24,7 +24,7 @@ from dcgan import __version__, budget
 from dcgan.errors import CheckpointError, ConfigError, DataError, DcganError
 from dcgan.server import schemas
 from dcgan.server.manager import RunManager
-from dcgan.server.routes import compare, live, runs, seed000, system, training
+from dcgan.server.routes import compare, health, latent, live, runs, seed000, system, training
 from dcgan.server.runs import RunStore
 from dcgan.server.seed000 import Seed000
 from dcgan.server.security import AccessGuard
@@ -67,7 +67,7 @@ def create_app(runs_dir: str | Path = "runs", **options: Any) -> FastAPI:
     app.state.seed000 = Seed000(manager, store)
     app.add_middleware(AccessGuard, token=settings.token, allowed_hosts=settings.allowed_hosts,
                        max_body_bytes=settings.max_body_bytes)
-    for module in (training, runs, compare, system, live, seed000):
+    for module in (training, runs, latent, health, compare, system, live, seed000):
         app.include_router(module.router)
     add_error_handlers(app, settings, manager.scrub)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

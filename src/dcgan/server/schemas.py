@@ -336,6 +336,8 @@ class Dataset(BaseModel):
     image_size: int = Field(description="native size: trained at this unless image_size says otherwise")
     channels: int
     class_names: list[str] = Field(description="empty: unlabelled")
+    classifier: bool = Field(False, description="a domain classifier is installed for it (classifier features for "
+                             "evaluation, attribute directions)")
 
 
 class DatasetList(BaseModel):
@@ -442,3 +444,39 @@ class Heartbeat(BaseModel):
 
 for _model in (Hyperparameters, RunSummary, RunDetail, LogTail):
     _model.model_rebuild()
+
+
+# --- Style mixing, attribute directions and the health monitor's bands (issue 20) ----------------------------
+
+class MixBlock(BaseModel):
+    block: int = Field(description="the block mixing starts at (0: G's first and smallest map)")
+    channels: int
+    height: int
+    width: int
+    output: bool = Field(description="the output layer (before Tanh): mixing there sets brightness and contrast")
+
+
+class MixBlocks(BaseModel):
+    """The blocks of a run's G that style mixing can start at."""
+
+    run: str
+    step: int
+    blocks: list[MixBlock]
+
+
+class RatioBand(BaseModel):
+    name: str
+    low: float
+    high: float | None = Field(description="None: no upper end")
+    meaning: str
+
+
+class HealthBands(BaseModel):
+    """The health monitor's landmarks, for charts: the G/D loss ratio's bands and the overpower thresholds."""
+
+    ratio_metric: str = Field(description="the metric's name in metrics and the live feed")
+    ratio_losses: list[str] = Field(description="the objectives the ratio and its bands apply to")
+    ratio_bands: list[RatioBand]
+    overpower_d_real: float
+    overpower_d_fake: float
+    overpower_window: int = Field(description="steps D must overpower before the monitor warns")

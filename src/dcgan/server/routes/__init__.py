@@ -46,6 +46,8 @@ Runs (routes/runs.py), any run in the runs folder, active or not:
                                             events: [other metrics.jsonl rows, e.g. eval], points, downsampled}
   GET    /api/runs/{name}/samples           {steps: [..]}
   GET    /api/runs/{name}/samples/{step}.png  the fixed-noise grid at that step
+  GET    /api/runs/{name}/real.png          real training images laid out as the fixed-noise grid (404 for runs
+                                            started before it existed)
   GET    /api/runs/{name}/log?lines=500     {lines: [{level, message}]} (log.txt's tail)
   GET    /api/runs/{name}/record            run.json: {seed, parent, sessions: [{started, command, device,
                                             versions, determinism, dataset: {fingerprint, ...}}]}
@@ -67,6 +69,20 @@ Runs (routes/runs.py), any run in the runs folder, active or not:
   GET    /api/runs/{name}/export.zip?format=page|onnx|torchscript|safetensors&checkpoint=
                                             `dcgan export` as a zip: the model or page, manifest.json,
                                             MODEL_CARD.md, samples.png (429 while another export runs)
+
+Latent space beyond interpolation (routes/latent.py):
+  GET    /api/runs/{name}/mix/blocks?checkpoint=   {run, step, blocks: [{block, channels, height, width, output}]}
+  GET    /api/runs/{name}/mix.png?rows=0&rows=1&cols=2&cols=3&block=K&label=&checkpoint=
+                                            style mixing grid: B (cols) along the top, A (rows) down the left,
+                                            A's early blocks with B's per-channel statistics from block K on
+  GET    /api/runs/{name}/attribute.png?toward=sneaker&seeds=0&steps=10&distance=3&samples=2000&label=&checkpoint=
+                                            a strip sliding along the direction in z that raises the domain
+                                            classifier's log-odds of the class; headers X-Class, X-R2,
+                                            X-Probabilities (mnist/fashion-mnist runs; 422 otherwise)
+
+Health (routes/health.py):
+  GET    /api/health/bands                  {ratio_metric: "loss_ratio", ratio_losses, ratio_bands: [{name, low,
+                                            high, meaning}], overpower_d_real, overpower_d_fake, overpower_window}
 
 Side by side (routes/compare.py):
   GET    /api/compare/metrics?runs=a&runs=b&max_points=1000   {runs: [{run, metrics: Metrics}]}

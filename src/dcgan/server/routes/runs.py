@@ -20,7 +20,7 @@ from torch import nn
 from dcgan.config import TrainConfig
 from dcgan.latent import arithmetic, interpolate
 from dcgan.models import build_discriminator, build_generator
-from dcgan.rundir import RunFolder
+from dcgan.rundir import REAL_GRID, RunFolder
 from dcgan.server import schemas
 from dcgan.server.deps import Manager, RunName, Step, Store
 from dcgan.summary import architecture as model_architecture
@@ -76,6 +76,17 @@ def sample_steps(name: RunName, store: Store) -> schemas.SampleSteps:
 def sample_image(name: RunName, step: Step, store: Store) -> FileResponse:
     """The fixed-noise grid at a step."""
     return FileResponse(store.sample_file(name, step), media_type="image/png")
+
+
+@router.get("/{name}/real.png", response_class=FileResponse, responses=PNG)
+def real_image(name: RunName, store: Store) -> FileResponse:
+    """Real training images laid out as the fixed-noise grid (same count, columns and size), written when the run
+    started: what G aims at."""
+    path = RunFolder(store.run(name)).file(REAL_GRID)
+    if not path.is_file():
+        raise HTTPException(404, f"run {name!r} has no grid of real images (runs started before it existed have "
+                                 f"none; resuming the run writes it)")
+    return FileResponse(path, media_type="image/png")
 
 
 @router.get("/{name}/log", response_model=schemas.LogTail, responses=NOT_FOUND)

@@ -44,11 +44,13 @@ def datasets(roots: Roots, data_dir: str = Query("./data", max_length=1024, desc
     download (path None: it would be downloaded)."""
     from dcgan.data import available_offline
     from dcgan.datasets import DATASETS, data_home
+    from dcgan.metrics.features import find_classifier
 
     found = available_offline(roots.check_data_dir(data_dir))
     return schemas.DatasetList(data_dir=data_dir, data_home=str(data_home()), datasets=[
         schemas.Dataset(name=n, path=found[n], summary=k.summary, image_size=k.image_size, channels=k.channels,
-                        class_names=list(k.class_names)) for n, k in DATASETS.items()])
+                        class_names=list(k.class_names), classifier=find_classifier(n) is not None)
+        for n, k in DATASETS.items()])
 
 
 @router.get("/config/schema", response_model=schemas.ConfigSchema)

@@ -3,13 +3,13 @@
 // Everything from the server is inserted as text, never as HTML.
 
 import { $, $$, el, ApiError, getJSON, sendJSON, runPath, duration, integer, value } from './util.js';
-import { LABELS, METRIC_COLORS, makeChart, dataset, toSeries, halve } from './charts.js';
+import { LABELS, METRIC_COLORS, BAND_COLORS, makeChart, dataset, toSeries, halve } from './charts.js';
 import { state, ACTIVE, on, emit } from './state.js';
 import { initCompare } from './compare.js';
 import { initGenerate } from './generate.js';
 import { initExport } from './export.js';
 
-const CHARTS = { loss: ['loss_D', 'loss_G'], d: ['D_x', 'D_G_z'] };
+const CHARTS = { loss: ['loss_D', 'loss_G'], d: ['D_x', 'D_G_z'], ratio: ['loss_ratio'] };
 const MAX_POINTS = 4000; // per curve in the page; longer live runs are averaged down in pairs
 const LOG_LINES = 500;
 // Groups of the config form shown open; later groups (and any a new version adds) start folded.
@@ -199,8 +199,11 @@ function showSample() {
     img.hidden = true;
     $('#sample-empty').hidden = false;
     $('#sample-label').textContent = '–';
+    Object.assign($('#real-img'), { hidden: true }).dataset.src = '';
+    $('#real-empty').hidden = false;
     return;
   }
+  showReal(); // a run writes real.png before its first sample grid: asking earlier would only find nothing
   const src = `${runPath(state.view)}/samples/${step}.png`;
   $('#sample-label').textContent = `step ${integer(step)} · ${index + 1} of ${state.samples.length}`;
   if (img.dataset.src === src) return;
@@ -215,6 +218,39 @@ function showSample() {
     $('#sample-empty').hidden = true;
   };
   next.src = src;
+}
+
+// Real training images beside the samples, as the run wrote them when it started (runs from before have none).
+function showReal(again = false) {
+  const img = $('#real-img');
+  const src = state.view ? `${runPath(state.view)}/real.png` : '';
+  if (img.dataset.src === src && !again) return;
+  img.dataset.src = src;
+  img.hidden = true;
+  $('#real-empty').hidden = false;
+  $('#real-empty').textContent = 'Real images appear here when a run starts.';
+  if (!src) return;
+  const next = new Image();
+  next.onload = () => {
+    if (img.dataset.src !== src) return;
+    img.src = next.src;
+    img.hidden = false;
+    $('#real-empty').hidden = true;
+  };
+  next.onerror = () => { if (img.dataset.src === src) $('#real-empty').textContent = 'This run has no grid of real images (it started before they were kept).'; };
+  next.src = again ? `${src}?t=${Date.now()}` : src;
+}
+
+// The balance chart's bands, from the health monitor (GET /api/health/bands).
+async function loadBands() {
+  const answer = await getJSON('/api/health/bands');
+  charts.ratio.options.plugins.bands.bands = answer.ratio_bands;
+  charts.ratio.canvas.dataset.bands = String(answer.ratio_bands.length);
+  $('#ratio-bands').replaceChildren(...answer.ratio_bands.map((band) => el('li', {
+    style: `--swatch: ${BAND_COLORS[band.name] || '#eee'}`, title: band.meaning },
+  `${band.name}: ${value(band.low)}–${band.high === null ? '∞' : value(band.high)}`)),
+  el('li', { class: 'plain' }, `logged for --loss ${answer.ratio_losses.join(', ')} (not with --feature-matching)`));
+  drawCharts();
 }
 
 // --- Status and progress ------------------------------------------------------------------------------------
@@ -399,6 +435,7 @@ function onMessage(message) {
       if (viewed && /health|warn/.test(message.kind)) {
         noteWarning({ time: Date.now() / 1000, level: 'warning', message: message.data?.message || JSON.stringify(message.data) });
       }
+      if (viewed && message.kind === 'RealGrid') showReal(true); // the run has just written real.png
       break;
     default: break; // heartbeats, epoch ends: the watchdog has seen them
   }
@@ -1055,6 +1092,7 @@ async function loadForm() {
 function init() {
   charts.loss = makeChart($('#chart-loss'), { title: { display: true, text: 'loss', color: '#667085' } });
   charts.d = makeChart($('#chart-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } });
+  charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } });
   charts.eval = makeChart($('#chart-eval'), { title: { display: true, text: 'FID', color: '#667085' } });
   charts.eval.options.scales.y1 = { position: 'right', grid: { drawOnChartArea: false }, min: 0 };
   rebuildCharts();
@@ -1082,6 +1120,7 @@ function init() {
   on('open-run', (name) => { openRun(name); showTab('training'); });
   on('compare-changed', renderRuns);
   renderStatus();
+  loadBands().catch((error) => { $('#ratio-bands').textContent = `could not load the bands: ${error.message}`; });
   loadForm().catch((error) => { $('#form-error').textContent = `could not load the options: ${error.message}`; });
   refreshRuns();
   connect();

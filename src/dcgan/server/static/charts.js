@@ -1,8 +1,11 @@
 // Line charts (Chart.js, loaded as a classic script before the modules run) and what they draw on top: vertical
 // markers at the steps where a live hyperparameter changed.
 
-export const LABELS = { loss_D: 'loss_D', loss_G: 'loss_G', D_x: 'D(x)', D_G_z: 'D(G(z))' };
-export const METRIC_COLORS = { loss_D: '#e4572e', loss_G: '#2e86de', D_x: '#12a37f', D_G_z: '#8e44ad' };
+export const LABELS = { loss_D: 'loss_D', loss_G: 'loss_G', D_x: 'D(x)', D_G_z: 'D(G(z))', loss_ratio: 'loss_G / loss_D' };
+export const METRIC_COLORS = { loss_D: '#e4572e', loss_G: '#2e86de', D_x: '#12a37f', D_G_z: '#8e44ad', loss_ratio: '#344054' };
+// The health monitor's bands, lightest behind the curve (their limits come from GET /api/health/bands).
+export const BAND_COLORS = { 'G ahead': 'rgba(212, 160, 23, 0.16)', contest: 'rgba(18, 163, 127, 0.12)',
+  'D overpowers': 'rgba(228, 87, 46, 0.16)' };
 export const RUN_COLORS = ['#4f46e5', '#e4572e', '#12a37f', '#d4a017', '#c2185b', '#2e86de', '#8e44ad', '#5d6d7e'];
 const MARK_COLOR = '#b54708';
 
@@ -41,12 +44,36 @@ const markerPlugin = {
   },
 };
 
+// chart.options.plugins.bands.bands = [{low, high, name}] shades horizontal bands of the y axis behind the curves.
+const bandsPlugin = {
+  id: 'bands',
+  beforeDatasetsDraw(chart, _args, options) {
+    const bands = options.bands || [];
+    const { ctx, chartArea, scales } = chart;
+    if (!bands.length || !chartArea) return;
+    ctx.save();
+    for (const band of bands) {
+      const top = band.high === null ? chartArea.top : Math.max(chartArea.top, scales.y.getPixelForValue(band.high));
+      const low = band.low > 0 || scales.y.type !== 'logarithmic' ? scales.y.getPixelForValue(band.low) : chartArea.bottom;
+      const bottom = Math.min(chartArea.bottom, low);
+      if (bottom <= top) continue;
+      ctx.fillStyle = BAND_COLORS[band.name] || 'rgba(102, 112, 133, 0.1)';
+      ctx.fillRect(chartArea.left, top, chartArea.right - chartArea.left, bottom - top);
+      ctx.fillStyle = '#667085';
+      ctx.font = '10px system-ui, sans-serif';
+      ctx.textBaseline = 'top';
+      ctx.fillText(band.name, chartArea.left + 4, top + 2);
+    }
+    ctx.restore();
+  },
+};
+
 export function makeChart(canvas, y, { legend = true } = {}) {
   const grid = { color: '#eef0f4' };
   return new Chart(canvas, {
     type: 'line',
     data: { datasets: [] },
-    plugins: [markerPlugin],
+    plugins: [markerPlugin, bandsPlugin],
     options: {
       animation: false,
       responsive: true,
@@ -61,6 +88,7 @@ export function makeChart(canvas, y, { legend = true } = {}) {
       },
       plugins: {
         marks: { marks: [] },
+        bands: { bands: [] },
         legend: { display: legend, position: 'bottom', labels: { boxWidth: 14, boxHeight: 2, padding: 12 } },
         tooltip: { callbacks: { title: (items) => (items.length ? `step ${items[0].parsed.x}` : '') } },
       },

@@ -1,5 +1,6 @@
-// The Generate tab: one source (run, checkpoint, class for conditional runs) for three tools — sample grids,
-// latent interpolation (strip + GIF) and vector arithmetic on samples the user clicks into groups A, B and C.
+// The Generate tab: one source (run, checkpoint, class for conditional runs) for five tools — sample grids,
+// latent interpolation (strip + GIF), vector arithmetic on samples the user clicks into groups A, B and C, style
+// mixing grids (one per block) and slides along a class's attribute direction.
 
 import { $, $$, el, getJSON, sendJSON, getBlob, filenameOf, runPath, integer, classOptions } from './util.js';
 import { state, on } from './state.js';
@@ -65,6 +66,10 @@ async function loadSource(name) {
       if (chosen !== '' && Number(chosen) < classes) $('#generate-class').value = chosen;
     }
     $('#generate-source').textContent = classes ? `conditional: ${classes} classes` : '';
+    const dataset = (state.datasets || []).find((d) => d.name === detail.config.dataset);
+    $('#attr-class').replaceChildren(...classOptions(dataset?.class_names || [], dataset?.class_names?.length || 0));
+    attributeReady(detail.config.dataset, Boolean(dataset?.classifier));
+    loadBlocks();
     showSeeds();
   } catch (error) {
     $('#generate-source').textContent = error.message;
@@ -76,6 +81,7 @@ async function selectCheckpoint() {
   try {
     const info = await sendJSON('PUT', `${runPath(run)}/generator`, { checkpoint });
     $('#generate-source').textContent = `loaded step ${integer(info.step)}`;
+    loadBlocks();
     showSeeds();
   } catch (error) {
     $('#generate-source').textContent = error.message;
@@ -232,7 +238,103 @@ async function computeArithmetic() {
   }
 }
 
+// --- Style mixing -------------------------------------------------------------------------------------------
+
+const seedList = (text) => text.split(',').map((part) => part.trim()).filter(Boolean).map(Number);
+
+async function loadBlocks() {
+  const { run, checkpoint } = source();
+  if (!run) return;
+  try {
+    const params = new URLSearchParams(checkpoint ? { checkpoint } : {});
+    const answer = await getJSON(`${runPath(run)}/mix/blocks?${params}`);
+    const select = $('#mix-block');
+    const chosen = select.value;
+    select.replaceChildren(el('option', { value: 'all' }, 'every block, one grid each'),
+      ...answer.blocks.map((b) => el('option', { value: String(b.block) }, blockName(b))));
+    if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+    select.dataset.blocks = JSON.stringify(answer.blocks);
+  } catch (error) {
+    $('#mix-empty').textContent = error.message;
+  }
+}
+
+const blockName = (b) => (b.output ? `${b.block} · the output (${b.height}x${b.width})`
+  : `${b.block} · ${b.channels} maps of ${b.height}x${b.width}`);
+
+async function mix(event) {
+  event.preventDefault();
+  const { run } = source();
+  if (!run) return;
+  const button = $('#mix-go');
+  button.disabled = true;
+  const blocks = JSON.parse($('#mix-block').dataset.blocks || '[]');
+  const wanted = $('#mix-block').value === 'all' ? blocks : blocks.filter((b) => String(b.block) === $('#mix-block').value);
+  $('#mix-empty').hidden = false;
+  $('#mix-empty').textContent = 'Mixing…';
+  try {
+    const figures = [];
+    for (const b of wanted) {
+      const params = sourceParams({ block: b.block });
+      for (const seed of seedList($('#mix-rows').value)) params.append('rows', String(seed));
+      for (const seed of seedList($('#mix-cols').value)) params.append('cols', String(seed));
+      const { url, response } = await getBlob('GET', `${runPath(run)}/mix.png?${params}`);
+      keepUrl(`mix-${b.block}`, url);
+      const link = el('a', { href: url, download: filenameOf(response, `${run}-mix-block${b.block}.png`), title: 'download this grid' },
+        el('img', { src: url, alt: `style mixing from block ${b.block}`, dataset: { block: String(b.block) } }));
+      figures.push(el('figure', {}, link, el('figcaption', {}, `from block ${blockName(b)}`)));
+    }
+    $('#mix-grids').replaceChildren(...figures);
+    $('#mix-empty').hidden = figures.length > 0;
+  } catch (error) {
+    $('#mix-empty').textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --- Attribute directions -----------------------------------------------------------------------------------
+
+function attributeReady(dataset, ready) { // the direction is fitted with the dataset's domain classifier
+  $('#attr-go').disabled = !ready;
+  $('#attr-info').textContent = ready ? 'The direction is fitted over 2,000 sampled z (a few seconds the first time).'
+    : `No domain classifier is installed for ${dataset}: attribute directions need one (mnist, fashion-mnist).`;
+}
+
+async function attribute(event) {
+  event.preventDefault();
+  const { run } = source();
+  if (!run) return;
+  const button = $('#attr-go');
+  button.disabled = true;
+  $('#attr-info').textContent = 'Fitting the direction…';
+  try {
+    const params = sourceParams({ toward: $('#attr-class').value, steps: $('#attr-steps').value, distance: $('#attr-distance').value });
+    for (const seed of seedList($('#attr-seeds').value)) params.append('seeds', String(seed));
+    const { url, response } = await getBlob('GET', `${runPath(run)}/attribute.png?${params}`);
+    $('#attr-strip').src = keepUrl('attr', url);
+    $('#attr-strip-box').hidden = false;
+    const link = $('#attr-download');
+    link.href = url;
+    link.download = filenameOf(response, `${run}-attribute.png`);
+    link.hidden = false;
+    const steps = Number($('#attr-steps').value);
+    const p = (response.headers.get('X-Probabilities') || '').split(',').map(Number);
+    const rows = [];
+    for (let i = 0; i + steps <= p.length; i += steps) rows.push(`${p[i].toFixed(2)} → ${p[i + steps - 1].toFixed(2)}`);
+    const [, ...name] = (response.headers.get('X-Class') || '').split(' ');
+    $('#attr-info').textContent = `p(${name.join(' ')}) along each row: ${rows.join(' · ')}; the fit explains ${Math.round(100 * Number(response.headers.get('X-R2')))}% of the log-odds on held-out z`;
+  } catch (error) {
+    $('#attr-strip-box').hidden = true;
+    $('#attr-info').textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
 export function initGenerate() {
+  $('#mix-form').addEventListener('submit', mix);
+  $('#attr-form').addEventListener('submit', attribute);
   $('#generate-form').addEventListener('submit', generate);
   $('#interp-form').addEventListener('submit', interpolate);
   $('#generate-run').addEventListener('change', () => loadSource($('#generate-run').value));

@@ -1,0 +1,79 @@
+"""`dcgan mix`: style mixing grids, G's early blocks from one seed's z and its later blocks' style from another's."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dcgan.errors import ConfigError
+
+
+def parse_seeds(text: str, flag: str) -> list[int]:
+    """'0,1,2' or a range '0-5' (both ends included) -> seeds."""
+    seeds: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            lo, sep, hi = part.partition("-")
+            seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(part)]
+    except ValueError:
+        seeds = []
+    if not seeds or any(s < 0 for s in seeds):
+        raise ConfigError(f"{flag} takes seeds as a comma list or a range (e.g. {flag} 0,1,2 or {flag} 0-5), got "
+                          f"{text!r}")
+    return seeds
+
+
+def register(sub) -> None:
+    p = sub.add_parser("mix", help="style mixing: early blocks from one seed, later blocks' style from another",
+                       description="Style mixing for a DCGAN (docs/latent.md): the grid has the column seeds' "
+                       "images (B) along the top and the row seeds' (A) down the left; each cell is A run through "
+                       "G with its feature maps renormalised to B's per-channel statistics from block K on "
+                       "(AdaIN, Huang & Belongie 2017), so the blocks before K come from A and the style of the "
+                       "later ones from B (the mixing of Karras et al. 2019, section 3.1). Writes one PNG per "
+                       "block, by default into the run's latent/ folder.")
+    p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
+    p.add_argument("--rows", default="0-5", metavar="SEEDS", help="seeds of source A, one per row (default 0-5)")
+    p.add_argument("--cols", default="6-11", metavar="SEEDS", help="seeds of source B, one per column (default "
+                   "6-11)")
+    p.add_argument("--block", default="all", metavar="K", help="block(s) to mix from: a number, a comma list or "
+                   "all (default: all, one grid each); 0 is G's first and smallest map, the last is its output")
+    p.add_argument("--class", dest="class_id", type=int, metavar="K", help="class to draw, for a conditional run")
+    p.add_argument("--out", metavar="PREFIX", help="output path without suffix; -block<K>.png is added (default: "
+                   "RUN/latent/mix-ROWS-COLS)")
+    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of the run instead of its last")
+    p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcgan.device import resolve_device
+    from dcgan.latent import output_dir
+    from dcgan.mixing import block_shapes, check_block
+    from dcgan.sampling import load_generator
+
+    rows, cols = parse_seeds(args.rows, "--rows"), parse_seeds(args.cols, "--cols")
+    g = load_generator(args.checkpoint or args.target, device=resolve_device(args.device))
+    shapes = block_shapes(g.model)
+    if args.block.strip().lower() == "all":
+        blocks = list(range(len(shapes)))
+    else:
+        try:
+            blocks = [int(b) for b in args.block.split(",") if b.strip()]
+        except ValueError:
+            blocks = []
+        if not blocks:
+            raise ConfigError(f"--block takes a block number, a comma list or all, got {args.block!r}")
+    for block in blocks:
+        check_block(g.model, block)
+    prefix = Path(args.out) if args.out else output_dir(g.source) / f"mix-{args.rows}-{args.cols}".replace(",", ".")
+    if prefix.suffix.lower() == ".png":
+        prefix = prefix.with_suffix("")
+    print(f"style mixing from {g.source} (step {g.step}): rows = seeds {','.join(map(str, rows))} (A), columns = "
+          f"seeds {','.join(map(str, cols))} (B)")
+    for block in blocks:
+        grid = g.mix(rows, cols, block, label=args.class_id)
+        c, h, w = shapes[block]
+        what = "the output, before Tanh" if block == len(shapes) - 1 else f"{c} maps of {h}x{w}"
+        path = grid.save(f"{prefix}-block{block}.png")
+        print(f"  block {block} ({what}): A before it, B's style from it on: wrote {path}")
+    return 0
