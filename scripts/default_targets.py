@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from dcgan.config import DEFAULT_EPOCHS, TrainConfig
@@ -42,9 +43,16 @@ def load() -> str:
 
 
 def train(args: list[str], run_dir: Path) -> float:
-    """Run `dcgan train ARGS --run-dir RUN_DIR --no-progress`; seconds from the command's start to its end."""
+    """Run `dcgan train ARGS --run-dir RUN_DIR --no-progress`; seconds from the command's start to its end. A run
+    that finished there before (an interrupted measurement, run again) is kept: its seconds are from its record."""
     if run_dir.exists():
-        raise SystemExit(f"{run_dir} exists: give another --out")
+        status, record = (json.loads((run_dir / name).read_text()) if (run_dir / name).is_file() else {}
+                          for name in ("status.json", "run.json"))
+        if status.get("status") != "finished" or not record.get("sessions"):
+            raise SystemExit(f"{run_dir} holds an unfinished run: delete it or give another --out")
+        print(f"$ (finished before: {run_dir})", flush=True)
+        started = datetime.fromisoformat(record["sessions"][0]["started"]).timestamp()
+        return status["updated"] - started
     command = [sys.executable, "-m", "dcgan", "train", *args, "--run-dir", str(run_dir), "--no-progress"]
     print("$ dcgan " + " ".join(command[3:]), flush=True)
     start = time.time()

@@ -16,9 +16,9 @@ TINY = ["--batch-size", "32", "--g-width", "16", "--d-width", "16", "--seed", "3
 
 def test_a_toml_file_sets_options_over_its_preset_and_flags_win(tmp_path):
     path = tmp_path / "my.toml"
-    path.write_text('preset = "cpu-fast"\nlr = 0.001\ng_width = 24\ndiffaugment = "translation"\n')
+    path.write_text('preset = "paper"\nlr = 0.001\ng_width = 24\ndiffaugment = "translation"\n')
     config = compose(None, path, {"g_width": 16})
-    assert config.batch_size == 32 and config.d_width == 32  # the preset
+    assert config.batch_size == 128 and config.d_width == 64 and config.beta1 == 0.5  # the preset
     assert config.lr == 0.001 and config.diffaugment == "translation"  # the file over the preset
     assert config.g_width == 16  # the flag over the file
 
@@ -101,12 +101,12 @@ def test_dry_run_prints_a_config_file_that_loads_back_the_same(tmp_path):
 
 
 def test_dry_run_answers_in_json_when_the_config_was_json(tmp_path):
-    (tmp_path / "my.json").write_text(json.dumps({"preset": "cpu-fast", "batch_size": 16, "seed": 3}))
+    (tmp_path / "my.json").write_text(json.dumps({"preset": "fashion-mnist", "batch_size": 16, "lr": 6e-4, "seed": 3}))
     first = run_cli("train", "--config", "my.json", "--dry-run", "--g-width", "16", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     values = json.loads(first.stdout)
     assert values["batch_size"] == 16 and values["g_width"] == 16 and values["lr"] == 6e-4
-    assert "image_size" in values and "lr_g" not in values  # the preset chose image_size; lr_g is unset
+    assert "image_size" not in values and "lr_g" not in values  # unset: derived from the dataset and from lr
     (tmp_path / "saved.json").write_text(first.stdout)
     again = run_cli("train", "--config", "saved.json", "--dry-run", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
