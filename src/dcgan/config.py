@@ -27,6 +27,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # The length of a run given neither --epochs nor --steps, by the kind of device it trains on: minutes on a laptop
 # CPU, longer where steps are cheap (docs/techniques.md, "The defaults", says which measurement chose each).
 DEFAULT_EPOCHS = {"cpu": 5, "mps": 5, "cuda": 20}
+# The option groups most runs set, in the order forms show them first and open; the others (technique, speed,
+# distributed, report) follow in field order, folded.
+MAIN_GROUPS = ("data", "model", "optim", "length", "run")
 
 
 def _penalised() -> list[str]:

@@ -28,10 +28,14 @@ def test_page_loads_without_errors_and_builds_the_form_from_the_schema(open_page
     opened = open_page()
     page = opened.open()
     schema = server.call("GET", "/api/config/schema")
-    shown = [f for f in schema["fields"] if f["name"] != "world_size"]  # the form's "processes" box instead
+    # world_size is set by the launcher: the form's "processes" box instead.
+    shown = [f for f in schema["fields"] if f["name"] not in schema["launcher_options"]]
     assert page.locator("#config-fields [data-field]").count() == len(shown)
     groups = {f["group"] for f in shown}
     assert sorted(page.locator("#config-fields details").evaluate_all("ds => ds.map(d => d.dataset.group)")) == sorted(groups)
+    open_groups = page.locator("#config-fields details[open]").evaluate_all("ds => ds.map(d => d.dataset.group)")
+    assert open_groups == schema["main_groups"]
+    assert page.locator("#hparam-form input").evaluate_all("is => is.map(i => i.dataset.field)") == schema["live_fields"]
     # Bounds, choices and help come from the schema, not from the page.
     batch = next(f for f in shown if f["name"] == "batch_size")
     assert page.get_attribute("#cfg-batch_size", "min") == str(batch["ge"])
@@ -52,6 +56,22 @@ def test_page_loads_without_errors_and_builds_the_form_from_the_schema(open_page
     page.wait_for_selector("#cfg-batch_size.invalid")
     assert ">= 1" in page.inner_text("#form-error")
     assert server.status()["state"] not in ("running", "starting")
+
+
+def test_the_page_takes_its_lists_of_options_from_the_server(open_page, server):
+    """Which options are live-editable, which groups the form opens and which options the launcher sets come from
+    GET /api/config/schema, not from a copy in the page: served other lists, the page follows them."""
+    opened = open_page()
+    schema = server.call("GET", "/api/config/schema")
+    served = {**schema, "live_fields": ["d_steps", "lr_d"], "main_groups": ["technique"],
+              "launcher_options": ["world_size", "seed"]}
+    opened.page.route("**/api/config/schema", lambda route: route.fulfill(json=served))
+    page = opened.open()
+    assert page.locator("#hparam-form input").evaluate_all("is => is.map(i => i.dataset.field)") == ["d_steps", "lr_d"]
+    groups = page.locator("#config-fields details").evaluate_all("ds => ds.map(d => [d.dataset.group, d.open])")
+    assert groups[0] == ["technique", True] and not any(is_open for _, is_open in groups[1:])
+    assert page.locator("#cfg-seed").count() == 0 and page.locator("#cfg-world_size").count() == 0
+    assert page.locator("#cfg-lr").count() == 1
 
 
 def test_start_from_the_form_shows_live_charts_progress_and_grid_then_stop(open_page, server, tmp_path):

@@ -11,9 +11,9 @@ import sys
 
 import httpx
 
-from dcgan.config import schema
+from dcgan.config import MAIN_GROUPS, schema
 from dcgan.datasets import DATASETS, data_home
-from dcgan.control import LIVE_FIELDS
+from dcgan.control import FORK_FIXED, LIVE_FIELDS
 
 
 def test_devices_and_datasets_offline(api):
@@ -35,8 +35,20 @@ def test_config_schema_is_the_trainers(api):
     assert [f["name"] for f in body["fields"]] == [row["name"] for row in schema()]
     batch = next(f for f in body["fields"] if f["name"] == "batch_size")
     assert batch["type"] == "int" and batch["default"] == 16 and batch["ge"] == 1 and batch["group"] == "optim"
-    assert body["live_fields"] == list(LIVE_FIELDS) and "g_width" in body["fork_fixed"]
     assert "cpu-fast" in body["presets"]
+
+
+def test_config_schema_carries_what_the_page_would_otherwise_copy(api):
+    """The page's live-change editor, fork dialog and form layout read these lists from the server (app.js keeps
+    no copy), so they are the library's own."""
+    body = api.get("/api/config/schema").json()
+    assert body["live_fields"] == list(LIVE_FIELDS) and body["fork_fixed"] == list(FORK_FIXED)
+    assert "g_width" in body["fork_fixed"] and "lr_d" in body["live_fields"]
+    assert body["main_groups"] == list(MAIN_GROUPS) and body["launcher_options"] == ["world_size"]
+    groups = [f["group"] for f in body["fields"]]
+    assert set(body["main_groups"]) < set(groups)  # real groups, and some start folded
+    names = [f["name"] for f in body["fields"]]
+    assert set(body["live_fields"] + body["fork_fixed"] + body["launcher_options"]) <= set(names)
 
 
 def test_resolve_and_architecture_of_a_config(api):

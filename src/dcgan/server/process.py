@@ -28,6 +28,9 @@ from dcgan.rundir import (CHECKPOINTS, CONSOLE_FILE, LOG_FILE, METRICS, RunFolde
 
 POLL_S = 0.2  # how often the run folder is read: fast enough for a live chart, idle for the disk
 STOP_GRACE_S = 120  # after a stop request, how long the processes get to finish their step and checkpoint
+# Options the launcher sets, not the user: torchrun gives world_size (a start request's nproc, the page's
+# "processes" box), so it is never passed as a flag and forms leave it out.
+LAUNCHER_OPTIONS = ("world_size",)
 
 
 def train_command(nproc: int, run_dir: Path, config: dict[str, Any] | None = None,
@@ -47,11 +50,11 @@ def train_command(nproc: int, run_dir: Path, config: dict[str, Any] | None = Non
 
 
 def config_flags(values: dict[str, Any]) -> list[str]:
-    """Config options as `dcgan train` flags; None means the default, and world_size is torchrun's to set."""
+    """Config options as `dcgan train` flags; None means the default, and LAUNCHER_OPTIONS are torchrun's to set."""
     fields = {f.name: f for f in TrainConfig.__dataclass_fields__.values()}
     flags = []
     for name, value in values.items():
-        if value is None or name == "world_size":
+        if value is None or name in LAUNCHER_OPTIONS:
             continue
         flag = "--" + name.replace("_", "-")
         if field_type(fields[name])[0] is bool:

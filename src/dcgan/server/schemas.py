@@ -307,6 +307,10 @@ class ConfigSchema(BaseModel):
     presets: dict[str, dict[str, Any]]
     live_fields: list[str] = Field(description="options that can change during training")
     fork_fixed: list[str] = Field(description="options a fork cannot change (they fix the networks and data)")
+    main_groups: list[str] = Field(description="the option groups most runs set, in the order forms show them "
+                                   "first; the others follow")
+    launcher_options: list[str] = Field(description="options the launcher sets (world_size: a start request's "
+                                        "nproc): not form fields")
 
 
 class ConfigRequest(BaseModel):

@@ -95,7 +95,8 @@ System (routes/system.py):
   GET    /api/system/datasets?data_dir=./data  {data_dir, data_home, datasets: [{name, path|null, summary,
                                             image_size, channels, class_names}]} (the registry; path: offline)
   GET    /api/config/schema                 {fields: [{name, type, optional, default, help, group, choices,
-                                            ge, gt, le, lt}], presets, live_fields, fork_fixed}
+                                            ge, gt, le, lt}], presets, live_fields, fork_fixed,
+                                            main_groups, launcher_options}
   POST   /api/config/resolve                {config} -> {config: resolved} (422 names a bad option)
   POST   /api/config/architecture           {config} -> Architecture
 

@@ -8,10 +8,11 @@ import platform
 from fastapi import APIRouter, Query
 
 from dcgan import __version__, budget
-from dcgan.config import PRESETS, TrainConfig, schema
+from dcgan.config import MAIN_GROUPS, PRESETS, TrainConfig, schema
 from dcgan.control import FORK_FIXED, LIVE_FIELDS
 from dcgan.server import schemas
 from dcgan.server.deps import AppSettings, Roots
+from dcgan.server.process import LAUNCHER_OPTIONS
 from dcgan.server.routes.runs import architecture_of
 
 router = APIRouter(prefix="/api", tags=["system"])
@@ -56,9 +57,11 @@ def datasets(roots: Roots, data_dir: str = Query("./data", max_length=1024, desc
 @router.get("/config/schema", response_model=schemas.ConfigSchema)
 def config_schema() -> schemas.ConfigSchema:
     """Every training option with its type, default, help, bounds, choices and group; the presets; which options
-    can change during training, and which a fork must keep."""
+    can change during training, which a fork must keep, which groups forms show first, and which options the
+    launcher sets."""
     return schemas.ConfigSchema(fields=[schemas.ConfigField(**row) for row in schema()], presets=PRESETS,
-                                live_fields=list(LIVE_FIELDS), fork_fixed=list(FORK_FIXED))
+                                live_fields=list(LIVE_FIELDS), fork_fixed=list(FORK_FIXED),
+                                main_groups=list(MAIN_GROUPS), launcher_options=list(LAUNCHER_OPTIONS))
 
 
 @router.post("/config/resolve", response_model=schemas.ResolvedConfig, responses=INVALID)

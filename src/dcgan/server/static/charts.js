@@ -1,6 +1,8 @@
 // Line charts (Chart.js, loaded as a classic script before the modules run) and what they draw on top: vertical
 // markers at the steps where a live hyperparameter changed.
 
+// The viewed run's charts (canvas #chart-<key>) and their curves; Side by side overlays loss and d.
+export const CHARTS = { loss: ['loss_D', 'loss_G'], d: ['D_x', 'D_G_z'], ratio: ['loss_ratio'] };
 export const LABELS = { loss_D: 'loss_D', loss_G: 'loss_G', D_x: 'D(x)', D_G_z: 'D(G(z))', loss_ratio: 'loss_G / loss_D' };
 export const METRIC_COLORS = { loss_D: '#e4572e', loss_G: '#2e86de', D_x: '#12a37f', D_G_z: '#8e44ad', loss_ratio: '#344054' };
 // The health monitor's bands, lightest behind the curve (their limits come from GET /api/health/bands).

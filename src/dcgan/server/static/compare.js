@@ -2,10 +2,10 @@
 // loss_D and D(x), dashed for loss_G and D(G(z))) and their fixed-noise grids at matched steps.
 
 import { $, el, getJSON, integer } from './util.js';
-import { LABELS, RUN_COLORS, makeChart, dataset, toSeries } from './charts.js';
+import { CHARTS, LABELS, RUN_COLORS, makeChart, dataset, toSeries } from './charts.js';
 import { state, on, emit } from './state.js';
 
-const CHARTS = { loss: ['loss_D', 'loss_G'], d: ['D_x', 'D_G_z'] };
+const COMPARED = ['loss', 'd']; // of the viewed run's charts (CHARTS), the ones overlaid here
 const charts = {};
 let steps = []; // the union of the compared runs' sample steps
 let sampleSteps = new Map(); // run -> its sample steps
@@ -70,7 +70,8 @@ function renderChips() {
 }
 
 function render() {
-  for (const [key, metrics] of Object.entries(CHARTS)) {
+  for (const key of COMPARED) {
+    const metrics = CHARTS[key];
     const datasets = [];
     for (const [name, run] of state.compare) {
       metrics.forEach((metric, i) => datasets.push(dataset(`${name} · ${LABELS[metric]}`, run.series[metric] || [], run.color, i > 0)));

@@ -1,4 +1,5 @@
-// The page's shared state, and a tiny event channel between its modules (app, compare, generate).
+// The page's shared state, questions about it that every panel asks, and a tiny event channel between the
+// page's modules.
 
 export const ACTIVE = ['starting', 'running', 'paused'];
 
@@ -16,12 +17,35 @@ export const state = {
   hparams: null, // GET /api/training/hyperparameters of the live run
   compare: new Map(), // run name -> {color, series} ticked for side by side
   runs: [],
-  schema: { fields: [], presets: {} },
+  // GET /api/config/schema: the options, presets, and the server's lists of live options, options a fork keeps,
+  // the groups forms show first and the options the launcher sets.
+  schema: { fields: [], presets: {}, live_fields: [], fork_fixed: [], main_groups: [], launcher_options: [] },
   datasets: [], // GET /api/system/datasets: the named datasets, where each is found offline, their class names
   heartbeatS: 5,
   architecture: null,
   network: 'generator',
 };
+
+// --- The viewed run and the live one -------------------------------------------------------------------------
+
+export function isLiveView() {
+  return state.view !== null && state.view === state.status.run;
+}
+
+// A multi-process run has no folder until its processes are up: nothing to fetch about it while it starts.
+export function liveStarting(name) {
+  return name === state.status.run && state.status.state === 'starting';
+}
+
+export function isLiveActive() {
+  return isLiveView() && ACTIVE.includes(state.status.state);
+}
+
+export function viewedSummary() {
+  return state.runs.find((run) => run.name === state.view) || null;
+}
+
+// --- Events between modules ---------------------------------------------------------------------------------
 
 const listeners = new Map();
 

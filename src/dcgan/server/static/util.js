@@ -18,6 +18,13 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+// The page's message line under the status card: what a command did, or why it failed.
+export function say(text, kind = '') {
+  const message = $('#message');
+  message.textContent = text;
+  message.className = `message ${kind}`;
+}
+
 // --- REST ---------------------------------------------------------------------------------------------------
 
 export class ApiError extends Error {

@@ -1,0 +1,110 @@
+// Forms built from the config schema (GET /api/config/schema): the new-run form, the fork dialog and the live
+// hyperparameters. Which options each shows comes from the server's lists, never from a copy here.
+
+import { $$, el, ApiError } from './util.js';
+import { state } from './state.js';
+
+// The new-run form: every option but those the launcher sets (world_size is the form's "processes" box).
+export const formFields = () => state.schema.fields.filter((f) => !state.schema.launcher_options.includes(f.name));
+// The fork dialog: what a fork may change (not what fixes the networks and data).
+export const forkFields = () => formFields().filter((f) => !state.schema.fork_fixed.includes(f.name));
+// The live hyperparameters: what a training takes from its next step, in the server's order.
+export const liveFields = () => state.schema.live_fields.map((name) => state.schema.fields.find((f) => f.name === name))
+  .filter(Boolean);
+
+export function fieldInput(field, devices, prefix) {
+  const common = { name: field.name, id: `${prefix}-${field.name}`, dataset: { field: field.name } };
+  if (field.type === 'bool') return el('input', { ...common, type: 'checkbox', checked: Boolean(field.default) });
+  if (field.choices) {
+    const select = el('select', common);
+    if (field.optional) select.append(el('option', { value: '' }, 'auto'));
+    for (const choice of field.choices) {
+      const note = field.name === 'device' && devices[choice] ? ` — ${devices[choice]}` : '';
+      select.append(el('option', { value: String(choice) }, `${choice}${note}`));
+    }
+    select.value = field.default === null ? '' : String(field.default);
+    return select;
+  }
+  if (field.type === 'int' || field.type === 'float') {
+    const input = el('input', { ...common, type: 'number', step: field.type === 'int' ? '1' : 'any' });
+    const min = field.ge ?? field.gt;
+    const max = field.le ?? field.lt;
+    if (min !== undefined && min !== null) input.min = String(min);
+    if (max !== undefined && max !== null) input.max = String(max);
+    if (field.default !== null) input.value = String(field.default);
+    else input.placeholder = 'auto';
+    return input;
+  }
+  const input = el('input', { ...common, type: 'text', autocomplete: 'off', value: field.default ?? '' });
+  if (field.name === 'dataset') input.setAttribute('list', 'datasets');
+  return input;
+}
+
+export function fieldLabel(field, input) {
+  const label = field.name.replaceAll('_', ' ');
+  const bounds = [field.ge !== undefined && field.ge !== null ? `≥ ${field.ge}` : null,
+    field.gt !== undefined && field.gt !== null ? `> ${field.gt}` : null,
+    field.le !== undefined && field.le !== null ? `≤ ${field.le}` : null,
+    field.lt !== undefined && field.lt !== null ? `< ${field.lt}` : null].filter(Boolean).join(', ');
+  const help = `${field.help || ''}${bounds ? ` (${bounds})` : ''}`;
+  if (field.type === 'bool') return el('label', { class: 'field bool', title: help }, input, el('span', {}, label));
+  const wide = field.type === 'str' && !field.choices ? ' wide' : '';
+  return el('label', { class: `field${wide}`, title: help }, el('span', {}, label), input, el('small', { class: 'help' }, help));
+}
+
+export function buildGroups(container, fields, devices, prefix, openGroups) {
+  const main = state.schema.main_groups;
+  const groups = new Map();
+  for (const field of fields) {
+    if (!groups.has(field.group)) groups.set(field.group, []);
+    groups.get(field.group).push(field);
+  }
+  const order = [...main.filter((g) => groups.has(g)), ...[...groups.keys()].filter((g) => !main.includes(g))];
+  container.replaceChildren(...order.map((group) => {
+    const grid = el('div', { class: 'fields' }, ...groups.get(group).map((field) => fieldLabel(field, fieldInput(field, devices, prefix))));
+    return el('details', { class: 'group', open: openGroups(group), dataset: { group } }, el('summary', {}, group), grid);
+  }));
+}
+
+export function setInputs(fields, prefix, values) {
+  for (const field of fields) {
+    const input = document.getElementById(`${prefix}-${field.name}`);
+    if (!input) continue;
+    const v = field.name in values ? values[field.name] : field.default;
+    if (input.type === 'checkbox') input.checked = Boolean(v);
+    else input.value = v === null || v === undefined ? '' : String(v);
+    input.classList.remove('invalid');
+  }
+}
+
+export function readInputs(fields, prefix) {
+  const config = {};
+  for (const field of fields) {
+    const input = document.getElementById(`${prefix}-${field.name}`);
+    if (!input || input.disabled) continue;
+    if (input.type === 'checkbox') {
+      config[field.name] = input.checked;
+    } else if (input.validity?.badInput) {
+      throw new ApiError(422, `${field.name}: not a number`, [{ field: field.name, reason: 'not a number' }]);
+    } else if (input.value !== '') {
+      const numeric = field.type === 'int' || field.type === 'float' || (field.choices && typeof field.choices[0] === 'number');
+      config[field.name] = numeric ? Number(input.value) : input.value;
+    } else if (field.optional) {
+      config[field.name] = null;
+    }
+  }
+  return config;
+}
+
+export function showFieldErrors(form, errorBox, error) {
+  $$('.invalid', form).forEach((node) => node.classList.remove('invalid'));
+  errorBox.textContent = error.message;
+  for (const item of error.errors || []) {
+    const name = item.field === 'name' ? '__name' : item.field === 'nproc' ? '__nproc' : item.field?.split('.').at(-1);
+    const input = form.querySelector(`[name="${CSS.escape(name || '')}"]`);
+    if (!input) continue;
+    input.classList.add('invalid');
+    input.closest('details')?.setAttribute('open', '');
+    input.focus();
+  }
+}

@@ -1,0 +1,118 @@
+// The live feed: one WebSocket (/api/live) whose first message, a hello, carries the whole current state, so a
+// reload loses nothing; each later message goes to the panels it concerns. A silent socket is closed and
+// reconnected with backoff.
+
+import { $, say } from './util.js';
+import { state, ACTIVE, emit, isLiveView } from './state.js';
+import { addPoint, addMark, addSample, showReal, renderStatus, noteWarning, logLine, setLog } from './training.js';
+import { showRun, openRun, refreshRuns, updateRunCounts, updateActiveRunMeta } from './runs.js';
+import { renderEval } from './record.js';
+import { loadHyperparameters } from './steer.js';
+
+let retries = 0;
+
+export function connect() {
+  const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/live`);
+  let watchdog;
+  // Heartbeats come every few seconds: a longer silence means the connection is dead, even if not closed.
+  const kick = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => socket.close(), state.heartbeatS * 3000 + 2000);
+  };
+  const conn = $('#conn');
+  socket.onopen = () => {
+    conn.dataset.state = 'live';
+    conn.textContent = 'live';
+    retries = 0;
+    kick();
+  };
+  socket.onmessage = (event) => {
+    kick();
+    onMessage(JSON.parse(event.data));
+  };
+  socket.onclose = () => {
+    clearTimeout(watchdog);
+    conn.dataset.state = 'offline';
+    conn.textContent = 'reconnecting';
+    setTimeout(connect, Math.min(10000, 500 * 2 ** retries++));
+  };
+}
+
+function onMessage(message) {
+  const loading = state.loading?.name === message.run ? state.loading : null;
+  const viewed = message.run === state.view;
+  switch (message.type) {
+    case 'hello': onHello(message); break;
+    case 'status': onStatus(message.status); break;
+    case 'metrics':
+      if (loading) loading.points.push(message);
+      else if (viewed) {
+        addPoint(message.step, message.values);
+        if (Object.keys(message.values).some((k) => k.startsWith('eval/'))) renderEval();
+      }
+      if (message.run === state.status.run) emit('live-metrics', message);
+      break;
+    case 'sample':
+      if (loading) loading.samples.push(message.step);
+      else if (viewed) addSample(message.step);
+      emit('sample', message);
+      break;
+    case 'log':
+      logLine(message.line);
+      if (isLiveView()) noteWarning(message.line);
+      break;
+    case 'checkpoint':
+      logLine({ time: Date.now() / 1000, level: 'info', message: `checkpoint ${message.checkpoint} saved` });
+      emit('checkpoint', message);
+      updateRunCounts(message.run);
+      break;
+    case 'hparam':
+      if (loading) loading.marks.push(message.mark);
+      else if (viewed) addMark(message.mark);
+      if (message.run === state.status.run) loadHyperparameters();
+      break;
+    case 'event':
+      if (viewed && /health|warn/.test(message.kind)) {
+        noteWarning({ time: Date.now() / 1000, level: 'warning', message: message.data?.message || JSON.stringify(message.data) });
+      }
+      if (viewed && message.kind === 'RealGrid') showReal(true); // the run has just written real.png
+      break;
+    default: break; // heartbeats, epoch ends: the watchdog has seen them
+  }
+}
+
+function onHello(hello) {
+  state.heartbeatS = hello.heartbeat_s;
+  const previous = state.status;
+  state.status = hello.status;
+  setLog(hello.log);
+  const run = hello.status.run;
+  if (run && (state.followLive || state.view === run)) {
+    state.followLive = true;
+    state.warnings = hello.log.filter((line) => ['warning', 'error'].includes(line.level));
+    showRun(run, hello.history, hello.sample_steps);
+  } else {
+    renderStatus();
+  }
+  if (ACTIVE.includes(hello.status.state)) loadHyperparameters();
+  if (previous.run !== run || previous.state !== hello.status.state) refreshRuns();
+}
+
+function onStatus(status) {
+  const previous = state.status;
+  state.status = status;
+  if (ACTIVE.includes(previous.state) && !ACTIVE.includes(status.state)) {
+    say(`${status.run}: ${status.message || status.state}`, status.state === 'failed' ? 'error' : 'ok');
+  }
+  if (status.run && status.run !== previous.run && state.followLive && state.view !== status.run) {
+    openRun(status.run); // a new run started (here or from another page): follow it
+  } else if (previous.state === 'starting' && status.state !== 'starting' && status.run === state.view) {
+    openRun(status.run); // its folder exists now: history, grids, record (live points already shown stay)
+  }
+  if (ACTIVE.includes(status.state) && (previous.run !== status.run || !ACTIVE.includes(previous.state))) {
+    loadHyperparameters();
+  }
+  renderStatus();
+  updateActiveRunMeta();
+  if (previous.state !== status.state || previous.run !== status.run) refreshRuns();
+}

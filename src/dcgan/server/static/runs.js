@@ -1,0 +1,159 @@
+// Which run the page views: opening one (its history, grids and details, then live points that came meanwhile),
+// and the runs list, the family tree of forks with the boxes that tick runs for Side by side.
+
+import { $, el, getJSON, runPath, integer, say } from './util.js';
+import { toSeries } from './charts.js';
+import { state, ACTIVE, emit, isLiveView, liveStarting } from './state.js';
+import { rebuildCharts, addPoint, addMark, setSamples, addSample, renderStatus, loadWarnings } from './training.js';
+import { loadEval, renderEval, loadArchitecture, loadRecord } from './record.js';
+import { renderSteer } from './steer.js';
+
+// --- The viewed run -----------------------------------------------------------------------------------------
+
+export function showRun(name, metrics, sampleSteps) {
+  const changed = state.view !== name;
+  state.view = name;
+  state.series = toSeries(metrics);
+  state.marks = [...(metrics.hparams || [])];
+  if (changed) state.warnings = [];
+  rebuildCharts();
+  setSamples(sampleSteps);
+  renderStatus();
+  renderRuns();
+  renderEval();
+  if ((changed || state.detailsFor !== name) && !liveStarting(name)) loadViewDetails(name);
+  emit('view', name);
+}
+
+export async function openRun(name) {
+  state.followLive = name === state.status.run;
+  if (liveStarting(name)) {
+    showRun(name, { step: [], series: {} }, []);
+    return;
+  }
+  state.loading = { name, points: [], samples: [], marks: [] };
+  try {
+    const [metrics, samples] = await Promise.all([
+      getJSON(`${runPath(name)}/metrics?max_points=2000`), getJSON(`${runPath(name)}/samples`)]);
+    const waiting = state.loading;
+    state.loading = null;
+    showRun(name, metrics, samples.steps);
+    for (const point of waiting.points) addPoint(point.step, point.values);
+    for (const step of waiting.samples) addSample(step);
+    for (const mark of waiting.marks) addMark(mark);
+  } catch (error) {
+    state.loading = null;
+    say(`could not open ${name}: ${error.message}`, 'error');
+  }
+}
+
+// What the other cards show of the viewed run: its config and changes, record, evaluation, architecture, warnings.
+async function loadViewDetails(name) {
+  state.detailsFor = name;
+  loadArchitecture(name);
+  loadRecord(name);
+  loadEval(name);
+  try {
+    state.detail = await getJSON(runPath(name));
+  } catch {
+    state.detail = null;
+  }
+  if (state.view !== name) return;
+  renderSteer();
+  renderStatus();
+  if (!isLiveView()) loadWarnings(name);
+}
+
+// --- Runs list: the family tree of forks, and the runs ticked for side by side --------------------------------
+
+export async function refreshRuns() {
+  try {
+    state.runs = (await getJSON('/api/runs')).runs;
+  } catch (error) {
+    say(`could not list runs: ${error.message}`, 'error');
+    return;
+  }
+  renderRuns();
+  renderStatus();
+  emit('runs', state.runs);
+  if (!state.view && state.runs.length && !ACTIVE.includes(state.status.state)) openRun(state.runs[0].name);
+}
+
+export function updateRunCounts(name) {
+  const run = state.runs.find((r) => r.name === name);
+  if (run && !run.checkpoints) refreshRuns();
+}
+
+// Roots newest first, each followed by its forks (depth-first), so a family reads top to bottom.
+function familyOrder(runs) {
+  const names = new Set(runs.map((r) => r.name));
+  const children = new Map();
+  const roots = [];
+  for (const run of runs) {
+    const parent = run.parent?.run?.split('/').at(-1);
+    if (parent && names.has(parent) && parent !== run.name) {
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(run);
+    } else {
+      roots.push(run);
+    }
+  }
+  const out = [];
+  const seen = new Set();
+  const visit = (run, depth) => {
+    if (seen.has(run.name)) return;
+    seen.add(run.name);
+    out.push({ run, depth });
+    const kids = (children.get(run.name) || []).sort((a, b) => (a.updated || 0) - (b.updated || 0));
+    kids.forEach((kid) => visit(kid, depth + 1));
+  };
+  roots.forEach((run) => visit(run, 0));
+  runs.forEach((run) => visit(run, 0)); // a cycle or a missing parent: still listed
+  return out;
+}
+
+export function renderRuns() {
+  const list = $('#run-list');
+  if (!state.runs.length) {
+    list.replaceChildren(el('li', {}, el('span', { class: 'empty' }, 'No runs yet in this runs folder.')));
+    return;
+  }
+  list.replaceChildren(...familyOrder(state.runs).map(({ run, depth }) => {
+    const compared = state.compare.get(run.name);
+    const box = el('input', { type: 'checkbox', checked: Boolean(compared), title: 'compare side by side',
+      'aria-label': `compare ${run.name}` });
+    box.addEventListener('change', () => emit('compare-toggle', { name: run.name, on: box.checked }));
+    const open = el('button', { type: 'button', class: 'open', title: `open ${run.name}` },
+      el('span', { class: 'name' },
+        compared ? el('span', { class: 'swatch', style: `background:${compared.color}` }) : null,
+        depth ? el('span', { class: 'fork-mark', 'aria-hidden': 'true' }, '↳ ') : null, run.name),
+      run.parent ? el('span', { class: 'meta lineage' }, `fork of ${run.parent.run.split('/').at(-1)} at step ${integer(run.parent.step)}`) : null,
+      el('span', { class: 'meta', dataset: { run: run.name } }, runMeta(run)));
+    open.addEventListener('click', () => openRun(run.name));
+    const status = run.active ? state.status.state : run.status || 'unknown';
+    return el('li', {
+      class: `${run.name === state.view ? 'viewing' : ''}${depth ? ' child' : ''}`,
+      style: depth ? `--depth:${Math.min(depth, 4)}` : null,
+      dataset: { run: run.name, depth: String(depth), parent: run.parent?.run?.split('/').at(-1) || '' },
+    }, box, open, el('span', { class: 'pill', dataset: { state: status }, title: run.broken || run.message || null },
+      status));
+  }));
+}
+
+function runMeta(run) {
+  const step = run.active ? state.status.step : run.step; // status.json is written on status changes only
+  const progress = step !== null && step !== undefined && run.total_steps ? `${integer(step)}/${integer(run.total_steps)} steps` : '';
+  return [run.dataset, run.image_size ? `${run.image_size}px` : null, run.conditional ? 'conditional' : null, progress]
+    .filter(Boolean).join(' · ');
+}
+
+export function updateActiveRunMeta() {
+  const run = state.runs.find((r) => r.active);
+  const meta = run && document.querySelector(`.run-list .meta[data-run="${CSS.escape(run.name)}"]`);
+  if (meta) meta.textContent = runMeta(run);
+}
+
+export function initRuns() {
+  $('#go-live').addEventListener('click', () => openRun(state.status.run));
+  $('#refresh-runs').addEventListener('click', refreshRuns);
+}

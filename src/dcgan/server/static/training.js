@@ -1,0 +1,283 @@
+// The Training tab and the status card: the viewed run's curves (with its live changes marked), its sample
+// grids beside real images, its progress and controls' state, the health monitor's warnings, and the log.
+
+import { $, $$, el, getJSON, runPath, duration, integer, value } from './util.js';
+import { CHARTS, LABELS, METRIC_COLORS, BAND_COLORS, makeChart, dataset, halve } from './charts.js';
+import { state, ACTIVE, isLiveView, viewedSummary } from './state.js';
+import { renderSteerState } from './steer.js';
+
+const MAX_POINTS = 4000; // per curve in the page; longer live runs are averaged down in pairs
+const LOG_LINES = 500;
+
+// --- Charts of the viewed run -------------------------------------------------------------------------------
+
+const charts = {}; // CHARTS' keys -> Chart.js charts
+
+export function rebuildCharts() {
+  for (const [key, metrics] of Object.entries(CHARTS)) {
+    charts[key].data.datasets = metrics.map((metric) => {
+      state.series[metric] ??= [];
+      return dataset(LABELS[metric], state.series[metric], METRIC_COLORS[metric]);
+    });
+  }
+  renderMarks();
+  drawCharts();
+}
+
+let drawPending = false;
+export function drawCharts() {
+  // At most one redraw per frame however fast points arrive; hidden tabs get none until they show again.
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    for (const [key, metrics] of Object.entries(CHARTS)) {
+      charts[key].update('none');
+      // For tests and curious users: the longest curve's length and last step.
+      const longest = Math.max(...metrics.map((m) => (state.series[m] || []).length));
+      const last = Math.max(...metrics.map((m) => state.series[m]?.at(-1)?.x ?? -1));
+      charts[key].canvas.dataset.points = String(longest);
+      charts[key].canvas.dataset.lastStep = last < 0 ? '' : String(last);
+    }
+  });
+}
+
+export function addPoint(step, values) {
+  let replaced = false;
+  for (const [name, y] of Object.entries(values)) {
+    if (y === null || y === undefined) continue;
+    const points = (state.series[name] ??= []);
+    if (points.length && step <= points.at(-1).x) continue; // already in the history the page loaded
+    points.push({ x: step, y });
+    if (points.length > MAX_POINTS) {
+      state.series[name] = halve(points);
+      replaced = true;
+    }
+  }
+  if (replaced) rebuildCharts(); // the charts still hold the old arrays
+  else drawCharts();
+}
+
+// Live hyperparameter changes: a numbered dashed line on both charts, and the same numbers in a list below.
+function renderMarks() {
+  const marks = state.marks.map((mark) => ({ step: mark.step }));
+  for (const chart of Object.values(charts)) {
+    chart.options.plugins.marks.marks = marks;
+    chart.canvas.dataset.marks = String(marks.length);
+  }
+  const list = $('#marks');
+  list.hidden = !state.marks.length;
+  list.replaceChildren(...state.marks.map((mark, i) => el('li', { dataset: { field: mark.field, step: mark.step } },
+    el('b', {}, String(i + 1)), ` after step ${integer(mark.step)}: `, el('code', {}, mark.field), ` ${value(mark.old)} → ${value(mark.new)}`)));
+  drawCharts();
+}
+
+export function addMark(mark) {
+  if (state.marks.some((m) => m.step === mark.step && m.field === mark.field && m.new === mark.new)) return;
+  state.marks.push(mark);
+  renderMarks();
+}
+
+// --- Samples ------------------------------------------------------------------------------------------------
+
+export function setSamples(steps) {
+  state.samples = [...steps].sort((a, b) => a - b);
+  updateSlider();
+}
+
+export function addSample(step) {
+  if (!state.samples.includes(step)) state.samples.push(step);
+  state.samples.sort((a, b) => a - b);
+  updateSlider();
+}
+
+function updateSlider() {
+  const slider = $('#sample-slider');
+  slider.max = String(Math.max(0, state.samples.length - 1));
+  if ($('#sample-follow').checked) slider.value = slider.max;
+  showSample();
+}
+
+function showSample() {
+  const img = $('#sample-img');
+  const index = Number($('#sample-slider').value);
+  const step = state.samples[index];
+  if (step === undefined || !state.view) {
+    img.hidden = true;
+    $('#sample-empty').hidden = false;
+    $('#sample-label').textContent = '–';
+    Object.assign($('#real-img'), { hidden: true }).dataset.src = '';
+    $('#real-empty').hidden = false;
+    return;
+  }
+  showReal(); // a run writes real.png before its first sample grid: asking earlier would only find nothing
+  const src = `${runPath(state.view)}/samples/${step}.png`;
+  $('#sample-label').textContent = `step ${integer(step)} · ${index + 1} of ${state.samples.length}`;
+  if (img.dataset.src === src) return;
+  img.dataset.src = src;
+  // Swap only when the next grid has loaded, so scrubbing never flashes an empty frame.
+  const next = new Image();
+  next.onload = () => {
+    if (img.dataset.src !== src) return;
+    img.src = src;
+    img.dataset.step = String(step);
+    img.hidden = false;
+    $('#sample-empty').hidden = true;
+  };
+  next.src = src;
+}
+
+// Real training images beside the samples, as the run wrote them when it started (runs from before have none).
+export function showReal(again = false) {
+  const img = $('#real-img');
+  const src = state.view ? `${runPath(state.view)}/real.png` : '';
+  if (img.dataset.src === src && !again) return;
+  img.dataset.src = src;
+  img.hidden = true;
+  $('#real-empty').hidden = false;
+  $('#real-empty').textContent = 'Real images appear here when a run starts.';
+  if (!src) return;
+  const next = new Image();
+  next.onload = () => {
+    if (img.dataset.src !== src) return;
+    img.src = next.src;
+    img.hidden = false;
+    $('#real-empty').hidden = true;
+  };
+  next.onerror = () => { if (img.dataset.src === src) $('#real-empty').textContent = 'This run has no grid of real images (it started before they were kept).'; };
+  next.src = again ? `${src}?t=${Date.now()}` : src;
+}
+
+// The balance chart's bands, from the health monitor (GET /api/health/bands).
+export async function loadBands() {
+  const answer = await getJSON('/api/health/bands');
+  charts.ratio.options.plugins.bands.bands = answer.ratio_bands;
+  charts.ratio.canvas.dataset.bands = String(answer.ratio_bands.length);
+  $('#ratio-bands').replaceChildren(...answer.ratio_bands.map((band) => el('li', {
+    style: `--swatch: ${BAND_COLORS[band.name] || '#eee'}`, title: band.meaning },
+  `${band.name}: ${value(band.low)}–${band.high === null ? '∞' : value(band.high)}`)),
+  el('li', { class: 'plain' }, `logged for --loss ${answer.ratio_losses.join(', ')} (not with --feature-matching)`));
+  drawCharts();
+}
+
+// --- Status and progress ------------------------------------------------------------------------------------
+
+export function renderStatus() {
+  const s = state.status;
+  const busy = ACTIVE.includes(s.state);
+  const paused = s.state === 'paused';
+  const pill = $('#status-pill');
+  pill.textContent = s.stop_requested && busy ? 'stopping' : s.state;
+  pill.dataset.state = s.state;
+  $('#live-run').textContent = s.run ? `${s.run}${s.message ? ` — ${s.message}` : ''}` : s.message || '';
+  if (!$('#start').dataset.sending) {
+    $('#start').disabled = busy;
+    $('#start').textContent = busy ? 'A run is training' : 'Start training';
+  }
+  $('#stop').disabled = !busy || s.stop_requested;
+  $('#save-checkpoint').disabled = !busy || s.state === 'starting';
+  const steerable = busy && s.state !== 'starting' && !s.stop_requested && (s.nproc || 1) === 1;
+  const pause = $('#pause');
+  if (!pause.dataset.sending) {
+    pause.disabled = !steerable;
+    pause.textContent = paused ? 'Continue' : 'Pause';
+    pause.dataset.action = paused ? 'unpause' : 'pause';
+  }
+  $('#go-live').hidden = state.followLive || !s.run || state.view === s.run;
+
+  const live = isLiveView();
+  const summary = viewedSummary();
+  $('#view-label').textContent = live ? (busy ? (paused ? 'Live run · paused' : 'Live run') : 'Last run of this server')
+    : state.view ? 'Past run' : 'Live run';
+  $('#view-name').textContent = state.view || 'No run yet — start one from the form';
+  $('#layout').toggleAttribute('data-empty', !state.view);
+  const parent = summary?.parent;
+  const lineage = $('#view-parent');
+  lineage.hidden = !parent;
+  if (parent) lineage.textContent = `forked from ${parent.run} at step ${integer(parent.step)}`;
+  const step = live ? s.step : summary?.step ?? null;
+  const total = live ? s.total_steps : summary?.total_steps ?? null;
+  const fraction = step !== null && total ? Math.min(1, step / total) : 0;
+  $('#progress-bar').style.width = `${(fraction * 100).toFixed(2)}%`;
+  $('#progress').setAttribute('aria-valuenow', String(Math.round(fraction * 100)));
+  $('#stat-step').textContent = step === null ? '–' : `${integer(step)} / ${integer(total)}`;
+  $('#stat-step').dataset.step = step === null ? '' : String(step);
+  const perEpoch = live ? s.steps_per_epoch : null;
+  $('#stat-epoch').textContent = perEpoch && total
+    ? `${Math.min(s.epoch + 1, Math.ceil(total / perEpoch))} / ${Math.ceil(total / perEpoch)}` : '–';
+  $('#stat-speed').textContent = live && busy && !paused && s.images_per_s ? integer(s.images_per_s) : '–';
+  $('#stat-eta').textContent = live && busy ? (paused ? 'paused' : duration(s.eta_s)) : '–';
+  $('#stat-device').textContent = live ? `${s.device || '–'}${s.nproc > 1 ? ` × ${s.nproc}` : ''}` : state.detail?.config?.device || '–';
+
+  $('#step-row').hidden = !(live && paused);
+  $$('#step-row button').forEach((button) => { if (!button.dataset.sending) button.disabled = !(live && paused); });
+
+  const viewState = live ? s.state : summary?.status;
+  $('#resume-row').hidden = busy || !state.view || !['stopped', 'finished', 'failed'].includes(viewState)
+    || (summary && summary.checkpoints === 0);
+  // The live run can be forked from where it is now (the dialog stops it first: one training at a time).
+  const forkLive = live && busy && s.state !== 'starting' && (s.nproc || 1) === 1;
+  $('#fork').disabled = !state.view || !(forkLive || (!busy && summary?.checkpoints > 0));
+  $('#fork').title = forkLive ? 'stop this run here, or pick a checkpoint, and start a new run from it'
+    : busy ? 'one training at a time: stop the active run to fork' : 'a new run from a checkpoint of this one';
+  renderHealth();
+  renderSteerState();
+}
+
+// --- Health warnings: what the trainer's monitor (and the rest of it) logs at warning level ---------------
+
+export function noteWarning(line) {
+  if (!['warning', 'error'].includes(line.level)) return;
+  state.warnings.push(line);
+  if (state.warnings.length > 50) state.warnings.shift();
+  renderHealth();
+}
+
+export async function loadWarnings(name) {
+  try {
+    const answer = await getJSON(`${runPath(name)}/log?lines=500`);
+    if (state.view !== name) return;
+    state.warnings = answer.lines.filter((line) => ['warning', 'error'].includes(line.level));
+  } catch {
+    state.warnings = [];
+  }
+  renderHealth();
+}
+
+function renderHealth() {
+  const list = $('#health');
+  const shown = state.warnings.slice(-3);
+  list.hidden = !shown.length;
+  list.replaceChildren(...shown.map((line) => el('li', { class: line.level }, line.message)));
+  if (state.warnings.length > 3) list.append(el('li', { class: 'more' }, `${state.warnings.length - 3} earlier warnings in the log`));
+}
+
+// --- Log ----------------------------------------------------------------------------------------------------
+
+export function logLine(line) {
+  const log = $('#log');
+  const stamp = line.time ? new Date(line.time * 1000).toLocaleTimeString([], { hour12: false }) : '';
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  log.append(el('li', { class: line.level }, el('time', {}, stamp), line.message));
+  while (log.childElementCount > LOG_LINES) log.firstElementChild.remove();
+  if (atBottom) log.scrollTop = log.scrollHeight;
+  $('#log-count').textContent = `${log.childElementCount} lines`;
+}
+
+export function setLog(lines) {
+  $('#log').replaceChildren();
+  lines.forEach(logLine);
+  $('#log-count').textContent = lines.length ? `${lines.length} lines` : '';
+}
+
+export function initTraining() {
+  charts.loss = makeChart($('#chart-loss'), { title: { display: true, text: 'loss', color: '#667085' } });
+  charts.d = makeChart($('#chart-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } });
+  charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } });
+  rebuildCharts();
+  $('#sample-slider').addEventListener('input', () => {
+    $('#sample-follow').checked = $('#sample-slider').value === $('#sample-slider').max;
+    showSample();
+  });
+  $('#sample-follow').addEventListener('change', updateSlider);
+}
