@@ -67,7 +67,10 @@ async function loadSource(name) {
     }
     $('#generate-source').textContent = classes ? `conditional: ${classes} classes` : '';
     const dataset = (state.datasets || []).find((d) => d.name === detail.config.dataset);
-    $('#attr-class').replaceChildren(...classOptions(dataset?.class_names || [], dataset?.class_names?.length || 0));
+    const toward = $('#attr-class').value; // kept across a reload of the same run, as the class above
+    const names = dataset?.class_names || [];
+    $('#attr-class').replaceChildren(...classOptions(names, names.length));
+    if (toward !== '' && Number(toward) < names.length) $('#attr-class').value = toward;
     attributeReady(detail.config.dataset, Boolean(dataset?.classifier));
     loadBlocks();
     showSeeds();
