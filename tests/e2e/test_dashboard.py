@@ -4,6 +4,7 @@ generation, the record and the phone layout."""
 from __future__ import annotations
 
 import io
+import shutil
 
 from PIL import Image
 
@@ -194,6 +195,24 @@ def test_a_phone_without_runs_shows_the_start_form_first(browser, tmp_path):
             assert not phone.errors, phone.errors
         finally:
             phone.context.close()
+
+
+def test_a_fresh_server_opens_its_past_run_without_an_error(browser, server, tmp_path):
+    """What a user meets after a restart (and what the README's screenshot shows): the page opens the latest run by
+    itself, once, with its curves and grid, and says nothing about failing to open it."""
+    server.train("e2e-past", steps=4)
+    shutil.copytree(server.runs_dir / "e2e-past", tmp_path / "past" / "e2e-past")
+    with serving(tmp_path / "past") as restarted:
+        viewer = Page(browser, restarted, 1280, 900)
+        try:
+            page = viewer.open()
+            page.wait_for_function("document.querySelector('#view-name').textContent === 'e2e-past'")
+            page.wait_for_selector("#sample-img:not([hidden])")
+            page.wait_for_function("Number(document.querySelector('#chart-loss').dataset.points) > 0")
+            assert "error" not in page.get_attribute("#message", "class"), page.inner_text("#message")
+            assert not viewer.errors, viewer.errors
+        finally:
+            viewer.context.close()
 
 
 def test_a_phone_viewing_a_run_shows_the_run_first(open_page, server):

@@ -31,17 +31,19 @@ export async function openRun(name) {
     showRun(name, { step: [], series: {} }, []);
     return;
   }
-  state.loading = { name, points: [], samples: [], marks: [] };
+  const waiting = { name, points: [], samples: [], marks: [] };
+  state.loading = waiting;
   try {
     const [metrics, samples] = await Promise.all([
       getJSON(`${runPath(name)}/metrics?max_points=2000`), getJSON(`${runPath(name)}/samples`)]);
-    const waiting = state.loading;
+    if (state.loading !== waiting) return; // opened again meanwhile: the later call shows it
     state.loading = null;
     showRun(name, metrics, samples.steps);
     for (const point of waiting.points) addPoint(point.step, point.values);
     for (const step of waiting.samples) addSample(step);
     for (const mark of waiting.marks) addMark(mark);
   } catch (error) {
+    if (state.loading !== waiting) return;
     state.loading = null;
     say(`could not open ${name}: ${error.message}`, 'error');
   }
