@@ -210,6 +210,7 @@ def test_a_fresh_server_opens_its_past_run_without_an_error(browser, server, tmp
             page.wait_for_selector("#sample-img:not([hidden])")
             page.wait_for_function("Number(document.querySelector('#chart-loss').dataset.points) > 0")
             assert "error" not in page.get_attribute("#message", "class"), page.inner_text("#message")
+            page.wait_for_function("document.querySelector('#stat-device').textContent === 'cpu'")  # not 'auto'
             assert not viewer.errors, viewer.errors
         finally:
             viewer.context.close()

@@ -33,6 +33,7 @@ def test_runs_list_and_detail(api, runs):
     assert {"side-a", "side-b", "conditional"} <= set(listed)
     a = listed["side-a"]
     assert a["status"] == "finished" and a["step"] == 30 and a["dataset"] == "fashion-mnist" and not a["active"]
+    assert a["device"] == "cpu"  # where it trained (its config says "auto"), for the page's status card
     assert listed["conditional"]["conditional"] and listed["conditional"]["num_classes"] == 10
     detail = api.get("/api/runs/side-a").json()
     assert detail["config"]["g_width"] == 8 and detail["config"]["seed"] == 7

@@ -103,6 +103,7 @@ class RunStore:
         resolved = self._resolved(config, status)
         return schemas.RunSummary(
             name=name, status=state, step=step, total_steps=status.get("total_steps"), message=message,
+            device=status.get("device") if isinstance(status.get("device"), str) else None,
             dataset=config.get("dataset"), image_size=resolved.get("image_size"),
             channels=resolved.get("channels"),
             conditional=bool(config.get("conditional")), num_classes=config.get("num_classes"),

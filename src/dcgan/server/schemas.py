@@ -126,6 +126,7 @@ class RunSummary(BaseModel):
     broken: str | None = Field(None, description="why the run cannot be read, for a broken run")
     step: int | None = None
     total_steps: int | None = None
+    device: str | None = Field(None, description="the device it last trained on (status.json), e.g. cpu, cuda:0")
     dataset: str | None = None
     image_size: int | None = None
     channels: int | None = None

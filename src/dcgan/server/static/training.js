@@ -207,7 +207,7 @@ export function renderStatus() {
     ? `${Math.min(s.epoch + 1, Math.ceil(total / perEpoch))} / ${Math.ceil(total / perEpoch)}` : '–';
   $('#stat-speed').textContent = live && busy && !paused && s.images_per_s ? integer(s.images_per_s) : '–';
   $('#stat-eta').textContent = live && busy ? (paused ? 'paused' : duration(s.eta_s)) : '–';
-  $('#stat-device').textContent = live ? `${s.device || '–'}${s.nproc > 1 ? ` × ${s.nproc}` : ''}` : state.detail?.config?.device || '–';
+  $('#stat-device').textContent = live ? `${s.device || '–'}${s.nproc > 1 ? ` × ${s.nproc}` : ''}` : state.detail?.summary?.device || state.detail?.config?.device || '–';
 
   $('#step-row').hidden = !(live && paused);
   $$('#step-row button').forEach((button) => { if (!button.dataset.sending) button.disabled = !(live && paused); });
