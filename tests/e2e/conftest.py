@@ -110,13 +110,15 @@ def serving(runs: Path):
 
     threading.Thread(target=lambda: [lines.append(line) for line in process.stdout], daemon=True).start()
     served = Server(url, runs)
-    served.wait(lambda: served.status(), what="the server to answer")
-    yield served
-    process.terminate()
     try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        served.wait(lambda: served.status(), what="the server to answer")
+        yield served
+    finally:  # also when the test fails: a server left behind would hold a core for the rest of the suite
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 @pytest.fixture(scope="session")
