@@ -5,8 +5,9 @@
 
 torch.profiler records the trainer's real step (`Trainer.train_step` with its batch fetch, as `dcgan bench`
 times it) and files every operation the step itself calls (the profiler's top-level events inside the step) into
-one row: convolutions forward and backward, BatchNorm forward and backward, activations, the optimizer (Adam's
-step and zero_grad), the rest of autograd (gradient accumulation, the losses' backward), other aten operations
+one row: convolutions forward and backward, the matrix products of G's first layer and D's head (models.project,
+models.dense_head), BatchNorm forward and backward, activations, the optimizer (Adam's step and zero_grad), the rest
+of autograd (gradient accumulation, the losses' backward), other aten operations
 (batch, noise, losses, metrics), and the host gaps: the step's wall time minus the time inside those operations
 (Python, the autograd engine between nodes, the profiler's own cost). Each row is the median over the profiled
 steps of its milliseconds per step, and its share of the sum of those medians: a busy machine stretches
@@ -29,7 +30,8 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from dcgan.bench import bench_data, machine_line, trainer_step
 from dcgan.config import TrainConfig
 
-ROWS = ("convolution forward", "convolution backward", "BatchNorm forward", "BatchNorm backward",
+ROWS = ("convolution forward", "convolution backward", "matrix products forward (G's first layer, D's head)",
+        "matrix products backward", "BatchNorm forward", "BatchNorm backward",
         "activations forward", "activations backward", "optimizer (Adam step, zero_grad)",
         "other autograd (AccumulateGrad, loss backward)", "other aten ops (batch, noise, loss, metrics)",
         "host gaps (Python, engine, profiler)")
@@ -40,24 +42,28 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 def category(name: str) -> str:
     """The table row of a top-level profiler event of the step."""
     if name.startswith("Optimizer."):
-        return ROWS[6]
+        return ROWS[8]
     if name.startswith(BACKWARD):
         node = name[len(BACKWARD):]
         if node.startswith("Convolution"):
             return ROWS[1]
-        if node.startswith("NativeBatchNorm") or node.startswith("CudnnBatchNorm"):
+        if node.startswith(("Mm", "Addmm", "Bmm", "Matmul")):
             return ROWS[3]
-        if node.startswith(("Relu", "LeakyRelu", "Tanh")):
+        if node.startswith("NativeBatchNorm") or node.startswith("CudnnBatchNorm"):
             return ROWS[5]
-        return ROWS[7]
+        if node.startswith(("Relu", "LeakyRelu", "Tanh")):
+            return ROWS[7]
+        return ROWS[9]
     op = name.removeprefix("aten::").rstrip("_")
     if op in ("conv2d", "conv_transpose2d", "convolution", "_convolution"):
         return ROWS[0]
-    if op in ("batch_norm", "native_batch_norm", "_native_batch_norm_legit"):
+    if op in ("matmul", "mm", "addmm", "linear"):
         return ROWS[2]
-    if op in ACTIVATIONS:
+    if op in ("batch_norm", "native_batch_norm", "_native_batch_norm_legit"):
         return ROWS[4]
-    return ROWS[8]
+    if op in ACTIVATIONS:
+        return ROWS[6]
+    return ROWS[10]
 
 
 def profile_recipe(image_size: int, g_width: int, batch_size: int, steps: int, warmup: int) -> dict:
@@ -83,7 +89,7 @@ def profile_recipe(image_size: int, g_width: int, batch_size: int, steps: int, w
         ms = dict.fromkeys(ROWS, 0.0)
         for child in event.cpu_children:
             ms[category(child.name)] += child.cpu_time_total / 1000
-        ms[ROWS[9]] = max(event.cpu_time_total / 1000 - sum(ms.values()), 0.0)
+        ms[ROWS[11]] = max(event.cpu_time_total / 1000 - sum(ms.values()), 0.0)
         per_step.append(ms)
     medians = {row: statistics.median(s[row] for s in per_step) for row in ROWS}
     return {"config": config, "medians": medians, "plain_ms": statistics.median(plain) * 1000,
