@@ -54,3 +54,10 @@ def test_profile_step_files_the_step_into_its_rows():
                  "optimizer (Adam step, zero_grad)"):  # the step's operations were found and filed
         assert float(rows[name].split("(")[1].split(" ms")[0]) > 0, rows[name]
     assert "load average" in out and "reproduce: python scripts/profile_step.py" in out
+
+
+def test_bench_threads_times_each_thread_setting_in_its_own_process():
+    out = run_script("bench_threads.py", "--width", "8", "--batch-size", "4", "--steps", "2", "--rounds", "1")
+    rows = [line for line in out.splitlines() if line.startswith("| 1 thread") or line.startswith("| 2 threads")]
+    assert len(rows) == 4, out
+    assert all(float(row.split("|")[2]) > 0 for row in rows) and "load average" in out
