@@ -63,8 +63,10 @@ def test_bench_threads_times_each_thread_setting_in_its_own_process():
     assert all(float(row.split("|")[2]) > 0 for row in rows) and "load average" in out
 
 
-def test_ab_matrix_products_times_both_forms_of_the_step():
-    out = run_script("ab_matrix_products.py", "--width", "8", "--batch-size", "4", "--rounds", "1", "--block", "1")
-    rows = [line for line in out.splitlines() if line.startswith("| convolutions") or line.startswith("| matrix")]
-    assert len(rows) == 2 and all(float(row.split("|")[2]) > 0 for row in rows), out
-    assert "load average" in out
+def test_ab_step_times_each_variant_of_the_step():
+    out = run_script("ab_step.py", "--variants", "convolutions", "default", "batched-d", "nchw-weights",
+                     "--width", "8", "--batch-size", "4", "--rounds", "1", "--block", "1")
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and "variant" not in line]
+    assert [row[1].strip() for row in rows if row[1].strip() != "---"] == [
+        "convolutions", "default", "batched-d", "nchw-weights"], out
+    assert all(float(row[2]) > 0 for row in rows if row[1].strip() != "---") and "load average" in out
