@@ -32,7 +32,7 @@ from dcgan.bench import bench_data, machine_line, trainer_step
 from dcgan.config import TrainConfig
 
 MATRIX_PRODUCTS = (models.project, models.dense_head)
-CONVOLUTIONS = (lambda conv, x: conv(x), lambda conv, x: conv(x).flatten())
+CONVOLUTIONS = (lambda conv, x: nn.ConvTranspose2d.forward(conv, x), lambda conv, x: nn.Conv2d.forward(conv, x))
 
 
 @contextlib.contextmanager
