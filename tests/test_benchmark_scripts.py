@@ -38,3 +38,35 @@ def test_bench_export_prints_sizes_and_browser_and_pytorch_times():
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2].endswith(" MB") and cells[3].endswith(" MB") and cells[-1].endswith("x")
     assert all(float(c) > 0 for c in cells[4:9]) and "load average" in out
+
+
+def test_profile_step_files_the_step_into_its_rows():
+    out = run_script("profile_step.py", "--recipe", "28:8:4", "--steps", "2", "--warmup", "1")
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith("| share")}
+    for name in ("convolution forward", "convolution backward", "matrix products backward", "BatchNorm forward",
+                 "BatchNorm backward", "activations forward", "activations backward",
+                 "optimizer (Adam step, zero_grad)", "host gaps (Python, engine, profiler)", "step, unprofiled (median)"):
+        assert name in rows, out
+    shares = {name: int(cell.split("%")[0]) for name, cell in rows.items() if not name.startswith("step")}
+    assert 95 <= sum(shares.values()) <= 105, out  # rounded shares of one whole step
+    for name in ("convolution forward", "convolution backward", "matrix products backward",
+                 "optimizer (Adam step, zero_grad)"):  # the step's operations were found and filed
+        assert float(rows[name].split("(")[1].split(" ms")[0]) > 0, rows[name]
+    assert "load average" in out and "reproduce: python scripts/profile_step.py" in out
+
+
+def test_bench_threads_times_each_thread_setting_in_its_own_process():
+    out = run_script("bench_threads.py", "--width", "8", "--batch-size", "4", "--steps", "2", "--rounds", "1")
+    rows = [line for line in out.splitlines() if line.startswith("| 1 thread") or line.startswith("| 2 threads")]
+    assert len(rows) == 4, out
+    assert all(float(row.split("|")[2]) > 0 for row in rows) and "load average" in out
+
+
+def test_ab_step_times_each_variant_of_the_step():
+    out = run_script("ab_step.py", "--variants", "convolutions", "default", "batched-d", "nchw-weights",
+                     "--width", "8", "--batch-size", "4", "--rounds", "1", "--block", "1")
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and "variant" not in line]
+    assert [row[1].strip() for row in rows if row[1].strip() != "---"] == [
+        "convolutions", "default", "batched-d", "nchw-weights"], out
+    assert all(float(row[2]) > 0 for row in rows if row[1].strip() != "---") and "load average" in out

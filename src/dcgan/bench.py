@@ -9,6 +9,7 @@ converts and transforms every sample in Python, a DataLoader with 2 worker proce
 from __future__ import annotations
 
 import dataclasses
+import os
 import resource
 import time
 from typing import Any, Callable
@@ -32,7 +33,8 @@ def peak_rss_mb() -> float:
 
 def machine_line() -> str:
     """What the CPU numbers depend on, for the first line of a benchmark's output."""
-    return (f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU vector unit "
+    return (f"torch {torch.__version__}, {torch.get_num_threads()} threads (OMP_WAIT_POLICY "
+            f"{os.environ.get('OMP_WAIT_POLICY', 'default')}), CPU vector unit "
             f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_has_native_bf16()}")
 
 
@@ -252,6 +254,7 @@ def run_bench(config: TrainConfig, steps: int, baseline: bool = True, levers: bo
         "config": {**{k: getattr(config, k) for k in ("dataset", "image_size", "channels", "batch_size", "g_width",
                                                       "d_width", "channels_last", "compile")}, "precision": precision},
         "device": train.pop("device"), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         # The vector unit decides the CPU numbers: AVX2 vs AVX512, and native bf16 or an emulated one.
         "cpu": {"capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": cpu_has_native_bf16()},
         "data": source, "steps": steps, "peak_gflops": peak, "peak_dtype": str(dtype).replace("torch.", ""),

@@ -54,7 +54,7 @@ class Generator(nn.Module):
         widths = _widths(width, doublings)  # 64x64, width 64: [512, 256, 128, 64]
         # Project z to the first map with a transposed conv from 1x1 (the paper's "project and reshape").
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_channels, widths[0], start, 1, 0, bias=False),  # (B, 8w, 4, 4)
+            ConvTranspose2d(z_channels, widths[0], start, 1, 0, bias=False),  # (B, 8w, 4, 4)
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(True),
         ]
@@ -113,7 +113,7 @@ class Discriminator(nn.Module):
         # to the rest of its batch's, as extra channels of the last map, lets D see a batch of near-copies.
         self.minibatch = wrap(MinibatchDiscrimination(widths[-1], minibatch_kernels)) if minibatch_kernels else None
         head_in = widths[-1] + minibatch_kernels
-        self.head = wrap(nn.Conv2d(head_in, 1, start, 1, 0, bias=False))  # (B, 1, 1, 1): one logit per image
+        self.head = wrap(Conv2d(head_in, 1, start, 1, 0, bias=False))  # (B, 1, 1, 1): one logit per image
         # Projection conditioning (Miyato & Koyama 2018, eq. 3): logit += <embed(y), sum-pooled features>.
         self.project = (wrap(nn.Embedding(num_classes, widths[-1])) if self.conditioning == "projection"
                         else None)
@@ -180,6 +180,55 @@ class MinibatchDiscrimination(nn.Module):
         distance = torch.cdist(m, m, p=1)  # (B, N, N): L1 distance between the rows of every pair of samples
         others = max(m.shape[1] - 1, 1)
         return ((torch.exp(-distance).sum(dim=2) - 1) / others).t()  # (N, B); -1 leaves out c_b(x_i, x_i) = 1
+
+
+def project(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """G's first layer on z as a 1x1 map (B, Z, 1, 1) -> (B, C, k, k): a transposed convolution whose input is one
+    pixel is a matrix product, (B, Z) @ (Z, C*k*k), "just a matrix multiplication, but the result is reshaped into a
+    4-dimensional tensor" (Radford et al. 2015, section 3). Computed as one it is about 3x faster on a CPU than
+    oneDNN's deconvolution, which also converts the weight's layout on every call (docs/performance.md, "The small
+    networks"). The weight stays the layer's own, so checkpoints and every other reader of the layer are unchanged;
+    the output keeps the weight's memory layout, as the convolution's does."""
+    if (x.shape[2:] != (1, 1) or conv.stride != (1, 1) or conv.padding != (0, 0) or conv.output_padding != (0, 0)
+            or conv.dilation != (1, 1) or conv.groups != 1 or conv.bias is not None):
+        return nn.ConvTranspose2d.forward(conv, x)
+    w = conv.weight  # (Z, C, k, k)
+    z_dim, c, kh, kw = w.shape
+    if not w.is_contiguous() and w.is_contiguous(memory_format=torch.channels_last):  # stored as (Z, k, k, C)
+        return (x.flatten(1) @ w.permute(0, 2, 3, 1).reshape(z_dim, -1)).view(-1, kh, kw, c).permute(0, 3, 1, 2)
+    return (x.flatten(1) @ w.reshape(z_dim, -1)).view(-1, c, kh, kw)
+
+
+def dense_head(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """D's last layer, one logit per image (B, C, k, k) -> (B, 1, 1, 1): a convolution whose kernel covers its whole input
+    is a dot product of the flattened map with the flattened kernel ("the last convolution layer is flattened and
+    then fed into a single sigmoid output", Radford et al. 2015, figure 1's text), computed as the matrix product
+    it is; about 2.5x faster on a CPU than the convolution at the small networks' sizes (docs/performance.md)."""
+    if (conv.out_channels != 1 or tuple(x.shape[1:]) != (conv.in_channels, *conv.kernel_size)
+            or conv.stride != (1, 1) or conv.padding != (0, 0) or conv.dilation != (1, 1) or conv.groups != 1
+            or conv.bias is not None):
+        return nn.Conv2d.forward(conv, x)
+    w = conv.weight  # (1, C, k, k); read once, as the convolution does (under spectral norm each read is a step)
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):  # (B, k, k, C) in memory
+        x, w = x.permute(0, 2, 3, 1), w.permute(0, 2, 3, 1)
+    return (x.reshape(x.shape[0], -1) @ w.reshape(-1, 1)).view(-1, 1, 1, 1)
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """torch's transposed convolution that computes a 1x1 input as the matrix product it is (`project`): G's first
+    layer. Same parameters, state_dict, hooks and name as nn.ConvTranspose2d, so checkpoints, the architecture
+    table and the memory estimate see the layer they always did."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        return project(self, x) if output_size is None else super().forward(x, output_size)
+
+
+class Conv2d(nn.Conv2d):
+    """torch's convolution that computes a kernel covering its whole input as a matrix product (`dense_head`):
+    D's head. Same parameters, state_dict, hooks and name as nn.Conv2d."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dense_head(self, x)
 
 
 def _norm_layer(norm: str, channels: int) -> list[nn.Module]:

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
 def format_report(r: dict) -> str:
     c = r["config"]
     lines = [f"dcgan bench: {c['dataset']} {c['image_size']}x{c['image_size']}, batch {c['batch_size']}, "
-             f"widths {c['g_width']}/{c['d_width']}, {c['precision']}, device {r['device']} ({r['threads']} threads), "
+             f"widths {c['g_width']}/{c['d_width']}, {c['precision']}, device {r['device']} ({r['threads']} threads, "
+             f"OMP_WAIT_POLICY {r['omp_wait_policy']}), "
              f"torch {r['torch']}",
              f"data: {r['data']}",
              f"cpu: {r['cpu']['capability']}, native bf16: {'yes' if r['cpu']['native_bf16'] else 'no'}",

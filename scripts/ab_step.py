@@ -1,0 +1,132 @@
+"""Variants of the small networks' training step against the default step, in one process, taking turns
+(docs/performance.md, "The small networks").
+
+    python scripts/ab_step.py                                        # the defaults against the convolution path
+    python scripts/ab_step.py --variants default compile batched-d nchw-weights --batch-size 32
+
+Variants (each a trainer from the same seed; blocks of steps alternate between them, round after round, so a
+busy moment of the machine hits all of them; each row is the median of its blocks' milliseconds per step):
+  default        the trainer's step as it is
+  convolutions   G's first layer and D's head as the convolutions they are, not matrix products (the step before)
+  compile        torch.compile of G and D with inductor (`--compile`); its first step, compilation included, is timed
+  batched-d      D's real and fake passes of its update as one batch; BatchNorm still normalises each half with
+                 that half's statistics and updates its running statistics real half first, as two passes do
+  nchw-weights   G's and D's weights kept in NCHW (activations stay channels_last), so fused Adam needs no copies
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import statistics
+import time
+import types
+
+import torch
+from torch import nn
+
+from dcgan import models
+from dcgan.bench import bench_data, machine_line, trainer_step
+from dcgan.config import TrainConfig
+
+MATRIX_PRODUCTS = (models.project, models.dense_head)
+CONVOLUTIONS = (lambda conv, x: nn.ConvTranspose2d.forward(conv, x), lambda conv, x: nn.Conv2d.forward(conv, x))
+
+
+@contextlib.contextmanager
+def batchnorm_per_part(module: nn.Module, parts: int):
+    """Each BatchNorm of module normalises each of `parts` equal slices of the batch with its own statistics,
+    updating the running statistics slice after slice, as separate forward passes would."""
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for layer in layers:
+        layer.forward = lambda x, plain=layer.forward: torch.cat([plain(c) for c in x.chunk(parts)])
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward
+
+
+def update_d_batched(self, real, labels, fake, fake_labels, sigma):
+    """Trainer._update_d for the plain recipe (no penalties, augmentation or instance noise) with one D pass."""
+    b = real.shape[0]
+    y = torch.cat([labels, fake_labels]) if labels is not None else None
+    with self.autocast, batchnorm_per_part(self.D, 2):
+        logits = self.D_train(torch.cat([real, fake]), y).float()
+        real_logits, fake_logits = logits[:b], logits[b:]
+        loss_D = self.objective.d_loss(real_logits, fake_logits, 1.0 - self.config.label_smoothing)
+    self.opt_D.zero_grad(set_to_none=True)
+    loss_D.backward()
+    self.opt_D.step()
+    return dict(loss_D=loss_D.detach(), D_x=torch.sigmoid(real_logits.detach()).mean(),
+                D_G_z=torch.sigmoid(fake_logits.detach()).mean())
+
+
+def build(variant: str, config: TrainConfig, data):
+    trainer, step = trainer_step(dataclasses.replace(config, compile=variant == "compile"), data)
+    if variant == "batched-d":
+        trainer._update_d = types.MethodType(update_d_batched, trainer)
+    if variant == "nchw-weights":
+        for net in (trainer.G, trainer.D):
+            for p in net.parameters():
+                p.data = p.data.contiguous()
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=["convolutions", "default"],
+                        choices=["default", "convolutions", "compile", "batched-d", "nchw-weights"],
+                        help="the first is the reference of the ratios (default: convolutions default)")
+    parser.add_argument("--image-size", type=int, default=28)
+    parser.add_argument("--width", type=int, default=32, help="G's and D's widths (default: 32)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default: 1; see bench_threads.py)")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--block", type=int, default=10, help="steps per block (default: 10)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = TrainConfig.from_dict({"dataset": "fashion-mnist", "image_size": args.image_size, "g_width": args.width,
+                                    "d_width": args.width, "batch_size": args.batch_size, "seed": 0,
+                                    "steps": 1}).resolved()
+    data = bench_data(config)[0]
+    steps, first_step = {}, {}
+    for name in args.variants:
+        models.project, models.dense_head = CONVOLUTIONS if name == "convolutions" else MATRIX_PRODUCTS
+        start = time.perf_counter()
+        steps[name] = build(name, config, data)
+        steps[name](0)
+        first_step[name] = time.perf_counter() - start
+        for i in range(1, 6):
+            steps[name](i)
+    times: dict[str, list[float]] = {name: [] for name in args.variants}
+    load_before = os.getloadavg()
+    for _ in range(args.rounds):
+        for name in args.variants:
+            models.project, models.dense_head = CONVOLUTIONS if name == "convolutions" else MATRIX_PRODUCTS
+            start = time.perf_counter()
+            for i in range(args.block):
+                steps[name](i)
+            times[name].append((time.perf_counter() - start) / args.block * 1000)
+    models.project, models.dense_head = MATRIX_PRODUCTS
+    load_after = os.getloadavg()
+    print(machine_line())
+    print(f"{args.image_size}x{args.image_size}, widths {args.width}, batch {args.batch_size}; {args.rounds} rounds of "
+          f"{args.block} steps; load average (1, 5, 15 min): before {' '.join(f'{v:.2f}' for v in load_before)}, "
+          f"after {' '.join(f'{v:.2f}' for v in load_after)}\n")
+    reference = statistics.median(times[args.variants[0]])
+    print(f"| variant | ms/step (median) | images/s | step speed vs {args.variants[0]} | set-up + first step (s) |")
+    print("|---|---|---|---|---|")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"| {name} | {median:.2f} | {args.batch_size / median * 1000:.0f} | {reference / median:.2f}x | "
+              f"{first_step[name]:.2f} |")
+    print(f"\nreproduce: python scripts/ab_step.py --variants {' '.join(args.variants)} --image-size "
+          f"{args.image_size} --width {args.width} --batch-size {args.batch_size} --threads {args.threads} "
+          f"--rounds {args.rounds} --block {args.block}")
+
+
+if __name__ == "__main__":
+    main()
