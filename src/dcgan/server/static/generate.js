@@ -2,7 +2,7 @@
 // latent interpolation (strip + GIF), vector arithmetic on samples the user clicks into groups A, B and C, style
 // mixing grids (one per block) and slides along a class's attribute direction.
 
-import { $, $$, el, getJSON, sendJSON, getBlob, filenameOf, runPath, integer, classOptions } from './util.js';
+import { $, $$, el, getJSON, sendJSON, getBlob, filenameOf, runPath, integer, fillClasses } from './util.js';
 import { state, on } from './state.js';
 
 const SEEDS_SHOWN = 16;
@@ -59,18 +59,11 @@ async function loadSource(name) {
     select.value = detail.selected_checkpoint || '';
     const classes = detail.summary.conditional ? detail.summary.num_classes || detail.config.num_classes : 0;
     $('#class-field').hidden = !classes;
-    if (classes) {
-      const chosen = $('#generate-class').value; // a reload of the same run keeps the chosen class
-      const names = state.datasets.find((d) => d.name === detail.config.dataset)?.class_names || [];
-      $('#generate-class').replaceChildren(...classOptions(names, classes));
-      if (chosen !== '' && Number(chosen) < classes) $('#generate-class').value = chosen;
-    }
-    $('#generate-source').textContent = classes ? `conditional: ${classes} classes` : '';
     const dataset = (state.datasets || []).find((d) => d.name === detail.config.dataset);
-    const toward = $('#attr-class').value; // kept across a reload of the same run, as the class above
     const names = dataset?.class_names || [];
-    $('#attr-class').replaceChildren(...classOptions(names, names.length));
-    if (toward !== '' && Number(toward) < names.length) $('#attr-class').value = toward;
+    if (classes) fillClasses($('#generate-class'), names, classes);
+    $('#generate-source').textContent = classes ? `conditional: ${classes} classes` : '';
+    fillClasses($('#attr-class'), names, names.length);
     attributeReady(detail.config.dataset, Boolean(dataset?.classifier));
     loadBlocks();
     showSeeds();

@@ -90,9 +90,12 @@ export function value(v) {
   return String(v);
 }
 
-// Options 0..count-1 labelled with a dataset's class names (GET /api/system/datasets); a name that already starts
-// with its number (MNIST's "3 - three") is shown as it is.
-export function classOptions(names, count) {
-  return Array.from({ length: count }, (_, i) => el('option', { value: String(i) },
-    !names[i] ? String(i) : names[i].startsWith(String(i)) ? names[i] : `${i} · ${names[i]}`));
+// A class picker's options 0..count-1, labelled with a dataset's class names (GET /api/system/datasets; a name
+// that already starts with its number, MNIST's "3 - three", is shown as it is). The class chosen before stays
+// chosen while it exists: a run's page is filled again whenever the run reloads.
+export function fillClasses(select, names, count) {
+  const chosen = select.value;
+  select.replaceChildren(...Array.from({ length: count }, (_, i) => el('option', { value: String(i) },
+    !names[i] ? String(i) : names[i].startsWith(String(i)) ? names[i] : `${i} · ${names[i]}`)));
+  if (chosen !== '' && Number(chosen) < count) select.value = chosen;
 }
