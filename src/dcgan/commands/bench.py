@@ -72,7 +72,7 @@ def format_report(r: dict) -> str:
     if "speedup" in r:
         lines.append(f"\nspeed-up over the textbook loop: {r['speedup']:.2f}x")
     lines.append(f"generate 64 images: {r['generate']['ms_per_batch']:.1f} ms (median)")
-    lines.append(f"peak resident memory: {r['peak_rss_mb']:.0f} MB")
+    lines.append(f"peak resident memory of training and generating: {r['peak_rss_mb']:.0f} MB")
     if "levers" in r:
         base = r["levers"]["defaults"]["images_per_s"]
         lines.append("\nlevers (one change from the defaults):")
