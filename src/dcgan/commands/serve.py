@@ -33,6 +33,10 @@ def register(sub) -> None:
     p.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate (PEM; with "
                    "--ssl-keyfile): the token and the cookie then travel encrypted")
     p.add_argument("--ssl-keyfile", metavar="FILE", help="the certificate's private key (PEM)")
+    p.add_argument("--allow-origin", action="append", metavar="ORIGIN", help="let web pages served from ORIGIN "
+                   "(scheme://host[:port], e.g. http://localhost:5173 for a Vite dev server) call the API and open "
+                   "the live feeds, with CORS; repeat for several (default: none, only the dashboard's own page; "
+                   "'*' is refused)")
     p.add_argument("--data-root", action="append", metavar="DIR", help="a folder datasets and data_dir may lead "
                    "into; repeat for several (default: ./data and the system dataset folders)")
     p.add_argument("--allow-downloads", action="store_true", help="let a training started from the dashboard "
@@ -62,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if generated:
         token = secrets.token_urlsafe(24)
     options = dict(token=token, allowed_hosts=loopback_hosts() if loopback else None,
-                   allow_downloads=args.allow_downloads)
+                   allowed_origins=allowed_origins(args.allow_origin or []), allow_downloads=args.allow_downloads)
     if args.data_root:
         options["data_roots"] = [Path(d) for d in args.data_root]
     if args.memory_budget is not None:
@@ -79,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"access token: {token} (generated; choose one with --token-file or ${TOKEN_ENV})", flush=True)
     print(f"runs folder: {os.path.abspath(args.runs_dir)}; API docs: {url}docs; Ctrl-C stops the server (a "
           f"training stops after its step and writes a checkpoint)", flush=True)
+    if app.state.settings.allowed_origins:
+        print(f"pages allowed from other origins: {', '.join(app.state.settings.allowed_origins)}", flush=True)
     describe_limits(app)
     try:
         server.run(sockets=[sock])
@@ -104,6 +110,18 @@ def read_token(args: argparse.Namespace) -> str | None:
               file=sys.stderr, flush=True)
         return args.token
     return os.environ.get(TOKEN_ENV) or None
+
+
+def allowed_origins(texts: list[str]) -> list[str]:
+    from dcgan.server.security import parse_origin
+
+    origins = []
+    for text in texts:
+        try:
+            origins.append(parse_origin(text))
+        except ValueError as e:
+            raise ConfigError(f"--allow-origin {text!r}: {e}") from e
+    return origins
 
 
 def tls_files(certfile: str | None, keyfile: str | None) -> dict[str, str]:

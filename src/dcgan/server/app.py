@@ -19,6 +19,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from dcgan import __version__, budget
 from dcgan.errors import CheckpointError, ConfigError, DataError, DcganError
@@ -27,7 +28,7 @@ from dcgan.server.manager import RunManager
 from dcgan.server.routes import compare, health, latent, live, runs, seed000, system, training
 from dcgan.server.runs import RunStore
 from dcgan.server.seed000 import Seed000
-from dcgan.server.security import AccessGuard
+from dcgan.server.security import CORS_HEADERS, CORS_METHODS, AccessGuard, SiteGuard
 from dcgan.server.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -42,7 +43,7 @@ log = logging.getLogger("dcgan.server")
 
 def create_app(runs_dir: str | Path = "runs", **options: Any) -> FastAPI:
     """The dashboard app over a runs folder; `options` are further Settings fields (token, allowed_hosts,
-    limits)."""
+    allowed_origins, limits)."""
     settings = Settings(runs_dir=Path(runs_dir), **options)
     store = RunStore(settings.runs_dir, memory_budget=settings.memory_budget)
     manager = RunManager(settings, store)
@@ -65,10 +66,14 @@ def create_app(runs_dir: str | Path = "runs", **options: Any) -> FastAPI:
                               "WebSocket feed (`/api/live`).")
     app.state.settings, app.state.store, app.state.manager = settings, store, manager
     app.state.seed000 = Seed000(manager, store)
-    app.add_middleware(AccessGuard, token=settings.token, allowed_hosts=settings.allowed_hosts,
-                       max_body_bytes=settings.max_body_bytes)
     for module in (training, runs, latent, health, compare, system, live, seed000):
         app.include_router(module.router)
+    # The last middleware added runs first: SiteGuard, then CORS (see dcgan.server.security), then AccessGuard.
+    app.add_middleware(AccessGuard, token=settings.token, max_body_bytes=settings.max_body_bytes)
+    if settings.allowed_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=CORS_METHODS,
+                           allow_headers=CORS_HEADERS)
+    app.add_middleware(SiteGuard, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
     add_error_handlers(app, settings, manager.scrub)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

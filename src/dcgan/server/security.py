@@ -1,9 +1,18 @@
-"""Who may talk to the server: one ASGI middleware in front of every HTTP request and WebSocket handshake.
+"""Who may talk to the server: two ASGI middlewares in front of every HTTP request and WebSocket handshake, with
+Starlette's CORSMiddleware between them when the server lets pages of other origins in (`--allow-origin`).
 
+SiteGuard, outermost:
 - Host: a loopback server answers only to loopback host names, so a web page elsewhere cannot reach it by
   pointing its own domain at 127.0.0.1 (DNS rebinding).
-- Origin: a browser request that changes something (any method but GET/HEAD) or opens the live feed must come
-  from the dashboard's own origin, so another site open in the same browser cannot drive it (CSRF).
+- Origin: a browser request that changes something (any method but GET/HEAD, CORS preflights included) or opens a
+  live feed must come from the dashboard's own origin or one the server allows, so another site open in the same
+  browser cannot drive it (CSRF). Other origins are refused before CORS could add a header to the answer.
+
+CORSMiddleware (only with allowed origins) answers an allowed origin's preflight itself, before the token check (a
+browser never sends credentials on a preflight) and without reaching any route, and adds
+Access-Control-Allow-Origin to that origin's answers, refusals of AccessGuard included, so its page can read them.
+
+AccessGuard, inside:
 - Size: a body announced larger than the server's limit is refused with a JSON 413 before it is read; a body
   without a length (chunked) is refused with 411, so no request can stream an unbounded body.
 - Token: when the server has one, every request carries it as `Authorization: Bearer <token>` or as the
@@ -16,6 +25,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import re
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,14 +35,37 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 COOKIE = "dcgan_token"
 SAFE_METHODS = ("GET", "HEAD")
+# What a page of an allowed origin may send: the API's methods, and beyond the CORS-safelisted headers, JSON bodies
+# and the token (a test checks the methods against the routes).
+CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH"]
+CORS_HEADERS = ["Authorization", "Content-Type"]
+ORIGIN = re.compile(r"(https?)://(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::([0-9]{1,5}))?/?", re.I)
+DEFAULT_PORTS = {"http": 80, "https": 443}
+HINTS = 16  # other origins whose first call the log mentions; an unbounded set would grow with every caller
+log = logging.getLogger("dcgan.server")
 
 
-class AccessGuard:
-    def __init__(self, app: ASGIApp, token: str | None, allowed_hosts: list[str] | None, max_body_bytes: int):
+def parse_origin(text: str) -> str:
+    """An origin as browsers write it in their Origin header ('HTTP://LocalHost:5173/' -> 'http://localhost:5173');
+    ValueError says what is wrong."""
+    if "*" in text:
+        raise ValueError("a wildcard would let web pages nobody named drive this server from any browser that can "
+                         "reach it; name the origin of each page to let in, e.g. http://localhost:5173")
+    match = ORIGIN.fullmatch(text.strip())
+    if not match or not 0 < int(match.group(3) or 80) <= 65535:
+        raise ValueError("an origin is http:// or https://, a host and an optional port, without a path, e.g. "
+                         "http://localhost:5173")
+    scheme, host, port = match.group(1).lower(), match.group(2).lower(), match.group(3)
+    port = int(port) if port else DEFAULT_PORTS[scheme]
+    return f"{scheme}://{host}" + ("" if port == DEFAULT_PORTS[scheme] else f":{port}")
+
+
+class SiteGuard:
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str] | None, allowed_origins: list[str] = ()):
         self.app = app
-        self.token = token
-        self.max_body_bytes = max_body_bytes
         self.allowed_hosts = {h.strip("[]").lower() for h in allowed_hosts} if allowed_hosts is not None else None
+        self.allowed_origins = set(allowed_origins)
+        self.hinted: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -40,17 +74,46 @@ class AccessGuard:
         host = headers.get("host", "")
         if self.allowed_hosts is not None and hostname(host) not in self.allowed_hosts:
             return await deny(scope, send, 403, f"host {host!r} is not served here; use the URL dcgan serve printed")
+        origin = headers.get("origin")
+        if not origin or urlsplit(origin).netloc.lower() == host.lower() or origin in self.allowed_origins:
+            return await self.app(scope, receive, send)
+        self.hint(origin)
+        if scope["type"] == "websocket" or scope["method"] not in SAFE_METHODS:
+            return await deny(scope, send, 403, f"cross-site request from {origin} refused; use the dashboard "
+                                                f"page, a client without an Origin header, or let that page in: "
+                                                f"dcgan serve --allow-origin {origin}")
+        return await self.app(scope, receive, send)  # a GET: answered, and the browser keeps it from the page
+
+    def hint(self, origin: str) -> None:
+        """Say once in the server's log how to let a page in: the page itself cannot read why it was refused."""
+        if origin in self.hinted or len(self.hinted) >= HINTS:
+            return
+        self.hinted.add(origin)
+        try:
+            valid = parse_origin(origin) == origin  # only a well-formed origin reaches the log
+        except ValueError:
+            valid = False
+        if valid:
+            log.warning("a page at %s called this server: it may use it only once let in with dcgan serve "
+                        "--allow-origin %s (let in only pages you trust)", origin, origin)
+
+
+class AccessGuard:
+    def __init__(self, app: ASGIApp, token: str | None, max_body_bytes: int):
+        self.app = app
+        self.token = token
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
         length = headers.get("content-length", "0")
         if scope["type"] == "http" and "transfer-encoding" in headers:
             return await deny(scope, send, 411, "send the request body with a Content-Length")
         if scope["type"] == "http" and (not length.isdigit() or int(length) > self.max_body_bytes):
             return await deny(scope, send, 413, f"the request body is larger than {self.max_body_bytes} bytes; "
                                                 f"send less")
-        changes = scope["type"] == "websocket" or scope["method"] not in SAFE_METHODS
-        origin = headers.get("origin")
-        if changes and origin and urlsplit(origin).netloc.lower() != host.lower():
-            return await deny(scope, send, 403, f"cross-site request from {origin} refused; use the dashboard "
-                                                f"page or a client without an Origin header")
         if self.token is None:
             return await self.app(scope, receive, send)
         first_load = scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/"

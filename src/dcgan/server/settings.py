@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from dcgan.budget import default_budget
 from dcgan.server.dataroots import default_data_roots
+from dcgan.server.security import parse_origin
 
 
 class Settings(BaseModel):
@@ -17,6 +18,8 @@ class Settings(BaseModel):
     # Host names a browser may use to reach the server; None accepts any. On loopback only loopback names are
     # accepted, so a web page on another site cannot reach the server through DNS rebinding.
     allowed_hosts: list[str] | None = None
+    allowed_origins: list[str] = Field([], description="origins (scheme://host[:port]) of other web pages that may "
+                                       "call the API and open the live feeds, with CORS; none by default")
     max_body_bytes: int = Field(64 * 1024, description="largest request body accepted (413 above it)")
     history_points: int = Field(2000, description="most points of a curve sent to a client at once")
     log_lines: int = Field(500, description="log lines kept for clients that connect later")
@@ -31,6 +34,11 @@ class Settings(BaseModel):
     data_roots: list[Path] = Field(default_factory=default_data_roots, description="the folders datasets and "
                                    "data_dir may lead into")
     allow_downloads: bool = Field(False, description="let a training download a named dataset that is missing")
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def canonical_origins(cls, origins: list[str]) -> list[str]:
+        return list(dict.fromkeys(parse_origin(o) for o in origins))  # as browsers write them, each once
 
 
 def is_loopback(host: str) -> bool:
