@@ -136,6 +136,8 @@ def test_without_the_option_other_origins_are_refused_as_before(api):
     assert answer.status_code == 403 and "access-control-allow-origin" not in answer.headers
     assert f"dcgan serve --allow-origin {PAGE}" in answer.json()["detail"]
     assert "access-control-allow-origin" not in api.get("/status", headers={"origin": PAGE}).headers
+    opaque = api.post("/stop_training", headers={"origin": "null"})  # a sandboxed or file:// page: any site's
+    assert opaque.status_code == 403 and "--allow-origin" not in opaque.json()["detail"]
 
 
 def test_serve_prints_the_allowed_origins_and_answers_them(tmp_path):

@@ -60,6 +60,14 @@ def parse_origin(text: str) -> str:
     return f"{scheme}://{host}" + ("" if port == DEFAULT_PORTS[scheme] else f":{port}")
 
 
+def is_origin(text: str) -> bool:
+    """A well-formed origin as a browser writes it (only those reach the log or a suggestion)."""
+    try:
+        return parse_origin(text) == text
+    except ValueError:
+        return False
+
+
 class SiteGuard:
     def __init__(self, app: ASGIApp, allowed_hosts: list[str] | None, allowed_origins: list[str] = ()):
         self.app = app
@@ -77,25 +85,17 @@ class SiteGuard:
         origin = headers.get("origin")
         if not origin or urlsplit(origin).netloc.lower() == host.lower() or origin in self.allowed_origins:
             return await self.app(scope, receive, send)
-        self.hint(origin)
+        let_in = f"dcgan serve --allow-origin {origin}" if is_origin(origin) else None
+        if let_in and origin not in self.hinted and len(self.hinted) < HINTS:
+            # Said once in the server's log, where the user looks: the page itself cannot read why it failed.
+            self.hinted.add(origin)
+            log.warning("a page at %s called this server: it may use it once let in with %s (let in only pages you "
+                        "trust)", origin, let_in)
         if scope["type"] == "websocket" or scope["method"] not in SAFE_METHODS:
             return await deny(scope, send, 403, f"cross-site request from {origin} refused; use the dashboard "
-                                                f"page, a client without an Origin header, or let that page in: "
-                                                f"dcgan serve --allow-origin {origin}")
+                                                f"page or a client without an Origin header"
+                                                + (f", or let that page in: {let_in}" if let_in else ""))
         return await self.app(scope, receive, send)  # a GET: answered, and the browser keeps it from the page
-
-    def hint(self, origin: str) -> None:
-        """Say once in the server's log how to let a page in: the page itself cannot read why it was refused."""
-        if origin in self.hinted or len(self.hinted) >= HINTS:
-            return
-        self.hinted.add(origin)
-        try:
-            valid = parse_origin(origin) == origin  # only a well-formed origin reaches the log
-        except ValueError:
-            valid = False
-        if valid:
-            log.warning("a page at %s called this server: it may use it only once let in with dcgan serve "
-                        "--allow-origin %s (let in only pages you trust)", origin, origin)
 
 
 class AccessGuard:
