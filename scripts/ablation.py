@@ -38,6 +38,7 @@ VARIANTS: dict[str, dict] = {
     "d-dropout 0.3": {"d_dropout": 0.3},
     "cosine schedule": {"lr_schedule": "cosine"},
     "minibatch-discrimination 100": {"minibatch_discrimination": 100},
+    "no minibatch-discrimination": {"minibatch_discrimination": 0},
     "feature-matching": {"feature_matching": True},
 }
 

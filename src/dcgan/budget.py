@@ -95,7 +95,7 @@ def gib(n: int) -> str:
 
 def _architecture_key(cfg: TrainConfig) -> tuple:
     return (cfg.image_size, cfg.channels, cfg.latent_dim, cfg.g_width, cfg.d_width, cfg.d_norm, cfg.spectral_norm,
-            cfg.conditional, cfg.num_classes or 10, cfg.d_conditioning)
+            cfg.conditional, cfg.num_classes or 10, cfg.d_conditioning, cfg.minibatch_discrimination)
 
 
 def model_profile(config: TrainConfig) -> Profile:
@@ -109,10 +109,10 @@ def _profile(key: tuple) -> Profile:
 
     from dcgan.models import build_discriminator, build_generator
 
-    size, channels, latent, g_width, d_width, d_norm, spectral, conditional, classes, conditioning = key
+    size, channels, latent, g_width, d_width, d_norm, spectral, conditional, classes, conditioning, kernels = key
     cfg = TrainConfig(image_size=size, channels=channels, latent_dim=latent, g_width=g_width, d_width=d_width,
                       d_norm=d_norm, spectral_norm=spectral, conditional=conditional, num_classes=classes,
-                      d_conditioning=conditioning)
+                      d_conditioning=conditioning, minibatch_discrimination=kernels)
     with torch.device("meta"):
         G, D = build_generator(cfg), build_discriminator(cfg)
         labels = torch.zeros(1, dtype=torch.long) if conditional else None

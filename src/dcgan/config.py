@@ -27,6 +27,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # The length of a run given neither --epochs nor --steps, by the kind of device it trains on: minutes on a laptop
 # CPU, longer where steps are cheap (docs/techniques.md, "The defaults", says which measurement chose each).
 DEFAULT_EPOCHS = {"cpu": 5, "mps": 5, "cuda": 20}
+# Minibatch discrimination's kernels unless chosen (Salimans et al. 2016 use 100): on in the defaults, since it
+# lowered the defaults' FID at their length on every seed measured (docs/techniques.md, "The defaults").
+MINIBATCH_KERNELS = 100
 # The option groups most runs set, in the order forms show them first and open; the others (technique, speed,
 # distributed, report) follow in field order, folded.
 MAIN_GROUPS = ("data", "model", "optim", "length", "run")
@@ -85,10 +88,12 @@ class TrainConfig:
     spectral_norm: bool = _opt(False, "spectral normalisation of D's weights (Miyato 2018)", group="technique")
     d_dropout: float = _opt(0.0, "dropout after each D activation, as the TensorFlow DCGAN tutorial (0.3)",
                             ge=0, lt=1, group="technique")
-    minibatch_discrimination: int = _opt(0, "minibatch discrimination against mode collapse: kernels of a layer "
-                                         "before D's output that compares each sample with the others of its "
-                                         "batch, 0 = off (Salimans 2016, section 3.2; they use 100)", ge=0,
-                                         le=1000, group="technique")
+    minibatch_discrimination: int | None = _opt(None, "minibatch discrimination against mode collapse: kernels "
+                                                "of a layer before D's output that compares each sample with the "
+                                                "others of its batch (Salimans 2016, section 3.2), 0 = off; "
+                                                f"default: {MINIBATCH_KERNELS} as they use, off for "
+                                                f"{' and '.join(_penalised())} whose penalty is per sample",
+                                                ge=0, le=1000, group="technique")
     feature_matching: bool = _opt(False, "G matches the mean of D's last hidden features on real images instead "
                                   "of fooling D: ||E f(x) - E f(G(z))||^2 (Salimans 2016, section 3.1)",
                                   group="technique")
@@ -180,10 +185,10 @@ class TrainConfig:
             raise ConfigError(f"--loss {self.loss} penalises each sample's gradient, which BatchNorm couples across "
                               "the batch (Gulrajani et al. 2017, section 4); use --d-norm layer, instance or none",
                               field="d_norm")
-        if self.loss == "wgan-gp" and self.minibatch_discrimination:
-            raise ConfigError("--loss wgan-gp penalises each sample's gradient, and minibatch discrimination makes "
+        if objective.gradient_penalty and self.minibatch_discrimination:
+            raise ConfigError(f"--loss {self.loss} penalises each sample's gradient, and minibatch discrimination makes "
                               "D's score of a sample depend on the rest of its batch (Gulrajani et al. 2017, "
-                              "section 4); drop --minibatch-discrimination or use another --loss",
+                              "section 4); use --minibatch-discrimination 0 or another --loss",
                               field="minibatch_discrimination")
         unknown = set(self.augmentations()) - set(AUGMENTATIONS)
         if unknown:
@@ -235,6 +240,8 @@ class TrainConfig:
         cfg.lr_d = cfg.lr_d if cfg.lr_d is not None else cfg.lr
         if cfg.d_norm == "auto":
             cfg.d_norm = "layer" if losses.LOSSES[cfg.loss].gradient_penalty else "batch"
+        if cfg.minibatch_discrimination is None:
+            cfg.minibatch_discrimination = 0 if losses.LOSSES[cfg.loss].gradient_penalty else MINIBATCH_KERNELS
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -318,7 +325,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cifar10": {"dataset": "cifar10", "image_size": 32, "channels": 3},
     "celeba64": {"dataset": "celeba", "image_size": 64, "channels": 3},
     # The DCGAN paper's recipe (Radford et al. 2015, section 4): widths 64, batch 128, Adam lr 2e-4, beta1 0.5.
-    "paper": {"g_width": 64, "d_width": 64, "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999},
+    "paper": {"g_width": 64, "d_width": 64, "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
+              "minibatch_discrimination": 0},
     # The defaults for exactly five minutes of training (the time budget ends the run with a checkpoint).
     "cpu-fast": {"minutes": 5, "epochs": 100},
 }
