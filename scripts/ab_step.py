@@ -50,7 +50,7 @@ def batchnorm_per_part(module: nn.Module, parts: int):
 
 
 def update_d_batched(self, real, labels, fake, fake_labels, sigma):
-    """Trainer._update_d for the plain recipe (no penalties, augmentation or instance noise) with one D pass."""
+    """GanStep._update_d for the plain recipe (no penalties, augmentation or instance noise) with one D pass."""
     b = real.shape[0]
     y = torch.cat([labels, fake_labels]) if labels is not None else None
     with self.autocast, batchnorm_per_part(self.D, 2):
@@ -67,7 +67,7 @@ def update_d_batched(self, real, labels, fake, fake_labels, sigma):
 def build(variant: str, config: TrainConfig, data):
     trainer, step = trainer_step(dataclasses.replace(config, compile=variant == "compile"), data)
     if variant == "batched-d":
-        trainer._update_d = types.MethodType(update_d_batched, trainer)
+        trainer.gan_step._update_d = types.MethodType(update_d_batched, trainer.gan_step)
     if variant == "nchw-weights":
         for net in (trainer.G, trainer.D):
             for p in net.parameters():

@@ -13,7 +13,7 @@ import argparse
 
 from dcgan.bench import machine_line, run_bench
 from dcgan.config import TrainConfig
-from dcgan.training import cpu_has_native_bf16
+from dcgan.device import cpu_has_native_bf16
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from dcgan.events import SampleGrid, StepMetrics
 from dcgan.losses import LOSSES, feature_matching
 from dcgan.models import Discriminator, MinibatchDiscrimination
 from dcgan.rundir import read_metrics
-from dcgan.training import lr_factor, update_ema
+from dcgan.step import lr_factor, update_ema
 
 def small(**kw):
     base = dict(seed=2, batch_size=32, g_width=16, d_width=16, log_every=1, tensorboard=False)

@@ -11,7 +11,7 @@ from dcgan import Trainer, TrainConfig, load_generator
 from dcgan.events import CheckpointSaved, EpochEnd, Log, SampleGrid, StatusChanged, StepMetrics
 from dcgan.rundir import read_metrics
 from dcgan.runfiles import RunWriters
-from dcgan.training import cpu_has_native_bf16
+from dcgan.device import cpu_has_native_bf16
 
 METRIC_KEYS = {"loss_D", "loss_G", "D_x", "D_G_z", "D_G_z_before", "D_G_z_after", "lr_G", "lr_D", "images_per_s"}
 

@@ -19,11 +19,11 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from dcgan.config import TrainConfig, native_format
-from dcgan.data import ImageData, load_dataset
-from dcgan.device import resolve_device
+from dcgan.data import ImageData, epoch_order, load_dataset
+from dcgan.device import cpu_has_native_bf16, resolve_device, resolve_precision
 from dcgan.errors import DataError
 from dcgan.models import build_discriminator, build_generator
-from dcgan.training import Trainer, cpu_has_native_bf16, epoch_order, resolve_precision
+from dcgan.training import Trainer
 
 
 def peak_rss_mb() -> float:

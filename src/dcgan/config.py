@@ -362,3 +362,15 @@ def fork_base(config: dict[str, Any], changes: list[dict[str, Any]], step: float
         if change["step"] <= step:
             values[change["field"]] = change["new"]
     return values
+
+
+def fork_config(parent: dict[str, Any], parent_changes: list[dict[str, Any]], step: float,
+                changes: dict[str, Any]) -> TrainConfig:
+    """A fork's choices: the parent's as they were at `step` (fork_base), then the fork's own changes. A length
+    given replaces the parent's (--steps drops its --epochs and the other way round); options left to the
+    defaults are derived again, so a new --lr moves both learning rates."""
+    values = fork_base(parent, parent_changes, step)
+    if {"steps", "epochs"} & set(changes):
+        values.update(steps=None, epochs=None)
+    values.update(changes)
+    return TrainConfig.from_dict(values)

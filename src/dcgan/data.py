@@ -322,3 +322,10 @@ def _decode_cached(paths: list[Path], data_dir: Path, image_size: int, channels:
     except OSError:
         pass  # a read-only data folder only costs a decode next time
     return data
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled sample order of an epoch: a function of (seed, epoch) only, so a resumed run continues the
+    same order mid-epoch."""
+    gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
+    return torch.randperm(n, generator=gen)

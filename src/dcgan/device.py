@@ -46,3 +46,20 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError as e:
         raise ConfigError(f"unknown device {name!r} ({e}); use auto, cpu, cuda or mps", field="device") from e
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' -> bf16 on CUDA GPUs with bf16 support (Ampere and later), fp32 elsewhere; bf16 asked for on a GPU
+    without it is a ConfigError rather than a silent slowdown."""
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if precision == "auto":
+        return "bf16" if cuda_bf16 else "fp32"
+    if precision == "bf16" and device.type == "cuda" and not cuda_bf16:
+        raise ConfigError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use "
+                          f"--precision fp32", field="precision")
+    return precision
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 convolutions natively here (AVX512-BF16 or AMX); elsewhere it emulates them."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -56,6 +56,7 @@ from dcgan.events import EpochEnd, Event, HyperparameterChanged, StepMetrics
 
 if TYPE_CHECKING:
     from dcgan.config import TrainConfig
+    from dcgan.data import ImageData
 
 try:
     import fcntl
@@ -186,6 +187,30 @@ def as_float(value: Any) -> Any:
         with contextlib.suppress(ValueError):
             return float(value)
     return value
+
+
+def session_record(command: str, from_step: int, device: str, processes: int, precision: str, dataset: str,
+                   data: "ImageData") -> dict[str, Any]:
+    """A session's entry in run.json: how it was started and what is needed to reproduce it."""
+    import platform
+
+    import numpy
+    import torch
+    import torchvision
+
+    from dcgan import __version__
+
+    return {
+        "started": datetime.now().isoformat(timespec="seconds"), "command": command,
+        "from_step": from_step, "device": device, "processes": processes,
+        "versions": {"dcgan": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+                     "numpy": numpy.__version__, "python": platform.python_version()},
+        "determinism": {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+                        "threads": torch.get_num_threads(), "precision": precision},
+        "dataset": {"name": dataset, "source": data.source, "images": len(data), "fingerprint": data.fingerprint()},
+    }
 
 
 @dataclass

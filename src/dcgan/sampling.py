@@ -1,10 +1,12 @@
 """Generation from a trained G: the notebook-friendly handle (LoadedGenerator) and loading it from a run, a
-checkpoint or an exported generator. The images it returns, grids and files are dcgan.images'.
+checkpoint or an exported generator, and a run's fixed-noise grid (its noise, and the real images shown beside it).
+The images it returns, grids and files are dcgan.images'.
 """
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,9 +15,13 @@ from dcgan.checkpoint import GENERATOR_FILE, load_checkpoint, load_generator_fil
 from dcgan.config import TrainConfig
 from dcgan.errors import CheckpointError, ConfigError
 # The image helpers were part of this module: they are still importable from it (__all__ below).
-from dcgan.images import (Images, display_scale, ffmpeg_path, gif_bytes, grid_array, image_array, mp4_bytes,
-                          png_bytes, to_uint8, write_gif)
+from dcgan.images import (Images, display_scale, ffmpeg_path, gif_bytes, grid_array, grid_nrow, image_array,
+                          mp4_bytes, png_bytes, to_uint8, write_gif)
 from dcgan.models import Generator, build_generator
+
+if TYPE_CHECKING:
+    from dcgan.data import ImageData
+
 
 class LoadedGenerator:
     """A trained G ready to sample: `g = load_generator("runs/x"); g.sample(16, seed=0)`.
@@ -164,6 +170,38 @@ def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu"
     except RuntimeError as e:
         raise CheckpointError(f"{path}: the weights do not fit the generator its config describes ({e})") from e
     return LoadedGenerator(model, config, step, str(path)).to(device)
+
+
+# --- A run's fixed-noise grid ------------------------------------------------------------------------------
+
+def fixed_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """(noise, labels, grid columns) of the fixed-noise grid, drawn on the CPU from the seed. A conditional run
+    shows one row per class, the same noise in every row."""
+    gen = torch.Generator().manual_seed(config.seed)
+    if not config.conditional:
+        return torch.randn(config.sample_count, config.latent_dim, generator=gen), None, grid_nrow(
+            config.sample_count)
+    classes = config.num_classes
+    columns = max(1, min(8, 256 // classes))
+    noise = torch.randn(columns, config.latent_dim, generator=gen).repeat(classes, 1)  # (classes*cols, latent)
+    return noise, torch.arange(classes).repeat_interleave(columns), columns
+
+
+def real_grid(config: TrainConfig, data: ImageData) -> tuple[torch.Tensor, int]:
+    """(images (N, C, H, W) uint8, columns): real training images laid out as the fixed-noise grid is (the same
+    count and columns; for a conditional run, each row of the same class), drawn from the seed."""
+    gen = torch.Generator().manual_seed(config.seed)
+    if not config.conditional:
+        picks = torch.randperm(len(data), generator=gen)[:config.sample_count]
+        return data.images[picks], grid_nrow(config.sample_count)
+    _, labels, columns = fixed_inputs(config)
+    picks = []
+    for k in range(config.num_classes):
+        of_class = (data.labels == k).nonzero().flatten()
+        order = torch.randperm(len(of_class), generator=gen)
+        picks.append(of_class[order[torch.arange(columns) % max(len(of_class), 1)]] if len(of_class) else
+                     torch.zeros(columns, dtype=torch.long))
+    return data.images[torch.cat(picks)], columns
 
 
 __all__ = ["Images", "LoadedGenerator", "load_generator", "to_uint8", "grid_array", "png_bytes", "image_array",

@@ -10,13 +10,11 @@ the run files, TensorBoard and W&B as the config asks).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -24,23 +22,25 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from dcgan.augment import diff_augment
 from dcgan.cadence import every_n, sample_due
 from dcgan.checkpoint import GENERATOR_FILE, export_generator, load_checkpoint, resolve_checkpoint, save_checkpoint
-from dcgan.config import TrainConfig, fork_base
+from dcgan.config import TrainConfig, fork_config
 from dcgan.control import FORK_FIXED, LIVE_FIELDS, STEP_PARTS, Change, Commands
-from dcgan.data import ImageData, load_dataset
-from dcgan.device import resolve_device
+from dcgan.data import ImageData, epoch_order, load_dataset
+from dcgan.device import cpu_has_native_bf16, resolve_device, resolve_precision
 from dcgan.distributed import all_mean, any_process, current_world, lr_scale
 from dcgan.errors import CheckpointError, ConfigError, DataError
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RealGrid,
                           RunStarted, SampleGrid, StatusChanged, StepMetrics)
-from dcgan.images import grid_nrow, to_uint8
-from dcgan.losses import LOSSES, feature_matching, gradient_penalty, r1_penalty
+from dcgan.images import to_uint8
+from dcgan.losses import LOSSES
 from dcgan.metrics.health import LOSS_RATIO, HealthMonitor, loss_ratio, non_finite
 from dcgan.models import build_discriminator, build_generator
-from dcgan.rundir import CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, refuse_if_busy, unique_run_dir
+from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, refuse_if_busy, session_record,
+                          unique_run_dir)
 from dcgan.runfiles import RunWriters
+from dcgan.sampling import fixed_inputs, real_grid
+from dcgan.step import GanStep
 
 
 class Diverged(Exception):
@@ -194,7 +194,8 @@ class Trainer:
         return self
 
     def _build_networks(self) -> None:
-        """G, D, their optimisers, the EMA copy and the process wrappers, initialised from the seed."""
+        """G, D, their optimisers, the EMA copy and the process wrappers, initialised from the seed, and the step
+        that trains them (dcgan.step) with its noise stream."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
         layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -212,18 +213,19 @@ class Trainer:
         if cfg.compile:
             self.G.compile()
             self.D.compile()
-        self.G_train, self.D_train = self._wrap_for_processes()
+        G_train, D_train = self._wrap_for_processes()
         # bf16 autocast: matmuls and convolutions in bfloat16, weights, BatchNorm and losses in fp32.
         self.precision = resolve_precision(cfg.precision, self.device)
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         self.layout = layout
-        self.objective = LOSSES[cfg.loss]
+        self.gan_step = GanStep(
+            cfg, self.G, self.D, G_train, D_train, self.opt_G, self.opt_D, self.G_ema, LOSSES[cfg.loss],
+            noise_gen=torch.Generator(device=self.device).manual_seed(cfg.seed), world=self.world,
+            device=self.device, autocast=self.autocast, lr_scale=self.lr_scale, augmentations=cfg.augmentations())
 
     def _build_inputs(self) -> None:
-        """The noise stream, the fixed noise of the sample grid and the dataset placed for training."""
+        """The fixed noise of the sample grid and the dataset placed for training."""
         cfg = self.config
-        self.augmentations = cfg.augmentations()
-        self.noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         # The fixed noise is drawn on the CPU so the same seed gives the same grid on every device.
         self.fixed_noise, self.fixed_labels, self.grid_columns = fixed_inputs(cfg)
         self.fixed_noise = self.fixed_noise.to(self.device)
@@ -290,7 +292,9 @@ class Trainer:
             folder.file(CHECKPOINTS).mkdir(parents=True, exist_ok=True)
             writers = self.writers.open(self.run_dir, self.config)  # before config.json (see RunWriters)
             folder.write_config(self.choices)
-            folder.add_session(session_record(self), seed=self.config.seed, parent=self.parent)
+            session = session_record(self.origin, self.step, str(self.device), self.world.size, self.precision,
+                                     self.config.dataset, self.data)
+            folder.add_session(session, seed=self.config.seed, parent=self.parent)
         except BaseException:
             self.close()  # a folder that could not be opened is free for the next try
             raise
@@ -547,100 +551,8 @@ class Trainer:
 
     def train_step(self, real: torch.Tensor, labels: torch.Tensor | None = None, with_after: bool = False,
                    parts: str = "dg") -> dict[str, torch.Tensor]:
-        """d_steps D updates then one G update. `real` holds d_steps batches (d_steps*B, C, H, W) in [-1, 1],
-        `labels` their classes for a conditional run. `parts` "d" or "g" runs only D's or G's updates (the
-        dashboard's single steps).
-
-        Returns 0-dim tensors (no host sync): loss_D, loss_G, D_x, D_G_z (D's view of the fakes in its last
-        update), D_G_z_before (the G update's view, after D's update), with `with_after` D_G_z_after (after
-        G's update, on un-augmented inputs), and the penalties or the Wasserstein estimate when used.
-        """
-        cfg, G, D = self.config, self.G_train, self.D
-        self._apply_schedules()
-        sigma = cfg.instance_noise * max(0.0, 1 - self.step / self.total_steps)  # annealed to 0
-        reals = real.chunk(cfg.d_steps)
-        real_labels = labels.chunk(cfg.d_steps) if labels is not None else [None] * cfg.d_steps
-        out: dict[str, torch.Tensor] = {}
-
-        # Update D (d_steps times): e.g. maximise log D(x) + log(1 - D(G(z))). Only the last fake batch keeps
-        # its graph: one G forward then serves G's update too.
-        # A single D or G step leaves the other network untouched, BatchNorm statistics included.
-        keep_g = (lambda: frozen_batchnorm_stats(self.G)) if "g" not in parts else contextlib.nullcontext
-        keep_d = (lambda: frozen_batchnorm_stats(self.D)) if "d" not in parts else contextlib.nullcontext
-        for k, (x, y) in enumerate(zip(reals, real_labels)):
-            z, y_fake = self._noise(x.shape[0])
-            with torch.set_grad_enabled(k == cfg.d_steps - 1 and "g" in parts), self.autocast, keep_g():
-                fake = G(z, y_fake)  # (B, C, H, W)
-            if "d" in parts:
-                out.update(self._update_d(x, y, fake.detach(), y_fake, sigma))
-        if "g" not in parts:
-            return out
-
-        # Update G: e.g. maximise log D(G(z)) (non-saturating). D's weights need no gradients here, so D runs
-        # unwrapped: its gradient-averaging wrapper would wait for gradients that never come.
-        D.requires_grad_(False)
-        with keep_d():  # restored after the backward pass, which reads the statistics' tensors
-            with self.autocast:
-                if cfg.feature_matching:
-                    # Feature matching (Salimans et al. 2016, section 3.1): G matches the mean of D's last hidden
-                    # features on the step's real batch instead of fooling D's output.
-                    fake_logits, fake_features = D.logits_and_features(self._d_input(fake, sigma), y_fake)
-                    with torch.no_grad():
-                        real_features = D.logits_and_features(self._d_input(x, sigma), y)[1]
-                    fake_logits, loss_G = fake_logits.float(), feature_matching(real_features, fake_features)
-                else:
-                    fake_logits = D(self._d_input(fake, sigma), y_fake).float()
-                    loss_G = self.objective.g_loss(fake_logits)
-            self.opt_G.zero_grad(set_to_none=True)
-            loss_G.backward()
-            self.opt_G.step()
-        D.requires_grad_(True)
-        if self.G_ema is not None:
-            update_ema(self.G_ema, self.G, cfg.ema, self.step)
-
-        out["loss_G"] = loss_G.detach()
-        out["D_G_z_before"] = torch.sigmoid(fake_logits.detach()).mean()
-        if with_after:
-            # D(G(z)) with the updated G on the same z; BatchNorm running statistics are left untouched.
-            with torch.no_grad(), frozen_batchnorm_stats(self.G, D), self.autocast:
-                out["D_G_z_after"] = torch.sigmoid(D(self.G(z, y_fake), y_fake)).mean()
-        return out
-
-    def _update_d(self, real: torch.Tensor, labels: torch.Tensor | None, fake: torch.Tensor,
-                  fake_labels: torch.Tensor | None, sigma: float) -> dict[str, torch.Tensor]:
-        cfg, D = self.config, self.D_train
-        x_real, x_fake = self._d_input(real, sigma), self._d_input(fake, sigma)
-        if cfg.r1:
-            x_real = x_real.detach().requires_grad_(True)
-        out = {}
-        with self.autocast:
-            real_logits, fake_logits = D(x_real, labels).float(), D(x_fake, fake_labels).float()
-            loss_D = self.objective.d_loss(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
-            if self.objective.gradient_penalty:
-                gp = gradient_penalty(lambda x: self.D(x, labels), x_real.detach(), x_fake, self.noise_gen)
-                loss_D = loss_D + cfg.gp_weight * gp
-                out["gp"] = gp.detach()
-                out["W_distance"] = (real_logits - fake_logits).detach().mean()
-            if cfg.r1:
-                r1 = r1_penalty(real_logits, x_real)
-                loss_D = loss_D + cfg.r1 / 2 * r1
-                out["r1"] = r1.detach()
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        self.opt_D.step()
-        out.update(loss_D=loss_D.detach(), D_x=torch.sigmoid(real_logits.detach()).mean(),
-                   D_G_z=torch.sigmoid(fake_logits.detach()).mean())
-        return out
-
-    def _noise(self, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """z ~ N(0, I) (count, latent_dim) and, for a conditional run, uniformly drawn classes. Every process
-        draws the global batch's noise and keeps its own slice: N processes see the noise one would."""
-        total, mine = count * self.world.size, slice(self.world.rank * count, (self.world.rank + 1) * count)
-        z = torch.randn(total, self.config.latent_dim, device=self.device, generator=self.noise_gen)[mine]
-        if not self.config.conditional:
-            return z, None
-        y = torch.randint(self.config.num_classes, (total,), device=self.device, generator=self.noise_gen)
-        return z, y[mine]
+        """d_steps D updates then one G update at this step (dcgan.step.GanStep): 0-dim tensors, no host sync."""
+        return self.gan_step(real, labels, self.step, self.total_steps, with_after, parts)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next step's real images and labels from this epoch's order (a function of seed and epoch)."""
@@ -664,22 +576,6 @@ class Trainer:
         real = self.images[mine].to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
         labels = self.labels[mine].to(self.device) if self.labels is not None else None
         return real.contiguous(memory_format=self.layout), labels
-
-    def _d_input(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        """What D sees: DiffAugment's transforms (Zhao et al. 2020), then instance noise (Sonderby et al. 2016)."""
-        if self.augmentations:
-            x = diff_augment(x, self.augmentations, self.noise_gen)
-        if sigma > 0:
-            x = x + sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=self.noise_gen)
-        return x
-
-    def _apply_schedules(self) -> None:
-        """Set both learning rates for this step from the schedule (a function of the step alone, so a resumed
-        run continues the same curve)."""
-        factor = lr_factor(self.config.lr_schedule, self.step, self.total_steps) * self.lr_scale
-        for opt, base in ((self.opt_G, self.config.lr_g), (self.opt_D, self.config.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = base * factor
 
     # --- Snapshots ----------------------------------------------------------------------------------------
 
@@ -706,48 +602,27 @@ class Trainer:
         self.events.emit(SampleGrid(self.step, self.epoch, self.sample_fixed(), self.grid_columns))
 
     def state_dict(self) -> dict[str, Any]:
-        rng = {"torch": torch.get_rng_state(), "noise": self.noise_gen.get_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {
-            "config": self.choices.to_dict(), "step": self.step, "epoch": self.epoch,
-            "position": self.position, "changes": [c.as_dict() for c in self.changes],
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "rng": rng, "fixed_noise": self.fixed_noise.cpu(),
-            **({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
-        }
+        """A training checkpoint (dcgan.checkpoint): the choices, the position in the data, the live changes, the
+        fixed noise, and the networks, optimisers and random streams (GanStep.state_dict)."""
+        return {"config": self.choices.to_dict(), "step": self.step, "epoch": self.epoch,
+                "position": self.position, "changes": [c.as_dict() for c in self.changes],
+                "fixed_noise": self.fixed_noise.cpu(), **self.gan_step.state_dict()}
 
     def _load_state(self, state: dict[str, Any]) -> None:
         try:
-            self.G.load_state_dict(state["G"])
-            self.D.load_state_dict(state["D"])
-            self.opt_G.load_state_dict(state["opt_G"])
-            self.opt_D.load_state_dict(state["opt_D"])
-            if self.G_ema is not None:  # a fork that turns EMA on starts the average from G
-                self.G_ema.load_state_dict(state.get("G_ema", state["G"]))
-            torch.set_rng_state(state["rng"]["torch"])
-            try:
-                self.noise_gen.set_state(state["rng"]["noise"])
-            except (RuntimeError, TypeError):
-                pass  # resumed on another kind of device: its noise stream starts again from the seed
-            if self.device.type == "cuda" and "cuda" in state["rng"]:
-                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+            self.gan_step.load_state_dict(state)
             self.fixed_noise = state["fixed_noise"].to(self.device)
             self.step = self._checkpoint_step = int(state["step"])
             self.epoch, self.position = int(state["epoch"]), int(state["position"])
             if self.parent is not None:
                 self._checkpoint_step = None  # the fork's own folder has no checkpoint yet
-            for opt in (self.opt_G, self.opt_D):  # a fork may change Adam's betas
-                for group in opt.param_groups:
-                    group["betas"] = (self.config.beta1, self.config.beta2)
         except (KeyError, RuntimeError, ValueError) as e:
             raise CheckpointError(f"{self.resume_from} does not match this run's models ({e}); "
                                   f"resume from a checkpoint of the same run") from e
 
     def _checkpoint(self) -> None:
         # Never overwrite good weights with broken ones: a NaN/inf weight stops the run instead.
-        if not self._weights_finite():
+        if not self.gan_step.weights_finite():
             raise Diverged(f"a weight of G or D became NaN or infinite by step {self.step}")
         if not self.write_files:
             return
@@ -757,137 +632,7 @@ class Trainer:
         export_generator(folder.file(GENERATOR_FILE), self.sampling_generator, self.config.to_dict(), self.step)
         self.events.emit(CheckpointSaved(self.step, str(path)))
 
-    @torch.no_grad()
-    def _weights_finite(self) -> bool:
-        """All weights and BatchNorm statistics of G, D (and the EMA G) are finite: one host sync."""
-        modules = [m for m in (self.G, self.D, self.G_ema) if m is not None]
-        tensors = [t for m in modules for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
-        return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
-
     def _set_status(self, status: str, message: str = "") -> None:
         self.status = status
         self.events.emit(StatusChanged(status, self.step, message))
 
-
-def fork_config(parent: dict[str, Any], parent_changes: list[dict[str, Any]], step: float,
-                changes: dict[str, Any]) -> TrainConfig:
-    """A fork's choices: the parent's as they were at `step` (fork_base), then the fork's own changes. A length
-    given replaces the parent's (--steps drops its --epochs and the other way round); options left to the
-    defaults are derived again, so a new --lr moves both learning rates."""
-    values = fork_base(parent, parent_changes, step)
-    if {"steps", "epochs"} & set(changes):
-        values.update(steps=None, epochs=None)
-    values.update(changes)
-    return TrainConfig.from_dict(values)
-
-
-
-def fixed_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None, int]:
-    """(noise, labels, grid columns) of the fixed-noise grid, drawn on the CPU from the seed. A conditional run
-    shows one row per class, the same noise in every row."""
-    gen = torch.Generator().manual_seed(config.seed)
-    if not config.conditional:
-        return torch.randn(config.sample_count, config.latent_dim, generator=gen), None, grid_nrow(
-            config.sample_count)
-    classes = config.num_classes
-    columns = max(1, min(8, 256 // classes))
-    noise = torch.randn(columns, config.latent_dim, generator=gen).repeat(classes, 1)  # (classes*cols, latent)
-    return noise, torch.arange(classes).repeat_interleave(columns), columns
-
-
-def real_grid(config: TrainConfig, data: ImageData) -> tuple[torch.Tensor, int]:
-    """(images (N, C, H, W) uint8, columns): real training images laid out as the fixed-noise grid is (the same
-    count and columns; for a conditional run, each row of the same class), drawn from the seed."""
-    gen = torch.Generator().manual_seed(config.seed)
-    if not config.conditional:
-        picks = torch.randperm(len(data), generator=gen)[:config.sample_count]
-        return data.images[picks], grid_nrow(config.sample_count)
-    _, labels, columns = fixed_inputs(config)
-    picks = []
-    for k in range(config.num_classes):
-        of_class = (data.labels == k).nonzero().flatten()
-        order = torch.randperm(len(of_class), generator=gen)
-        picks.append(of_class[order[torch.arange(columns) % max(len(of_class), 1)]] if len(of_class) else
-                     torch.zeros(columns, dtype=torch.long))
-    return data.images[torch.cat(picks)], columns
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' -> bf16 on CUDA GPUs with bf16 support (Ampere and later), fp32 elsewhere; bf16 asked for on a GPU
-    without it is a ConfigError rather than a silent slowdown."""
-    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if precision == "auto":
-        return "bf16" if cuda_bf16 else "fp32"
-    if precision == "bf16" and device.type == "cuda" and not cuda_bf16:
-        raise ConfigError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use "
-                          f"--precision fp32", field="precision")
-    return precision
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN runs bf16 convolutions natively here (AVX512-BF16 or AMX); elsewhere it emulates them."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def lr_factor(schedule: str, step: int, total: int) -> float:
-    """Multiplier of the base learning rate at a step: constant 1, linear decay to 0, or half a cosine."""
-    progress = min(step / max(total, 1), 1.0)
-    if schedule == "linear":
-        return 1.0 - progress
-    if schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * progress))
-    return 1.0
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
-    """ema <- d * ema + (1 - d) * model, with d warmed up as min(decay, (1 + t) / (10 + t)) so early averages
-    are not dominated by the random initialisation; BatchNorm statistics are copied."""
-    d = min(decay, (1 + step) / (10 + step))
-    for p_ema, p in zip(ema.parameters(), model.parameters()):
-        p_ema.lerp_(p, 1 - d)
-    for b_ema, b in zip(ema.buffers(), model.buffers()):
-        b_ema.copy_(b)
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The shuffled sample order of an epoch: a function of (seed, epoch) only, so a resumed run continues the
-    same order mid-epoch."""
-    gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
-    return torch.randperm(n, generator=gen)
-
-
-@contextlib.contextmanager
-def frozen_batchnorm_stats(*modules: nn.Module):
-    """Run train-mode forwards without changing BatchNorm running statistics."""
-    buffers = [b for m in modules for layer in m.modules() if isinstance(layer, nn.modules.batchnorm._BatchNorm)
-               for b in layer.buffers()]
-    saved = [b.clone() for b in buffers]
-    try:
-        yield
-    finally:
-        for b, s in zip(buffers, saved):
-            b.copy_(s)
-
-
-def session_record(trainer: Trainer) -> dict[str, Any]:
-    """This session's entry in run.json: how it was started and what is needed to reproduce it."""
-    import platform
-
-    import numpy
-    import torchvision
-
-    from dcgan import __version__
-
-    return {
-        "started": datetime.now().isoformat(timespec="seconds"), "command": trainer.origin,
-        "from_step": trainer.step, "device": str(trainer.device), "processes": trainer.world.size,
-        "versions": {"dcgan": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-                     "numpy": numpy.__version__, "python": platform.python_version()},
-        "determinism": {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-                        "cudnn_benchmark": torch.backends.cudnn.benchmark,
-                        "cudnn_deterministic": torch.backends.cudnn.deterministic,
-                        "threads": torch.get_num_threads(), "precision": trainer.precision},
-        "dataset": {"name": trainer.config.dataset, "source": trainer.data.source, "images": len(trainer.data),
-                    "fingerprint": trainer.data.fingerprint()},
-    }

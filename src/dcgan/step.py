@@ -1,0 +1,229 @@
+"""One training step's maths: D's updates and G's update of a DCGAN, with the objective's penalties, DiffAugment,
+instance noise, the learning-rate schedule and the moving average of G. No I/O, no events: the trainer
+(dcgan.training) builds it in its setup, calls it once a step, reports what it returns and checkpoints its state:
+
+    out = trainer.gan_step(real, labels, step=0, total_steps=1000)   # 0-dim tensors: loss_D, loss_G, D_x, ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from dcgan.augment import diff_augment
+from dcgan.config import TrainConfig
+from dcgan.distributed import World
+from dcgan.losses import Objective, feature_matching, gradient_penalty, r1_penalty
+
+
+@dataclass(eq=False)
+class GanStep:
+    """The networks, their optimisers and the noise stream, and the step that updates them. `config` is the
+    trainer's own object: a live change made there applies from the next call."""
+
+    config: TrainConfig
+    G: nn.Module  # the networks themselves: penalties, the EMA, single steps' BatchNorm statistics
+    D: nn.Module
+    G_train: nn.Module  # what trains: the gradient-averaging process wrappers of G and D (G and D in one process)
+    D_train: nn.Module
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    G_ema: nn.Module | None  # the moving average of G's weights (--ema), or None
+    objective: Objective
+    noise_gen: torch.Generator  # z, fake classes, augmentations and instance noise: one stream from the seed
+    world: World
+    device: torch.device
+    autocast: torch.autocast
+    lr_scale: float  # the learning rates' multiplier for the process count (--lr-scaling)
+    augmentations: list[str]  # DiffAugment's policy
+
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, step: int, total_steps: int,
+                 with_after: bool = False, parts: str = "dg") -> dict[str, torch.Tensor]:
+        """d_steps D updates then one G update, at `step` of `total_steps` (the schedules' position). `real` holds
+        d_steps batches (d_steps*B, C, H, W) in [-1, 1], `labels` their classes for a conditional run. `parts`
+        "d" or "g" runs only D's or G's updates (the dashboard's single steps).
+
+        Returns 0-dim tensors (no host sync): loss_D, loss_G, D_x, D_G_z (D's view of the fakes in its last
+        update), D_G_z_before (the G update's view, after D's update), with `with_after` D_G_z_after (after
+        G's update, on un-augmented inputs), and the penalties or the Wasserstein estimate when used.
+        """
+        cfg, G, D = self.config, self.G_train, self.D
+        self.apply_schedules(step, total_steps)
+        sigma = cfg.instance_noise * max(0.0, 1 - step / total_steps)  # annealed to 0
+        reals = real.chunk(cfg.d_steps)
+        real_labels = labels.chunk(cfg.d_steps) if labels is not None else [None] * cfg.d_steps
+        out: dict[str, torch.Tensor] = {}
+
+        # Update D (d_steps times): e.g. maximise log D(x) + log(1 - D(G(z))). Only the last fake batch keeps
+        # its graph: one G forward then serves G's update too.
+        # A single D or G step leaves the other network untouched, BatchNorm statistics included.
+        keep_g = (lambda: frozen_batchnorm_stats(self.G)) if "g" not in parts else contextlib.nullcontext
+        keep_d = (lambda: frozen_batchnorm_stats(self.D)) if "d" not in parts else contextlib.nullcontext
+        for k, (x, y) in enumerate(zip(reals, real_labels)):
+            z, y_fake = self._noise(x.shape[0])
+            with torch.set_grad_enabled(k == cfg.d_steps - 1 and "g" in parts), self.autocast, keep_g():
+                fake = G(z, y_fake)  # (B, C, H, W)
+            if "d" in parts:
+                out.update(self._update_d(x, y, fake.detach(), y_fake, sigma))
+        if "g" not in parts:
+            return out
+
+        # Update G: e.g. maximise log D(G(z)) (non-saturating). D's weights need no gradients here, so D runs
+        # unwrapped: its gradient-averaging wrapper would wait for gradients that never come.
+        D.requires_grad_(False)
+        with keep_d():  # restored after the backward pass, which reads the statistics' tensors
+            with self.autocast:
+                if cfg.feature_matching:
+                    # Feature matching (Salimans et al. 2016, section 3.1): G matches the mean of D's last hidden
+                    # features on the step's real batch instead of fooling D's output.
+                    fake_logits, fake_features = D.logits_and_features(self._d_input(fake, sigma), y_fake)
+                    with torch.no_grad():
+                        real_features = D.logits_and_features(self._d_input(x, sigma), y)[1]
+                    fake_logits, loss_G = fake_logits.float(), feature_matching(real_features, fake_features)
+                else:
+                    fake_logits = D(self._d_input(fake, sigma), y_fake).float()
+                    loss_G = self.objective.g_loss(fake_logits)
+            self.opt_G.zero_grad(set_to_none=True)
+            loss_G.backward()
+            self.opt_G.step()
+        D.requires_grad_(True)
+        if self.G_ema is not None:
+            update_ema(self.G_ema, self.G, cfg.ema, step)
+
+        out["loss_G"] = loss_G.detach()
+        out["D_G_z_before"] = torch.sigmoid(fake_logits.detach()).mean()
+        if with_after:
+            # D(G(z)) with the updated G on the same z; BatchNorm running statistics are left untouched.
+            with torch.no_grad(), frozen_batchnorm_stats(self.G, D), self.autocast:
+                out["D_G_z_after"] = torch.sigmoid(D(self.G(z, y_fake), y_fake)).mean()
+        return out
+
+    def _update_d(self, real: torch.Tensor, labels: torch.Tensor | None, fake: torch.Tensor,
+                  fake_labels: torch.Tensor | None, sigma: float) -> dict[str, torch.Tensor]:
+        """One D update on a real and a fake batch: the objective's D loss plus the penalties in use."""
+        cfg, D = self.config, self.D_train
+        x_real, x_fake = self._d_input(real, sigma), self._d_input(fake, sigma)
+        if cfg.r1:
+            x_real = x_real.detach().requires_grad_(True)
+        out = {}
+        with self.autocast:
+            real_logits, fake_logits = D(x_real, labels).float(), D(x_fake, fake_labels).float()
+            loss_D = self.objective.d_loss(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
+            if self.objective.gradient_penalty:
+                gp = gradient_penalty(lambda x: self.D(x, labels), x_real.detach(), x_fake, self.noise_gen)
+                loss_D = loss_D + cfg.gp_weight * gp
+                out["gp"] = gp.detach()
+                out["W_distance"] = (real_logits - fake_logits).detach().mean()
+            if cfg.r1:
+                r1 = r1_penalty(real_logits, x_real)
+                loss_D = loss_D + cfg.r1 / 2 * r1
+                out["r1"] = r1.detach()
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        out.update(loss_D=loss_D.detach(), D_x=torch.sigmoid(real_logits.detach()).mean(),
+                   D_G_z=torch.sigmoid(fake_logits.detach()).mean())
+        return out
+
+    def _noise(self, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """z ~ N(0, I) (count, latent_dim) and, for a conditional run, uniformly drawn classes. Every process
+        draws the global batch's noise and keeps its own slice: N processes see the noise one would."""
+        total, mine = count * self.world.size, slice(self.world.rank * count, (self.world.rank + 1) * count)
+        z = torch.randn(total, self.config.latent_dim, device=self.device, generator=self.noise_gen)[mine]
+        if not self.config.conditional:
+            return z, None
+        y = torch.randint(self.config.num_classes, (total,), device=self.device, generator=self.noise_gen)
+        return z, y[mine]
+
+    def _d_input(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """What D sees: DiffAugment's transforms (Zhao et al. 2020), then instance noise (Sonderby et al. 2016)."""
+        if self.augmentations:
+            x = diff_augment(x, self.augmentations, self.noise_gen)
+        if sigma > 0:
+            x = x + sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=self.noise_gen)
+        return x
+
+    def apply_schedules(self, step: int, total_steps: int) -> None:
+        """Set both learning rates for this step from the schedule (a function of the step alone, so a resumed
+        run continues the same curve)."""
+        factor = lr_factor(self.config.lr_schedule, step, total_steps) * self.lr_scale
+        for opt, base in ((self.opt_G, self.config.lr_g), (self.opt_D, self.config.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
+
+    # --- State ----------------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The networks', optimisers' and random streams' part of a checkpoint (dcgan.checkpoint's layout)."""
+        rng = {"torch": torch.get_rng_state(), "noise": self.noise_gen.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
+                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "rng": rng,
+                **({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {})}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what state_dict saved; Adam's betas stay this config's (a fork may change them). Raises
+        KeyError, RuntimeError or ValueError for a checkpoint of other networks."""
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        if self.G_ema is not None:  # a fork that turns EMA on starts the average from G
+            self.G_ema.load_state_dict(state.get("G_ema", state["G"]))
+        torch.set_rng_state(state["rng"]["torch"])
+        try:
+            self.noise_gen.set_state(state["rng"]["noise"])
+        except (RuntimeError, TypeError):
+            pass  # resumed on another kind of device: its noise stream starts again from the seed
+        if self.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["betas"] = (self.config.beta1, self.config.beta2)
+
+    @torch.no_grad()
+    def weights_finite(self) -> bool:
+        """All weights and BatchNorm statistics of G, D (and the EMA G) are finite: one host sync."""
+        modules = [m for m in (self.G, self.D, self.G_ema) if m is not None]
+        tensors = [t for m in modules for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
+        return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at a step: constant 1, linear decay to 0, or half a cosine."""
+    progress = min(step / max(total, 1), 1.0)
+    if schedule == "linear":
+        return 1.0 - progress
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """ema <- d * ema + (1 - d) * model, with d warmed up as min(decay, (1 + t) / (10 + t)) so early averages
+    are not dominated by the random initialisation; BatchNorm statistics are copied."""
+    d = min(decay, (1 + step) / (10 + step))
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1 - d)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
+@contextlib.contextmanager
+def frozen_batchnorm_stats(*modules: nn.Module):
+    """Run train-mode forwards without changing BatchNorm running statistics."""
+    buffers = [b for m in modules for layer in m.modules() if isinstance(layer, nn.modules.batchnorm._BatchNorm)
+               for b in layer.buffers()]
+    saved = [b.clone() for b in buffers]
+    try:
+        yield
+    finally:
+        for b, s in zip(buffers, saved):
+            b.copy_(s)
