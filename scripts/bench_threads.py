@@ -36,10 +36,12 @@ def child(image_size: int, width: int, batch: int, steps: int) -> None:
     _, step = trainer_step(config, bench_data(config)[0])
     for i in range(5):
         step(i)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(steps):
         step(i)
-    print((time.perf_counter() - start) / steps * 1000)
+    seconds = time.perf_counter() - start
+    # The CPU cores the steps got: what dcgan.threads' governor watches (below the thread count = starved).
+    print(seconds / steps * 1000, (time.process_time() - cpu) / seconds)
 
 
 def main() -> None:
@@ -56,6 +58,7 @@ def main() -> None:
         return
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    cores: dict[str, list[float]] = {name: [] for name in SETTINGS}
     for _ in range(args.rounds):
         for name, env in SETTINGS.items():
             base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
@@ -63,18 +66,21 @@ def main() -> None:
                                   "--width", str(args.width), "--batch-size", str(args.batch_size),
                                   "--steps", str(args.steps)], env={**base, **env}, capture_output=True,
                                  text=True, check=True)
-            times[name].append(float(out.stdout.strip().splitlines()[-1]))
+            ms, got = out.stdout.strip().splitlines()[-1].split()
+            times[name].append(float(ms))
+            cores[name].append(float(got))
     load_after = os.getloadavg()
     print(f"{args.image_size}x{args.image_size}, widths {args.width}, batch {args.batch_size}; {args.rounds} rounds of "
           f"{args.steps} steps; {os.cpu_count()} cores; load average (1, 5, 15 min): before "
           f"{' '.join(f'{v:.2f}' for v in load_before)}, after {' '.join(f'{v:.2f}' for v in load_after)}\n")
     reference = statistics.median(times["1 thread"])
-    print("| setting | ms/step (median) | images/s | step speed vs 1 thread | rounds (ms/step) |")
-    print("|---|---|---|---|---|")
+    print("| setting | ms/step (median) | images/s | step speed vs 1 thread | CPU cores the steps got (median) | "
+          "rounds (ms/step) |")
+    print("|---|---|---|---|---|---|")
     for name, values in times.items():
         median = statistics.median(values)
         print(f"| {name} | {median:.2f} | {args.batch_size / median * 1000:.0f} | {reference / median:.2f}x | "
-              f"{' '.join(f'{v:.1f}' for v in values)} |")
+              f"{statistics.median(cores[name]):.2f} | {' '.join(f'{v:.1f}' for v in values)} |")
     print(f"\nreproduce: python scripts/bench_threads.py --image-size {args.image_size} --width {args.width} "
           f"--batch-size {args.batch_size} --steps {args.steps} --rounds {args.rounds}")
 

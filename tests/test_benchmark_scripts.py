@@ -61,6 +61,7 @@ def test_bench_threads_times_each_thread_setting_in_its_own_process():
     rows = [line for line in out.splitlines() if line.startswith("| 1 thread") or line.startswith("| 2 threads")]
     assert len(rows) == 4, out
     assert all(float(row.split("|")[2]) > 0 for row in rows) and "load average" in out
+    assert all(0 < float(row.split("|")[5]) <= 2.5 for row in rows)  # the CPU cores its steps got (2 at most, + noise)
 
 
 def test_ab_step_times_each_variant_of_the_step():

@@ -121,7 +121,7 @@ class TrainConfig:
                           "checkpoint (0 = no limit; pauses do not count; --resume continues the run)", ge=0,
                           le=1000000, group="length")
     # Reproducibility and hardware.
-    seed: int | None = _opt(None, "random seed; the same seed repeats a CPU run exactly (default: random)",
+    seed: int | None = _opt(None, "random seed; the same seed repeats a CPU run exactly with the same threads (default: random)",
                             ge=0, le=2**31 - 1, group="run")
     device: str = _opt("auto", "auto picks CUDA, then Apple MPS, then CPU", choices=DEVICES, group="run")
     # Speed levers (docs/performance.md measures each).

@@ -41,6 +41,7 @@ from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_li
 from dcgan.runfiles import RunWriters
 from dcgan.sampling import fixed_inputs, real_grid
 from dcgan.step import GanStep
+from dcgan.threads import ThreadGovernor, governor_for
 
 
 class Diverged(Exception):
@@ -81,6 +82,7 @@ class Trainer:
         self._checkpoint_step: int | None = None  # the step of the newest checkpoint on disk
         self._sample_step: int | None = None
         self._epoch_start = time.perf_counter()
+        self.threads: ThreadGovernor | None = None  # lowers the intra-op threads when the CPU is shared
         self.status = "starting"
 
     # --- Construction -------------------------------------------------------------------------------------
@@ -366,6 +368,8 @@ class Trainer:
         if self.step == 0:
             self._sample()  # the starting point of the progress grid
         self._tick = (time.perf_counter(), self.step)
+        # Made in the thread that trains: intra-op threads are that thread's setting (a server trains in its own).
+        self.threads = governor_for(self.device.type, torch.get_num_threads(), self.world.size)
         budget = self.config.minutes * 60 or math.inf  # --minutes: seconds of stepping, pauses excluded
         trained = 0.0
         try:
@@ -465,8 +469,18 @@ class Trainer:
         real, labels = self.next_batch()
         eval_now = not manual and cfg.eval_every > 0 and (self.step + 1) % cfg.eval_every == 0
         log_now = manual or eval_now or (self.step + 1) % cfg.log_every == 0 or self.step + 1 == self.total_steps
+        if self.threads is not None:
+            self.threads.start_step()
         out = self.train_step(real, labels, with_after=log_now and "g" in parts, parts=parts)
         self.step += 1
+        dropped = self.threads.end_step() if self.threads is not None else None
+        if dropped is not None:
+            threads, cores = dropped
+            torch.set_num_threads(threads)
+            self.events.emit(Log("warning", f"the CPU is shared: the steps got {cores:.1f} cores for their "
+                                            f"{threads + 1} threads, and each waits for the others at every "
+                                            f"operation; continuing with {threads} (OMP_NUM_THREADS=N fixes the "
+                                            f"count)"))
 
         # Evaluate (--eval-every), then report: the eval/* numbers go out with this step's metrics.
         extra = self._evaluate() if eval_now else {}
