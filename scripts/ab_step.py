@@ -30,6 +30,7 @@ from torch import nn
 from dcgan import models
 from dcgan.bench import bench_data, machine_line, trainer_step
 from dcgan.config import TrainConfig
+from dcgan.vocabulary import D_FAKE, D_REAL, LOSS_D
 
 MATRIX_PRODUCTS = (models.project, models.dense_head)
 CONVOLUTIONS = (lambda conv, x: nn.ConvTranspose2d.forward(conv, x), lambda conv, x: nn.Conv2d.forward(conv, x))
@@ -60,8 +61,8 @@ def update_d_batched(self, real, labels, fake, fake_labels, sigma):
     self.opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
     self.opt_D.step()
-    return dict(loss_D=loss_D.detach(), D_x=torch.sigmoid(real_logits.detach()).mean(),
-                D_G_z=torch.sigmoid(fake_logits.detach()).mean())
+    return {LOSS_D: loss_D.detach(), D_REAL: torch.sigmoid(real_logits.detach()).mean(),
+            D_FAKE: torch.sigmoid(fake_logits.detach()).mean()}
 
 
 def build(variant: str, config: TrainConfig, data):

@@ -12,13 +12,15 @@ configurations so that other load on the machine hits them alike.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from dcgan.rundir import METRICS, read_metrics
+from dcgan.vocabulary import IMAGES_PER_S
 
 
 def measure(nproc: int, args: argparse.Namespace, workdir: Path, round_: int) -> float:
@@ -30,8 +32,7 @@ def measure(nproc: int, args: argparse.Namespace, workdir: Path, round_: int) ->
         command += ["--nproc", str(nproc)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(command, env=env, check=True, capture_output=True, cwd=workdir)
-    rates = [row["images_per_s"] for row in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
-             if "images_per_s" in row and row["step"] > 20]
+    rates = [row[IMAGES_PER_S] for row in read_metrics(run_dir / METRICS) if IMAGES_PER_S in row and row["step"] > 20]
     return statistics.median(rates)
 
 

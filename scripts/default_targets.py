@@ -34,6 +34,8 @@ from pathlib import Path
 
 from dcgan.config import DEFAULT_EPOCHS, TrainConfig
 from dcgan.metrics.evaluate import evaluate_run
+from dcgan.rundir import METRICS, read_metrics
+from dcgan.vocabulary import LOSS_D
 
 MINUTES = (1, 2, 5, 6, 10)
 
@@ -151,14 +153,11 @@ def main() -> None:
             run = out / f"default-s{seed}"
             before = load()
             seconds = train([*dataset, "--seed", str(seed)], run)
-            first = min(json.loads(line)["time"] for line in (run / "metrics.jsonl").read_text().splitlines()
-                        if '"loss_D"' in line)
             row["default"] = {"seconds": round(seconds, 1), "load": [before, load()], **score(run, seed=seed,
                                                                                                full=True)}
-            metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-            steps = [m for m in metrics if "loss_D" in m]
+            steps = [m for m in read_metrics(run / METRICS) if LOSS_D in m]
             row["default"]["steps_per_s"] = round((steps[-1]["step"] - steps[0]["step"])
-                                                  / (steps[-1]["time"] - first), 2)
+                                                  / (steps[-1]["time"] - steps[0]["time"]), 2)
             print(f"seed {seed}, `dcgan train`: {row['default']}", flush=True)
     (out / "targets.json").write_text(json.dumps(results, indent=2))
     report(results, args.steps_per_s, args.startup_s)

@@ -5,6 +5,7 @@ the tests themselves."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import pickle
 import re
@@ -111,6 +112,24 @@ def write_celeba_layout(root: Path, n: int = 12) -> None:
         f"{n}\nimage_id x_1 y_1 width height\n" + "".join(f"{name} 1 2 3 4\n" for name in names))
     (folder / "list_landmarks_align_celeba.txt").write_text(
         f"{n}\nlefteye_x lefteye_y\n" + "".join(f"{name} 69 109\n" for name in names))
+
+
+# metrics.jsonl's names before the slash names of dcgan.vocabulary, as run folders written then hold them.
+NAMES_BEFORE_THE_VOCABULARY = {
+    "loss/D": "loss_D", "loss/G": "loss_G", "loss/ratio": "loss_ratio", "D/real": "D_x", "D/fake": "D_G_z",
+    "D/fake_before_G": "D_G_z_before", "D/fake_after_G": "D_G_z_after", "D/W_distance": "W_distance",
+    "penalty/gp": "gp", "penalty/r1": "r1", "lr/G": "lr_G", "lr/D": "lr_D", "speed/images_per_s": "images_per_s"}
+
+
+def write_metrics_as_before_the_vocabulary(run_dir: Path) -> list[dict]:
+    """Rewrite a run's metrics.jsonl by hand as dcgan wrote it before the slash names (loss_D, D_x, ...); returns
+    the rows as they were (today's names)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    old = [r if "event" in r else {NAMES_BEFORE_THE_VOCABULARY.get(k, k): v for k, v in r.items()} for r in rows]
+    assert any("loss_D" in r for r in old)
+    path.write_text("".join(json.dumps(r) + "\n" for r in old))
+    return rows
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):

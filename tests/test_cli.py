@@ -133,9 +133,9 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
     proc.wait()
     result = run_cli("train", "--resume", "killed", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    key = lambda r: (r["step"], r["loss_D"], r["loss_G"], r["D_x"])  # noqa: E731
-    full = [key(r) for r in read_metrics(tmp_path / "full" / "metrics.jsonl") if "loss_D" in r]
-    killed = [key(r) for r in read_metrics(tmp_path / "killed" / "metrics.jsonl") if "loss_D" in r]
+    key = lambda r: (r["step"], r["loss/D"], r["loss/G"], r["D/real"])  # noqa: E731
+    full = [key(r) for r in read_metrics(tmp_path / "full" / "metrics.jsonl") if "loss/D" in r]
+    killed = [key(r) for r in read_metrics(tmp_path / "killed" / "metrics.jsonl") if "loss/D" in r]
     assert killed == full  # no step twice, none missing, the same losses
 
 
@@ -207,8 +207,8 @@ def test_fork_from_the_cli_changes_options_and_records_the_parent(trained_run, t
     assert result.returncode == 0, result.stderr
     record = json.loads((tmp_path / "child" / "run.json").read_text())
     assert record["parent"]["step"] == 20 and record["sessions"][0]["command"].startswith("dcgan train --fork")
-    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss_D" in r]
-    assert rows[0]["step"] == 21 and rows[0]["lr_D"] == 0.0004
+    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss/D" in r]
+    assert rows[0]["step"] == 21 and rows[0]["lr/D"] == 0.0004
     bad = run_cli("train", "--fork", str(trained_run), "--image-size", "64", cwd=tmp_path)
     assert bad.returncode == 2 and "cannot change" in bad.stderr
 
@@ -217,5 +217,5 @@ def test_a_fork_from_the_cli_with_a_new_lr_trains_both_networks_at_it(trained_ru
     result = run_cli("train", "--fork", str(trained_run), "--lr", "0.001", "--steps", "22", "--log-every", "1",
                      "--run-dir", "child", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss_D" in r]
-    assert rows[-1]["lr_G"] == 0.001 and rows[-1]["lr_D"] == 0.001
+    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss/D" in r]
+    assert rows[-1]["lr/G"] == 0.001 and rows[-1]["lr/D"] == 0.001

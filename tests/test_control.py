@@ -76,14 +76,14 @@ def test_single_d_step_changes_only_d_and_g_step_only_g(paused):
     g0, d0 = params(trainer.G), params(trainer.D)
     trainer.single_step("d")
     row = watcher.wait_for(lambda e: isinstance(e, StepMetrics) and e.step == step + 1)
-    assert row.manual == "d" and "loss_D" in row.metrics and "loss_G" not in row.metrics
+    assert row.manual == "d" and "loss/D" in row.metrics and "loss/G" not in row.metrics
     g1, d1 = params(trainer.G), params(trainer.D)
     assert same(g0, g1) and not same(d0, d1)
 
     grid_before = watcher.wait_for(lambda e: isinstance(e, SampleGrid) and e.step == step + 1).images
     trainer.single_step("g")
     row = watcher.wait_for(lambda e: isinstance(e, StepMetrics) and e.step == step + 2)
-    assert row.manual == "g" and "loss_G" in row.metrics and "loss_D" not in row.metrics
+    assert row.manual == "g" and "loss/G" in row.metrics and "loss/D" not in row.metrics
     g2, d2 = params(trainer.G), params(trainer.D)
     assert same(d1, d2) and not same(g1, g2)
     grid_after = watcher.wait_for(lambda e: isinstance(e, SampleGrid) and e.step == step + 2).images
@@ -109,7 +109,7 @@ def test_live_lr_change_reaches_the_optimizer_and_the_files(paused, tmp_path):
     assert (changed.field, changed.old, changed.new) == ("lr_d", 2e-4, 4e-4)
     trainer.single_step("full")
     row = watcher.wait_for(lambda e: isinstance(e, StepMetrics) and e.step == changed.step + 1)
-    assert row.metrics["lr_D"] == pytest.approx(4e-4) and row.metrics["lr_G"] == pytest.approx(2e-4)
+    assert row.metrics["lr/D"] == pytest.approx(4e-4) and row.metrics["lr/G"] == pytest.approx(2e-4)
     assert trainer.opt_D.param_groups[0]["lr"] == pytest.approx(4e-4)
     rows = read_metrics(tmp_path / "r" / "metrics.jsonl")
     assert {"event": "hparam", "step": changed.step, "field": "lr_d", "old": 2e-4, "new": 4e-4}.items() <= \
@@ -144,13 +144,13 @@ def test_resume_replays_live_changes(fashion, tmp_path):
                              data=fashion)
     watcher = Watcher()
     resumed.subscribe(watcher)
-    before = [r for r in read_metrics(tmp_path / "full" / "metrics.jsonl") if "loss_D" in r]
+    before = [r for r in read_metrics(tmp_path / "full" / "metrics.jsonl") if "loss/D" in r]
     resumed.run()
-    after = [r for r in read_metrics(tmp_path / "full" / "metrics.jsonl") if "loss_D" in r]
-    key = lambda r: {k: v for k, v in r.items() if k not in ("time", "images_per_s")}  # noqa: E731
+    after = [r for r in read_metrics(tmp_path / "full" / "metrics.jsonl") if "loss/D" in r]
+    key = lambda r: {k: v for k, v in r.items() if k not in ("time", "speed/images_per_s")}  # noqa: E731
     assert [key(r) for r in after] == [key(r) for r in before]
     assert any(isinstance(e, HyperparameterChanged) and e.step == 6 for e in watcher.events)
-    assert after[-1]["lr_D"] == pytest.approx(5e-4)
+    assert after[-1]["lr/D"] == pytest.approx(5e-4)
 
 
 def test_fork_starts_from_the_parents_weights_and_records_its_parent(fashion, tmp_path):
@@ -162,8 +162,8 @@ def test_fork_starts_from_the_parents_weights_and_records_its_parent(fashion, tm
     assert same(state["G"], fork.G.state_dict()) and same(state["D"], fork.D.state_dict())
     assert fork.step == 4 and fork.config.lr_d == 1e-3
     fork.run()
-    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss_D" in r]
-    assert rows[0]["step"] == 5 and rows[-1]["step"] == 10 and rows[0]["lr_D"] == pytest.approx(1e-3)
+    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss/D" in r]
+    assert rows[0]["step"] == 5 and rows[-1]["step"] == 10 and rows[0]["lr/D"] == pytest.approx(1e-3)
     record = json.loads((tmp_path / "child" / "run.json").read_text())
     assert record["parent"]["step"] == 4 and record["parent"]["run"] == str(tmp_path / "parent")
     assert record["parent"]["changes"] == {"lr_d": 1e-3, "label_smoothing": 0.1, "steps": 10}
@@ -220,8 +220,8 @@ def test_a_fork_with_a_new_lr_trains_g_and_d_at_it(fashion, tmp_path, legacy):
     fork = Trainer.fork(tmp_path / "parent", {"lr": 1e-3, "steps": 5}, run_dir=tmp_path / "child", data=fashion)
     assert (fork.config.lr_g, fork.config.lr_d) == (1e-3, 1e-3)
     fork.run()
-    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss_D" in r]
-    assert rows[-1]["lr_G"] == pytest.approx(1e-3) and rows[-1]["lr_D"] == pytest.approx(1e-3)
+    rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss/D" in r]
+    assert rows[-1]["lr/G"] == pytest.approx(1e-3) and rows[-1]["lr/D"] == pytest.approx(1e-3)
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["run", "run saved before issue 19"])

@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 def loss_rows(run: Path) -> list[dict]:
-    return [r for r in read_metrics(run / "metrics.jsonl") if "loss_D" in r]
+    return [r for r in read_metrics(run / "metrics.jsonl") if "loss/D" in r]
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +77,9 @@ def test_two_processes_of_64_follow_one_process_of_128(two_process_run, fashion,
             run_dir=tmp_path / "one", data=fashion).run()
     one, two = loss_rows(tmp_path / "one"), loss_rows(two_process_run / "run")
     for a, b in zip(one, two):
-        assert a["loss_D"] == pytest.approx(b["loss_D"], rel=2e-2)
-        assert a["loss_G"] == pytest.approx(b["loss_G"], rel=2e-2)
-    assert one[0]["loss_D"] != two[0]["loss_D"]  # the BatchNorm difference is real, and small
+        assert a["loss/D"] == pytest.approx(b["loss/D"], rel=2e-2)
+        assert a["loss/G"] == pytest.approx(b["loss/G"], rel=2e-2)
+    assert one[0]["loss/D"] != two[0]["loss/D"]  # the BatchNorm difference is real, and small
 
 
 def test_a_two_process_checkpoint_resumes_on_one_process_and_generates(two_process_run, fashion, tmp_path):

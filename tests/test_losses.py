@@ -100,7 +100,7 @@ def test_each_objective_is_offered_and_its_traits_are_read_wherever_objectives_m
     else:
         assert config.d_norm == "batch"
     monitor = HealthMonitor(name, window=1)
-    overpowered = {"D_x": 0.999, "D_G_z": 0.001}
+    overpowered = {"D/real": 0.999, "D/fake": 0.001}
     warnings = monitor.observe_step(1, overpowered) + monitor.observe_step(2, overpowered)
     assert bool(warnings) == objective.probabilities  # D(x) as a probability is judged; a critic's score is not
     fake = torch.randn(8, requires_grad=True)

@@ -144,7 +144,7 @@ def test_the_training_step_is_unchanged_by_the_matrix_products(fashion, monkeypa
         trainer = Trainer(config, data=fashion, write_files=False).setup()
         losses = [trainer.train_step(*trainer.next_batch()) for _ in range(5)]
         state = [t.detach().clone() for m in (trainer.G, trainer.D) for t in (*m.parameters(), *m.buffers())]
-        return torch.stack([torch.stack([o["loss_D"], o["loss_G"]]) for o in losses]), state
+        return torch.stack([torch.stack([o["loss/D"], o["loss/G"]]) for o in losses]), state
 
     fast_losses, fast_state = five_steps()
     convolutions = []

@@ -54,18 +54,18 @@ def test_a_conditional_runs_real_grid_has_one_class_per_row(fashion, tmp_path):
 
 def test_the_loss_ratio_is_logged_for_the_nonsaturating_objective(fashion, tmp_path):
     Trainer(small(steps=5), run_dir=tmp_path / "ns", data=fashion).run()
-    rows = [r for r in read_metrics(tmp_path / "ns" / "metrics.jsonl") if "loss_D" in r]
-    assert all(r["loss_ratio"] == pytest.approx(r["loss_G"] / r["loss_D"]) for r in rows)
+    rows = [r for r in read_metrics(tmp_path / "ns" / "metrics.jsonl") if "loss/D" in r]
+    assert all(r["loss/ratio"] == pytest.approx(r["loss/G"] / r["loss/D"]) for r in rows)
     Trainer(small(steps=2, loss="hinge"), run_dir=tmp_path / "hinge", data=fashion).run()
     Trainer(small(steps=2, feature_matching=True), run_dir=tmp_path / "fm", data=fashion).run()
     for name in ("hinge", "fm"):  # the bands mean nothing there: hinge scores, or G's loss is no longer its own
-        rows = [r for r in read_metrics(tmp_path / name / "metrics.jsonl") if "loss_D" in r]
-        assert rows and not any("loss_ratio" in r for r in rows)
+        rows = [r for r in read_metrics(tmp_path / name / "metrics.jsonl") if "loss/D" in r]
+        assert rows and not any("loss/ratio" in r for r in rows)
 
 
 def test_the_bands_sit_at_the_games_landmarks():
     assert EQUILIBRIUM_RATIO == pytest.approx(0.5)  # D(x) = D(G(z)) = 1/2: loss_D = 2 ln 2, loss_G = ln 2
     assert OVERPOWER_RATIO == pytest.approx(ratio_at(0.99, 0.01)) and 225 < OVERPOWER_RATIO < 235
     assert [b["low"] for b in LOSS_RATIO_BANDS[1:]] == [b["high"] for b in LOSS_RATIO_BANDS[:-1]]
-    assert loss_ratio("nonsaturating", False, {"loss_G": 2.0, "loss_D": 0.5}) == 4.0
-    assert loss_ratio("lsgan", False, {"loss_G": 2.0, "loss_D": 0.5}) is None
+    assert loss_ratio("nonsaturating", False, {"loss/G": 2.0, "loss/D": 0.5}) == 4.0
+    assert loss_ratio("lsgan", False, {"loss/G": 2.0, "loss/D": 0.5}) is None

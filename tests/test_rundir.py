@@ -18,8 +18,10 @@ from dcgan import TrainConfig, Trainer
 from dcgan.checkpoint import checkpoint_name
 from dcgan.errors import CheckpointError, RunBusyError, RunFolderError
 from dcgan.events import EpochEnd, HyperparameterChanged, Log, StepMetrics
-from dcgan.rundir import (LOCK_FILE, RowEvent, RunFolder, RunLock, check_links, event_row, holder, inside, links_out,
-                          log_line, parse_log_line, read_appended, row_event, sample_name, step_of, unique_run_dir)
+from dcgan.rundir import (LOCK_FILE, NOT_METRICS, RowEvent, RunFolder, RunLock, check_links, event_row, holder, inside,
+                          links_out, log_line, parse_log_line, parse_rows, read_appended, row_event, sample_name,
+                          step_of, unique_run_dir)
+from dcgan.vocabulary import STEP_METRICS
 
 LOCK_HOLDER = ("import sys, time\n"
                "from dcgan.rundir import RunLock\n"
@@ -118,12 +120,12 @@ def test_resume_never_appends_through_a_planted_link(fashion, tmp_path):
 
 def test_every_logged_event_reads_back_from_its_metrics_row():
     """The multi-process follower turns metrics.jsonl rows back into the events that wrote them."""
-    events = [StepMetrics(7, 1, {"loss_D": 1.25, "loss_G": float("nan"), "D_x": float("inf")}, manual="d"),
+    events = [StepMetrics(7, 1, {"loss/D": 1.25, "loss/G": float("nan"), "D/real": float("inf")}, manual="d"),
               HyperparameterChanged(7, "lr_d", 2e-4, 1e-4), EpochEnd(9, 2, 12.5)]
     back = [row_event(json.loads(json.dumps(event_row(e)))) for e in events]
     step, change, epoch = back
-    assert (step.step, step.epoch, step.manual, step.metrics["loss_D"]) == (7, 1, "d", 1.25)
-    assert math.isnan(step.metrics["loss_G"]) and step.metrics["D_x"] == math.inf  # NaN/inf survive JSON
+    assert (step.step, step.epoch, step.manual, step.metrics["loss/D"]) == (7, 1, "d", 1.25)
+    assert math.isnan(step.metrics["loss/G"]) and step.metrics["D/real"] == math.inf  # NaN/inf survive JSON
     assert (change.step, change.field, change.old, change.new) == (7, "lr_d", 2e-4, 1e-4)
     assert (epoch.step, epoch.epoch, epoch.seconds) == (9, 2, 12.5)
     assert event_row(Log("info", "not a row")) is None
@@ -175,10 +177,31 @@ def test_a_run_folder_written_by_an_earlier_version_is_read(tmp_path):
     folder = RunFolder(run)
     assert folder.has_config() and folder.config_values()["seed"] == 1
     assert [r["step"] for r in folder.rows()] == [10, 10]  # the torn row is left out
+    assert folder.rows()[0]["loss/D"] == 1.3 and "loss_D" not in folder.rows()[0]  # read by today's names
     assert folder.log_tail(2) == [("error", "training failed"), ("info", "Traceback line")]
     assert folder.status()["status"] == "stopped" and folder.changes()[0]["field"] == "lr"
     assert folder.sample_steps() == [0, 10] and folder.last_checkpoint_step() == 10
     assert folder.record() is None and folder.evaluation() is None  # runs made before run.json and eval.json
+
+
+def test_an_older_runs_metric_names_read_as_todays_everywhere_rows_are_read(tmp_path):
+    """metrics.jsonl written before the slash names: its step rows read with today's names, through the one
+    reader every other reads through (the run list and detail, curves, compare, a resume, and the multi-process
+    follower, which turns the rows back into events); other rows keep their fields."""
+    old = {"step": 3, "epoch": 0, "time": 1.5, "loss_D": 1.2, "loss_G": 0.8, "D_x": 0.6, "D_G_z": 0.4,
+           "D_G_z_before": 0.41, "D_G_z_after": 0.43, "lr_G": 2e-4, "lr_D": 2e-4, "images_per_s": 950.0,
+           "loss_ratio": 0.67, "gp": 0.1, "W_distance": 0.3, "r1": 0.05, "eval/fid": 90.0}
+    change = {"event": "hparam", "step": 3, "field": "lr_d", "old": 2e-4, "new": 1e-4, "time": 2.0}
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(change) + "\n")
+    row, hparam = RunFolder(tmp_path).rows()
+    assert row == {"step": 3, "epoch": 0, "time": 1.5, "loss/D": 1.2, "loss/G": 0.8, "D/real": 0.6, "D/fake": 0.4,
+                   "D/fake_before_G": 0.41, "D/fake_after_G": 0.43, "lr/G": 2e-4, "lr/D": 2e-4,
+                   "speed/images_per_s": 950.0, "loss/ratio": 0.67, "penalty/gp": 0.1, "D/W_distance": 0.3,
+                   "penalty/r1": 0.05, "eval/fid": 90.0}
+    assert set(row) - NOT_METRICS <= set(STEP_METRICS) | {"eval/fid"}
+    assert hparam == change
+    followed = row_event(parse_rows([json.dumps(old)])[0])
+    assert isinstance(followed, StepMetrics) and followed.metrics["D/real"] == 0.6 and "D_x" not in followed.metrics
 
 
 def test_a_damaged_changes_file_stops_a_resume_with_what_to_do(tmp_path):

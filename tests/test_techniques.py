@@ -15,6 +15,7 @@ from dcgan.losses import LOSSES, feature_matching
 from dcgan.models import Discriminator, MinibatchDiscrimination
 from dcgan.rundir import read_metrics
 from dcgan.step import lr_factor, update_ema
+from dcgan.vocabulary import STEP_METRICS
 
 def small(**kw):
     base = dict(seed=2, batch_size=32, g_width=16, d_width=16, log_every=1, tensorboard=False)
@@ -46,8 +47,9 @@ def test_each_objective_trains_d_and_stays_finite(fashion, tmp_path, loss):
     after = discrimination(trainer, fashion)
     assert after > before + 0.05 and after > 0.05, (before, after)
     if LOSSES[loss].gradient_penalty:
-        assert "gp" in rows[-1] and "W_distance" in rows[-1]
+        assert "penalty/gp" in rows[-1] and "D/W_distance" in rows[-1]
         assert not any(isinstance(m, nn.BatchNorm2d) for m in trainer.D.modules())
+    assert set(rows[-1]) <= set(STEP_METRICS)  # the objective's own numbers are in the vocabulary too
 
 
 STABILISERS = {
@@ -79,10 +81,11 @@ def test_each_stabiliser_trains_and_resumes_exactly(fashion, tmp_path, name):
     split.subscribe(lambda e: split.request_stop() if isinstance(e, StepMetrics) and e.step == 5 else None)
     assert split.run() == "stopped"
     assert Trainer.resume(tmp_path / "split", data=fashion).run() == "finished"
-    rows = lambda d: [r for r in read_metrics(tmp_path / d / "metrics.jsonl") if "loss_D" in r]  # noqa: E731
+    rows = lambda d: [r for r in read_metrics(tmp_path / d / "metrics.jsonl") if "loss/D" in r]  # noqa: E731
     full, split = rows("full"), rows("split")
-    assert all(np.isfinite(r["loss_D"]) and np.isfinite(r["loss_G"]) for r in full)
-    key = lambda r: {k: v for k, v in r.items() if k not in ("time", "images_per_s")}  # noqa: E731
+    assert all(np.isfinite(r["loss/D"]) and np.isfinite(r["loss/G"]) for r in full)
+    assert ("penalty/r1" in full[-1]) == ("r1" in options)
+    key = lambda r: {k: v for k, v in r.items() if k not in ("time", "speed/images_per_s")}  # noqa: E731
     assert [key(r) for r in split] == [key(r) for r in full]
     saved = json.loads((tmp_path / "full" / "config.json").read_text())
     assert all(saved[k] == v for k, v in options.items())
@@ -90,10 +93,10 @@ def test_each_stabiliser_trains_and_resumes_exactly(fashion, tmp_path, name):
 
 def test_learning_rates_follow_the_schedule_and_ttur(fashion, tmp_path):
     Trainer(small(steps=10, lr_g=1e-4, lr_d=4e-4, lr_schedule="linear"), run_dir=tmp_path / "r", data=fashion).run()
-    rows = [r for r in read_metrics(tmp_path / "r" / "metrics.jsonl") if "loss_D" in r]
+    rows = [r for r in read_metrics(tmp_path / "r" / "metrics.jsonl") if "loss/D" in r]
     # The rate used by step t (reported after it) is base * (1 - (t - 1) / total).
-    assert rows[0]["lr_G"] == pytest.approx(1e-4) and rows[0]["lr_D"] == pytest.approx(4e-4)
-    assert rows[-1]["lr_D"] == pytest.approx(4e-4 * (1 - 9 / 10))
+    assert rows[0]["lr/G"] == pytest.approx(1e-4) and rows[0]["lr/D"] == pytest.approx(4e-4)
+    assert rows[-1]["lr/D"] == pytest.approx(4e-4 * (1 - 9 / 10))
     assert lr_factor("cosine", 5, 10) == pytest.approx(0.5) and lr_factor("constant", 9, 10) == 1
 
 
@@ -222,8 +225,8 @@ def test_feature_matching_drives_g_by_ds_features(fashion, tmp_path):
     assert trainer.run() == "finished"
     rows = [e.metrics for e in events if isinstance(e, StepMetrics)]
     # G's loss is the feature distance: non-negative and falling from its start as G learns to match.
-    assert all(r["loss_G"] >= 0 for r in rows)
-    assert np.mean([r["loss_G"] for r in rows[-5:]]) < np.mean([r["loss_G"] for r in rows[:5]])
+    assert all(r["loss/G"] >= 0 for r in rows)
+    assert np.mean([r["loss/G"] for r in rows[-5:]]) < np.mean([r["loss/G"] for r in rows[:5]])
 
 
 def test_minibatch_discrimination_is_fixed_for_a_fork():

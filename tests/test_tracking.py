@@ -12,7 +12,7 @@ from PIL import Image
 
 from blocked_imports import env_without
 from dcgan import Trainer, TrainConfig
-from dcgan.rundir import WANDB_ID_FILE, read_metrics
+from dcgan.rundir import NOT_METRICS, WANDB_ID_FILE, read_metrics
 
 TINY = ["--steps", "4", "--log-every", "1", "--batch-size", "32", "--g-width", "16", "--d-width", "16", "--seed", "3",
         "--no-tensorboard", "--no-progress"]
@@ -74,12 +74,13 @@ def test_an_offline_wandb_run_holds_the_losses_and_the_sample_grids(fashion, tmp
     for item in history:
         by_step.setdefault(item["_step"], {}).update(item)
 
-    rows = [r for r in read_metrics(run / "metrics.jsonl") if "loss_D" in r]
+    rows = [r for r in read_metrics(run / "metrics.jsonl") if "loss/D" in r]
     assert [r["step"] for r in rows] == list(range(1, 13))
     for row in rows:
-        assert by_step[row["step"]]["loss/D"] == pytest.approx(row["loss_D"], rel=1e-6)
-        assert by_step[row["step"]]["loss/G"] == pytest.approx(row["loss_G"], rel=1e-6)
-        assert by_step[row["step"]]["D/real D(x)"] == pytest.approx(row["D_x"], rel=1e-6)
+        assert by_step[row["step"]]["loss/D"] == pytest.approx(row["loss/D"], rel=1e-6)
+        assert by_step[row["step"]]["loss/G"] == pytest.approx(row["loss/G"], rel=1e-6)
+        assert by_step[row["step"]]["D/real"] == pytest.approx(row["D/real"], rel=1e-6)
+        assert set(row) - NOT_METRICS <= set(by_step[row["step"]])  # W&B's keys are the metrics' own names
 
     grids = {s: item["samples/fixed noise.path"] for s, item in by_step.items() if "samples/fixed noise.path" in item}
     assert sorted(grids) == [0, 10, 12]

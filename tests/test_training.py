@@ -9,11 +9,13 @@ from PIL import Image
 
 from dcgan import Trainer, TrainConfig, load_generator
 from dcgan.events import CheckpointSaved, EpochEnd, Log, SampleGrid, StatusChanged, StepMetrics
-from dcgan.rundir import read_metrics
+from dcgan.rundir import NOT_METRICS, read_metrics
 from dcgan.runfiles import RunWriters
 from dcgan.device import cpu_has_native_bf16
+from dcgan.vocabulary import STEP_METRICS
 
-METRIC_KEYS = {"loss_D", "loss_G", "D_x", "D_G_z", "D_G_z_before", "D_G_z_after", "lr_G", "lr_D", "images_per_s"}
+METRIC_KEYS = {"loss/D", "loss/G", "D/real", "D/fake", "D/fake_before_G", "D/fake_after_G", "lr/G", "lr/D",
+               "speed/images_per_s"}
 
 
 def small(**kw):
@@ -23,7 +25,7 @@ def small(**kw):
 
 
 def steps_rows(run_dir):
-    return [r for r in read_metrics(run_dir / "metrics.jsonl") if "loss_D" in r]
+    return [r for r in read_metrics(run_dir / "metrics.jsonl") if "loss/D" in r]
 
 
 @pytest.mark.slow
@@ -43,8 +45,8 @@ def test_a_short_real_training_learns(fashion, tmp_path):
     assert abs(last.mean() - real_mean) < abs(first.mean() - real_mean)
     rows = [e.metrics for e in events if isinstance(e, StepMetrics)]
     late = rows[-10:]
-    assert np.mean([r["D_x"] for r in late]) > np.mean([r["D_G_z"] for r in late]) + 0.2
-    assert all(np.isfinite(r["loss_D"]) and np.isfinite(r["loss_G"]) for r in rows)
+    assert np.mean([r["D/real"] for r in late]) > np.mean([r["D/fake"] for r in late]) + 0.2
+    assert all(np.isfinite(r["loss/D"]) and np.isfinite(r["loss/G"]) for r in rows)
 
 
 def test_a_run_writes_its_folder(fashion, tmp_path):
@@ -56,6 +58,7 @@ def test_a_run_writes_its_folder(fashion, tmp_path):
     assert config["image_size"] is None  # left to the dataset's native size: a choice, not the derived 28
     rows = steps_rows(run)
     assert [r["step"] for r in rows] == list(range(1, 41)) and METRIC_KEYS <= set(rows[0])
+    assert set(rows[0]) - NOT_METRICS <= set(STEP_METRICS)  # every name the trainer reports is in the vocabulary
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
         "step-0000000.png", "step-0000010.png", "step-0000015.png", "step-0000030.png", "step-0000040.png"]
     gif = Image.open(run / "progress.gif")
@@ -96,7 +99,7 @@ def test_epochs_end_with_a_sample_and_an_epoch_row(fashion, tmp_path):
 def test_the_same_seed_repeats_a_cpu_run_exactly(fashion, tmp_path):
     Trainer(small(steps=15), run_dir=tmp_path / "a", data=fashion).run()
     Trainer(small(steps=15), run_dir=tmp_path / "b", data=fashion).run()
-    key = lambda r: (r["step"], r["loss_D"], r["loss_G"], r["D_x"], r["D_G_z_after"])  # noqa: E731
+    key = lambda r: (r["step"], r["loss/D"], r["loss/G"], r["D/real"], r["D/fake_after_G"])  # noqa: E731
     assert list(map(key, steps_rows(tmp_path / "a"))) == list(map(key, steps_rows(tmp_path / "b")))
     a = np.array(Image.open(tmp_path / "a" / "samples" / "step-0000015.png"))
     b = np.array(Image.open(tmp_path / "b" / "samples" / "step-0000015.png"))
@@ -114,7 +117,7 @@ def test_stopped_and_resumed_equals_uninterrupted(fashion, tmp_path):
     Trainer(small(steps=12), run_dir=tmp_path / "split", data=fashion).run()
     resumed = Trainer.resume(tmp_path / "split", steps=30, data=fashion)
     assert resumed.run() == "finished"
-    key = lambda r: (r["step"], r["loss_D"], r["loss_G"], r["D_x"], r["D_G_z"], r["D_G_z_after"])  # noqa: E731
+    key = lambda r: (r["step"], r["loss/D"], r["loss/G"], r["D/real"], r["D/fake"], r["D/fake_after_G"])  # noqa: E731
     assert list(map(key, steps_rows(tmp_path / "full"))) == list(map(key, steps_rows(tmp_path / "split")))
     assert json.loads((tmp_path / "split" / "config.json").read_text())["steps"] == 30
 
@@ -195,12 +198,14 @@ def test_exported_generator_matches_the_checkpoint(fashion, tmp_path):
 
 
 def test_tensorboard_event_files_hold_scalars_and_grids(fashion, tmp_path):
+    """Scalars under the metrics' own names: a TensorBoard tag is the metrics.jsonl key."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     Trainer(small(steps=12, sample_every=6, tensorboard=True), run_dir=tmp_path / "r", data=fashion).run()
     acc = EventAccumulator(str(tmp_path / "r"), size_guidance={"images": 0, "scalars": 0})
     acc.Reload()
-    assert {"loss/D", "loss/G", "D/real D(x)", "D/fake D(G(z))"} <= set(acc.Tags()["scalars"])
+    logged = set(steps_rows(tmp_path / "r")[-1]) - NOT_METRICS
+    assert {"loss/D", "loss/G", "D/real", "D/fake"} <= logged <= set(acc.Tags()["scalars"])
     assert len(acc.Scalars("loss/D")) == 12
     assert [i.step for i in acc.Images("samples/fixed noise")] == [0, 6, 12]
 

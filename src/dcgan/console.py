@@ -9,6 +9,9 @@ from tqdm import tqdm
 
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, StatusChanged,
                           StepMetrics)
+from dcgan.vocabulary import D_FAKE, D_REAL, IMAGES_PER_S, LOSS_D, LOSS_G, label
+
+SHOWN = ((LOSS_D, LOSS_G), (D_REAL, D_FAKE))  # the losses, then D's probabilities, on every line
 
 
 class ConsoleProgress:
@@ -35,12 +38,10 @@ class ConsoleProgress:
             m = event.metrics
             if self.bar is not None:
                 self.bar.update(event.step - self.bar.n)
-                self.bar.set_postfix_str(
-                    f"ep {event.epoch + 1} loss_D {m['loss_D']:.3f} loss_G {m['loss_G']:.3f} "
-                    f"D(x) {m['D_x']:.2f} D(G(z)) {m['D_G_z']:.2f} {m['images_per_s']:.0f} img/s", refresh=False)
+                self.bar.set_postfix_str(f"ep {event.epoch + 1} {shown(m, 3, 2)} {m.get(IMAGES_PER_S, 0):.0f} img/s",
+                                         refresh=False)
             else:
-                self.write(f"step {event.step} loss_D {m['loss_D']:.4f} loss_G {m['loss_G']:.4f} "
-                           f"D(x) {m['D_x']:.3f} D(G(z)) {m['D_G_z']:.3f}")
+                self.write(f"step {event.step} {shown(m, 4, 3)}")
         elif isinstance(event, EpochEnd):
             self.write(f"epoch {event.epoch} done in {event.seconds:.1f} s (step {event.step})")
         elif isinstance(event, Log):  # the device among them: the trainer's first log line
@@ -55,3 +56,10 @@ class ConsoleProgress:
                 self.bar.close()
                 self.bar = None
             self.write(f"{event.status}: {event.message}" if event.message else event.status)
+
+
+def shown(metrics: dict[str, float], loss_digits: int, d_digits: int) -> str:
+    """"loss_D 0.693 loss_G 0.693 D(x) 0.50 D(G(z)) 0.50": the metrics a logged step shows, by their labels (a single
+    D or G step made while paused has only its own)."""
+    return " ".join(f"{label(name)} {metrics[name]:.{digits}f}" for names, digits in zip(SHOWN, (loss_digits, d_digits))
+                    for name in names if name in metrics)

@@ -35,7 +35,8 @@ class RunStarted(Event):
 
 @dataclass
 class StepMetrics(Event):
-    """The metrics of one logged step: loss_D, loss_G, D_x, D_G_z, ..., images_per_s."""
+    """The metrics of one logged step, by their names in dcgan.vocabulary: loss/D, loss/G, D/real, D/fake, ...,
+    speed/images_per_s (and eval/<metric> at an evaluation's step)."""
 
     step: int
     epoch: int

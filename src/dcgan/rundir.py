@@ -6,9 +6,11 @@ runs/<name>/
   changes.json        the live hyperparameter changes, replayed when the run resumes
   run.json            the reproducibility record: seed, parent (a fork's), one entry per session (versions,
                       device, determinism, data fingerprint, the command that started it)
-  metrics.jsonl       one JSON row per logged step, per epoch end ("event": "epoch") and per live change
-                      ("event": "hparam", with field, old and new): `event_row` writes them, `row_event` reads
-                      them back as the events that wrote them (a multi-process run's follower, dcgan.server.process)
+  metrics.jsonl       one JSON row per logged step (its metrics by their names in dcgan.vocabulary; older runs'
+                      names are read as those: OLD_METRIC_NAMES), per epoch end ("event": "epoch") and per live
+                      change ("event": "hparam", with field, old and new): `event_row` writes them, `row_event`
+                      reads them back as the events that wrote them (a multi-process run's follower,
+                      dcgan.server.process)
   status.json         the run's last known status, step and totals (for run lists)
   log.txt             the log lines, "level: message"
   samples/step-0000200.png   fixed-noise grids (when: dcgan.cadence)
@@ -49,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from dcgan import datasets
+from dcgan import vocabulary as v
 # The checkpoint files' names are dcgan.checkpoint's; readers of a run folder find them here with the rest.
 from dcgan.checkpoint import GENERATOR_FILE, LAST, atomic_write_bytes, atomic_write_text  # noqa: F401
 from dcgan.errors import CheckpointError, RunBusyError, RunFolderError
@@ -82,6 +85,13 @@ LOCK_FILE = "trainer.lock"
 TOOL_FOLDERS = ("wandb",)
 LEVELS = ("info", "warning", "error")  # of log lines
 NOT_METRICS = frozenset({"step", "epoch", "time", "event", "manual"})  # the keys of a row that are not curves
+# The metric names metrics.jsonl had before the slash names (dcgan.vocabulary): a run written then still opens
+# everywhere (run list and detail, curves, compare, resume, the multi-process follower), its rows read as today's.
+OLD_METRIC_NAMES = {
+    "loss_D": v.LOSS_D, "loss_G": v.LOSS_G, "loss_ratio": v.LOSS_RATIO, "D_x": v.D_REAL, "D_G_z": v.D_FAKE,
+    "D_G_z_before": v.D_FAKE_BEFORE_G, "D_G_z_after": v.D_FAKE_AFTER_G, "W_distance": v.W_DISTANCE,
+    "gp": v.GRADIENT_PENALTY, "r1": v.R1_PENALTY, "lr_G": v.LR_G, "lr_D": v.LR_D, "images_per_s": v.IMAGES_PER_S,
+}
 
 
 def inside(run_dir: str | os.PathLike, *parts: str) -> Path:
@@ -262,13 +272,14 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def parse_rows(lines: Iterable[str]) -> list[dict[str, Any]]:
-    """metrics.jsonl lines as rows; a line that is not a JSON object (torn, damaged) is left out."""
+    """metrics.jsonl lines as rows, a step's metrics by today's names (OLD_METRIC_NAMES); a line that is not a
+    JSON object (torn, damaged) is left out. Every reader of metrics.jsonl reads through here."""
     rows = []
     for line in lines:
         with contextlib.suppress(json.JSONDecodeError):
             row = json.loads(line)
             if isinstance(row, dict):
-                rows.append(row)
+                rows.append(row if "event" in row else {OLD_METRIC_NAMES.get(k, k): value for k, value in row.items()})
     return rows
 
 
@@ -367,7 +378,8 @@ class RunFolder:
         return read_metrics(self.file(METRICS))
 
     def truncate_rows(self, step: int) -> None:
-        """Drop rows after `step`: a run resumed from a checkpoint at `step` logs those steps again."""
+        """Drop rows after `step`: a run resumed from a checkpoint at `step` logs those steps again. The rows kept
+        are written back as parse_rows reads them, so an older run's file continues in today's names."""
         path = self.file(METRICS)
         if path.exists():
             kept = [r for r in read_metrics(path) if r.get("step", 0) <= step]

@@ -2,7 +2,7 @@
 instance noise, the learning-rate schedule and the moving average of G. No I/O, no events: the trainer
 (dcgan.training) builds it in its setup, calls it once a step, reports what it returns and checkpoints its state:
 
-    out = trainer.gan_step(real, labels, step=0, total_steps=1000)   # 0-dim tensors: loss_D, loss_G, D_x, ...
+    out = trainer.gan_step(real, labels, step=0, total_steps=1000)   # 0-dim tensors: loss/D, loss/G, D/real, ...
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from dcgan.augment import diff_augment
 from dcgan.config import TrainConfig
 from dcgan.distributed import World
 from dcgan.losses import Objective, feature_matching, gradient_penalty, r1_penalty
+from dcgan.vocabulary import (D_FAKE, D_FAKE_AFTER_G, D_FAKE_BEFORE_G, D_REAL, GRADIENT_PENALTY, LOSS_D, LOSS_G,
+                              R1_PENALTY, W_DISTANCE)
 
 
 @dataclass(eq=False)
@@ -48,9 +50,10 @@ class GanStep:
         d_steps batches (d_steps*B, C, H, W) in [-1, 1], `labels` their classes for a conditional run. `parts`
         "d" or "g" runs only D's or G's updates (the dashboard's single steps).
 
-        Returns 0-dim tensors (no host sync): loss_D, loss_G, D_x, D_G_z (D's view of the fakes in its last
-        update), D_G_z_before (the G update's view, after D's update), with `with_after` D_G_z_after (after
-        G's update, on un-augmented inputs), and the penalties or the Wasserstein estimate when used.
+        Returns 0-dim tensors (no host sync) named in dcgan.vocabulary: loss/D, loss/G, D/real, D/fake (D's view
+        of the fakes in its last update), D/fake_before_G (the G update's view, after D's update), with
+        `with_after` D/fake_after_G (after G's update, on un-augmented inputs), and the penalties or the
+        Wasserstein estimate when used.
         """
         cfg, G, D = self.config, self.G_train, self.D
         self.apply_schedules(step, total_steps)
@@ -95,12 +98,12 @@ class GanStep:
         if self.G_ema is not None:
             update_ema(self.G_ema, self.G, cfg.ema, step)
 
-        out["loss_G"] = loss_G.detach()
-        out["D_G_z_before"] = torch.sigmoid(fake_logits.detach()).mean()
+        out[LOSS_G] = loss_G.detach()
+        out[D_FAKE_BEFORE_G] = torch.sigmoid(fake_logits.detach()).mean()
         if with_after:
             # D(G(z)) with the updated G on the same z; BatchNorm running statistics are left untouched.
             with torch.no_grad(), frozen_batchnorm_stats(self.G, D), self.autocast:
-                out["D_G_z_after"] = torch.sigmoid(D(self.G(z, y_fake), y_fake)).mean()
+                out[D_FAKE_AFTER_G] = torch.sigmoid(D(self.G(z, y_fake), y_fake)).mean()
         return out
 
     def _update_d(self, real: torch.Tensor, labels: torch.Tensor | None, fake: torch.Tensor,
@@ -117,17 +120,18 @@ class GanStep:
             if self.objective.gradient_penalty:
                 gp = gradient_penalty(lambda x: self.D(x, labels), x_real.detach(), x_fake, self.noise_gen)
                 loss_D = loss_D + cfg.gp_weight * gp
-                out["gp"] = gp.detach()
-                out["W_distance"] = (real_logits - fake_logits).detach().mean()
+                out[GRADIENT_PENALTY] = gp.detach()
+                out[W_DISTANCE] = (real_logits - fake_logits).detach().mean()
             if cfg.r1:
                 r1 = r1_penalty(real_logits, x_real)
                 loss_D = loss_D + cfg.r1 / 2 * r1
-                out["r1"] = r1.detach()
+                out[R1_PENALTY] = r1.detach()
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         self.opt_D.step()
-        out.update(loss_D=loss_D.detach(), D_x=torch.sigmoid(real_logits.detach()).mean(),
-                   D_G_z=torch.sigmoid(fake_logits.detach()).mean())
+        out[LOSS_D] = loss_D.detach()
+        out[D_REAL] = torch.sigmoid(real_logits.detach()).mean()
+        out[D_FAKE] = torch.sigmoid(fake_logits.detach()).mean()
         return out
 
     def _noise(self, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -1,4 +1,5 @@
-"""Experiment trackers as subscribers: TensorBoard (scalars + sample grids) and Weights & Biases."""
+"""Experiment trackers as subscribers: TensorBoard (scalars + sample grids) and Weights & Biases. Scalars are
+logged under the metrics' own names (dcgan.vocabulary), slash names that group TensorBoard's panels."""
 
 from __future__ import annotations
 
@@ -13,20 +14,6 @@ from dcgan.events import EpochEnd, Event, RealGrid, SampleGrid, StatusChanged, S
 from dcgan.rundir import WANDB_ID_FILE, inside
 from dcgan.images import grid_array
 
-# Metric key -> TensorBoard tag, grouped into panels by the part before the slash.
-TAGS = {
-    "loss_D": "loss/D", "loss_G": "loss/G",
-    "D_x": "D/real D(x)", "D_G_z": "D/fake D(G(z))",
-    "D_G_z_before": "D/fake before G update", "D_G_z_after": "D/fake after G update",
-    "lr_G": "lr/G", "lr_D": "lr/D", "images_per_s": "speed/images per s",
-    "loss_ratio": "loss/G over D",
-}
-
-
-def tag(key: str) -> str:
-    return TAGS.get(key, key)
-
-
 class TensorBoardLogger:
     """Writes event files into the run folder: `tensorboard --logdir runs` shows every run."""
 
@@ -39,7 +26,7 @@ class TensorBoardLogger:
         if isinstance(event, StepMetrics):
             for key, value in event.metrics.items():
                 if math.isfinite(value):
-                    self.writer.add_scalar(tag(key), value, event.step)
+                    self.writer.add_scalar(key, value, event.step)
         elif isinstance(event, EpochEnd):
             self.writer.add_scalar("time/epoch s", event.seconds, event.step)
         elif isinstance(event, SampleGrid):
@@ -107,7 +94,7 @@ class WandbLogger:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StepMetrics):
-            self.run.log({tag(k): v for k, v in event.metrics.items()}, step=event.step)
+            self.run.log(dict(event.metrics), step=event.step)
         elif isinstance(event, SampleGrid):
             self.run.log({"samples/fixed noise": self.wandb.Image(grid_array(event.images, event.nrow))},
                          step=event.step)

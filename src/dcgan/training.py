@@ -34,7 +34,7 @@ from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, Hyperparam
                           RunStarted, SampleGrid, StatusChanged, StepMetrics)
 from dcgan.images import to_uint8
 from dcgan.losses import LOSSES
-from dcgan.metrics.health import LOSS_RATIO, HealthMonitor, loss_ratio, non_finite
+from dcgan.metrics.health import HealthMonitor, loss_ratio, non_finite
 from dcgan.models import build_discriminator, build_generator
 from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, refuse_if_busy, session_record,
                           unique_run_dir)
@@ -42,6 +42,7 @@ from dcgan.runfiles import RunWriters
 from dcgan.sampling import fixed_inputs, real_grid
 from dcgan.step import GanStep
 from dcgan.threads import ThreadGovernor, governor_for
+from dcgan.vocabulary import IMAGES_PER_S, LOSS_RATIO, LR_D, LR_G
 
 
 class Diverged(Exception):
@@ -513,10 +514,10 @@ class Trainer:
         tick_time, tick_step = self._tick
         images = (self.step - tick_step) * cfg.images_per_step()
         # Training speed: the time an evaluation took is not training time.
-        metrics["images_per_s"] = images / max(now - tick_time - self._eval_seconds, 1e-9)
+        metrics[IMAGES_PER_S] = images / max(now - tick_time - self._eval_seconds, 1e-9)
         self._eval_seconds = 0.0
-        metrics["lr_G"] = self.opt_G.param_groups[0]["lr"]
-        metrics["lr_D"] = self.opt_D.param_groups[0]["lr"]
+        metrics[LR_G] = self.opt_G.param_groups[0]["lr"]
+        metrics[LR_D] = self.opt_D.param_groups[0]["lr"]
         ratio = loss_ratio(cfg.loss, cfg.feature_matching, metrics)  # the balance of G and D, seed 003
         if ratio is not None and math.isfinite(ratio):
             metrics[LOSS_RATIO] = ratio

@@ -8,6 +8,8 @@ import shutil
 
 from PIL import Image
 
+from conftest import write_metrics_as_before_the_vocabulary
+
 from .conftest import TINY, Page, number, save_screenshot, serving
 
 FORM_VALUES = {"g_width": "8", "d_width": "8", "batch_size": "32", "steps": "100000", "seed": "1"}
@@ -199,9 +201,11 @@ def test_a_phone_without_runs_shows_the_start_form_first(browser, tmp_path):
 
 def test_a_fresh_server_opens_its_past_run_without_an_error(browser, server, tmp_path):
     """What a user meets after a restart (and what the README's screenshot shows): the page opens the latest run by
-    itself, once, with its curves and grid, and says nothing about failing to open it."""
+    itself, once, with its curves and grid, and says nothing about failing to open it. The run is one written
+    before the metric vocabulary (loss_D, D_x, ...): its curves draw all the same, labelled from the schema."""
     server.train("e2e-past", steps=4)
     shutil.copytree(server.runs_dir / "e2e-past", tmp_path / "past" / "e2e-past")
+    write_metrics_as_before_the_vocabulary(tmp_path / "past" / "e2e-past")
     with serving(tmp_path / "past") as restarted:
         viewer = Page(browser, restarted, 1280, 900)
         try:
@@ -209,6 +213,9 @@ def test_a_fresh_server_opens_its_past_run_without_an_error(browser, server, tmp
             page.wait_for_function("document.querySelector('#view-name').textContent === 'e2e-past'")
             page.wait_for_selector("#sample-img:not([hidden])")
             page.wait_for_function("Number(document.querySelector('#chart-loss').dataset.points) > 0")
+            page.wait_for_function("Number(document.querySelector('#chart-d').dataset.points) > 0")
+            labels = "Chart.getChart(document.querySelector('#chart-d')).data.datasets.map((d) => d.label).join()"
+            page.wait_for_function(f"{labels} === 'D(x),D(G(z))'")
             assert "error" not in page.get_attribute("#message", "class"), page.inner_text("#message")
             page.wait_for_function("document.querySelector('#stat-device').textContent === 'cpu'")  # not 'auto'
             assert not viewer.errors, viewer.errors

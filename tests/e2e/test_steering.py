@@ -132,6 +132,7 @@ def test_fork_shows_the_family_tree_and_side_by_side_compares_two_runs(open_page
     page.wait_for_function("document.querySelectorAll('#compare-grids figure img').length === 2")
     labels = page.evaluate("Chart.getChart(document.querySelector('#compare-loss')).data.datasets.map(d => d.label)")
     assert {label.split(" · ")[0] for label in labels} == {"e2e-parent", "e2e-child"}
+    assert {label.split(" · ")[1] for label in labels} == {"loss_D", "loss_G"}  # the server's labels of loss/D, loss/G
     lengths = page.evaluate("Chart.getChart(document.querySelector('#compare-loss')).data.datasets.map(d => d.data.length)")
     assert all(n > 5 for n in lengths)
     # The child's curve starts where it forked, on the same step axis as its parent's.

@@ -80,6 +80,6 @@ def test_evaluation_during_training_logs_eval_metrics(fashion, tmp_path):
     rows = [r for r in read_metrics(run / "metrics.jsonl") if "eval/fid" in r]
     assert [r["step"] for r in rows] == [10, 20]
     assert {"eval/fid", "eval/kid", "eval/precision", "eval/recall", "eval/coverage", "eval/classes_covered",
-            "eval/diversity", "loss_D"} <= set(rows[0])
+            "eval/diversity", "loss/D"} <= set(rows[0])
     log = (run / "log.txt").read_text()
     assert "eval at step 10 (200 samples, fashion-mnist classifier): FID" in log

@@ -18,7 +18,7 @@ def small(**kw):
 
 def test_d_overpowering_warns_once_after_a_sustained_window():
     monitor = HealthMonitor("nonsaturating", window=100)
-    strong = {"D_x": 0.999, "D_G_z": 0.001}
+    strong = {"D/real": 0.999, "D/fake": 0.001}
     warnings = [w for step in range(0, 301, 10) for w in monitor.observe_step(step, strong)]
     assert len(warnings) == 1 and "overpowers" in warnings[0] and "since step 0" in warnings[0]
 
@@ -26,13 +26,13 @@ def test_d_overpowering_warns_once_after_a_sustained_window():
 def test_a_brief_spike_or_a_balanced_game_does_not_warn():
     monitor = HealthMonitor("nonsaturating", window=100)
     for step in range(0, 500, 10):
-        metrics = {"D_x": 0.999, "D_G_z": 0.001} if step % 50 else {"D_x": 0.7, "D_G_z": 0.3}
+        metrics = {"D/real": 0.999, "D/fake": 0.001} if step % 50 else {"D/real": 0.7, "D/fake": 0.3}
         assert monitor.observe_step(step, metrics) == []
 
 
 def test_scores_that_are_not_probabilities_are_not_judged():
     monitor = HealthMonitor("wgan-gp", window=10)
-    assert not any(monitor.observe_step(s, {"D_x": 1.0, "D_G_z": 0.0}) for s in range(0, 200, 10))
+    assert not any(monitor.observe_step(s, {"D/real": 1.0, "D/fake": 0.0}) for s in range(0, 200, 10))
 
 
 def test_falling_class_coverage_warns_of_mode_collapse():
@@ -45,7 +45,7 @@ def test_falling_class_coverage_warns_of_mode_collapse():
 
 
 def test_non_finite_names_the_broken_values():
-    assert non_finite({"loss_D": math.nan, "loss_G": 1.0, "D_x": math.inf}) == ["D_x", "loss_D"]
+    assert non_finite({"loss/D": math.nan, "loss/G": 1.0, "D/real": math.inf}) == ["D/real", "loss/D"]
 
 
 def test_a_nan_stops_training_and_the_last_checkpoint_stays_finite(fashion, tmp_path):

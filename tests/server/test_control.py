@@ -47,7 +47,7 @@ def test_single_d_step_changes_only_d(api, server, paused):
     before = checkpoint_now(api, server, paused)
     result = api.post("/api/training/step", json={"part": "d"}).json()
     assert result["metrics"]["step"] == before["step"] + 1 and result["metrics"]["manual"] == "d"
-    assert "loss_D" in result["metrics"]["values"] and "loss_G" not in result["metrics"]["values"]
+    assert "loss/D" in result["metrics"]["values"] and "loss/G" not in result["metrics"]["values"]
     assert result["status"]["state"] == "paused" and result["status"]["step"] == before["step"] + 1
     assert api.get(result["sample_url"]).headers["content-type"] == "image/png"
     after = checkpoint_now(api, server, paused)
@@ -57,7 +57,7 @@ def test_single_d_step_changes_only_d(api, server, paused):
 def test_single_g_step_changes_only_g(api, server, paused):
     before = checkpoint_now(api, server, paused)
     result = api.post("/api/training/step", json={"part": "g"}).json()
-    assert result["metrics"]["manual"] == "g" and "loss_G" in result["metrics"]["values"]
+    assert result["metrics"]["manual"] == "g" and "loss/G" in result["metrics"]["values"]
     after = checkpoint_now(api, server, paused)
     assert same(before["D"], after["D"]) and not same(before["G"], after["G"])
 
@@ -83,8 +83,8 @@ def test_live_lr_change_reaches_the_optimizer_the_metrics_file_and_the_websocket
         mark = live.wait_for(lambda m: m["type"] == "hparam")["mark"]
         assert mark["field"] == "lr_d" and mark["old"] == 2e-4 and mark["new"] == 4e-4
         step = api.post("/api/training/step", json={"part": "full"}).json()
-        assert step["metrics"]["values"]["lr_D"] == pytest.approx(4e-4)  # read from the optimizer
-        assert step["metrics"]["values"]["lr_G"] == pytest.approx(2e-4)
+        assert step["metrics"]["values"]["lr/D"] == pytest.approx(4e-4)  # read from the optimizer
+        assert step["metrics"]["values"]["lr/G"] == pytest.approx(2e-4)
     rows = read_metrics(server.runs / paused / "metrics.jsonl")
     assert {"event": "hparam", "step": mark["step"], "field": "lr_d", "old": 2e-4, "new": 4e-4}.items() <= \
         next(r for r in rows if r.get("event") == "hparam").items()

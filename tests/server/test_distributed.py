@@ -21,7 +21,7 @@ def test_two_process_run_is_followed_and_stopped_gracefully(api, server):
         running = wait_status(api, lambda s: s["state"] == "running" and s["step"] >= 3, timeout=180)
         assert running["total_steps"] == 100000 and running["device"] == "cpu"
         metrics = live.wait_for(lambda m: m["type"] == "metrics" and m["step"] >= 3)
-        assert metrics["run"] == "two-procs" and metrics["values"]["loss_D"] > 0
+        assert metrics["run"] == "two-procs" and metrics["values"]["loss/D"] > 0
         live.wait_for(lambda m: m["type"] == "sample" and m["step"] >= 5, timeout=120)
         # The log lines arrive live or, once the run announced itself, in the hello that redraws the page.
         lines = [m["line"] for m in live.of("log")] + [line for m in live.of("hello") for line in m["log"]]

@@ -38,11 +38,11 @@ def test_real_images_are_served_at_the_size_of_the_fixed_noise_grid(api, run, se
 
 def test_the_loss_ratio_is_a_metric_series_and_its_bands_are_published(api, run):
     series = api.get(f"/api/runs/{run}/metrics").json()["series"]
-    ratios = [r for r in series["loss_ratio"] if r is not None]
+    ratios = [r for r in series["loss/ratio"] if r is not None]
     assert len(ratios) == 30
-    assert ratios[-1] == pytest.approx(series["loss_G"][-1] / series["loss_D"][-1])
+    assert ratios[-1] == pytest.approx(series["loss/G"][-1] / series["loss/D"][-1])
     bands = api.get("/api/health/bands").json()
-    assert bands["ratio_metric"] == "loss_ratio" and bands["ratio_losses"] == ["nonsaturating"]
+    assert bands["ratio_metric"] == "loss/ratio" and bands["ratio_losses"] == ["nonsaturating"]
     names = [b["name"] for b in bands["ratio_bands"]]
     assert names == ["G ahead", "contest", "D overpowers"]
     edges = [(b["low"], b["high"]) for b in bands["ratio_bands"]]

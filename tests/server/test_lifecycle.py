@@ -41,7 +41,7 @@ def alive(pid: int) -> bool:
 
 
 def steps_of(run: Path) -> list[int]:
-    return [r["step"] for r in read_metrics(run / "metrics.jsonl") if "loss_D" in r]
+    return [r["step"] for r in read_metrics(run / "metrics.jsonl") if "loss/D" in r]
 
 
 def status_of(api: httpx.Client) -> dict:

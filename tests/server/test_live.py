@@ -21,7 +21,7 @@ def test_a_new_client_gets_the_whole_history_first(api, server):
         hello = live.wait_for(lambda m: m["type"] == "hello")
     assert hello["status"]["run"] == run and hello["status"]["state"] == "finished"
     assert hello["history"]["step"] == list(range(1, 13))
-    assert {"loss_D", "loss_G", "D_x", "D_G_z"} <= set(hello["history"]["series"])
+    assert {"loss/D", "loss/G", "D/real", "D/fake"} <= set(hello["history"]["series"])
     assert hello["sample_steps"] == [0, 5, 10, 12]
     assert any("device: cpu" in line["message"] for line in hello["log"])
 
@@ -32,7 +32,7 @@ def test_live_events_status_metrics_samples_log_checkpoint_heartbeat(api, server
         run = start(api, steps=100000)["run"]
         live.wait_for(lambda m: m["type"] == "hello" and m["status"]["run"] == run)  # a new run: redraw
         metrics = live.wait_for(lambda m: m["type"] == "metrics" and m["step"] >= 3)
-        assert metrics["run"] == run and metrics["values"]["loss_D"] > 0
+        assert metrics["run"] == run and metrics["values"]["loss/D"] > 0
         sample = live.wait_for(lambda m: m["type"] == "sample" and m["step"] >= 5)
         assert api.get(sample["url"]).content[:8] == b"\x89PNG\r\n\x1a\n"
         live.wait_for(lambda m: m["type"] == "status" and m["status"]["state"] == "running")

@@ -9,7 +9,10 @@ import json
 import pytest
 from PIL import Image
 
-from .conftest import finish
+from conftest import write_metrics_as_before_the_vocabulary
+from dcgan.vocabulary import STEP_METRICS
+
+from .conftest import finish, wait_idle
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +50,8 @@ def test_metrics_are_downsampled_on_request(api, runs):
     assert full["step"] == list(range(1, 31)) and not full["downsampled"] and full["points"] == 30
     small = api.get("/api/runs/side-a/metrics", params={"max_points": 10}).json()
     assert len(small["step"]) == 10 and small["downsampled"] and small["step"][-1] == 30
-    mean = sum(full["series"]["loss_D"][:3]) / 3
-    assert small["series"]["loss_D"][0] == pytest.approx(mean)  # buckets are averages
+    mean = sum(full["series"]["loss/D"][:3]) / 3
+    assert small["series"]["loss/D"][0] == pytest.approx(mean)  # buckets are averages
     assert [e["epoch"] for e in full["epochs"]] == []  # 30 steps are far from an epoch
 
 
@@ -151,6 +154,29 @@ def test_side_by_side_metrics_and_matched_samples(api, runs):
     assert png(api.get(matched["samples"][1]["url"])).size[0] > 0
     missing = api.get("/api/compare/metrics", params={"runs": ["side-a", "nope"]})
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+
+
+def test_a_run_written_before_the_metric_vocabulary_is_listed_charted_compared_and_resumed(api, runs, server):
+    """metrics.jsonl with the old names (loss_D, D_x, ...), written by hand over a real run: the run list, its
+    detail, its curves and side by side read them by today's names, and a resume continues the file in them."""
+    run = finish(api, steps=6, name="before-the-vocabulary")
+    rows = [r for r in write_metrics_as_before_the_vocabulary(server.runs / run) if "event" not in r]
+    listed = {r["name"]: r for r in api.get("/api/runs").json()["runs"]}
+    assert listed[run]["status"] == "finished" and listed[run]["step"] == 6
+    assert api.get(f"/api/runs/{run}").json()["config"]["seed"] == 7
+    series = api.get(f"/api/runs/{run}/metrics").json()["series"]
+    assert series["loss/D"] == pytest.approx([r["loss/D"] for r in rows])
+    assert {"D/real", "D/fake", "lr/G", "speed/images_per_s"} <= set(series) <= set(STEP_METRICS)
+    compared = api.get("/api/compare/metrics", params={"runs": [run, "side-a"]}).json()["runs"]
+    assert compared[0]["metrics"]["series"]["D/real"] == series["D/real"]
+
+    resumed = api.post("/api/training/resume", json={"run": run, "steps": 9})
+    assert resumed.status_code == 202, resumed.text
+    wait_idle(api)
+    after = api.get(f"/api/runs/{run}/metrics").json()
+    assert after["step"] == list(range(1, 10)) and None not in after["series"]["loss/D"]
+    written = [json.loads(line) for line in (server.runs / run / "metrics.jsonl").read_text().splitlines()]
+    assert all("loss/D" in r and "loss_D" not in r for r in written if "event" not in r)  # one vocabulary now
 
 
 @pytest.mark.parametrize("path", [

@@ -14,6 +14,7 @@ import httpx
 from dcgan.config import MAIN_GROUPS, schema
 from dcgan.datasets import DATASETS, data_home
 from dcgan.control import FORK_FIXED, LIVE_FIELDS
+from dcgan.vocabulary import STEP_METRICS
 
 
 def test_devices_and_datasets_offline(api):
@@ -49,6 +50,9 @@ def test_config_schema_carries_what_the_page_would_otherwise_copy(api):
     assert set(body["main_groups"]) < set(groups)  # real groups, and some start folded
     names = [f["name"] for f in body["fields"]]
     assert set(body["live_fields"] + body["fork_fixed"] + body["launcher_options"]) <= set(names)
+    # The metrics' names and labels: the curves' legends and the single-step result read them.
+    labels = {m["name"]: m["label"] for m in body["metrics"]}
+    assert labels == {name: m.label for name, m in STEP_METRICS.items()} and labels["D/real"] == "D(x)"
 
 
 def test_resolve_and_architecture_of_a_config(api):

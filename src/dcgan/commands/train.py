@@ -163,6 +163,7 @@ def train(args: argparse.Namespace, world) -> int:
 def dry_run(trainer, chosen: TrainConfig, fmt: str) -> int:
     """The config on stdout, as a file --config reads back (`> my.toml` saves it); the rest on stderr."""
     from dcgan.summary import architecture, format_table
+    from dcgan.vocabulary import label
 
     print(format_config(chosen, fmt, resolved=trainer.config), end="", flush=True)
     arch = architecture(trainer.config)
@@ -172,7 +173,7 @@ def dry_run(trainer, chosen: TrainConfig, fmt: str) -> int:
     print(f"device: {trainer.device}", file=sys.stderr)
     real, labels = trainer.next_batch()
     out = trainer.train_step(real, labels, with_after=True)
-    print("one step: " + ", ".join(f"{k} {float(v):.4f}" for k, v in out.items()), file=sys.stderr)
+    print("one step: " + ", ".join(f"{label(k)} {float(v):.4f}" for k, v in out.items()), file=sys.stderr)
     return 0
 
 

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 from dcgan.losses import LOSSES
+from dcgan.vocabulary import D_FAKE, D_REAL, LOSS_D, LOSS_G
 
 # D overpowers: D(x) above this and D(G(z)) below the other, at every logged step over a window of steps.
 OVERPOWER_REAL = 0.99
@@ -34,7 +35,6 @@ RELATIVE_DROP = 0.5
 # overpower warning starts (D(x) = 0.99, D(G(z)) = 0.01), loss_D = 2 * 0.01005 and loss_G = 4.6, a ratio of ~229.
 # Healthy DCGAN training keeps D somewhat ahead, between the two (measured: ~5-15 on Fashion-MNIST at the defaults).
 RATIO_LOSSES = ("nonsaturating",)
-LOSS_RATIO = "loss_ratio"  # the metric's name in metrics.jsonl, charts and TensorBoard
 
 
 def ratio_at(d_real: float, d_fake: float) -> float:
@@ -57,9 +57,9 @@ LOSS_RATIO_BANDS = (
 
 def loss_ratio(loss: str, feature_matching: bool, metrics: dict[str, float]) -> float | None:
     """loss_G / loss_D where the bands above apply (the non-saturating objective, G's own loss), else None."""
-    if loss not in RATIO_LOSSES or feature_matching or "loss_G" not in metrics or "loss_D" not in metrics:
+    if loss not in RATIO_LOSSES or feature_matching or LOSS_G not in metrics or LOSS_D not in metrics:
         return None
-    return metrics["loss_G"] / metrics["loss_D"] if metrics["loss_D"] > 0 else math.inf
+    return metrics[LOSS_G] / metrics[LOSS_D] if metrics[LOSS_D] > 0 else math.inf
 
 
 def non_finite(metrics: dict[str, float]) -> list[str]:
@@ -77,11 +77,11 @@ class HealthMonitor:
     _collapse_warned: set[str] = field(default_factory=set)
 
     def observe_step(self, step: int, metrics: dict[str, float]) -> list[str]:
-        """Warnings from one logged step's metrics (D_x, D_G_z)."""
+        """Warnings from one logged step's metrics (D/real, D/fake)."""
         # Only where D's outputs are probabilities (the cross-entropy objectives); other objectives' are scores.
-        if not LOSSES[self.loss].probabilities or "D_x" not in metrics or "D_G_z" not in metrics:
+        if not LOSSES[self.loss].probabilities or D_REAL not in metrics or D_FAKE not in metrics:
             return []
-        if metrics["D_x"] > OVERPOWER_REAL and metrics["D_G_z"] < OVERPOWER_FAKE:
+        if metrics[D_REAL] > OVERPOWER_REAL and metrics[D_FAKE] < OVERPOWER_FAKE:
             if self._overpower_since is None:
                 self._overpower_since = step
             if not self._overpower_warned and step - self._overpower_since >= self.window:

@@ -23,6 +23,7 @@ from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChange
 from dcgan.rundir import RowEvent
 from dcgan.server import schemas
 from dcgan.server.runs import columns, mean_row, number
+from dcgan.vocabulary import IMAGES_PER_S
 
 ACTIVE = ("starting", "running", "paused")
 
@@ -125,7 +126,7 @@ class LiveState:
         if isinstance(event, StepMetrics):
             values = {k: number(v) for k, v in event.metrics.items()}
             self.history.add({"step": event.step, "epoch": event.epoch, **values})
-            status.step, status.images_per_s = event.step, values.get("images_per_s")
+            status.step, status.images_per_s = event.step, values.get(IMAGES_PER_S)
             status.epoch = event.epoch
             return Update([schemas.StepMessage(run=run, step=event.step, epoch=event.epoch, values=values,
                                                manual=event.manual)], status=True)

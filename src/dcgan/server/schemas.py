@@ -186,7 +186,8 @@ class EpochMark(BaseModel):
 
 
 class Metrics(BaseModel):
-    """Logged metrics in columns: series[name][i] belongs to step[i]; None where a value was not finite."""
+    """Logged metrics in columns: series[name][i] belongs to step[i]; None where a value was not finite. Names are
+    the metric vocabulary's (ConfigSchema.metrics), runs written before it included."""
 
     step: list[int]
     epoch: list[int]
@@ -303,6 +304,14 @@ class ConfigField(BaseModel):
     choices: list[Any] | None = None
 
 
+class MetricName(BaseModel):
+    """One name of the metric vocabulary (dcgan.vocabulary): the key of its series and live values."""
+
+    name: str = Field(description="a slash name, e.g. loss/D")
+    label: str = Field(description="how people read it, e.g. loss_D, D(x)")
+    meaning: str
+
+
 class ConfigSchema(BaseModel):
     fields: list[ConfigField]
     presets: dict[str, dict[str, Any]]
@@ -312,6 +321,8 @@ class ConfigSchema(BaseModel):
                                    "first; the others follow")
     launcher_options: list[str] = Field(description="options the launcher sets (world_size: a start request's "
                                         "nproc): not form fields")
+    metrics: list[MetricName] = Field(description="the names a step's metrics have in series and live values, "
+                                      "with their labels; a periodic evaluation adds eval/<metric>")
 
 
 class ConfigRequest(BaseModel):

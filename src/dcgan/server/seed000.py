@@ -34,9 +34,13 @@ from dcgan.server import schemas
 from dcgan.server.manager import ACTIVE, ENDED, RunManager
 from dcgan.server.runs import RunStore
 from dcgan.images import image_array, png_bytes
+from dcgan.vocabulary import D_FAKE, D_REAL, LOSS_D, LOSS_G
 
 MAX_IMAGES = 64  # images one /generate answers with (seed 000 caps it at 64 too)
-SERIES = {"g_losses": "loss_G", "d_losses": "loss_D", "real_scores": "D_x", "fake_scores": "D_G_z"}
+# Seed 000's names for our metrics (dcgan.vocabulary): its curves (lists), an epoch's means and a batch's values.
+SERIES = {"g_losses": LOSS_G, "d_losses": LOSS_D, "real_scores": D_REAL, "fake_scores": D_FAKE}
+EPOCH_MEANS = {"g_loss": LOSS_G, "d_loss": LOSS_D, "real_score": D_REAL, "fake_score": D_FAKE}
+BATCH_VALUES = {"loss_d": LOSS_D, "loss_g": LOSS_G, "real_score": D_REAL, "fake_score": D_FAKE}
 
 
 def bounds(option: str) -> dict[str, Any]:
@@ -338,7 +342,7 @@ def epoch_means(metrics: schemas.Metrics, step: int) -> dict[str, float | None]:
     start = max((e.step for e in metrics.epochs if e.step < step), default=0)
     rows = [i for i, s in enumerate(metrics.step) if start < s <= step]
     means = {}
-    for seed, ours in (("g_loss", "loss_G"), ("d_loss", "loss_D"), ("real_score", "D_x"), ("fake_score", "D_G_z")):
+    for seed, ours in EPOCH_MEANS.items():
         values = [v for v in (metrics.series.get(ours, [None] * len(metrics.step))[i] for i in rows) if v is not None]
         means[seed] = sum(values) / len(values) if values else None
     return means
@@ -490,8 +494,7 @@ def batch_update(message: dict[str, Any], steps_per_epoch: int | None) -> BatchU
     values, epoch, step = message["values"], message["epoch"], message["step"]
     batch = step - 1 - epoch * steps_per_epoch if steps_per_epoch else step - 1
     return BatchUpdate(epoch=epoch, batch=max(batch, 0), total_batches=steps_per_epoch, step=step,
-                       metrics={"loss_d": values.get("loss_D"), "loss_g": values.get("loss_G"),
-                                "real_score": values.get("D_x"), "fake_score": values.get("D_G_z")})
+                       metrics={seed: values.get(ours) for seed, ours in BATCH_VALUES.items()})
 
 
 def log_update(line: dict[str, Any]) -> LogUpdate:

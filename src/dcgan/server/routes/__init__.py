@@ -41,7 +41,7 @@ Runs (routes/runs.py), any run in the runs folder, active or not:
                                             fork's base), checkpoints: [{name, step, bytes, last, options}],
                                             sample_steps, selected_checkpoint, changes: [{step, field, old, new}]}
   GET    /api/runs/{name}/metrics?max_points=1000
-                                            Metrics {step: [..], epoch: [..], series: {loss_D: [..], ...},
+                                            Metrics {step: [..], epoch: [..], series: {loss/D: [..], ...},
                                             epochs: [{step, epoch}], hparams: [{step, field, old, new}],
                                             events: [other metrics.jsonl rows, e.g. eval], points, downsampled}
   GET    /api/runs/{name}/samples           {steps: [..]}
@@ -81,7 +81,7 @@ Latent space beyond interpolation (routes/latent.py):
                                             X-Probabilities (mnist/fashion-mnist runs; 422 otherwise)
 
 Health (routes/health.py):
-  GET    /api/health/bands                  {ratio_metric: "loss_ratio", ratio_losses, ratio_bands: [{name, low,
+  GET    /api/health/bands                  {ratio_metric: "loss/ratio", ratio_losses, ratio_bands: [{name, low,
                                             high, meaning}], overpower_d_real, overpower_d_fake, overpower_window}
 
 Side by side (routes/compare.py):
@@ -96,7 +96,8 @@ System (routes/system.py):
                                             image_size, channels, class_names}]} (the registry; path: offline)
   GET    /api/config/schema                 {fields: [{name, type, optional, default, help, group, choices,
                                             ge, gt, le, lt}], presets, live_fields, fork_fixed,
-                                            main_groups, launcher_options}
+                                            main_groups, launcher_options, metrics: [{name, label, meaning}]}
+                                            (metrics: the vocabulary of series and live values, dcgan.vocabulary)
   POST   /api/config/resolve                {config} -> {config: resolved} (422 names a bad option)
   POST   /api/config/architecture           {config} -> Architecture
 
@@ -104,7 +105,7 @@ Live (routes/live.py):
   WS     /api/live                          server -> client JSON messages, each with "type":
     hello      {status, history: Metrics, sample_steps, log: [{time, level, message}], heartbeat_s} first, and
                again whenever a new run starts or the client fell too far behind (redraw everything from it)
-    metrics    {run, step, epoch, values: {loss_D, loss_G, D_x, D_G_z, images_per_s, lr_G, lr_D, ...}, manual}
+    metrics    {run, step, epoch, values: {loss/D, loss/G, D/real, D/fake, lr/G, ...}, manual}
     status     {status: Status}
     log        {line: {time, level, message}}
     sample     {run, step, url}

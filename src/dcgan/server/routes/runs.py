@@ -62,7 +62,8 @@ def run_detail(name: RunName, store: Store, manager: Manager) -> schemas.RunDeta
 def metrics(name: RunName, store: Store,
             max_points: int = Query(1000, ge=10, le=20000, description="longer histories are averaged down")
             ) -> schemas.Metrics:
-    """The logged metrics as columns (step, loss_D, loss_G, D_x, D_G_z, ...), with epoch ends and live changes."""
+    """The logged metrics as columns (step, loss/D, loss/G, D/real, D/fake, ...: an older run's names read as
+    these), with epoch ends and live changes."""
     return store.metrics(name, max_points)
 
 

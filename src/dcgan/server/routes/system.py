@@ -14,6 +14,7 @@ from dcgan.server import schemas
 from dcgan.server.deps import AppSettings, Roots
 from dcgan.server.process import LAUNCHER_OPTIONS
 from dcgan.server.routes.runs import architecture_of
+from dcgan.vocabulary import STEP_METRICS
 
 router = APIRouter(prefix="/api", tags=["system"])
 INVALID = {422: {"model": schemas.ErrorResponse}}
@@ -58,10 +59,11 @@ def datasets(roots: Roots, data_dir: str = Query("./data", max_length=1024, desc
 def config_schema() -> schemas.ConfigSchema:
     """Every training option with its type, default, help, bounds, choices and group; the presets; which options
     can change during training, which a fork must keep, which groups forms show first, and which options the
-    launcher sets."""
+    launcher sets; the metrics' names and labels."""
     return schemas.ConfigSchema(fields=[schemas.ConfigField(**row) for row in schema()], presets=PRESETS,
                                 live_fields=list(LIVE_FIELDS), fork_fixed=list(FORK_FIXED),
-                                main_groups=list(MAIN_GROUPS), launcher_options=list(LAUNCHER_OPTIONS))
+                                main_groups=list(MAIN_GROUPS), launcher_options=list(LAUNCHER_OPTIONS),
+                                metrics=[schemas.MetricName(**m._asdict()) for m in STEP_METRICS.values()])
 
 
 @router.post("/config/resolve", response_model=schemas.ResolvedConfig, responses=INVALID)

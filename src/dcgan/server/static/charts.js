@@ -1,10 +1,18 @@
 // Line charts (Chart.js, loaded as a classic script before the modules run) and what they draw on top: vertical
 // markers at the steps where a live hyperparameter changed.
 
-// The viewed run's charts (canvas #chart-<key>) and their curves; Side by side overlays loss and d.
-export const CHARTS = { loss: ['loss_D', 'loss_G'], d: ['D_x', 'D_G_z'], ratio: ['loss_ratio'] };
-export const LABELS = { loss_D: 'loss_D', loss_G: 'loss_G', D_x: 'D(x)', D_G_z: 'D(G(z))', loss_ratio: 'loss_G / loss_D' };
-export const METRIC_COLORS = { loss_D: '#e4572e', loss_G: '#2e86de', D_x: '#12a37f', D_G_z: '#8e44ad', loss_ratio: '#344054' };
+import { state } from './state.js';
+
+// The viewed run's charts (canvas #chart-<key>) and their curves, by the metrics' names (the server's vocabulary,
+// dcgan.vocabulary); Side by side overlays loss and d.
+export const CHARTS = { loss: ['loss/D', 'loss/G'], d: ['D/real', 'D/fake'], ratio: ['loss/ratio'] };
+export const METRIC_COLORS = { 'loss/D': '#e4572e', 'loss/G': '#2e86de', 'D/real': '#12a37f', 'D/fake': '#8e44ad', 'loss/ratio': '#344054' };
+
+// A metric's label for people (loss_D, D(x)), as the server publishes it (GET /api/config/schema: metrics); a
+// name outside the vocabulary (eval/fid) is its own label.
+export function label(name) {
+  return state.schema.metrics.find((metric) => metric.name === name)?.label ?? name;
+}
 // The health monitor's bands, lightest behind the curve (their limits come from GET /api/health/bands).
 export const BAND_COLORS = { 'G ahead': 'rgba(212, 160, 23, 0.16)', contest: 'rgba(18, 163, 127, 0.12)',
   'D overpowers': 'rgba(228, 87, 46, 0.16)' };

@@ -2,7 +2,7 @@
 // loss_D and D(x), dashed for loss_G and D(G(z))) and their fixed-noise grids at matched steps.
 
 import { $, el, getJSON, integer } from './util.js';
-import { CHARTS, LABELS, RUN_COLORS, makeChart, dataset, toSeries } from './charts.js';
+import { CHARTS, RUN_COLORS, label, makeChart, dataset, toSeries } from './charts.js';
 import { state, on, emit } from './state.js';
 
 const COMPARED = ['loss', 'd']; // of the viewed run's charts (CHARTS), the ones overlaid here
@@ -74,7 +74,7 @@ function render() {
     const metrics = CHARTS[key];
     const datasets = [];
     for (const [name, run] of state.compare) {
-      metrics.forEach((metric, i) => datasets.push(dataset(`${name} · ${LABELS[metric]}`, run.series[metric] || [], run.color, i > 0)));
+      metrics.forEach((metric, i) => datasets.push(dataset(`${name} · ${label(metric)}`, run.series[metric] || [], run.color, i > 0)));
     }
     charts[key].data.datasets = datasets;
     charts[key].canvas.dataset.runs = String(state.compare.size);

@@ -2,7 +2,7 @@
 // controls on the status card (stop, pause, single steps, checkpoint, resume) and the fork dialog.
 
 import { $, $$, el, getJSON, sendJSON, runPath, integer, value, say } from './util.js';
-import { LABELS } from './charts.js';
+import { CHARTS, label } from './charts.js';
 import { state, emit, isLiveActive } from './state.js';
 import { buildGroups, setInputs, readInputs, showFieldErrors, formFields, forkFields } from './fields.js';
 import { addPoint, addSample, renderStatus } from './training.js';
@@ -17,6 +17,7 @@ export async function loadForm() {
   const [schema, devices, datasets] = await Promise.all([
     getJSON('/api/config/schema'), getJSON('/api/system/devices'), getJSON('/api/system/datasets')]);
   state.schema = schema;
+  emit('schema');
   const names = {};
   for (const d of devices.devices) names[d.device] = d.name;
   buildGroups($('#config-fields'), formFields(), names, 'cfg', (group) => schema.main_groups.includes(group));
@@ -110,8 +111,8 @@ function wireControls() {
     const result = await sendJSON('POST', '/api/training/step?wait_s=30', { part });
     state.status = result.status;
     const v = result.metrics?.values || {};
-    const shown = ['loss_D', 'loss_G', 'D_x', 'D_G_z'].filter((k) => v[k] !== undefined && v[k] !== null)
-      .map((k) => `${LABELS[k]} ${value(v[k])}`).join(' · ');
+    const shown = [...CHARTS.loss, ...CHARTS.d].filter((k) => v[k] !== undefined && v[k] !== null)
+      .map((k) => `${label(k)} ${value(v[k])}`).join(' · ');
     $('#step-result').textContent = `${button.textContent} → step ${integer(result.status.step)}${shown ? `: ${shown}` : ''}`;
     if (result.metrics && result.metrics.run === state.view) addPoint(result.metrics.step, result.metrics.values);
     if (result.sample_url && result.status.run === state.view) addSample(result.metrics?.step ?? result.status.step);

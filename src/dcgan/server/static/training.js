@@ -2,8 +2,8 @@
 // grids beside real images, its progress and controls' state, the health monitor's warnings, and the log.
 
 import { $, $$, el, getJSON, runPath, duration, integer, value } from './util.js';
-import { CHARTS, LABELS, METRIC_COLORS, BAND_COLORS, makeChart, dataset, halve } from './charts.js';
-import { state, ACTIVE, isLiveView, viewedSummary } from './state.js';
+import { CHARTS, METRIC_COLORS, BAND_COLORS, label, makeChart, dataset, halve } from './charts.js';
+import { state, ACTIVE, on, isLiveView, viewedSummary } from './state.js';
 import { renderSteerState } from './steer.js';
 
 const MAX_POINTS = 4000; // per curve in the page; longer live runs are averaged down in pairs
@@ -17,7 +17,7 @@ export function rebuildCharts() {
   for (const [key, metrics] of Object.entries(CHARTS)) {
     charts[key].data.datasets = metrics.map((metric) => {
       state.series[metric] ??= [];
-      return dataset(LABELS[metric], state.series[metric], METRIC_COLORS[metric]);
+      return dataset(label(metric), state.series[metric], METRIC_COLORS[metric]);
     });
   }
   renderMarks();
@@ -275,6 +275,7 @@ export function initTraining() {
   charts.d = makeChart($('#chart-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } });
   charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } });
   rebuildCharts();
+  on('schema', rebuildCharts); // the curves' labels arrive with the schema
   $('#sample-slider').addEventListener('input', () => {
     $('#sample-follow').checked = $('#sample-slider').value === $('#sample-slider').max;
     showSample();
