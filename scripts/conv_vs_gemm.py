@@ -77,7 +77,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     torch.manual_seed(0)
-    config = TrainConfig.from_dict({"image_size": args.image_size, "batch_size": args.batch_size}).resolved()
+    # The paper's convolution stack: minibatch discrimination's features would reach D's head beside its input.
+    config = TrainConfig.from_dict({"image_size": args.image_size, "batch_size": args.batch_size,
+                                    "minibatch_discrimination": 0}).resolved()
     G, D = build_generator(config), build_discriminator(config)
     images = torch.randn(args.batch_size, config.channels, args.image_size, args.image_size)
     layers = [(f"{name}{i}", *found) for name, net, example in
