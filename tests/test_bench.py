@@ -25,3 +25,18 @@ def test_bench_table_names_the_reproducing_command(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "random pixels" in result.stdout and "MFU" in result.stdout and "native bf16:" in result.stdout
     assert "reproduce: dcgan bench --steps 1" in result.stdout
+    assert "minibatch discrimination 100" in result.stdout  # as dcgan train's defaults
+
+
+def test_bench_times_the_papers_networks_without_minibatch_discrimination(tmp_path):
+    def gflop_per_image(*option: str) -> float:
+        result = run_cli("bench", "--steps", "1", "--image-size", "16", "--g-width", "8", "--d-width", "8",
+                         "--batch-size", "8", "--json", *option, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        r = json.loads(result.stdout)
+        return r["config"]["minibatch_discrimination"], r["train"]["gflop_per_image"], r["baseline"]["gflop_per_image"]
+
+    kernels, ours, textbook = gflop_per_image("--minibatch-discrimination", "0")
+    default_kernels, ours_md, textbook_md = gflop_per_image()
+    assert (kernels, default_kernels) == (0, 100)
+    assert ours_md > ours and textbook_md > textbook  # both loops train the same D: with its layer, or without

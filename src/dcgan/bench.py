@@ -255,7 +255,8 @@ def run_bench(config: TrainConfig, steps: int, baseline: bool = True, levers: bo
     generate["mfu"] = generate["images_per_s"] * generate["gflop_per_image"] / peak
     result: dict[str, Any] = {
         "config": {**{k: getattr(config, k) for k in ("dataset", "image_size", "channels", "batch_size", "g_width",
-                                                      "d_width", "channels_last", "compile")}, "precision": precision},
+                                                      "d_width", "minibatch_discrimination", "channels_last",
+                                                      "compile")}, "precision": precision},
         "device": train.pop("device"), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         # The vector unit decides the CPU numbers: AVX2 vs AVX512, and native bf16 or an emulated one.

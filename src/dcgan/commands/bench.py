@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
     p.add_argument("--g-width", type=int, default=64, help="generator width (default: 64)")
     p.add_argument("--d-width", type=int, default=64, help="discriminator width (default: 64)")
+    p.add_argument("--minibatch-discrimination", type=int, default=None, metavar="K",
+                   help="D's minibatch-discrimination kernels, in both loops (default: as dcgan train, 100; 0 = the "
+                        "paper's networks)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                    help="auto = bf16 on CUDA GPUs that support it, else fp32 (default: auto)")
@@ -38,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--steps must be at least 1, got {args.steps}")
     config = TrainConfig.from_dict({"dataset": args.dataset, "image_size": args.image_size,
                                     "batch_size": args.batch_size, "g_width": args.g_width, "d_width": args.d_width,
-                                    "device": args.device, "precision": args.precision, "seed": 0, "steps": 1})
+                                    "device": args.device, "precision": args.precision, "seed": 0, "steps": 1,
+                                    "minibatch_discrimination": args.minibatch_discrimination})
     say = (lambda s: None) if args.json else (lambda s: print(f"... {s}", file=sys.stderr, flush=True))
     result = run_bench(config, args.steps, baseline=not args.no_baseline, levers=args.levers, progress=say)
     result["command"] = "dcgan " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -52,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
 def format_report(r: dict) -> str:
     c = r["config"]
     lines = [f"dcgan bench: {c['dataset']} {c['image_size']}x{c['image_size']}, batch {c['batch_size']}, "
-             f"widths {c['g_width']}/{c['d_width']}, {c['precision']}, device {r['device']} ({r['threads']} threads, "
+             f"widths {c['g_width']}/{c['d_width']}, minibatch discrimination "
+             f"{c['minibatch_discrimination'] or 'off'}, {c['precision']}, device {r['device']} "
+             f"({r['threads']} threads, "
              f"OMP_WAIT_POLICY {r['omp_wait_policy']}), "
              f"torch {r['torch']}",
              f"data: {r['data']}",
