@@ -121,8 +121,8 @@ class TrainConfig:
                           "checkpoint (0 = no limit; pauses do not count; --resume continues the run)", ge=0,
                           le=1000000, group="length")
     # Reproducibility and hardware.
-    seed: int | None = _opt(None, "random seed; the same seed repeats a CPU run exactly with the same threads (default: random)",
-                            ge=0, le=2**31 - 1, group="run")
+    seed: int | None = _opt(None, "random seed; the same seed repeats a CPU run exactly with the same threads "
+                            "(default: random)", ge=0, le=2**31 - 1, group="run")
     device: str = _opt("auto", "auto picks CUDA, then Apple MPS, then CPU", choices=DEVICES, group="run")
     # Speed levers (docs/performance.md measures each).
     channels_last: bool = _opt(True, "NHWC memory layout: faster convolutions on CPUs (+15-30% measured) and "
@@ -186,8 +186,8 @@ class TrainConfig:
                               "the batch (Gulrajani et al. 2017, section 4); use --d-norm layer, instance or none",
                               field="d_norm")
         if objective.gradient_penalty and self.minibatch_discrimination:
-            raise ConfigError(f"--loss {self.loss} penalises each sample's gradient, and minibatch discrimination makes "
-                              "D's score of a sample depend on the rest of its batch (Gulrajani et al. 2017, "
+            raise ConfigError(f"--loss {self.loss} penalises each sample's gradient, and minibatch discrimination "
+                              "makes D's score of a sample depend on the rest of its batch (Gulrajani et al. 2017, "
                               "section 4); use --minibatch-discrimination 0 or another --loss",
                               field="minibatch_discrimination")
         unknown = set(self.augmentations()) - set(AUGMENTATIONS)
