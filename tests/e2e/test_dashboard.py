@@ -4,6 +4,7 @@ generation, the record and the phone layout."""
 from __future__ import annotations
 
 import io
+import math
 import shutil
 
 from PIL import Image
@@ -214,7 +215,8 @@ def test_a_fresh_server_opens_its_past_run_without_an_error(browser, server, tmp
             page.wait_for_selector("#sample-img:not([hidden])")
             page.wait_for_function("Number(document.querySelector('#chart-loss').dataset.points) > 0")
             page.wait_for_function("Number(document.querySelector('#chart-d').dataset.points) > 0")
-            labels = "Chart.getChart(document.querySelector('#chart-d')).data.datasets.map((d) => d.label).join()"
+            labels = ("Chart.getChart(document.querySelector('#chart-d')).data.datasets.filter((d) => !d.raw)"
+                      ".map((d) => d.label).join()")
             page.wait_for_function(f"{labels} === 'D(x),D(G(z))'")
             assert "error" not in page.get_attribute("#message", "class"), page.inner_text("#message")
             page.wait_for_function("document.querySelector('#stat-device').textContent === 'cpu'")  # not 'auto'
@@ -229,3 +231,73 @@ def test_a_phone_viewing_a_run_shows_the_run_first(open_page, server):
     page.wait_for_function("document.querySelector('#view-name').textContent !== ''"
                            " && !document.querySelector('#layout').hasAttribute('data-empty')")
     assert top(page, "#progress-card") < top(page, "#new-run")
+
+
+CURVES = """((selector) => Chart.getChart(document.querySelector(selector)).data.datasets.map((d) => (
+    {label: d.label, raw: Boolean(d.raw), hidden: Boolean(d.hidden), y: d.data.map((p) => p.y)})))"""
+
+
+def moving_average(values: list[float], weight: float, log: bool = False) -> list[float]:
+    """TensorBoard's smoothing, written out: an exponential moving average divided by 1 - weight^n."""
+    last, out = 0.0, []
+    for n, y in enumerate(values, start=1):
+        last = weight * last + (1 - weight) * (math.log(y) if log else y)
+        mean = last / (1 - weight ** n)
+        out.append(math.exp(mean) if log else mean)
+    return out
+
+
+def assert_close(drawn: list[float], expected: list[float]) -> None:
+    assert len(drawn) == len(expected) and all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+                                               for a, b in zip(drawn, expected)), (drawn[:5], expected[:5])
+
+
+def test_curves_are_drawn_smoothed_over_their_logged_values(open_page, server):
+    """Each curve is its moving average (debiased, in log space on the ratio's log axis) in bold over its logged
+    values in faint; the slider beside the tabs sets the weight for every chart, Side by side included, the page
+    remembers it, and 0 draws the values themselves."""
+    server.train("e2e-smooth", steps=60)
+    logged = server.call("GET", "/api/runs/e2e-smooth/metrics")
+    loss_d, ratio = logged["series"]["loss/D"], logged["series"]["loss/ratio"]
+    assert len(loss_d) == 30 and None not in loss_d + ratio  # logged every 2 steps
+    viewer = open_page()
+    page = viewer.open()
+    page.locator("#run-list button.open", has_text="e2e-smooth").click()
+    page.wait_for_function("document.querySelector('#view-name').textContent === 'e2e-smooth'")
+    for chart in ("#chart-loss", "#chart-ratio"):
+        page.wait_for_function(f"Chart.getChart(document.querySelector('{chart}')).data.datasets[0].data.length === 30")
+    assert page.input_value("#smoothing") == "0.9" and page.inner_text("#smoothing-value") == "0.90"
+
+    curves = {c["label"]: c for c in page.evaluate(CURVES, "#chart-loss")}
+    assert set(curves) == {"loss_D", "loss_G", "loss_D (each step)", "loss_G (each step)"}
+    assert_close(curves["loss_D"]["y"], moving_average(loss_d, 0.9))
+    assert curves["loss_D (each step)"]["y"] == loss_d and not curves["loss_D (each step)"]["hidden"]
+    legend = "Chart.getChart(document.querySelector('#chart-loss')).legend.legendItems.map((i) => i.text)"
+    assert page.evaluate(legend) == ["loss_D", "loss_G"]  # the faint lines are not in the legend
+    ratio_curves = {c["label"]: c for c in page.evaluate(CURVES, "#chart-ratio")}
+    assert_close(ratio_curves["loss_G / loss_D"]["y"], moving_average(ratio, 0.9, log=True))
+
+    # 0: the logged values themselves, and no faint copy under them.
+    page.locator("#smoothing").evaluate("s => { s.value = '0'; s.dispatchEvent(new Event('input')); }")
+    page.wait_for_function("document.querySelector('#smoothing-value').textContent === '0.00'")
+    page.wait_for_function("Chart.getChart(document.querySelector('#chart-loss')).data.datasets.some((d) => d.raw && d.hidden)")
+    curves = {c["label"]: c for c in page.evaluate(CURVES, "#chart-loss")}
+    assert curves["loss_D"]["y"] == loss_d and curves["loss_D (each step)"]["hidden"]
+
+    # Another weight, kept across a reload, and applied to the compared runs' curves too.
+    page.locator("#smoothing").evaluate("s => { s.value = '0.5'; s.dispatchEvent(new Event('input')); }")
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.input_value("#smoothing") == "0.5" and page.inner_text("#smoothing-value") == "0.50"
+    page.locator("#run-list button.open", has_text="e2e-smooth").click()
+    page.wait_for_function("Chart.getChart(document.querySelector('#chart-d')).data.datasets[0].data.length === 30")
+    curves = {c["label"]: c for c in page.evaluate(CURVES, "#chart-d")}
+    assert_close(curves["D(x)"]["y"], moving_average(logged["series"]["D/real"], 0.5))
+    page.check("#run-list li[data-run='e2e-smooth'] input[type=checkbox]")
+    page.click("#tab-compare")
+    page.wait_for_function("Chart.getChart(document.querySelector('#compare-loss')).data.datasets[0]?.data.length === 30")
+    compared = {c["label"]: c for c in page.evaluate(CURVES, "#compare-loss")}
+    assert_close(compared["e2e-smooth · loss_D"]["y"], moving_average(loss_d, 0.5))
+    assert page.is_visible("#smoothing")
+    page.click("#tab-generate")  # no curves there: no slider
+    assert page.is_hidden("#smoothing")

@@ -99,7 +99,8 @@ export function makeChart(canvas, y, { legend = true } = {}) {
       plugins: {
         marks: { marks: [] },
         bands: { bands: [] },
-        legend: { display: legend, position: 'bottom', labels: { boxWidth: 14, boxHeight: 2, padding: 12 } },
+        legend: { display: legend, position: 'bottom',
+          labels: { boxWidth: 14, boxHeight: 2, padding: 12, filter: (item, data) => !data.datasets[item.datasetIndex].raw } },
         tooltip: { callbacks: { title: (items) => (items.length ? `step ${items[0].parsed.x}` : '') } },
       },
     },
@@ -108,6 +109,48 @@ export function makeChart(canvas, y, { legend = true } = {}) {
 
 export function dataset(label, data, color, dashed = false) {
   return { label, data, borderColor: color, backgroundColor: color, borderDash: dashed ? [6, 4] : [] };
+}
+
+// A GAN's per-step losses at batch 16 swing 2-5x from one step to the next, so the curves are drawn as TensorBoard
+// draws them: an exponential moving average, last = w * last + (1 - w) * y, divided by 1 - w^n so that its start
+// is not pulled towards 0 (Adam's bias correction, Kingma & Ba 2015, section 3), bold over the faint logged values.
+// On a logarithmic axis it averages log y: a ratio's 10x spike and its 0.1x dip weigh the same. A value that is
+// not finite is kept as it is and does not enter the average. w = 0 gives the values themselves.
+export function smooth(points, weight, log = false) {
+  if (!(weight > 0)) return points;
+  const out = new Array(points.length);
+  let last = 0;
+  let count = 0;
+  for (let i = 0; i < points.length; i++) {
+    const { x, y } = points[i];
+    const v = log ? Math.log(y) : y;
+    if (!Number.isFinite(v)) { out[i] = { x, y }; continue; }
+    last = weight * last + (1 - weight) * v;
+    count += 1;
+    const mean = last / (1 - weight ** count);
+    out[i] = { x, y: log ? Math.exp(mean) : mean };
+  }
+  return out;
+}
+
+// The faint line of a curve's logged values under its smoothed one: the same color at a quarter of its opacity,
+// left out of the legend (makeChart's filter) and hidden when nothing is smoothed.
+export function rawDataset(label, data, color) {
+  return { label: `${label} (each step)`, data, borderColor: `${color}40`, backgroundColor: `${color}40`, borderWidth: 1,
+    raw: true, hidden: !(state.smoothing > 0) };
+}
+
+const SMOOTHING_KEY = 'dcgan.smoothing';
+
+export function loadSmoothing() {
+  const saved = Number.parseFloat(localStorage.getItem(SMOOTHING_KEY) ?? '');
+  if (saved >= 0 && saved < 1) state.smoothing = saved;
+  return state.smoothing;
+}
+
+export function saveSmoothing(weight) {
+  state.smoothing = weight;
+  localStorage.setItem(SMOOTHING_KEY, String(weight));
 }
 
 // Metric columns from the API (step[], series{name: []}) -> {name: [{x, y}]}, without the gaps.

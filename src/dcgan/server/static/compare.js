@@ -2,7 +2,7 @@
 // loss_D and D(x), dashed for loss_G and D(G(z))) and their fixed-noise grids at matched steps.
 
 import { $, el, getJSON, integer } from './util.js';
-import { CHARTS, RUN_COLORS, label, makeChart, dataset, toSeries } from './charts.js';
+import { CHARTS, RUN_COLORS, label, makeChart, dataset, smooth, toSeries } from './charts.js';
 import { state, on, emit } from './state.js';
 
 const COMPARED = ['loss', 'd']; // of the viewed run's charts (CHARTS), the ones overlaid here
@@ -74,9 +74,10 @@ function render() {
     const metrics = CHARTS[key];
     const datasets = [];
     for (const [name, run] of state.compare) {
-      metrics.forEach((metric, i) => datasets.push(dataset(`${name} · ${label(metric)}`, run.series[metric] || [], run.color, i > 0)));
+      metrics.forEach((metric, i) => datasets.push({ ...dataset(`${name} · ${label(metric)}`, [], run.color, i > 0), run: name, metric }));
     }
     charts[key].data.datasets = datasets;
+    resmooth(charts[key]);
     charts[key].canvas.dataset.runs = String(state.compare.size);
     if (visible) charts[key].update('none');
   }
@@ -91,6 +92,18 @@ function render() {
   const wanted = previous !== undefined && steps.includes(previous) ? previous : common.at(-1) ?? steps.at(-1);
   slider.value = String(Math.max(0, steps.indexOf(wanted)));
   showGrids();
+}
+
+// The compared curves, smoothed as the Training tab's (one line per run and metric: no faint raw lines here).
+function resmooth(chart) {
+  for (const set of chart.data.datasets) set.data = smooth(state.compare.get(set.run)?.series[set.metric] || [], state.smoothing);
+}
+
+function redraw() {
+  for (const chart of Object.values(charts)) {
+    resmooth(chart);
+    chart.update('none');
+  }
 }
 
 let gridRequest = 0;
@@ -142,8 +155,9 @@ export function initCompare() {
       const points = (run.series[name] ??= []);
       if (!points.length || points.at(-1).x < message.step) points.push({ x: message.step, y });
     }
-    if (visible) Object.values(charts).forEach((chart) => chart.update('none'));
+    if (visible) redraw();
   });
+  on('smoothing', () => { if (visible) redraw(); });
   on('sample', (message) => {
     if (!state.compare.has(message.run)) return;
     const list = sampleSteps.get(message.run) || [];

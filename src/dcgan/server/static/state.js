@@ -8,6 +8,7 @@ export const state = {
   view: null, // the run shown in the Training tab (charts, samples, steering) and the Model & record tab
   followLive: true, // the view follows the server's live run
   series: {}, // metric -> [{x: step, y}] of the viewed run
+  smoothing: 0.9, // the curves' moving-average weight (charts.js, smooth); the page remembers the user's choice
   marks: [], // the viewed run's live hyperparameter changes [{step, field, old, new}]
   evaluation: null, // the viewed run's eval.json
   warnings: [], // warning and error log lines of the viewed run

@@ -2,8 +2,8 @@
 // grids beside real images, its progress and controls' state, the health monitor's warnings, and the log.
 
 import { $, $$, el, getJSON, runPath, duration, integer, value } from './util.js';
-import { CHARTS, METRIC_COLORS, BAND_COLORS, label, makeChart, dataset, halve } from './charts.js';
-import { state, ACTIVE, on, isLiveView, viewedSummary } from './state.js';
+import { CHARTS, METRIC_COLORS, BAND_COLORS, label, makeChart, dataset, rawDataset, halve, smooth, loadSmoothing, saveSmoothing } from './charts.js';
+import { state, ACTIVE, on, emit, isLiveView, viewedSummary } from './state.js';
 import { renderSteerState } from './steer.js';
 
 const MAX_POINTS = 4000; // per curve in the page; longer live runs are averaged down in pairs
@@ -13,15 +13,24 @@ const LOG_LINES = 500;
 
 const charts = {}; // CHARTS' keys -> Chart.js charts
 
+// Each curve twice: smoothed (its label, in the legend; recomputed at every redraw) over its logged values.
 export function rebuildCharts() {
   for (const [key, metrics] of Object.entries(CHARTS)) {
-    charts[key].data.datasets = metrics.map((metric) => {
-      state.series[metric] ??= [];
-      return dataset(label(metric), state.series[metric], METRIC_COLORS[metric]);
-    });
+    const smoothed = metrics.map((metric) => ({ ...dataset(label(metric), [], METRIC_COLORS[metric]), metric }));
+    const raw = metrics.map((metric) => rawDataset(label(metric), (state.series[metric] ??= []), METRIC_COLORS[metric]));
+    charts[key].data.datasets = [...smoothed, ...raw];
+    resmooth(charts[key]);
   }
   renderMarks();
   drawCharts();
+}
+
+function resmooth(chart) {
+  const log = chart.options.scales.y.type === 'logarithmic';
+  for (const set of chart.data.datasets) {
+    if (set.raw) set.hidden = !(state.smoothing > 0);
+    else set.data = smooth(state.series[set.metric] || [], state.smoothing, log);
+  }
 }
 
 let drawPending = false;
@@ -32,6 +41,7 @@ export function drawCharts() {
   requestAnimationFrame(() => {
     drawPending = false;
     for (const [key, metrics] of Object.entries(CHARTS)) {
+      resmooth(charts[key]);
       charts[key].update('none');
       // For tests and curious users: the longest curve's length and last step.
       const longest = Math.max(...metrics.map((m) => (state.series[m] || []).length));
@@ -270,10 +280,26 @@ export function setLog(lines) {
   $('#log-count').textContent = lines.length ? `${lines.length} lines` : '';
 }
 
+// The smoothing slider beside the tabs: every curve of the Training and Side by side tabs, remembered by the page.
+function initSmoothing() {
+  const slider = $('#smoothing');
+  const show = () => { $('#smoothing-value').textContent = state.smoothing.toFixed(2); };
+  slider.value = String(loadSmoothing());
+  show();
+  slider.addEventListener('input', () => {
+    saveSmoothing(Number(slider.value));
+    show();
+    drawCharts();
+    emit('smoothing');
+  });
+  on('tab', (name) => { $('#smoothing-box').hidden = !['training', 'compare'].includes(name); });
+}
+
 export function initTraining() {
   charts.loss = makeChart($('#chart-loss'), { title: { display: true, text: 'loss', color: '#667085' } });
   charts.d = makeChart($('#chart-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } });
   charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } });
+  initSmoothing();
   rebuildCharts();
   on('schema', rebuildCharts); // the curves' labels arrive with the schema
   $('#sample-slider').addEventListener('input', () => {
