@@ -6,7 +6,8 @@
 torch.profiler records the trainer's real step (`Trainer.train_step` with its batch fetch, as `dcgan bench`
 times it) and files every operation the step itself calls (the profiler's top-level events inside the step) into
 one row: convolutions forward and backward, the matrix products of G's first layer and D's head (models.project,
-models.dense_head), BatchNorm forward and backward, activations, the optimizer (Adam's step and zero_grad), the rest
+models.dense_head), BatchNorm forward and backward, activations, the pairwise distances of minibatch
+discrimination (torch.cdist; its linear map is a matrix product, its exp and sums are other ops), the optimizer (Adam's step and zero_grad), the rest
 of autograd (gradient accumulation, the losses' backward), other aten operations
 (batch, noise, losses, metrics), and the host gaps: the step's wall time minus the time inside those operations
 (Python, the autograd engine between nodes, the profiler's own cost). Each row is the median over the profiled
@@ -32,7 +33,8 @@ from dcgan.config import TrainConfig
 
 ROWS = ("convolution forward", "convolution backward", "matrix products forward (G's first layer, D's head)",
         "matrix products backward", "BatchNorm forward", "BatchNorm backward",
-        "activations forward", "activations backward", "optimizer (Adam step, zero_grad)",
+        "activations forward", "activations backward", "minibatch discrimination's distances (cdist, both ways)",
+        "optimizer (Adam step, zero_grad)",
         "other autograd (AccumulateGrad, loss backward)", "other aten ops (batch, noise, loss, metrics)",
         "host gaps (Python, engine, profiler)")
 BACKWARD = "autograd::engine::evaluate_function: "
@@ -42,7 +44,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 def category(name: str) -> str:
     """The table row of a top-level profiler event of the step."""
     if name.startswith("Optimizer."):
-        return ROWS[8]
+        return ROWS[9]
     if name.startswith(BACKWARD):
         node = name[len(BACKWARD):]
         if node.startswith("Convolution"):
@@ -53,7 +55,9 @@ def category(name: str) -> str:
             return ROWS[5]
         if node.startswith(("Relu", "LeakyRelu", "Tanh")):
             return ROWS[7]
-        return ROWS[9]
+        if node.startswith("Cdist"):
+            return ROWS[8]
+        return ROWS[10]
     op = name.removeprefix("aten::").rstrip("_")
     if op in ("conv2d", "conv_transpose2d", "convolution", "_convolution"):
         return ROWS[0]
@@ -63,7 +67,9 @@ def category(name: str) -> str:
         return ROWS[4]
     if op in ACTIVATIONS:
         return ROWS[6]
-    return ROWS[10]
+    if op in ("cdist", "_cdist_forward"):
+        return ROWS[8]
+    return ROWS[11]
 
 
 def profile_recipe(image_size: int, g_width: int, batch_size: int, steps: int, warmup: int) -> dict:
@@ -89,7 +95,7 @@ def profile_recipe(image_size: int, g_width: int, batch_size: int, steps: int, w
         ms = dict.fromkeys(ROWS, 0.0)
         for child in event.cpu_children:
             ms[category(child.name)] += child.cpu_time_total / 1000
-        ms[ROWS[11]] = max(event.cpu_time_total / 1000 - sum(ms.values()), 0.0)
+        ms[ROWS[12]] = max(event.cpu_time_total / 1000 - sum(ms.values()), 0.0)
         per_step.append(ms)
     medians = {row: statistics.median(s[row] for s in per_step) for row in ROWS}
     return {"config": config, "medians": medians, "plain_ms": statistics.median(plain) * 1000,
