@@ -7,7 +7,7 @@ from torch import nn
 from dcgan.config import IMAGE_SIZES
 from dcgan.errors import ConfigError
 from dcgan import models
-from dcgan.models import Discriminator, Generator
+from dcgan.models import Discriminator, Generator, MinibatchDiscrimination
 
 
 @pytest.mark.parametrize("size", IMAGE_SIZES)
@@ -104,6 +104,24 @@ def test_the_head_as_a_product_reads_a_spectrally_normalised_weight_once_per_for
     d(x)
     nn.Conv2d.forward(plain.head, plain.blocks[1](plain.blocks[0](x)))  # the convolution: one power iteration
     torch.testing.assert_close(d.head.parametrizations.weight[0]._u, plain.head.parametrizations.weight[0]._u)
+
+
+def test_minibatch_discrimination_is_salimans_et_al_closeness_with_its_gradient():
+    """o(x_i)_b = the mean over the other samples j of exp(-||M_i,b - M_j,b||_L1) (Salimans et al. 2016, section
+    3.2), written out with broadcasting: the same values and the same gradients for the features and T as the
+    layer's one-sided cdist with the transpose added."""
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(16, kernels=7)
+    f = torch.randn(9, 16, requires_grad=True)
+    m = (f @ layer.weight.t()).view(9, 7, layer.kernel_dim)  # (N, B, C)
+    closeness = torch.exp(-(m[:, None] - m[None]).abs().sum(3))  # (N, N, B)
+    reference = (closeness.sum(1) - 1) / 8
+    out = layer(f)
+    torch.testing.assert_close(out, reference)
+    upstream = torch.randn_like(out)
+    for a, b in zip(torch.autograd.grad(out, (f, layer.weight), upstream),
+                    torch.autograd.grad(reference, (f, layer.weight), upstream), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])

@@ -177,7 +177,13 @@ class MinibatchDiscrimination(nn.Module):
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         m = F.linear(f, self.weight).float().view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # (B, N, C)
-        distance = torch.cdist(m, m, p=1)  # (B, N, N): L1 distance between the rows of every pair of samples
+        # (B, N, N): L1 distance between the rows of every pair of samples. cdist's backward treats its two
+        # arguments apart, twice the work (and one thread at these shapes); the matrix is symmetric, so one
+        # argument is detached and the transpose added: the value is the same, bit for bit (d + d - d), and each
+        # pair's distance gets the gradient of both its uses through one backward: the step 1.11x faster at
+        # batch 16, 1.06x at 32 (medians, docs/performance.md).
+        distance = torch.cdist(m, m.detach(), p=1)
+        distance = distance + distance.transpose(1, 2) - distance.detach()
         others = max(m.shape[1] - 1, 1)
         return ((torch.exp(-distance).sum(dim=2) - 1) / others).t()  # (N, B); -1 leaves out c_b(x_i, x_i) = 1
 
