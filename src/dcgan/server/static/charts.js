@@ -78,12 +78,28 @@ const bandsPlugin = {
   },
 };
 
-export function makeChart(canvas, y, { legend = true } = {}) {
+// A chart without a point says so in its plot area (options.plugins.empty.text) instead of showing bare axes.
+const emptyPlugin = {
+  id: 'empty',
+  afterDraw(chart, _args, options) {
+    const { ctx, chartArea } = chart;
+    if (!chartArea || !options.text || chart.data.datasets.some((set) => set.data.length)) return;
+    ctx.save();
+    ctx.fillStyle = '#98a2b3';
+    ctx.font = '13px system-ui, sans-serif';
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(options.text, (chartArea.left + chartArea.right) / 2, (chartArea.top + chartArea.bottom) / 2);
+    ctx.restore();
+  },
+};
+
+export function makeChart(canvas, y, { legend = true, empty = 'Curves appear here as a run trains.' } = {}) {
   const grid = { color: '#eef0f4' };
   return new Chart(canvas, {
     type: 'line',
     data: { datasets: [] },
-    plugins: [markerPlugin, bandsPlugin],
+    plugins: [markerPlugin, bandsPlugin, emptyPlugin],
     options: {
       animation: false,
       responsive: true,
@@ -99,6 +115,7 @@ export function makeChart(canvas, y, { legend = true } = {}) {
       plugins: {
         marks: { marks: [] },
         bands: { bands: [] },
+        empty: { text: empty },
         legend: { display: legend, position: 'bottom',
           labels: { boxWidth: 14, boxHeight: 2, padding: 12, filter: (item, data) => !data.datasets[item.datasetIndex].raw } },
         tooltip: { callbacks: { title: (items) => (items.length ? `step ${items[0].parsed.x}` : '') } },
@@ -131,6 +148,16 @@ export function smooth(points, weight, log = false) {
     out[i] = { x, y: log ? Math.exp(mean) : mean };
   }
   return out;
+}
+
+// A chart's smoothed curves recomputed from their logged values (seriesOf(dataset) gives them), and its faint
+// lines shown only while something is smoothed.
+export function resmooth(chart, seriesOf) {
+  const log = chart.options.scales.y.type === 'logarithmic';
+  for (const set of chart.data.datasets) {
+    if (set.raw) set.hidden = !(state.smoothing > 0);
+    else set.data = smooth(seriesOf(set), state.smoothing, log);
+  }
 }
 
 // The faint line of a curve's logged values under its smoothed one: the same color at a quarter of its opacity,

@@ -2,7 +2,7 @@
 // loss_D and D(x), dashed for loss_G and D(G(z))) and their fixed-noise grids at matched steps.
 
 import { $, el, getJSON, integer } from './util.js';
-import { CHARTS, RUN_COLORS, label, makeChart, dataset, smooth, toSeries } from './charts.js';
+import { CHARTS, RUN_COLORS, label, makeChart, dataset, resmooth, toSeries } from './charts.js';
 import { state, on, emit } from './state.js';
 
 const COMPARED = ['loss', 'd']; // of the viewed run's charts (CHARTS), the ones overlaid here
@@ -77,7 +77,7 @@ function render() {
       metrics.forEach((metric, i) => datasets.push({ ...dataset(`${name} · ${label(metric)}`, [], run.color, i > 0), run: name, metric }));
     }
     charts[key].data.datasets = datasets;
-    resmooth(charts[key]);
+    resmooth(charts[key], comparedSeries);
     charts[key].canvas.dataset.runs = String(state.compare.size);
     if (visible) charts[key].update('none');
   }
@@ -94,14 +94,12 @@ function render() {
   showGrids();
 }
 
-// The compared curves, smoothed as the Training tab's (one line per run and metric: no faint raw lines here).
-function resmooth(chart) {
-  for (const set of chart.data.datasets) set.data = smooth(state.compare.get(set.run)?.series[set.metric] || [], state.smoothing);
-}
+// The compared curves are smoothed as the Training tab's (one line per run and metric: no faint lines here).
+const comparedSeries = (set) => state.compare.get(set.run)?.series[set.metric] || [];
 
 function redraw() {
   for (const chart of Object.values(charts)) {
-    resmooth(chart);
+    resmooth(chart, comparedSeries);
     chart.update('none');
   }
 }
@@ -135,9 +133,11 @@ async function showGrids() {
   }
 }
 
+const COMPARE_EMPTY = 'Tick runs in the run list to overlay their curves.';
+
 export function initCompare() {
-  charts.loss = makeChart($('#compare-loss'), { title: { display: true, text: 'loss', color: '#667085' } }, { legend: false });
-  charts.d = makeChart($('#compare-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } }, { legend: false });
+  charts.loss = makeChart($('#compare-loss'), { title: { display: true, text: 'loss', color: '#667085' } }, { legend: false, empty: COMPARE_EMPTY });
+  charts.d = makeChart($('#compare-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } }, { legend: false, empty: COMPARE_EMPTY });
   $('#compare-slider').addEventListener('input', showGrids);
   on('compare-toggle', toggle);
   on('tab', (name) => {

@@ -2,7 +2,7 @@
 // grids beside real images, its progress and controls' state, the health monitor's warnings, and the log.
 
 import { $, $$, el, getJSON, runPath, duration, integer, value } from './util.js';
-import { CHARTS, METRIC_COLORS, BAND_COLORS, label, makeChart, dataset, rawDataset, halve, smooth, loadSmoothing, saveSmoothing } from './charts.js';
+import { CHARTS, METRIC_COLORS, BAND_COLORS, label, makeChart, dataset, rawDataset, halve, resmooth, loadSmoothing, saveSmoothing } from './charts.js';
 import { state, ACTIVE, on, emit, isLiveView, viewedSummary } from './state.js';
 import { renderSteerState } from './steer.js';
 
@@ -19,19 +19,13 @@ export function rebuildCharts() {
     const smoothed = metrics.map((metric) => ({ ...dataset(label(metric), [], METRIC_COLORS[metric]), metric }));
     const raw = metrics.map((metric) => rawDataset(label(metric), (state.series[metric] ??= []), METRIC_COLORS[metric]));
     charts[key].data.datasets = [...smoothed, ...raw];
-    resmooth(charts[key]);
+    resmooth(charts[key], viewedSeries);
   }
   renderMarks();
   drawCharts();
 }
 
-function resmooth(chart) {
-  const log = chart.options.scales.y.type === 'logarithmic';
-  for (const set of chart.data.datasets) {
-    if (set.raw) set.hidden = !(state.smoothing > 0);
-    else set.data = smooth(state.series[set.metric] || [], state.smoothing, log);
-  }
-}
+const viewedSeries = (set) => state.series[set.metric] || [];
 
 let drawPending = false;
 export function drawCharts() {
@@ -41,7 +35,7 @@ export function drawCharts() {
   requestAnimationFrame(() => {
     drawPending = false;
     for (const [key, metrics] of Object.entries(CHARTS)) {
-      resmooth(charts[key]);
+      resmooth(charts[key], viewedSeries);
       charts[key].update('none');
       // For tests and curious users: the longest curve's length and last step.
       const longest = Math.max(...metrics.map((m) => (state.series[m] || []).length));
@@ -298,7 +292,8 @@ function initSmoothing() {
 export function initTraining() {
   charts.loss = makeChart($('#chart-loss'), { title: { display: true, text: 'loss', color: '#667085' } });
   charts.d = makeChart($('#chart-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } });
-  charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } });
+  charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } },
+    { empty: 'Drawn as a run with the non-saturating loss trains.' });
   initSmoothing();
   rebuildCharts();
   on('schema', rebuildCharts); // the curves' labels arrive with the schema
