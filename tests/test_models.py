@@ -106,22 +106,41 @@ def test_the_head_as_a_product_reads_a_spectrally_normalised_weight_once_per_for
     torch.testing.assert_close(d.head.parametrizations.weight[0]._u, plain.head.parametrizations.weight[0]._u)
 
 
-def test_minibatch_discrimination_is_salimans_et_al_closeness_with_its_gradient():
+@pytest.mark.parametrize("batch, groups", [(9, [9]), (16, [16]), (32, [16, 16]), (40, [14, 13, 13])])
+def test_minibatch_discrimination_is_salimans_et_al_closeness_with_its_gradient(batch, groups):
     """o(x_i)_b = the mean over the other samples j of exp(-||M_i,b - M_j,b||_L1) (Salimans et al. 2016, section
-    3.2), written out with broadcasting: the same values and the same gradients for the features and T as the
-    layer's one-sided cdist with the transpose added."""
+    3.2), the others being those of the sample's group (at most 16 samples, as equal as they come), written out
+    with broadcasting: the same values and the same gradients for the features and T as the layer's one-sided
+    cdist with the transpose added."""
     torch.manual_seed(0)
     layer = MinibatchDiscrimination(16, kernels=7)
-    f = torch.randn(9, 16, requires_grad=True)
-    m = (f @ layer.weight.t()).view(9, 7, layer.kernel_dim)  # (N, B, C)
-    closeness = torch.exp(-(m[:, None] - m[None]).abs().sum(3))  # (N, N, B)
-    reference = (closeness.sum(1) - 1) / 8
+    f = torch.randn(batch, 16, requires_grad=True)
+    m = (f @ layer.weight.t()).view(batch, 7, layer.kernel_dim)  # (N, B, C)
+    parts = []
+    for rows in m.split(groups):
+        closeness = torch.exp(-(rows[:, None] - rows[None]).abs().sum(3))  # (n, n, B)
+        parts.append((closeness.sum(1) - 1) / (len(rows) - 1))
+    reference = torch.cat(parts)
     out = layer(f)
     torch.testing.assert_close(out, reference)
     upstream = torch.randn_like(out)
     for a, b in zip(torch.autograd.grad(out, (f, layer.weight), upstream),
                     torch.autograd.grad(reference, (f, layer.weight), upstream), strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_minibatch_discrimination_compares_each_sample_with_its_own_group_only():
+    """A batch of 32 is two groups of 16: copies in the first group score near 1 against each other whatever
+    the varied second group holds, and the varied group does not see the copies."""
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(8, kernels=5)
+    with torch.no_grad():
+        layer.weight.normal_(0, 1)
+    copies, varied = torch.randn(1, 8).expand(16, 8), torch.randn(16, 8) * 3
+    out = layer(torch.cat([copies, varied]))
+    assert torch.allclose(out[:16], torch.ones(16, 5))
+    torch.testing.assert_close(out[16:], layer(varied))
+    assert out[16:].mean() < 0.5
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])

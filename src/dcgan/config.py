@@ -90,7 +90,8 @@ class TrainConfig:
                             ge=0, lt=1, group="technique")
     minibatch_discrimination: int | None = _opt(None, "minibatch discrimination against mode collapse: kernels "
                                                 "of a layer before D's output that compares each sample with the "
-                                                "others of its batch (Salimans 2016, section 3.2), 0 = off; "
+                                                "others of its batch, in groups of at most 16 (Salimans 2016, "
+                                                "section 3.2), 0 = off; "
                                                 f"default: {MINIBATCH_KERNELS} as they use, off for "
                                                 f"{' and '.join(_penalised())} whose penalty is per sample",
                                                 ge=0, le=1000, group="technique")
