@@ -13,6 +13,8 @@ def test_bench_runs_and_prints_the_fields(tmp_path):
     assert r["train"]["gflop_per_image"] > 0 and 0 < r["train"]["mfu"] < 5
     assert r["speedup"] == r["train"]["images_per_s"] / r["baseline"]["images_per_s"]
     assert r["peak_rss_mb"] > 0 and r["peak_gflops"] > 0
+    # The yardstick is the best square product of both CPU libraries: MKL's matmul and oneDNN's (a 1x1 convolution).
+    assert set(r["peaks"]) == {"matmul", "onednn"} and r["peak_gflops"] == max(r["peaks"].values())
     assert r["data"].startswith("fashion-mnist") and r["command"].startswith("dcgan bench")
     assert r["cpu"]["capability"] in ("DEFAULT", "AVX2", "AVX512", "SVE256", "ZVECTOR", "VSX")
     # Our step skips D's weight gradients in G's update: fewer FLOPs than the textbook step, same model.
@@ -26,6 +28,7 @@ def test_bench_table_names_the_reproducing_command(tmp_path):
     assert "random pixels" in result.stdout and "MFU" in result.stdout and "native bf16:" in result.stdout
     assert "reproduce: dcgan bench --steps 1" in result.stdout
     assert "minibatch discrimination 100" in result.stdout  # as dcgan train's defaults
+    assert "(the best of matmul " in result.stdout and ", onednn " in result.stdout
 
 
 def test_bench_times_the_papers_networks_without_minibatch_discrimination(tmp_path):

@@ -63,7 +63,9 @@ def format_report(r: dict) -> str:
              f"torch {r['torch']}",
              f"data: {r['data']}",
              f"cpu: {r['cpu']['capability']}, native bf16: {'yes' if r['cpu']['native_bf16'] else 'no'}",
-             f"matmul peak ({r['peak_dtype']}): {r['peak_gflops']:.1f} GFLOP/s",
+             f"matmul peak ({r['peak_dtype']}): {r['peak_gflops']:.1f} GFLOP/s"
+             + (f" (the best of {', '.join(f'{name} {v:.0f}' for name, v in r['peaks'].items())})"
+                if len(r.get("peaks", {})) > 1 else ""),
              "",
              f"{'':<22}{'images/s':>10}{'GFLOP/img':>11}{'GFLOP/s':>10}{'MFU':>7}"]
 
