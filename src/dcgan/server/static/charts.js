@@ -169,15 +169,18 @@ export function rawDataset(label, data, color) {
 
 const SMOOTHING_KEY = 'dcgan.smoothing';
 
+// The choice is kept in the browser's storage; where storage is refused (a locked-down browser) it lasts the page.
 export function loadSmoothing() {
-  const saved = Number.parseFloat(localStorage.getItem(SMOOTHING_KEY) ?? '');
-  if (saved >= 0 && saved < 1) state.smoothing = saved;
+  try {
+    const saved = Number.parseFloat(localStorage.getItem(SMOOTHING_KEY) ?? '');
+    if (saved >= 0 && saved < 1) state.smoothing = saved;
+  } catch { /* no storage: the default */ }
   return state.smoothing;
 }
 
 export function saveSmoothing(weight) {
   state.smoothing = weight;
-  localStorage.setItem(SMOOTHING_KEY, String(weight));
+  try { localStorage.setItem(SMOOTHING_KEY, String(weight)); } catch { /* no storage: this page only */ }
 }
 
 // Metric columns from the API (step[], series{name: []}) -> {name: [{x, y}]}, without the gaps.
