@@ -7,9 +7,9 @@ torch.profiler records the trainer's real step (`Trainer.train_step` with its ba
 times it) and files every operation the step itself calls (the profiler's top-level events inside the step) into
 one row: convolutions forward and backward, the matrix products of G's first layer and D's head (models.project,
 models.dense_head), BatchNorm forward and backward, activations, the pairwise distances of minibatch
-discrimination (torch.cdist; its linear map is a matrix product, its exp and sums are other ops), the optimizer (Adam's step and zero_grad), the rest
-of autograd (gradient accumulation, the losses' backward), other aten operations
-(batch, noise, losses, metrics), and the host gaps: the step's wall time minus the time inside those operations
+discrimination (torch.cdist; its linear map is a matrix product, its exp and sums are other ops), the optimizer
+(Adam's step and zero_grad), the rest of autograd (gradient accumulation, the losses' backward), other aten
+operations (batch, noise, losses, metrics), and the host gaps: the step's wall time minus the time inside those operations
 (Python, the autograd engine between nodes, the profiler's own cost). Each row is the median over the profiled
 steps of its milliseconds per step, and its share of the sum of those medians: a busy machine stretches
 absolute times, shares move less. The step's unprofiled median comes from the same run, before the profile.

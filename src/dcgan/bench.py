@@ -280,7 +280,8 @@ def run_bench(config: TrainConfig, steps: int, baseline: bool = True, levers: bo
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         # The vector unit decides the CPU numbers: AVX2 vs AVX512, and native bf16 or an emulated one.
         "cpu": {"capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": cpu_has_native_bf16()},
-        "data": source, "steps": steps, "peak_gflops": peak, "peak_dtype": str(dtype).replace("torch.", ""), "peaks": peaks,
+        "data": source, "steps": steps, "peak_gflops": peak, "peak_dtype": str(dtype).replace("torch.", ""),
+        "peaks": peaks,
         "train": train, "generate": generate, "peak_rss_mb": training_rss,
     }
     del trainer

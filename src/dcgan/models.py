@@ -172,8 +172,8 @@ class MinibatchDiscrimination(nn.Module):
     The others are those of the sample's group: the batch split into ceil(N / group) groups of at most `group`
     samples (MINIBATCH_GROUP = 16, the defaults' whole batch), as StyleGAN's minibatch standard deviation
     compares groups of 4 (Karras et al. 2018, section 3). Pairs grow with the square of the batch, and at batch
-    128 comparing the whole batch made the training step 2.4x slower; in groups its cost per image stays that of
-    batch 16 (docs/performance.md). A mean over 15 others estimates the same closeness as one over 127, more
+    128 comparing the whole batch made the training step 2.2-2.9x slower; in groups its cost per image stays
+    about that of batch 16 (docs/performance.md). A mean over 15 others estimates the same closeness as one over 127, more
     noisily.
     """
 

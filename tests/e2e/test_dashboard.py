@@ -280,7 +280,8 @@ def test_curves_are_drawn_smoothed_over_their_logged_values(open_page, server):
     # 0: the logged values themselves, and no faint copy under them.
     page.locator("#smoothing").evaluate("s => { s.value = '0'; s.dispatchEvent(new Event('input')); }")
     page.wait_for_function("document.querySelector('#smoothing-value').textContent === '0.00'")
-    page.wait_for_function("Chart.getChart(document.querySelector('#chart-loss')).data.datasets.some((d) => d.raw && d.hidden)")
+    page.wait_for_function(
+        "Chart.getChart(document.querySelector('#chart-loss')).data.datasets.some((d) => d.raw && d.hidden)")
     curves = {c["label"]: c for c in page.evaluate(CURVES, "#chart-loss")}
     assert curves["loss_D"]["y"] == loss_d and curves["loss_D (each step)"]["hidden"]
 
@@ -295,7 +296,8 @@ def test_curves_are_drawn_smoothed_over_their_logged_values(open_page, server):
     assert_close(curves["D(x)"]["y"], moving_average(logged["series"]["D/real"], 0.5))
     page.check("#run-list li[data-run='e2e-smooth'] input[type=checkbox]")
     page.click("#tab-compare")
-    page.wait_for_function("Chart.getChart(document.querySelector('#compare-loss')).data.datasets[0]?.data.length === 30")
+    page.wait_for_function(
+        "Chart.getChart(document.querySelector('#compare-loss')).data.datasets[0]?.data.length === 30")
     compared = {c["label"]: c for c in page.evaluate(CURVES, "#compare-loss")}
     assert_close(compared["e2e-smooth · loss_D"]["y"], moving_average(loss_d, 0.5))
     assert page.is_visible("#smoothing")
