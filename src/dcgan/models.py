@@ -173,8 +173,8 @@ class MinibatchDiscrimination(nn.Module):
     samples (MINIBATCH_GROUP = 16, the defaults' whole batch), as StyleGAN's minibatch standard deviation
     compares groups of 4 (Karras et al. 2018, section 3). Pairs grow with the square of the batch, and at batch
     128 comparing the whole batch made the training step 2.2-2.9x slower; in groups its cost per image stays
-    about that of batch 16 (docs/performance.md). A mean over 15 others estimates the same closeness as one over 127, more
-    noisily.
+    about that of batch 16 (docs/performance.md). A mean over 15 others estimates the same closeness as one over
+    127, more noisily.
     """
 
     def __init__(self, in_features: int, kernels: int, kernel_dim: int = MINIBATCH_KERNEL_DIM,
