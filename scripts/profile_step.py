@@ -9,9 +9,9 @@ one row: convolutions forward and backward, the matrix products of G's first lay
 models.dense_head), BatchNorm forward and backward, activations, the pairwise distances of minibatch
 discrimination (torch.cdist; its linear map is a matrix product, its exp and sums are other ops), the optimizer
 (Adam's step and zero_grad), the rest of autograd (gradient accumulation, the losses' backward), other aten
-operations (batch, noise, losses, metrics), and the host gaps: the step's wall time minus the time inside those operations
-(Python, the autograd engine between nodes, the profiler's own cost). Each row is the median over the profiled
-steps of its milliseconds per step, and its share of the sum of those medians: a busy machine stretches
+operations (batch, noise, losses, metrics), and the host gaps: the step's wall time minus the time inside those
+operations (Python, the autograd engine between nodes, the profiler's own cost). Each row is the median over the
+profiled steps of its milliseconds per step, and its share of the sum of those medians: a busy machine stretches
 absolute times, shares move less. The step's unprofiled median comes from the same run, before the profile.
 
 The load average and the thread count are printed beside the table: on a busy 2-core machine two intra-op threads
@@ -31,45 +31,36 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from dcgan.bench import bench_data, machine_line, trainer_step
 from dcgan.config import TrainConfig
 
-ROWS = ("convolution forward", "convolution backward", "matrix products forward (G's first layer, D's head)",
-        "matrix products backward", "BatchNorm forward", "BatchNorm backward",
-        "activations forward", "activations backward", "minibatch discrimination's distances (cdist, both ways)",
-        "optimizer (Adam step, zero_grad)",
-        "other autograd (AccumulateGrad, loss backward)", "other aten ops (batch, noise, loss, metrics)",
-        "host gaps (Python, engine, profiler)")
+CONV, CONV_BACK = "convolution forward", "convolution backward"
+MM, MM_BACK = "matrix products forward (G's first layer, D's head)", "matrix products backward"
+BN, BN_BACK = "BatchNorm forward", "BatchNorm backward"
+ACT, ACT_BACK = "activations forward", "activations backward"
+DISTANCES = "minibatch discrimination's distances (cdist, both ways)"
+OPTIMIZER = "optimizer (Adam step, zero_grad)"
+AUTOGRAD = "other autograd (AccumulateGrad, loss backward)"
+OTHER = "other aten ops (batch, noise, loss, metrics)"
+GAPS = "host gaps (Python, engine, profiler)"
+ROWS = (CONV, CONV_BACK, MM, MM_BACK, BN, BN_BACK, ACT, ACT_BACK, DISTANCES, OPTIMIZER, AUTOGRAD, OTHER, GAPS)
 BACKWARD = "autograd::engine::evaluate_function: "
-ACTIVATIONS = ("relu", "leaky_relu", "tanh")
+# A backward node's name prefix, or a forward aten op's name, -> its row.
+BACKWARD_ROWS = {("Convolution",): CONV_BACK, ("Mm", "Addmm", "Bmm", "Matmul"): MM_BACK,
+                 ("NativeBatchNorm", "CudnnBatchNorm"): BN_BACK, ("Relu", "LeakyRelu", "Tanh"): ACT_BACK,
+                 ("Cdist",): DISTANCES}
+FORWARD_ROWS = {**dict.fromkeys(("conv2d", "conv_transpose2d", "convolution", "_convolution"), CONV),
+                **dict.fromkeys(("matmul", "mm", "addmm", "linear"), MM),
+                **dict.fromkeys(("batch_norm", "native_batch_norm", "_native_batch_norm_legit"), BN),
+                **dict.fromkeys(("relu", "leaky_relu", "tanh"), ACT),
+                **dict.fromkeys(("cdist", "_cdist_forward"), DISTANCES)}
 
 
 def category(name: str) -> str:
     """The table row of a top-level profiler event of the step."""
     if name.startswith("Optimizer."):
-        return ROWS[9]
+        return OPTIMIZER
     if name.startswith(BACKWARD):
         node = name[len(BACKWARD):]
-        if node.startswith("Convolution"):
-            return ROWS[1]
-        if node.startswith(("Mm", "Addmm", "Bmm", "Matmul")):
-            return ROWS[3]
-        if node.startswith("NativeBatchNorm") or node.startswith("CudnnBatchNorm"):
-            return ROWS[5]
-        if node.startswith(("Relu", "LeakyRelu", "Tanh")):
-            return ROWS[7]
-        if node.startswith("Cdist"):
-            return ROWS[8]
-        return ROWS[10]
-    op = name.removeprefix("aten::").rstrip("_")
-    if op in ("conv2d", "conv_transpose2d", "convolution", "_convolution"):
-        return ROWS[0]
-    if op in ("matmul", "mm", "addmm", "linear"):
-        return ROWS[2]
-    if op in ("batch_norm", "native_batch_norm", "_native_batch_norm_legit"):
-        return ROWS[4]
-    if op in ACTIVATIONS:
-        return ROWS[6]
-    if op in ("cdist", "_cdist_forward"):
-        return ROWS[8]
-    return ROWS[11]
+        return next((row for prefixes, row in BACKWARD_ROWS.items() if node.startswith(prefixes)), AUTOGRAD)
+    return FORWARD_ROWS.get(name.removeprefix("aten::").rstrip("_"), OTHER)
 
 
 def profile_recipe(image_size: int, g_width: int, batch_size: int, steps: int, warmup: int) -> dict:
@@ -95,7 +86,7 @@ def profile_recipe(image_size: int, g_width: int, batch_size: int, steps: int, w
         ms = dict.fromkeys(ROWS, 0.0)
         for child in event.cpu_children:
             ms[category(child.name)] += child.cpu_time_total / 1000
-        ms[ROWS[12]] = max(event.cpu_time_total / 1000 - sum(ms.values()), 0.0)
+        ms[GAPS] = max(event.cpu_time_total / 1000 - sum(ms.values()), 0.0)
         per_step.append(ms)
     medians = {row: statistics.median(s[row] for s in per_step) for row in ROWS}
     return {"config": config, "medians": medians, "plain_ms": statistics.median(plain) * 1000,
