@@ -1,5 +1,6 @@
-// Line charts (Chart.js, loaded as a classic script before the modules run) and what they draw on top: vertical
-// markers at the steps where a live hyperparameter changed.
+// Line charts (Chart.js, loaded as a classic script before the modules run), their curves smoothed over the
+// logged values, and what they draw beside them: markers at the steps where a live hyperparameter changed, the
+// health monitor's bands, and a line of text while a chart has no point.
 
 import { state } from './state.js';
 
