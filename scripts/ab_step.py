@@ -12,6 +12,7 @@ busy moment of the machine hits all of them; each row is the median of its block
   batched-d      D's real and fake passes of its update as one batch; BatchNorm still normalises each half with
                  that half's statistics and updates its running statistics real half first, as two passes do
   nchw-weights   G's and D's weights kept in NCHW (activations stay channels_last), so fused Adam needs no copies
+  flat-adam      each network's weights and gradients as views into one flat buffer, one fused Adam over that buffer
 """
 
 from __future__ import annotations
@@ -65,6 +66,32 @@ def update_d_batched(self, real, labels, fake, fake_labels, sigma):
             D_FAKE: torch.sigmoid(fake_logits.detach()).mean()}
 
 
+class FlatAdam:
+    """Adam over one flat buffer that holds all of a network's weights; their gradients are views into a second
+    one, which zero_grad zeroes in place (backward then adds into the views instead of replacing them)."""
+
+    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer):
+        params = list(module.parameters())
+        flat = torch.zeros(sum(p.numel() for p in params), dtype=params[0].dtype)
+        self.grad, offset = torch.zeros_like(flat), 0
+        for p in params:
+            view = flat.as_strided(p.shape, p.stride(), offset)
+            view.copy_(p.data)
+            p.data, p.grad = view, self.grad.as_strided(p.shape, p.stride(), offset)
+            offset += p.numel()
+        self.flat = nn.Parameter(flat)
+        self.flat.grad = self.grad
+        defaults = {k: v for k, v in opt.defaults.items() if k in ("lr", "betas", "eps", "fused")}
+        self.adam = torch.optim.Adam([self.flat], **defaults)
+        self.param_groups = self.adam.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.grad.zero_()
+
+    def step(self) -> None:
+        self.adam.step()
+
+
 def build(variant: str, config: TrainConfig, data):
     trainer, step = trainer_step(dataclasses.replace(config, compile=variant == "compile"), data)
     if variant == "batched-d":
@@ -73,13 +100,16 @@ def build(variant: str, config: TrainConfig, data):
         for net in (trainer.G, trainer.D):
             for p in net.parameters():
                 p.data = p.data.contiguous()
+    if variant == "flat-adam":
+        gan = trainer.gan_step
+        gan.opt_G, gan.opt_D = FlatAdam(trainer.G, gan.opt_G), FlatAdam(trainer.D, gan.opt_D)
     return step
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=["convolutions", "default"],
-                        choices=["default", "convolutions", "compile", "batched-d", "nchw-weights"],
+                        choices=["default", "convolutions", "compile", "batched-d", "nchw-weights", "flat-adam"],
                         help="the first is the reference of the ratios (default: convolutions default)")
     parser.add_argument("--image-size", type=int, default=28)
     parser.add_argument("--width", type=int, default=32, help="G's and D's widths (default: 32)")
