@@ -3,6 +3,7 @@ same shape (docs/performance.md, "Why MFU at 64x64 stops where it does").
 
     python scripts/conv_vs_gemm.py                          # 64x64, batch 64
     python scripts/conv_vs_gemm.py --image-size 64 --batch-size 128
+    python scripts/conv_vs_gemm.py --image-size 28 --width 32 --batch-size 16   # the defaults' convolutions
 
 For every convolution of G and D this times its forward + backward pass as training runs it (channels_last,
 oneDNN) and the three matrix products an im2col convolution would need for the same FLOPs (forward,
@@ -14,6 +15,7 @@ at these shapes is what a convolution could hope for by lowering to GEMM. The mo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
@@ -58,29 +60,41 @@ def gemm_shapes(layer: nn.Module, shape: torch.Size) -> tuple[int, int, int]:
     return shape[0] * out[0] * out[1], layer.in_channels * k, layer.out_channels
 
 
-def convolution_share(config: TrainConfig, steps: int = 3) -> float:
-    """The share of a real training step's CPU time spent in convolution kernels (torch.profiler)."""
+def step_profile(config: TrainConfig, steps: int = 50) -> tuple[float, float, float]:
+    """A real training step's FLOPs, its median seconds over `steps` unprofiled steps, and the share of its CPU
+    time spent in convolution kernels (torch.profiler over 3 more)."""
     _, step = trainer_step(config, bench_data(config)[0])
-    step(0)
+    with FlopCounterMode(display=False) as counter:
+        step(0)
+    seconds = []
+    for i in range(1, steps + 1):
+        start = time.perf_counter()
+        step(i)
+        seconds.append(time.perf_counter() - start)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
-        for i in range(1, steps + 1):
+        for i in range(3):
             step(i)
     events = profile.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
-    return sum(e.self_cpu_time_total for e in events if "convolution" in e.key) / total
+    share = sum(e.self_cpu_time_total for e in events if "convolution" in e.key) / total
+    return counter.get_total_flops(), sorted(seconds)[len(seconds) // 2], share
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--width", type=int, help="G's and D's widths (default: the paper's 64)")
+    parser.add_argument("--minibatch-discrimination", type=int, default=0, metavar="KERNELS",
+                        help="D's layer in the step whose convolution share is measured (default: 0, the paper's D)")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     torch.manual_seed(0)
-    # The paper's convolution stack: minibatch discrimination's features would reach D's head beside its input.
-    config = TrainConfig.from_dict({"image_size": args.image_size, "batch_size": args.batch_size,
-                                    "minibatch_discrimination": 0}).resolved()
-    G, D = build_generator(config), build_discriminator(config)
+    widths = {"g_width": args.width, "d_width": args.width} if args.width else {}
+    config = TrainConfig.from_dict({"image_size": args.image_size, "batch_size": args.batch_size, **widths,
+                                    "minibatch_discrimination": args.minibatch_discrimination}).resolved()
+    # The layers of the paper's D: minibatch discrimination's features reach D's head beside its convolution.
+    G, D = build_generator(config), build_discriminator(dataclasses.replace(config, minibatch_discrimination=0))
     images = torch.randn(args.batch_size, config.channels, args.image_size, args.image_size)
     layers = [(f"{name}{i}", *found) for name, net, example in
               (("G", G, torch.randn(args.batch_size, config.latent_dim)), ("D", D, images))
@@ -115,12 +129,15 @@ def main() -> None:
         total_ms += seconds * 1000
     for label, shape, flops, seconds, gemm_speed in rows:
         speed = flops / seconds / 1e9
-        print(f"| {label} | {'x'.join(map(str, shape))} | {flops / 1e9:.2f} | {seconds * 1000:.0f} | {speed:.0f} | "
+        print(f"| {label} | {'x'.join(map(str, shape))} | {flops / 1e9:.3g} | {seconds * 1000:.3g} | {speed:.0f} | "
               f"{gemm_speed / 1e9:.0f} | {speed / (gemm_speed / 1e9):.0%} | {seconds * 1000 / total_ms:.0%} |")
     flops = sum(r[2] for r in rows)
-    print(f"\nall convolutions: {flops / 1e9:.1f} GFLOP in {total_ms:.0f} ms = {flops / total_ms / 1e6:.0f} GFLOP/s "
+    print(f"\nall convolutions: {flops / 1e9:.3g} GFLOP in {total_ms:.3g} ms = {flops / total_ms / 1e6:.0f} GFLOP/s "
           f"({flops / total_ms / 1e6 / peak:.0%} of the square matmul peak)")
-    print(f"share of a training step's time in convolutions: {convolution_share(config):.0%}")
+    step_flops, step_seconds, share = step_profile(config)
+    print(f"share of a training step's time in convolutions: {share:.0%}")
+    print(f"the step (median of 50): {step_flops / 1e9:.3g} GFLOP in {step_seconds * 1000:.3g} ms = "
+          f"{step_flops / step_seconds / 1e9 / peak:.0%} MFU")
 
 
 if __name__ == "__main__":
