@@ -3,6 +3,7 @@ the numbers themselves are the scripts' business, never a test's)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -17,10 +18,13 @@ def run_script(name: str, *args: str) -> str:
 
 
 def test_conv_vs_gemm_prints_a_row_per_convolution():
-    out = run_script("conv_vs_gemm.py", "--image-size", "32", "--batch-size", "4", "--repeats", "1")
+    out = run_script("conv_vs_gemm.py", "--image-size", "32", "--width", "8", "--batch-size", "4", "--repeats", "1",
+                     "--minibatch-discrimination", "10")
     rows = [line for line in out.splitlines() if line.startswith("| G") or line.startswith("| D")]
     assert [r.split("|")[1].strip() for r in rows] == ["G0", "G1", "G2", "G3", "D0", "D1", "D2", "D3"]
+    assert "4x8x16x16" in out  # G2's input at width 8: 16 channels
     assert "all convolutions:" in out and "share of a training step's time in convolutions:" in out
+    assert re.search(r"the step \(median of 50\): [\d.]+ GFLOP in [\d.]+ ms = \d+% MFU", out), out
 
 
 def test_bench_optimizer_times_the_three_kinds_of_adam():
@@ -66,9 +70,9 @@ def test_bench_threads_times_each_thread_setting_in_its_own_process():
 
 
 def test_ab_step_times_each_variant_of_the_step():
-    out = run_script("ab_step.py", "--variants", "convolutions", "default", "batched-d", "nchw-weights",
+    out = run_script("ab_step.py", "--variants", "convolutions", "default", "batched-d", "nchw-weights", "flat-adam",
                      "--width", "8", "--batch-size", "4", "--rounds", "1", "--block", "1")
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and "variant" not in line]
     assert [row[1].strip() for row in rows if row[1].strip() != "---"] == [
-        "convolutions", "default", "batched-d", "nchw-weights"], out
+        "convolutions", "default", "batched-d", "nchw-weights", "flat-adam"], out
     assert all(float(row[2]) > 0 for row in rows if row[1].strip() != "---") and "load average" in out
