@@ -55,25 +55,42 @@ const markerPlugin = {
   },
 };
 
-// chart.options.plugins.bands.bands = [{low, high, name}] shades horizontal bands of the y axis behind the curves.
+// chart.options.plugins.bands.bands = [{low, high, name}] shades horizontal bands of the y axis behind the curves
+// and names each at its top left, over the curves on a light backing so that a curve passing there leaves it legible.
+function bandBoxes(chart, bands) {
+  const { chartArea, scales } = chart;
+  return bands.map((band) => {
+    const top = band.high === null ? chartArea.top : Math.max(chartArea.top, scales.y.getPixelForValue(band.high));
+    const low = band.low > 0 || scales.y.type !== 'logarithmic' ? scales.y.getPixelForValue(band.low) : chartArea.bottom;
+    return { name: band.name, top, bottom: Math.min(chartArea.bottom, low) };
+  }).filter((box) => box.bottom > box.top);
+}
+
 const bandsPlugin = {
   id: 'bands',
   beforeDatasetsDraw(chart, _args, options) {
-    const bands = options.bands || [];
-    const { ctx, chartArea, scales } = chart;
-    if (!bands.length || !chartArea) return;
+    const { ctx, chartArea } = chart;
+    if (!options.bands?.length || !chartArea) return;
     ctx.save();
-    for (const band of bands) {
-      const top = band.high === null ? chartArea.top : Math.max(chartArea.top, scales.y.getPixelForValue(band.high));
-      const low = band.low > 0 || scales.y.type !== 'logarithmic' ? scales.y.getPixelForValue(band.low) : chartArea.bottom;
-      const bottom = Math.min(chartArea.bottom, low);
-      if (bottom <= top) continue;
-      ctx.fillStyle = BAND_COLORS[band.name] || 'rgba(102, 112, 133, 0.1)';
-      ctx.fillRect(chartArea.left, top, chartArea.right - chartArea.left, bottom - top);
+    for (const box of bandBoxes(chart, options.bands)) {
+      ctx.fillStyle = BAND_COLORS[box.name] || 'rgba(102, 112, 133, 0.1)';
+      ctx.fillRect(chartArea.left, box.top, chartArea.right - chartArea.left, box.bottom - box.top);
+    }
+    ctx.restore();
+  },
+  afterDatasetsDraw(chart, _args, options) {
+    const { ctx, chartArea } = chart;
+    if (!options.bands?.length || !chartArea) return;
+    ctx.save();
+    ctx.font = '10px system-ui, sans-serif';
+    ctx.textBaseline = 'top';
+    for (const box of bandBoxes(chart, options.bands)) {
+      const width = ctx.measureText(box.name).width + 6;
+      if (box.bottom - box.top < 14) continue;  // no room for the name: the legend under the chart has it
+      ctx.fillStyle = 'rgba(255, 255, 255, 0.85)';
+      ctx.fillRect(chartArea.left + 1, box.top + 1, width, 13);
       ctx.fillStyle = '#667085';
-      ctx.font = '10px system-ui, sans-serif';
-      ctx.textBaseline = 'top';
-      ctx.fillText(band.name, chartArea.left + 4, top + 2);
+      ctx.fillText(box.name, chartArea.left + 4, box.top + 2.5);
     }
     ctx.restore();
   },
@@ -110,7 +127,9 @@ export function makeChart(canvas, y, { legend = true, empty = 'Curves appear her
       interaction: { mode: 'nearest', axis: 'x', intersect: false },
       elements: { point: { radius: 0, hitRadius: 6 }, line: { borderWidth: 1.6 } },
       scales: {
-        x: { type: 'linear', title: { display: true, text: 'step', color: '#667085' }, ticks: { maxTicksLimit: 7 }, grid },
+        // The axis ends at the last logged step, not at the next round number beyond it.
+        x: { type: 'linear', bounds: 'data', min: 0, title: { display: true, text: 'step', color: '#667085' },
+          ticks: { maxTicksLimit: 7 }, grid },
         y: { ...y, grid },
       },
       plugins: {
