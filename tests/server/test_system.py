@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from dcgan.config import MAIN_GROUPS, schema
 from dcgan.datasets import DATASETS, data_home
@@ -69,6 +70,18 @@ def test_unknown_paths_and_methods_answer_json(api):
     assert missing.status_code == 404 and "/docs" in missing.json()["detail"]
     wrong = api.delete("/api/status")
     assert wrong.status_code == 405 and wrong.json()["detail"]
+
+
+@pytest.mark.parametrize("body,why", [
+    (b"[" * 5000 + b"]" * 5000, "it is nested too deeply"),
+    (b'{"config": {"steps": ' + b"9" * 5000 + b"}}", "a number in it has too many digits"),
+    (b'{"config": {"dataset": "\xff"}}', "it is not UTF-8 text"),
+])
+def test_a_body_that_cannot_be_read_is_one_clear_line(api, body, why):
+    response = api.post("/api/config/resolve", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == f"the body is not valid JSON ({why}); send a JSON object as /docs shows"
+    assert response.json()["errors"][0]["loc"] == ["body"]
 
 
 def test_oversized_bodies_are_refused(api):

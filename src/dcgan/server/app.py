@@ -38,6 +38,8 @@ PATTERNS = {
     schemas.CHECKPOINT_NAME: "a checkpoint is a file name from the run's checkpoints/ (step-NNNNNNN.pt) or "
                              "generator.safetensors",
 }
+# What FastAPI answers when reading the body raised anything but a JSON syntax error (its exception is the cause).
+FASTAPI_UNREADABLE_BODY = "There was an error parsing the body"
 log = logging.getLogger("dcgan.server")
 
 
@@ -111,6 +113,11 @@ def add_error_handlers(app: FastAPI, settings: Settings, scrub: Callable[[str], 
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_UNREADABLE_BODY:
+            # Read as JSON, the body broke the decoder itself (not its grammar, which is a json_invalid above).
+            reason = f"the body is not valid JSON ({unreadable(exc.__cause__)})"
+            return error_response(422, f"{reason}; send a JSON object as /docs shows",
+                                  [schemas.FieldError(field=None, loc=["body"], reason=reason)])
         detail = scrub(str(exc.detail))
         if exc.status_code == 413:
             detail = f"the request body is larger than {settings.max_body_bytes} bytes; send less"
@@ -123,6 +130,17 @@ def add_error_handlers(app: FastAPI, settings: Settings, scrub: Callable[[str], 
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return error_response(500, scrub(f"internal error ({type(exc).__name__}: {exc}); the server's log has "
                                          f"details"))
+
+
+def unreadable(cause: BaseException | None) -> str:
+    """Why Python's JSON decoder gave up on a body, in the client's terms (not the server's remedies)."""
+    if isinstance(cause, RecursionError):
+        return "it is nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "a number in it has too many digits"
+    return f"{type(cause).__name__}" if cause is not None else "it cannot be decoded"
 
 
 def field_error(error: dict[str, Any]) -> schemas.FieldError:
