@@ -9,6 +9,11 @@ import base64
 import os
 import socket
 
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from dcgan.server import create_app
 from dcgan.server.hub import Hub
 from dcgan.server.schemas import Heartbeat, StatusMessage, Status
 
@@ -58,6 +63,19 @@ def test_many_clients_are_fed_at_once(api, server):
     finally:
         for c in clients:
             c.close()
+
+
+def test_live_clients_are_bounded_and_one_more_is_told_why(tmp_path):
+    with TestClient(create_app(tmp_path, max_clients=2)) as client:
+        with client.websocket_connect("/api/live") as first, client.websocket_connect("/ws") as second:
+            assert first.receive_json()["type"] == "hello" and second.receive_json()["type"] == "connected"
+            with client.websocket_connect("/api/live") as third, pytest.raises(WebSocketDisconnect) as refused:
+                third.receive_json()
+            assert refused.value.code == 1013  # try again later
+            assert refused.value.reason == "this server already feeds 2 live clients; close one and try again"
+            assert client.get("/api/status").json()["clients"] == 2
+        with client.websocket_connect("/api/live") as later:  # the first two left: there is room again
+            assert later.receive_json()["type"] == "hello"
 
 
 def stuck_client(url: str) -> socket.socket:

@@ -115,6 +115,7 @@ Live (routes/live.py):
     event      {run, kind, data}   any other trainer event (new metric kinds reach the page unchanged)
     heartbeat  {time}
   What a client sends is ignored. A client that does not read is resynced (one fresh hello), never waited for.
+  At most Settings.max_clients (64) clients at once, /ws included; one more is closed with code 1013 and a reason.
 
 Seed 000's API (routes/seed000.py), a thin layer over the above for clients of the "DCGAN Interactive Demo":
   GET / (JSON API information to a client asking for JSON, else the page), GET /status, GET /metrics,
