@@ -3,13 +3,17 @@ checkpoint, latent interpolation and arithmetic, the record, side by side, and n
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
+import threading
+import time
 
 import pytest
 from PIL import Image
 
 from conftest import write_metrics_as_before_the_vocabulary
+from dcgan.sampling import LoadedGenerator
 from dcgan.vocabulary import STEP_METRICS
 
 from .conftest import finish, wait_idle
@@ -211,3 +215,44 @@ def test_symlinked_run_pointing_outside_is_refused(api, runs, server, tmp_path):
 def test_unknown_run_is_404(api):
     response = api.get("/api/runs/never-trained")
     assert response.status_code == 404 and "GET /api/runs lists them" in response.json()["detail"]
+
+
+def test_generators_draw_for_one_request_at_a_time(api, runs, server, monkeypatch):
+    # Each drawing is held to the memory budget; drawn one at a time, concurrent requests cannot multiply it.
+    drawing, most, release, lock = [0], [0], threading.Event(), threading.Lock()
+    generate = LoadedGenerator.generate
+
+    def held(self, *args, **kwargs):
+        with lock:
+            drawing[0] += 1
+            most[0] = max(most[0], drawing[0])
+        release.wait(60)
+        try:
+            return generate(self, *args, **kwargs)
+        finally:
+            with lock:
+                drawing[0] -= 1
+
+    monkeypatch.setattr(LoadedGenerator, "generate", held)
+    monkeypatch.setattr(server.app.state.drawing, "most_waiting", 2)
+    requests = [("GET", f"/api/runs/{runs[0]}/generate.png?seed=1", None),
+                ("GET", f"/api/runs/{runs[0]}/interpolate.gif", None),
+                ("POST", f"/api/runs/{runs[0]}/arithmetic.png", {"a": [1], "b": [2], "c": [3]})]
+
+    def send(method, path, body):
+        with server.client() as client:
+            return client.request(method, path, json=body)
+
+    with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
+        answers = [pool.submit(send, *r) for r in requests]
+        deadline = time.monotonic() + 60
+        while not (drawing[0] == 1 and server.app.state.drawing.waiting == 2):
+            assert time.monotonic() < deadline, f"{drawing[0]} drawing, {server.app.state.drawing.waiting} waiting"
+            time.sleep(0.02)
+        one_more = api.post("/generate", json={"num_images": 2})  # seed 000's API takes turns too
+        assert one_more.status_code == 429 and one_more.headers["retry-after"] == "5"
+        assert one_more.json()["detail"] == ("2 image requests are waiting for the generator already; try again when "
+                                             "they are drawn")
+        release.set()
+        assert [a.result().status_code for a in answers] == [200] * len(requests)
+    assert most[0] == 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import contextlib
+from typing import Annotated, AsyncIterator
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, HTTPException, Path, Request
 
 from dcgan.server import schemas
 from dcgan.server.dataroots import DataRoots
@@ -41,3 +43,39 @@ Seed = Annotated[Seed000, Depends(get_seed000)]
 Roots = Annotated[DataRoots, Depends(get_data_roots)]
 RunName = Annotated[str, Path(pattern=schemas.RUN_NAME, description="a run folder's name inside the runs folder")]
 Step = Annotated[int, Path(ge=0, le=10**12, description="a training step")]
+
+
+# --- Drawing with a generator: one request at a time ------------------------------------------------------------
+
+class Drawing:
+    """The turns of requests that draw images with a generator. Each drawing is held to the memory budget before it
+    starts (RunStore.generator); taking turns keeps concurrent requests from multiplying it. A request waits for its
+    turn on the event loop, holding no worker thread."""
+
+    def __init__(self, at_once: int, most_waiting: int = 32):
+        self.turns = asyncio.Semaphore(at_once)
+        self.most_waiting = most_waiting  # beyond it a request is told to retry (a queue without bound is not one)
+        self.waiting = 0  # requests waiting for their turn
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if self.waiting >= self.most_waiting:
+            raise HTTPException(429, f"{self.waiting} image requests are waiting for the generator already; try again "
+                                     f"when they are drawn", headers={"Retry-After": "5"})
+        self.waiting += 1
+        try:
+            await self.turns.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self.turns.release()
+
+
+async def drawing_turn(request: Request) -> AsyncIterator[None]:
+    async with request.app.state.drawing.turn():
+        yield
+
+
+DrawingTurn = Depends(drawing_turn)  # a route that draws images: `dependencies=[DrawingTurn]`

@@ -3,7 +3,9 @@ live WebSocket. The request and response models are in dcgan.server.schemas; /do
 
 Every error answers JSON `{"detail": "one clear line", "errors": [{"field", "loc", "reason"}]}` with 400, 404
 (no such run, checkpoint or sample), 409 (conflicts: a training is already active, none is, not paused, a
-multi-process run cannot be steered), 413 (body too large) or 422 (a bad value; `errors[].field` names it).
+multi-process run cannot be steered), 413 (body too large), 422 (a bad value; `errors[].field` names it) or 429
+(retry later: requests that draw with a generator take turns, one at a time, and at most 32 wait; one export at
+a time).
 Run and checkpoint names are plain file names (`^[A-Za-z0-9][A-Za-z0-9._-]*$`, `step-NNNNNNN.pt`,
 `generator.safetensors`); anything else, and anything resolving outside the runs folder, is refused.
 

@@ -13,7 +13,7 @@ from dcgan.attributes import MAX_SAMPLES, Direction, class_logits, fit_direction
 from dcgan.latent import class_id
 from dcgan.mixing import MAX_SIDE, block_shapes, style_mix
 from dcgan.server import schemas
-from dcgan.server.deps import RunName, Store
+from dcgan.server.deps import DrawingTurn, RunName, Store
 from dcgan.server.routes.runs import PNG, Checkpoint, Label, NOT_FOUND, fast_png, image
 
 router = APIRouter(prefix="/api/runs", tags=["latent"])
@@ -33,7 +33,7 @@ def mix_blocks(name: RunName, store: Store, checkpoint: Checkpoint = None) -> sc
         for k, (c, h, w) in enumerate(shapes)])
 
 
-@router.get("/{name}/mix.png", response_class=Response, responses=PNG)
+@router.get("/{name}/mix.png", response_class=Response, responses=PNG, dependencies=[DrawingTurn])
 def mix(name: RunName, store: Store, rows: Seeds, cols: Seeds,
         block: int = Query(ge=0, le=64, description="mix from this block on (GET .../mix/blocks lists them)"),
         label: Label = None, checkpoint: Checkpoint = None) -> Response:
@@ -44,7 +44,7 @@ def mix(name: RunName, store: Store, rows: Seeds, cols: Seeds,
     return image(fast_png(grid.grid()), "png", f"{name}-mix-block{block}", {"X-Step": str(g.step)})
 
 
-@router.get("/{name}/attribute.png", response_class=Response, responses=PNG)
+@router.get("/{name}/attribute.png", response_class=Response, responses=PNG, dependencies=[DrawingTurn])
 def attribute(name: RunName, store: Store,
               toward: str = Query(min_length=1, max_length=40, description="a class number or name, e.g. sneaker"),
               seeds: list[int] = Query([0], min_length=1, max_length=16, description="start seeds, one row each"),

@@ -22,7 +22,7 @@ from dcgan.latent import arithmetic, interpolate
 from dcgan.models import build_discriminator, build_generator
 from dcgan.rundir import REAL_GRID, RunFolder
 from dcgan.server import schemas
-from dcgan.server.deps import Manager, RunName, Step, Store
+from dcgan.server.deps import DrawingTurn, Manager, RunName, Step, Store
 from dcgan.summary import architecture as model_architecture
 from dcgan.summary import summarize
 
@@ -136,7 +136,7 @@ def select_generator(name: RunName, request: schemas.GeneratorRequest, store: St
     return generator_info(name, store)
 
 
-@router.get("/{name}/generate.png", response_class=Response, responses=PNG)
+@router.get("/{name}/generate.png", response_class=Response, responses=PNG, dependencies=[DrawingTurn])
 def generate(name: RunName, store: Store,
              count: int = Query(64, ge=1, le=256, description="images in the grid"),
              seed: int | None = Query(None, ge=0, le=schemas.MAX_SEED, description="the same seed gives the same "
@@ -150,7 +150,7 @@ def generate(name: RunName, store: Store,
                                                                         "X-Count": str(count)})
 
 
-@router.get("/{name}/interpolate.png", response_class=Response, responses=PNG)
+@router.get("/{name}/interpolate.png", response_class=Response, responses=PNG, dependencies=[DrawingTurn])
 def interpolate_strip(name: RunName, store: Store, from_seed: FromSeed = 0, to_seed: ToSeed = 1,
                       steps: PathSteps = 10, mode: Mode = "slerp", label: Label = None,
                       checkpoint: Checkpoint = None) -> Response:
@@ -160,7 +160,7 @@ def interpolate_strip(name: RunName, store: Store, from_seed: FromSeed = 0, to_s
     return image(strip.png_bytes(), "png", f"{name}-{mode}-{from_seed}-{to_seed}", {"X-Step": str(g.step)})
 
 
-@router.get("/{name}/interpolate.gif", response_class=Response, responses=GIF)
+@router.get("/{name}/interpolate.gif", response_class=Response, responses=GIF, dependencies=[DrawingTurn])
 def interpolate_animation(name: RunName, store: Store, from_seed: FromSeed = 0, to_seed: ToSeed = 1,
                           steps: PathSteps = 10, mode: Mode = "slerp", label: Label = None,
                           checkpoint: Checkpoint = None,
@@ -172,7 +172,7 @@ def interpolate_animation(name: RunName, store: Store, from_seed: FromSeed = 0, 
     return image(strip.gif_bytes(fps), "gif", f"{name}-{mode}-{from_seed}-{to_seed}", {"X-Step": str(g.step)})
 
 
-@router.post("/{name}/arithmetic.png", response_class=Response, responses=PNG)
+@router.post("/{name}/arithmetic.png", response_class=Response, responses=PNG, dependencies=[DrawingTurn])
 def vector_arithmetic(name: RunName, request: schemas.ArithmeticRequest, store: Store) -> Response:
     """G(mean(A) - mean(B) + mean(C)) for groups of seeds, drawn as the paper's figure 7 (section 6.3): each
     group's samples over the image of its mean, then the result among variations of it."""
@@ -193,7 +193,7 @@ ZIP = {200: {"content": {"application/zip": {}}, "description": "a zip of one fo
        **NOT_FOUND}
 
 
-@router.get("/{name}/export.zip", response_class=Response, responses=ZIP)
+@router.get("/{name}/export.zip", response_class=Response, responses=ZIP, dependencies=[DrawingTurn])
 def export_zip(name: RunName, store: Store, format: ExportFormat = "page", checkpoint: Checkpoint = None
                ) -> Response:
     """The run's generator (the EMA weights when it keeps them) for sharing, as `dcgan export` writes it: ONNX,

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import FileResponse, Response
 
 from dcgan.server import schemas
-from dcgan.server.deps import Seed
+from dcgan.server.deps import DrawingTurn, Seed
 from dcgan.server.routes.live import follow
 from dcgan.server.seed000 import (ApiInfo, Feed, Generated, GenerateRequest, LoadRequest, SavedModel, SeedMetrics,
                                   SeedStatus, Started, StartTraining, Stopped, api_info, wants_json)
@@ -70,7 +70,7 @@ async def stop_training(seed: Seed, wait_s: float = WaitSeconds) -> Stopped:
     return await seed.stop(wait_s)
 
 
-@router.post("/generate", response_model=Generated, responses=ERRORS)
+@router.post("/generate", response_model=Generated, responses=ERRORS, dependencies=[DrawingTurn])
 def generate(seed: Seed, request: GenerateRequest = GenerateRequest()) -> Generated:
     """num_images images from the model (the loaded one, else the current or last run's newest checkpoint)."""
     return seed.generate(request)
