@@ -3,14 +3,17 @@ built from, the printed URL on loopback, and errors as JSON."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from dcgan.config import MAIN_GROUPS, schema
 from dcgan.datasets import DATASETS, data_home
@@ -107,6 +110,12 @@ def test_serve_prints_its_url_binds_loopback_and_refuses_other_hosts(tmp_path):
             assert evil.status_code == 403  # DNS rebinding: only loopback names are served
             cross_site = client.post("/api/training/stop", headers={"origin": "http://evil.example"})
             assert cross_site.status_code == 403
+            # A request's line and headers are bounded: a giant header is cut off, not read into memory.
+            with socket.create_connection(("127.0.0.1", int(match.group(2)))) as sock, pytest.raises(OSError):
+                sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 64 * 2**20)
+            assert client.get("/api/status").json()["state"] == "idle"
+        with connect(url.replace("http://", "ws://") + "api/live") as live:
+            assert json.loads(live.recv())["type"] == "hello"
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
     finally:

@@ -14,6 +14,10 @@ from dcgan.errors import ConfigError
 
 TOKEN_ENV = "DCGAN_TOKEN"
 WS_MAX_MESSAGE = 64 * 1024  # clients only send tiny messages (the server ignores them)
+# A request's line and headers (browsers send a few KiB). uvicorn's httptools parser buffers them without limit, so
+# the server speaks HTTP through h11, which refuses a head still incomplete past this size: a request can make it
+# hold this plus one read from the socket (256 KiB), not gigabytes.
+MAX_REQUEST_HEAD = 64 * 1024
 SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     sock = listen(args.host, args.port)
     app = create_app(args.runs_dir, **options)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, ws_max_size=WS_MAX_MESSAGE,
+                                           http="h11", h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
                                            timeout_graceful_shutdown=5, **tls))
     url = f"{'https' if tls else 'http'}://{url_host(args.host)}:{sock.getsockname()[1]}/"
     print(f"dcgan dashboard: {url}{f'?token={token}' if token else ''}", flush=True)
