@@ -48,7 +48,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from dcgan import datasets
 from dcgan import vocabulary as v
@@ -274,13 +274,32 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
 def parse_rows(lines: Iterable[str]) -> list[dict[str, Any]]:
     """metrics.jsonl lines as rows, a step's metrics by today's names (OLD_METRIC_NAMES); a line that is not a
     JSON object (torn, damaged) is left out. Every reader of metrics.jsonl reads through here."""
-    rows = []
+    return list(each_row(lines))
+
+
+def each_row(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """parse_rows, one row at a time."""
     for line in lines:
         with contextlib.suppress(json.JSONDecodeError):
             row = json.loads(line)
             if isinstance(row, dict):
-                rows.append(row if "event" in row else {OLD_METRIC_NAMES.get(k, k): value for k, value in row.items()})
-    return rows
+                yield row if "event" in row else {OLD_METRIC_NAMES.get(k, k): value for k, value in row.items()}
+
+
+class StoredRows:
+    """The rows of a metrics.jsonl, parsed from the file each time they are iterated: a long run's history
+    streams past its reader instead of being held whole (a million logged steps are gigabytes as Python rows)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            f = open(self.path, encoding="utf-8")
+        except FileNotFoundError:
+            return
+        with f:
+            yield from each_row(f)
 
 
 def read_appended(path: Path, offset: int) -> tuple[list[str], int]:
@@ -376,6 +395,10 @@ class RunFolder:
 
     def rows(self) -> list[dict[str, Any]]:
         return read_metrics(self.file(METRICS))
+
+    def stored_rows(self) -> StoredRows:
+        """The rows, read from the file as they are iterated (each iteration reads it again)."""
+        return StoredRows(self.file(METRICS))
 
     def truncate_rows(self, step: int) -> None:
         """Drop rows after `step`: a run resumed from a checkpoint at `step` logs those steps again. The rows kept

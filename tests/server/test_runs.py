@@ -6,8 +6,10 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import json
+import shutil
 import threading
 import time
+import tracemalloc
 
 import pytest
 from PIL import Image
@@ -256,3 +258,29 @@ def test_generators_draw_for_one_request_at_a_time(api, runs, server, monkeypatc
         release.set()
         assert [a.result().status_code for a in answers] == [200] * len(requests)
     assert most[0] == 1
+
+
+def test_a_long_history_is_averaged_down_as_it_is_read_never_held_whole(api, runs, server):
+    """A run of 60 000 logged steps (an epoch mark every 1 000): its curve comes back in 1 000 buckets of 60 rows
+    while the server holds a few MiB, not the ~100 MiB of Python rows the whole file makes."""
+    source = server.runs / runs[0]
+    long = server.runs / "long-history"
+    shutil.copytree(source, long, ignore=shutil.ignore_patterns("trainer.lock"))
+    row = json.loads((source / "metrics.jsonl").read_text().splitlines()[0])
+    with open(long / "metrics.jsonl", "w") as f:
+        for step in range(1, 60_001):
+            f.write(json.dumps({**row, "step": step, "loss/D": float(step)}) + "\n")
+            if step % 1000 == 0:
+                f.write(json.dumps({"event": "epoch", "step": step, "epoch": step // 1000}) + "\n")
+    tracemalloc.start()
+    try:
+        response = api.get("/api/runs/long-history/metrics", params={"max_points": 1000})
+        held = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    metrics = response.json()
+    assert metrics["points"] == 60_000 and metrics["downsampled"] and len(metrics["step"]) == 1000
+    assert metrics["step"][:2] == [60, 120] and metrics["step"][-1] == 60_000
+    assert metrics["series"]["loss/D"][0] == sum(range(1, 61)) / 60  # each bucket is the mean of its 60 rows
+    assert len(metrics["epochs"]) == 60
+    assert held < 16 * 2**20, f"{held / 2**20:.0f} MiB held to read the history"

@@ -167,7 +167,7 @@ class RunStore:
             return dict(options)
 
     def metrics(self, name: str, max_points: int) -> schemas.Metrics:
-        return columns(RunFolder(self.run(name)).rows(), max_points)
+        return columns(RunFolder(self.run(name)).stored_rows(), max_points)
 
     def sample_steps(self, name: str) -> list[int]:
         return RunFolder(self.run(name)).sample_steps()
@@ -291,32 +291,64 @@ def number(value: Any) -> float | None:
     return None
 
 
-def mean_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def mean_row(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Rows averaged into one at the last row's step and epoch; a key's mean skips rows without a value."""
-    out: dict[str, Any] = {"step": rows[-1]["step"], "epoch": rows[-1].get("epoch", 0)}
-    keys = dict.fromkeys(k for r in rows for k in r if k not in NOT_METRICS)
-    for key in keys:
-        values = [v for v in (number(r.get(key)) for r in rows) if v is not None]
-        out[key] = sum(values) / len(values) if values else None
-    return out
+    bucket = Bucket()
+    for row in rows:
+        bucket.add(row)
+    return bucket.mean()
 
 
-def downsample(rows: list[dict[str, Any]], max_points: int) -> list[dict[str, Any]]:
-    """At most max_points rows: consecutive rows averaged in equal buckets (the curve's trend survives, its
-    step-to-step noise is smoothed)."""
-    if len(rows) <= max_points:
-        return rows
-    size = math.ceil(len(rows) / max_points)
-    return [mean_row(rows[i:i + size]) for i in range(0, len(rows), size)]
+class Bucket:
+    """Consecutive step rows averaged as they pass, without holding them."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.last: dict[str, Any] = {}
+        self.sums: dict[str, float | int] = {}  # key -> sum of its finite values, in the order keys appear
+        self.counts: dict[str, int] = {}
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows += 1
+        self.last = row
+        for key, value in row.items():
+            if key in NOT_METRICS:
+                continue
+            self.sums.setdefault(key, 0)
+            self.counts.setdefault(key, 0)
+            if (value := number(value)) is not None:
+                self.sums[key] += value
+                self.counts[key] += 1
+
+    def mean(self) -> dict[str, Any]:
+        return {"step": self.last["step"], "epoch": self.last.get("epoch", 0),
+                **{k: self.sums[k] / self.counts[k] if self.counts[k] else None for k in self.sums}}
+
+
+def is_step(row: dict[str, Any]) -> bool:
+    return row.get("event") is None and isinstance(row.get("step"), int)
 
 
 def columns(rows: Iterable[dict[str, Any]], max_points: int) -> schemas.Metrics:
-    """metrics.jsonl rows -> columns for charts, with epoch ends and live changes as marks."""
-    steps, epochs, hparams, others = [], [], [], []
+    """metrics.jsonl rows -> columns for charts, with epoch ends and live changes as marks. Beyond max_points,
+    consecutive rows are averaged in equal buckets (the curve's trend survives, its step-to-step noise is
+    smoothed). `rows` is iterated twice, to count and then to average (a list, or StoredRows, which reads its file
+    again), so a long history is averaged down as it streams past, never held whole; step rows appended between
+    the two readings wait for the next request."""
+    total = sum(1 for row in rows if is_step(row))
+    size = math.ceil(total / max_points) if total > max_points else 1
+    points, bucket, seen = [], Bucket(), 0
+    epochs, hparams, others = [], [], []
     for row in rows:
         kind = row.get("event")
-        if kind is None and isinstance(row.get("step"), int):
-            steps.append(row)
+        if is_step(row):
+            seen += 1
+            if seen > total:
+                continue
+            bucket.add(row)
+            if bucket.rows == size:
+                points.append(bucket.mean())
+                bucket = Bucket()
         elif kind == "epoch":
             epochs.append(schemas.EpochMark(step=row["step"], epoch=row["epoch"]))
         elif kind == "hparam":
@@ -324,8 +356,9 @@ def columns(rows: Iterable[dict[str, Any]], max_points: int) -> schemas.Metrics:
                                               new=row.get("new")))
         elif kind is not None:
             others.append({k: number(v) if isinstance(v, float) else v for k, v in row.items()})
-    points = downsample(steps, max_points)
+    if bucket.rows:
+        points.append(bucket.mean())
     names = list(dict.fromkeys(k for r in points for k in r if k not in NOT_METRICS))
     return schemas.Metrics(step=[r["step"] for r in points], epoch=[r.get("epoch", 0) for r in points],
                            series={k: [number(r.get(k)) for r in points] for k in names}, epochs=epochs,
-                           hparams=hparams, events=others, points=len(steps), downsampled=len(points) < len(steps))
+                           hparams=hparams, events=others, points=min(seen, total), downsampled=size > 1)
