@@ -38,6 +38,7 @@ Safety:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import math
@@ -382,12 +383,13 @@ class RunFolder:
             f.write(log_line(level, message))
 
     def log_tail(self, lines: int) -> list[tuple[str, str]]:
-        """The last `lines` log lines as (level, message)."""
+        """The last `lines` log lines as (level, message); the file streams past, so a long log is never held."""
         try:
-            text = self.file(LOG_FILE).read_text(encoding="utf-8", errors="replace")
+            with open(self.file(LOG_FILE), encoding="utf-8", errors="replace") as f:
+                tail = collections.deque(f, maxlen=lines)
         except FileNotFoundError:
             return []
-        return [parse_log_line(line) for line in text.splitlines()[-lines:]]
+        return [parse_log_line(line.rstrip("\r\n")) for line in tail]
 
     def append_row(self, row: dict[str, Any]) -> None:
         with open(self.file(METRICS), "a", encoding="utf-8") as f:

@@ -284,3 +284,19 @@ def test_a_long_history_is_averaged_down_as_it_is_read_never_held_whole(api, run
     assert metrics["series"]["loss/D"][0] == sum(range(1, 61)) / 60  # each bucket is the mean of its 60 rows
     assert len(metrics["epochs"]) == 60
     assert held < 16 * 2**20, f"{held / 2**20:.0f} MiB held to read the history"
+
+
+def test_a_long_log_is_tailed_without_reading_it_whole(api, runs, server):
+    long = server.runs / "long-log"
+    shutil.copytree(server.runs / runs[0], long, ignore=shutil.ignore_patterns("trainer.lock"))
+    with open(long / "log.txt", "a") as f:
+        f.writelines(f"warning: line {i} {'x' * 80}\n" for i in range(300_000))  # 27 MB
+    tracemalloc.start()
+    try:
+        lines = api.get("/api/runs/long-log/log", params={"lines": 3}).json()["lines"]
+        held = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [line["message"].split()[1] for line in lines] == ["299997", "299998", "299999"]
+    assert lines[0]["level"] == "warning"
+    assert held < 4 * 2**20, f"{held / 2**20:.0f} MiB held to tail the log"
