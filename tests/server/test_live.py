@@ -11,6 +11,7 @@ import socket
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from dcgan.server import create_app
@@ -140,3 +141,8 @@ def test_hub_queues_are_bounded_and_coalesce():
         pool.submit(asyncio.run, scenario()).result()
     # The first message of every connection is the hello (here a stand-in status).
     assert len(sent) == 1 and '"type":"status"' in sent[0]
+
+
+def test_a_misspelt_server_setting_is_refused_not_ignored(tmp_path):
+    with pytest.raises(ValidationError, match="max_client"):
+        create_app(tmp_path, max_client=2)

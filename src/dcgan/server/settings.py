@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dcgan.budget import default_budget
 from dcgan.server.dataroots import default_data_roots
@@ -13,6 +13,8 @@ from dcgan.server.security import parse_origin
 
 
 class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # create_app(max_client=...) is a mistake to report, not to ignore
+
     runs_dir: Path = Field(Path("runs"), description="the folder of run folders the server lists and trains into")
     token: str | None = Field(None, description="access token; when set, every API call and WebSocket needs it")
     # Host names a browser may use to reach the server; None accepts any. On loopback only loopback names are
