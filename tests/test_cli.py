@@ -65,6 +65,29 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(trained_run, args, wor
     assert snapshot(cwd / "runs") == before
 
 
+def test_a_misspelt_option_names_its_command_and_the_nearest_option(tmp_path):
+    result = run_cli("train", "--stpes", "10", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("dcgan train: error: unrecognized arguments: --stpes 10")
+    assert "did you mean --steps?" in lines[0] and "`dcgan train --help`" in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_ctrl_c_before_training_starts_is_one_line(monkeypatch, capsys):
+    """Ctrl-C while the command still imports and parses (seconds on a slow machine) ends with exit code 130 and
+    one line, as it does during a command, not with an import's traceback."""
+    from dcgan import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["info"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
 def test_empty_and_unreadable_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "junk").mkdir()

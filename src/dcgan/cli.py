@@ -7,6 +7,7 @@ assembles them, so commands can be added without touching each other.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from typing import Sequence
@@ -52,17 +53,34 @@ def build_parser() -> Parser:
     return parser
 
 
+def parse(parser: Parser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """parse_args, except that options no command knows are reported by their command (argparse leaves them to
+    `dcgan`), with the nearest option it has."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+        known = [s[2:] for action in command._actions for s in action.option_strings if s.startswith("--")]
+        message = f"unrecognized arguments: {' '.join(unknown)}"
+        for word in unknown:  # compared without the dashes, which every option shares
+            near = difflib.get_close_matches(word.split("=")[0][2:], known, n=1) if word.startswith("--") else []
+            if near:
+                message += f"; did you mean --{near[0]}?"
+                break
+        command.error(message)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from dcgan.lifeline import honour_parent_env
 
     honour_parent_env()  # started by a dashboard server: end with it
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except DcganError as e:
-        print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        args = parse(build_parser(), argv)  # seconds of imports (torch): Ctrl-C may come here too
+        try:
+            return args.func(args)
+        except DcganError as e:
+            print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
