@@ -105,6 +105,9 @@ def test_a_folder_without_checkpoints_is_explained(tmp_path):
         resolve_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="does not exist"):
         resolve_checkpoint(tmp_path / "nope")
+    (tmp_path / "checkpoints").mkdir()  # a run killed before its first checkpoint: nothing to resume, say so
+    with pytest.raises(CheckpointError, match="ended before its first checkpoint.*delete it and train again"):
+        resolve_checkpoint(tmp_path)
 
 
 def test_a_broken_generator_export_is_a_clear_error(tmp_path):

@@ -162,6 +162,26 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
     assert killed == full  # no step twice, none missing, the same losses
 
 
+def test_a_run_killed_before_its_first_checkpoint_says_to_start_again(tmp_path):
+    """Nothing to resume: --resume, --run-dir and generate each say so in one line, and none sends the user to
+    another of them; the folder stays as it was."""
+    proc = subprocess.Popen([sys.executable, "-m", "dcgan", "train", "--run-dir", "r", "--steps", "100000",
+                             "--checkpoint-every", "0", "--no-progress", *TINY], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    until(lambda: (tmp_path / "r" / "metrics.jsonl").exists(), "a logged step")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list((tmp_path / "r" / "checkpoints").iterdir())
+    before = snapshot(tmp_path / "r")
+    for args in (["train", "--resume", "r"], ["train", "--run-dir", "r", "--steps", "5"], ["generate", "r"]):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "before its first checkpoint" in lines[0], result.stderr
+        assert "--resume" not in lines[0] and "delete" in lines[0]
+    assert snapshot(tmp_path / "r") == before
+
+
 def test_ctrl_c_stops_gracefully_with_a_checkpoint(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "dcgan", "train", "--run-dir", "r", "--steps", "100000",
                              "--no-progress", *TINY], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -284,6 +284,9 @@ class Trainer:
         if self.run_dir is None:
             self.run_dir = unique_run_dir(self.runs_dir, self.config)
         elif (self.resume_from is None or self.parent) and (self.run_dir / CONFIG_FILE).exists():
+            if RunFolder(self.run_dir).last_checkpoint_step() is None:
+                raise ConfigError(f"{self.run_dir} holds a run that ended before its first checkpoint; delete it to "
+                                  f"train there again, or choose another --run-dir", field="run_dir")
             raise ConfigError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
                               f"or choose another --run-dir", field="run_dir")
         # One writer per run: the lock is taken before anything is written, and no link may lead out of the folder.
