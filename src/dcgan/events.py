@@ -7,7 +7,7 @@ subscribers to these same events.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Literal, Protocol
 
 import torch
@@ -18,6 +18,17 @@ Status = Literal["starting", "running", "paused", "stopped", "finished", "failed
 @dataclass
 class Event:
     time: float = field(default_factory=time.time, kw_only=True)
+
+    def __repr__(self) -> str:
+        """The dataclass's repr with tensors as their dtype and shape: `subscribers=[print]` shows a grid event
+        in one line, not its pixels (the events that carry tensors use this repr)."""
+        def brief(value: Any) -> str:
+            if isinstance(value, torch.Tensor):
+                return f"<{str(value.dtype).removeprefix('torch.')} tensor {'x'.join(map(str, value.shape))}>"
+            return repr(value)
+
+        shown = ", ".join(f"{f.name}={brief(getattr(self, f.name))}" for f in fields(self) if f.repr)
+        return f"{type(self).__name__}({shown})"
 
 
 @dataclass
@@ -61,7 +72,7 @@ class EpochEnd(Event):
     seconds: float
 
 
-@dataclass
+@dataclass(repr=False)
 class SampleGrid(Event):
     """The fixed-noise grid at a step: images (N, C, H, W) uint8 on the CPU, nrow per grid row."""
 
@@ -71,7 +82,7 @@ class SampleGrid(Event):
     nrow: int
 
 
-@dataclass
+@dataclass(repr=False)
 class RealGrid(Event):
     """Real training images laid out as the fixed-noise grid, sent when a run starts: what G aims at, to show
     beside its samples at the same size. images (N, C, H, W) uint8 on the CPU, nrow per grid row."""
