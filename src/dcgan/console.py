@@ -55,7 +55,8 @@ class ConsoleProgress:
                 self.bar.update(event.step - self.bar.n)
                 self.bar.close()
                 self.bar = None
-            self.write(f"{event.status}: {event.message}" if event.message else event.status)
+            message = event.message or event.status
+            self.write(message if message.startswith(event.status) else f"{event.status}: {message}")
 
 
 def shown(metrics: dict[str, float], loss_digits: int, d_digits: int) -> str:
