@@ -34,9 +34,13 @@ def test_dcgan_eval_prints_a_table_and_writes_eval_json(short_run):
     assert report["samples"] == 500 and report["reference_images"] == 5000
     assert report["features"]["space"] == "classifier" and report["source"]["step"] == 30
     m = report["metrics"]
-    for key in ("fid", "kid", "kid_std", "precision", "recall", "is", "classes_covered", "class_kl", "diversity",
+    for key in ("fid", "kid", "precision", "recall", "is", "classes_covered", "class_kl", "diversity",
                 "nn_ratio", "copies"):
         assert isinstance(m[key], float), key
+    # KID's subsets of up to 1,000 are all 500 samples here: one value, no "± 0.00000" spread.
+    assert "kid_std" not in m
+    kid_row = next(line for line in done.stdout.splitlines() if line.startswith("KID "))
+    assert "±" not in kid_row and "all 500 samples" in kid_row
     assert m["fid"] > 0 and len(report["details"]["class_histogram"]) == 10
 
 

@@ -19,7 +19,8 @@ def test_kid_matches_torchmetrics_on_the_full_sets():
     real = torch.randn(400, 32, generator=gen)
     fake = 1.3 * torch.randn(400, 32, generator=gen) + 0.2
     # One subset of all 400 vectors: both sides compute the same unbiased estimator on the same data.
-    ours, _ = kernel_inception_distance(fake, real)
+    ours, spread = kernel_inception_distance(fake, real)
+    assert spread is None  # every subset is all 400 vectors: no spread to report (not a std of 0)
     theirs = KernelInceptionDistance(feature=Identity(), subsets=1, subset_size=400)
     theirs.update(real, real=True)
     theirs.update(fake, real=False)

@@ -69,8 +69,10 @@ class EvalReport:
             if key not in self.metrics:
                 continue
             value = fmt.format(self.metrics[key])
-            if key == "kid":
+            if key == "kid" and "kid_std" in self.metrics:
                 value += " ± " + fmt.format(self.metrics["kid_std"])
+            elif key == "kid":  # one subset of every sample (dcgan.metrics.kid): no spread to show
+                meaning = f"unbiased MMD^2 of all {self.samples} samples; 0 = real"
             elif key == "is":
                 value += " ± " + fmt.format(self.metrics["is_std"])
                 if "is_real" in self.metrics:

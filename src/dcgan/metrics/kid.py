@@ -23,9 +23,11 @@ def subset_count(samples: int) -> int:
     return max(MIN_SUBSETS, min(SUBSETS, samples // 50))
 
 
-def kernel_inception_distance(fake: torch.Tensor, real: torch.Tensor, seed: int = 0) -> tuple[float, float]:
-    """(mean, std) of the MMD^2 over subset_count(N) subsets of min(1000, N) features each, by torch-fidelity."""
+def kernel_inception_distance(fake: torch.Tensor, real: torch.Tensor, seed: int = 0) -> tuple[float, float | None]:
+    """(mean, std) of the MMD^2 over subset_count(N) subsets of min(1000, N) features each, by torch-fidelity.
+    With 1,000 samples or fewer every subset is all of them: one value, and the std is None, not a spread of 0."""
     size = min(SUBSET_SIZE, fake.shape[0], real.shape[0])
-    out = kid_features_to_metric(fake.float(), real.float(), kid_subsets=subset_count(fake.shape[0]),
+    whole = size == fake.shape[0] and size == real.shape[0]
+    out = kid_features_to_metric(fake.float(), real.float(), kid_subsets=1 if whole else subset_count(fake.shape[0]),
                                  kid_subset_size=size, rng_seed=seed, verbose=False)
-    return float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD])
+    return float(out[KEY_METRIC_KID_MEAN]), None if whole else float(out[KEY_METRIC_KID_STD])

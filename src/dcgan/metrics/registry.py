@@ -41,7 +41,7 @@ def _fid(fake: Features, ref: Reference, seed: int) -> Result:
 
 def _kid(fake: Features, ref: Reference, seed: int) -> Result:
     mean, std = kernel_inception_distance(fake.features, _real_set(fake, ref), seed)
-    return {"kid": mean, "kid_std": std}, {}
+    return ({"kid": mean} if std is None else {"kid": mean, "kid_std": std}), {}
 
 
 def _precision_recall(fake: Features, ref: Reference, seed: int) -> Result:
