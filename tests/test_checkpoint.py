@@ -106,7 +106,7 @@ def test_a_folder_without_checkpoints_is_explained(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         resolve_checkpoint(tmp_path / "nope")
     (tmp_path / "checkpoints").mkdir()  # a run killed before its first checkpoint: nothing to resume, say so
-    with pytest.raises(CheckpointError, match="ended before its first checkpoint.*delete it and train again"):
+    with pytest.raises(CheckpointError, match="no checkpoint yet.*killed before its first checkpoint, delete the folder"):
         resolve_checkpoint(tmp_path)
 
 

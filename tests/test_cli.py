@@ -11,7 +11,7 @@ from PIL import Image
 from conftest import ROOT, run_cli, until
 from dcgan.config import TrainConfig
 from dcgan.datasets import data_home
-from dcgan.rundir import read_metrics
+from dcgan.rundir import RunLock, read_metrics
 
 TINY = ["--batch-size", "32", "--g-width", "16", "--d-width", "16", "--seed", "3", "--no-tensorboard"]
 
@@ -180,6 +180,14 @@ def test_a_run_killed_before_its_first_checkpoint_says_to_start_again(tmp_path):
         assert len(lines) == 1 and "before its first checkpoint" in lines[0], result.stderr
         assert "--resume" not in lines[0] and "delete" in lines[0]
     assert snapshot(tmp_path / "r") == before
+    # While a trainer still holds the run (here this process's lock), nothing says to delete it.
+    lock = RunLock(tmp_path / "r").acquire()
+    try:
+        result = run_cli("train", "--run-dir", "r", "--steps", "5", cwd=tmp_path)
+        assert result.returncode == 2 and "is being trained by process" in result.stderr, result.stderr
+        assert "delete" not in result.stderr
+    finally:
+        lock.release()
 
 
 def test_ctrl_c_stops_gracefully_with_a_checkpoint(tmp_path):

@@ -113,9 +113,10 @@ def resolve_checkpoint(target: str | os.PathLike) -> Path:
         return target / GENERATOR_FILE
     if not target.exists():
         raise CheckpointError(f"{target} does not exist; give a run folder (runs/<name>) or a checkpoint file")
-    if (target / "checkpoints").is_dir():  # a run folder whose training was killed before its first checkpoint
-        raise CheckpointError(f"{target} ended before its first checkpoint, so nothing in it can be resumed or "
-                              f"sampled; delete it and train again")
+    if (target / "checkpoints").is_dir():  # a run folder: still before its first checkpoint, or killed there
+        raise CheckpointError(f"{target} has no checkpoint yet (a run writes one every --checkpoint-every steps "
+                              f"and when it stops); if its training was killed before its first checkpoint, delete "
+                              f"the folder and train again")
     raise CheckpointError(f"{target} holds no checkpoint (no checkpoints/last); is it a run folder made by "
                           f"`dcgan train`?")
 

@@ -285,6 +285,7 @@ class Trainer:
             self.run_dir = unique_run_dir(self.runs_dir, self.config)
         elif (self.resume_from is None or self.parent) and (self.run_dir / CONFIG_FILE).exists():
             if RunFolder(self.run_dir).last_checkpoint_step() is None:
+                refuse_if_busy(self.run_dir)  # not yet at its first checkpoint, but alive
                 raise ConfigError(f"{self.run_dir} holds a run that ended before its first checkpoint; delete it to "
                                   f"train there again, or choose another --run-dir", field="run_dir")
             raise ConfigError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
