@@ -4,8 +4,8 @@ import pickle
 import pytest
 import torch
 
-from dcgan.checkpoint import (atomic_save, load_checkpoint, load_generator_file, resolve_checkpoint,
-                              save_checkpoint)
+from dcgan.checkpoint import (atomic_save, atomic_write_text, export_generator, load_checkpoint, load_generator_file,
+                              resolve_checkpoint, save_checkpoint)
 from dcgan.errors import CheckpointError
 
 
@@ -35,6 +35,22 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
     assert load_checkpoint(resolve_checkpoint(tmp_path))["step"] == 10
     assert not (tmp_path / "step-0000020.pt").exists()
     assert not list(tmp_path.glob(".*.tmp"))  # the temp file was cleaned up
+
+
+def test_atomic_files_get_the_permissions_of_plain_ones(tmp_path):
+    """The umask decides, as for every file the run writes with open(): samples, config.json and checkpoints are
+    not private while metrics.jsonl and the TensorBoard events beside them are readable."""
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "config.json", "{}")
+        save_checkpoint(tmp_path, _state(10))
+        export_generator(tmp_path / "generator.safetensors", torch.nn.Linear(2, 2), {}, 10)
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == dict.fromkeys(["config.json", "step-0000010.pt", "last", "generator.safetensors", "plain.txt"],
+                                  0o644)
 
 
 def test_a_killed_writer_never_leaves_a_torn_checkpoint(tmp_path):
@@ -106,7 +122,7 @@ def test_a_folder_without_checkpoints_is_explained(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         resolve_checkpoint(tmp_path / "nope")
     (tmp_path / "checkpoints").mkdir()  # a run killed before its first checkpoint: nothing to resume, say so
-    with pytest.raises(CheckpointError, match="no checkpoint yet.*killed before its first checkpoint, delete the folder"):
+    with pytest.raises(CheckpointError, match="no checkpoint yet.*killed before its first checkpoint, delete"):
         resolve_checkpoint(tmp_path)
 
 
