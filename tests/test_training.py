@@ -12,6 +12,7 @@ from dcgan.events import CheckpointSaved, EpochEnd, Log, SampleGrid, StatusChang
 from dcgan.rundir import NOT_METRICS, read_metrics
 from dcgan.runfiles import RunWriters
 from dcgan.device import cpu_has_native_bf16
+from dcgan.errors import CheckpointError
 from dcgan.vocabulary import STEP_METRICS
 
 METRIC_KEYS = {"loss/D", "loss/G", "D/real", "D/fake", "D/fake_before_G", "D/fake_after_G", "lr/G", "lr/D",
@@ -186,6 +187,26 @@ def test_old_checkpoints_are_pruned(fashion, tmp_path):
     Trainer(small(steps=10, checkpoint_every=2, keep_checkpoints=2), run_dir=tmp_path / "r", data=fashion).run()
     assert sorted(p.name for p in (tmp_path / "r" / "checkpoints").glob("*.pt")) == [
         "step-0000008.pt", "step-0000010.pt"]
+
+
+def test_resume_and_fork_take_a_checkpoint_by_its_name_in_the_run(fashion, tmp_path):
+    """--checkpoint step-0000004.pt: the name `ls runs/<name>/checkpoints` shows is looked for in the run."""
+    Trainer(small(steps=6, checkpoint_every=2), run_dir=tmp_path / "r", data=fashion).run()
+    resumed = Trainer.resume(tmp_path / "r", steps=8, checkpoint="step-0000004.pt", data=fashion)
+    assert resumed.resume_from == tmp_path / "r" / "checkpoints" / "step-0000004.pt"
+    forked = Trainer.fork(tmp_path / "r", {"lr": 5e-4}, checkpoint="step-0000002.pt", run_dir=tmp_path / "f",
+                          data=fashion)
+    assert forked.resume_from == tmp_path / "r" / "checkpoints" / "step-0000002.pt"
+    with pytest.raises(CheckpointError, match="step-0000005.pt does not exist"):
+        Trainer.resume(tmp_path / "r", steps=8, checkpoint="step-0000005.pt", data=fashion)
+
+
+def test_resuming_a_checkpoint_file_names_its_run(fashion, tmp_path):
+    Trainer(small(steps=2), run_dir=tmp_path / "r", data=fashion).run()
+    file = tmp_path / "r" / "checkpoints" / "step-0000002.pt"
+    with pytest.raises(CheckpointError, match=f"is a checkpoint; resume its run with --resume {tmp_path / 'r'} "
+                                              f"--checkpoint step-0000002.pt"):
+        Trainer.resume(file, steps=4, data=fashion)
 
 
 def test_exported_generator_matches_the_checkpoint(fashion, tmp_path):

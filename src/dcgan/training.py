@@ -36,8 +36,8 @@ from dcgan.images import to_uint8
 from dcgan.losses import LOSSES
 from dcgan.metrics.health import HealthMonitor, loss_ratio, non_finite
 from dcgan.models import build_discriminator, build_generator
-from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, refuse_if_busy, session_record,
-                          unique_run_dir)
+from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, inside, refuse_if_busy,
+                          session_record, unique_run_dir)
 from dcgan.runfiles import RunWriters
 from dcgan.sampling import fixed_inputs, real_grid
 from dcgan.step import GanStep
@@ -47,6 +47,14 @@ from dcgan.vocabulary import IMAGES_PER_S, LOSS_RATIO, LR_D, LR_G
 
 class Diverged(Exception):
     """A loss or a weight became NaN or infinite: the run stops without writing a checkpoint of it."""
+
+
+def checkpoint_in(run_dir: str | Path, checkpoint: str | Path) -> Path:
+    """--checkpoint as a path, or by its name in the run's checkpoints/ folder (the names `ls` shows there)."""
+    path = Path(checkpoint)
+    if not path.exists() and path.name == str(checkpoint) and (Path(run_dir) / CHECKPOINTS / path.name).is_file():
+        return inside(run_dir, CHECKPOINTS, path.name)
+    return path
 
 
 class Trainer:
@@ -98,12 +106,16 @@ class Trainer:
         `minutes` gives this session its own time budget, `wandb` turns W&B logging on or off from here.
         Live hyperparameter changes of the run are replayed at the steps they were made."""
         run_dir = Path(run_dir)
+        if run_dir.is_file() and run_dir.parent.name == CHECKPOINTS:
+            run = run_dir.parent.parent
+            raise CheckpointError(f"{run_dir} is a checkpoint; resume its run with --resume {run} --checkpoint "
+                                  f"{run_dir.name}")
         if not RunFolder(run_dir).has_config():
             raise CheckpointError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); give a folder made by "
                                   f"`dcgan train`, e.g. runs/<name>")
         refuse_if_busy(run_dir)  # fail before the slow setup; the lock itself is taken when the folder opens
         check_links(run_dir)  # nothing is read through a link that leads outside the run folder
-        path = resolve_checkpoint(checkpoint if checkpoint is not None else run_dir)
+        path = resolve_checkpoint(checkpoint_in(run_dir, checkpoint) if checkpoint is not None else run_dir)
         if path.suffix != ".pt":
             raise CheckpointError(f"{path} holds only generator weights; resuming needs a training checkpoint")
         state = load_checkpoint(path)
@@ -129,7 +141,7 @@ class Trainer:
              ) -> "Trainer":
         """A new run that starts from a checkpoint of another run (its weights, optimisers, step and random
         state) with some options changed; it records its parent and the step it forked at."""
-        path = resolve_checkpoint(checkpoint if checkpoint is not None else parent_run)
+        path = resolve_checkpoint(checkpoint_in(parent_run, checkpoint) if checkpoint is not None else parent_run)
         if path.suffix != ".pt":
             raise CheckpointError(f"{path} holds only generator weights; a fork needs a training checkpoint")
         state = load_checkpoint(path)

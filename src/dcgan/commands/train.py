@@ -63,7 +63,7 @@ def register(sub) -> None:
     p.add_argument("--fork", metavar="RUN_DIR", help="start a new run from a checkpoint of another run (its "
                    "weights, optimisers and step), with the options given here changed")
     p.add_argument("--checkpoint", metavar="FILE", help="with --resume or --fork: this checkpoint instead of the "
-                   "run's last")
+                   "run's last (a file, or a name in the run's checkpoints/ such as step-0001000.pt)")
     p.add_argument("--run-dir", help="the run folder (default: runs/<dataset>-<size>-<time>)")
     p.add_argument("--runs-dir", default="runs", help="where auto-named runs go (default: runs)")
     p.add_argument("--dry-run", action="store_true",
