@@ -218,6 +218,16 @@ def test_generate_grid_pngs_and_npy(trained_run, tmp_path):
     assert again.returncode == 0 and np.array_equal(np.load(tmp_path / "y.npy"), array)
 
 
+def test_checkpoint_options_take_a_name_in_the_run(trained_run, tmp_path):
+    """--checkpoint step-0000020.pt, the name `ls runs/<name>/checkpoints` shows, from any folder."""
+    result = run_cli("generate", str(trained_run), "--checkpoint", "step-0000020.pt", "-n", "4", "--npy", "x.npy",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "step-0000020.pt (step 20)" in result.stdout
+    result = run_cli("generate", str(trained_run), "--checkpoint", "step-0000999.pt", cwd=tmp_path)
+    assert result.returncode == 2 and "step-0000999.pt does not exist" in result.stderr
+
+
 def test_generate_errors(tmp_path):
     result = run_cli("generate", str(tmp_path / "missing"), cwd=tmp_path)
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr

@@ -105,6 +105,17 @@ def inside(run_dir: str | os.PathLike, *parts: str) -> Path:
     return path
 
 
+def checkpoint_in(run_dir: str | os.PathLike, checkpoint: str | os.PathLike | None) -> Path | None:
+    """A --checkpoint option: a path as given, or a name in the run's checkpoints/ folder (the names `ls` shows
+    there, e.g. step-0001000.pt); None stays None (the run's last)."""
+    if checkpoint is None:
+        return None
+    path = Path(checkpoint)
+    if not path.exists() and path.name == str(checkpoint) and (Path(run_dir) / CHECKPOINTS / path.name).is_file():
+        return inside(run_dir, CHECKPOINTS, path.name)
+    return path
+
+
 def links_out(run_dir: str | os.PathLike) -> list[str]:
     """Every link in a run folder that leads outside it (or nowhere), as paths relative to the folder."""
     root = Path(run_dir).resolve()

@@ -36,7 +36,7 @@ from dcgan.images import to_uint8
 from dcgan.losses import LOSSES
 from dcgan.metrics.health import HealthMonitor, loss_ratio, non_finite
 from dcgan.models import build_discriminator, build_generator
-from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, inside, refuse_if_busy,
+from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, checkpoint_in, refuse_if_busy,
                           session_record, unique_run_dir)
 from dcgan.runfiles import RunWriters
 from dcgan.sampling import fixed_inputs, real_grid
@@ -47,14 +47,6 @@ from dcgan.vocabulary import IMAGES_PER_S, LOSS_RATIO, LR_D, LR_G
 
 class Diverged(Exception):
     """A loss or a weight became NaN or infinite: the run stops without writing a checkpoint of it."""
-
-
-def checkpoint_in(run_dir: str | Path, checkpoint: str | Path) -> Path:
-    """--checkpoint as a path, or by its name in the run's checkpoints/ folder (the names `ls` shows there)."""
-    path = Path(checkpoint)
-    if not path.exists() and path.name == str(checkpoint) and (Path(run_dir) / CHECKPOINTS / path.name).is_file():
-        return inside(run_dir, CHECKPOINTS, path.name)
-    return path
 
 
 class Trainer:

@@ -56,12 +56,13 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from dcgan.device import resolve_device
     from dcgan.latent import output_dir, predicted_class_seeds
+    from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
     specs = [parse_group(args.a, "--a"), parse_group(args.b, "--b"), parse_group(args.c, "--c")]
     if not 1 <= args.per_group <= 64:
         raise ConfigError(f"--per-group must be from 1 to 64, got {args.per_group}")
-    g = load_generator(args.checkpoint or args.target, device=resolve_device(args.device))
+    g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
     groups = [spec if isinstance(spec, list) else
               predicted_class_seeds(g, spec, count=args.per_group, label=args.class_id) for spec in specs]
     result = g.arithmetic(*groups, variations=args.variations, noise_scale=args.noise, seed=args.seed,

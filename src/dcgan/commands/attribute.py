@@ -36,10 +36,11 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from dcgan.device import resolve_device
     from dcgan.latent import output_dir
+    from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
     seeds = parse_seeds(args.seeds, "--from")
-    g = load_generator(args.checkpoint or args.target, device=resolve_device(args.device))
+    g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
     result = g.attribute(args.toward, seeds, steps=args.steps, distance=args.distance, samples=args.samples,
                          fit_seed=args.fit_seed, label=args.class_id)
     d = result.direction

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from dcgan.metrics.evaluate import eval_file, evaluate_run
+    from dcgan.rundir import checkpoint_in
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     if metrics is not None and not metrics:
@@ -74,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    report = evaluate_run(args.run, samples=args.samples, checkpoint=args.checkpoint, features=args.features,
-                          inception_weights=args.inception_weights, classifier=args.classifier, device=args.device,
-                          seed=args.seed, metrics=metrics, max_reference=args.max_reference,
-                          write=not args.no_write, progress=say)
+    report = evaluate_run(args.run, samples=args.samples, checkpoint=checkpoint_in(args.run, args.checkpoint),
+                          features=args.features, inception_weights=args.inception_weights,
+                          classifier=args.classifier, device=args.device, seed=args.seed, metrics=metrics,
+                          max_reference=args.max_reference, write=not args.no_write, progress=say)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -26,8 +26,9 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcgan.export import export_run
+    from dcgan.rundir import checkpoint_in
 
-    done = export_run(args.run, args.out, format=args.format, checkpoint=args.checkpoint)
+    done = export_run(args.run, args.out, format=args.format, checkpoint=checkpoint_in(args.run, args.checkpoint))
     source = done.manifest["source"]
     print(f"exported {source['run'] or source['checkpoint']} (step {source['step']}) as {done.format} to "
           f"{done.folder}: {', '.join(done.files)} ({done.bytes / 1e6:.1f} MB)")

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from dcgan.device import resolve_device
+    from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
     if not 1 <= args.count <= 100000:
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.by_class and args.class_id is not None:
         raise ConfigError("--by-class draws every class, one per row; drop --class (or --by-class)")
     device = resolve_device(args.device)
-    g = load_generator(args.checkpoint or args.target, device=device)
+    g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=device)
     if args.by_class:
         images = g.by_class(args.per_class, seed=args.seed)
     else:

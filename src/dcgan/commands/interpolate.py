@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from dcgan.device import resolve_device
     from dcgan.latent import check_mode, check_steps, output_dir
     from dcgan.images import ffmpeg_path
+    from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
     # Check everything the user typed before loading anything.
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.class_id is not None:
         name += f"-class{args.class_id}"
 
-    g = load_generator(args.checkpoint or args.target, device=resolve_device(args.device))
+    g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
     prefix = Path(args.out) if args.out else output_dir(g.source) / name
     if prefix.suffix.lower() in MEDIA_SUFFIXES:
         prefix = prefix.with_suffix("")

@@ -49,10 +49,11 @@ def run(args: argparse.Namespace) -> int:
     from dcgan.device import resolve_device
     from dcgan.latent import output_dir
     from dcgan.mixing import block_shapes, check_block
+    from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
     rows, cols = parse_seeds(args.rows, "--rows"), parse_seeds(args.cols, "--cols")
-    g = load_generator(args.checkpoint or args.target, device=resolve_device(args.device))
+    g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
     shapes = block_shapes(g.model)
     if args.block.strip().lower() == "all":
         blocks = list(range(len(shapes)))

@@ -33,9 +33,11 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from dcgan.device import resolve_device
     from dcgan.probe import run_probe
+    from dcgan.rundir import checkpoint_in
 
-    result = run_probe(args.checkpoint or args.target, labels_per_class=args.labels_per_class, seed=args.seed,
-                       test_count=args.test_count, data_dir=args.data_dir, device=resolve_device(args.device))
+    result = run_probe(checkpoint_in(args.target, args.checkpoint) or args.target,
+                       labels_per_class=args.labels_per_class, seed=args.seed, test_count=args.test_count,
+                       data_dir=args.data_dir, device=resolve_device(args.device))
     print(f"{result.checkpoint} (step {result.step})")
     print(result.table())
     if args.json:
