@@ -201,6 +201,17 @@ def test_resume_and_fork_take_a_checkpoint_by_its_name_in_the_run(fashion, tmp_p
         Trainer.resume(tmp_path / "r", steps=8, checkpoint="step-0000005.pt", data=fashion)
 
 
+def test_resuming_an_earlier_checkpoint_warns_that_the_run_rewinds(fashion, tmp_path):
+    Trainer(small(steps=6, checkpoint_every=2), run_dir=tmp_path / "r", data=fashion).run()
+    Trainer.resume(tmp_path / "r", steps=6, checkpoint="step-0000004.pt", data=fashion).run()
+    log = (tmp_path / "r" / "log.txt").read_text()
+    assert ("resumed at step 4, before the run's last checkpoint (step 6): the steps after 4 are trained again and "
+            "their logged metrics replaced; `dcgan train --fork") in log
+    Trainer.resume(tmp_path / "r", steps=8, data=fashion).run()  # from its last: no warning
+    assert log.count("before the run's last checkpoint") == (tmp_path / "r" / "log.txt").read_text().count(
+        "before the run's last checkpoint") == 1
+
+
 def test_resuming_a_checkpoint_file_names_its_run(fashion, tmp_path):
     Trainer(small(steps=2), run_dir=tmp_path / "r", data=fashion).run()
     file = tmp_path / "r" / "checkpoints" / "step-0000002.pt"

@@ -74,6 +74,7 @@ class Trainer:
         self.epoch = 0  # the current epoch (0-based) and the samples of it consumed so far
         self.position = 0
         self.resume_from: Path | None = None
+        self._latest_checkpoint_step: int | None = None  # a resumed run's last checkpoint before this session
         self.parent: dict[str, Any] | None = None  # the run and step a fork started from
         self.changes: list[Change] = []  # live hyperparameter changes, replayed on resume
         self._stop = threading.Event()
@@ -122,6 +123,7 @@ class Trainer:
             config = dataclasses.replace(config, wandb=wandb)
         trainer = cls(config, run_dir=run_dir, subscribers=subscribers, data=data, origin=origin, writers=writers)
         trainer.resume_from = path
+        trainer._latest_checkpoint_step = RunFolder(run_dir).last_checkpoint_step()
         trainer.changes = [Change(**c) for c in RunFolder(run_dir).changes() or state.get("changes", [])]
         return trainer
 
@@ -444,6 +446,12 @@ class Trainer:
             emit(Log("info", f"forked from {self.parent['run']} at step {self.step} with {self.parent['changes']}"))
         elif self.resume_from is not None:
             emit(Log("info", f"resumed from {self.resume_from} at step {self.step}"))
+            latest = self._latest_checkpoint_step
+            if latest is not None and latest > self.step:  # --checkpoint chose an earlier one: the run rewinds
+                emit(Log("warning", f"resumed at step {self.step}, before the run's last checkpoint (step {latest}): "
+                                    f"the steps after {self.step} are trained again and their logged metrics "
+                                    f"replaced; `dcgan train --fork {self.run_dir} --checkpoint "
+                                    f"{self.resume_from.name}` would keep them and train a new run instead"))
         for change in self.changes:
             if change.step <= self.step:
                 emit(Log("info", f"replayed: {change.field} = {change.new} from step {change.step + 1}"))
