@@ -6,6 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
+from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError
 
 CLASS_PREFIX = "class:"
@@ -48,7 +49,7 @@ def register(sub) -> None:
     p.add_argument("--noise", type=float, default=0.25, help="scale of that noise (default: 0.25, the paper's)")
     p.add_argument("--seed", type=int, default=0, help="seed of that noise (default: 0)")
     p.add_argument("--class", dest="class_id", type=int, metavar="K", help="class to draw, for a conditional run")
-    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of the run instead of its last")
+    add_checkpoint_option(p)
     p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
     p.set_defaults(func=run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dcgan.commands import add_checkpoint_option
 from dcgan.commands.mix import parse_seeds
 
 
@@ -28,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--class", dest="class_id", type=int, metavar="K", help="class label to draw with, for a "
                    "conditional run")
     p.add_argument("--out", metavar="PNG", help="the strip (default: RUN/latent/attribute-CLASS-SEEDS.png)")
-    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of the run instead of its last")
+    add_checkpoint_option(p)
     p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
     p.set_defaults(func=run)
 

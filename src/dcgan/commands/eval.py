@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError
 
 
@@ -21,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("run", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("-n", "--samples", type=int, default=10000, help="generated samples to score (default: 10000; "
                    "FID is biased by the count, so compare numbers made with the same -n)")
-    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of the run instead of its last")
+    add_checkpoint_option(p)
     p.add_argument("--features", choices=FEATURE_SPACES, default="auto",
                    help="feature space: inception (Inception-v3, needs its weights), classifier (the shipped "
                         "mnist/fashion-mnist CNN, offline) or auto (Inception when its weights are here, else the "

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from dcgan.commands import add_checkpoint_option
+
 FORMAT_HELP = ("onnx (generator.onnx, dynamic batch), torchscript (generator.pt), safetensors (weights and "
                "config) or page (index.html that generates in the browser, offline, also from the file system)")
 
@@ -20,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--format", choices=FORMATS, default="onnx", help=f"{FORMAT_HELP} (default: onnx)")
     p.add_argument("--out", required=True, metavar="DIR", help="the folder to write; it must not exist or be "
                    "empty (it is written complete or not at all)")
-    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of the run instead of its last")
+    add_checkpoint_option(p)
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError
 
 
@@ -23,7 +24,7 @@ def register(sub) -> None:
                    "generated.png)")
     p.add_argument("--out-dir", metavar="DIR", help="write one PNG per image")
     p.add_argument("--npy", metavar="FILE", help="write a uint8 array N x C x H x W")
-    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of the run instead of its last")
+    add_checkpoint_option(p)
     p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
     p.set_defaults(func=run)
 

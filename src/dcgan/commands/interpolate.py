@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError
 
 MEDIA_SUFFIXES = (".png", ".gif", ".mp4")
@@ -34,7 +35,7 @@ def register(sub) -> None:
     p.add_argument("--format", default="png,gif,mp4", metavar="LIST", help="files to write, a comma list of png "
                    "(the strip), gif and mp4; mp4 is skipped with a note when ffmpeg is missing (default: "
                    "png,gif,mp4)")
-    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of the run instead of its last")
+    add_checkpoint_option(p)
     p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
     p.set_defaults(func=run)
 

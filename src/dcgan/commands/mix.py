@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError
 
 
@@ -40,7 +41,7 @@ def register(sub) -> None:
     p.add_argument("--class", dest="class_id", type=int, metavar="K", help="class to draw, for a conditional run")
     p.add_argument("--out", metavar="PREFIX", help="output path without suffix; -block<K>.png is added (default: "
                    "RUN/latent/mix-ROWS-COLS)")
-    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of the run instead of its last")
+    add_checkpoint_option(p)
     p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
     p.set_defaults(func=run)
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from dcgan.commands import add_checkpoint_option
+
 
 def register(sub) -> None:
     p = sub.add_parser("probe", help="linear probe of D's features with few labels (paper section 5.1)",
@@ -25,7 +27,7 @@ def register(sub) -> None:
                    "(default: all of them)")
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset lives (default: the run's --data-dir)")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON")
-    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of the run instead of its last")
+    add_checkpoint_option(p)
     p.add_argument("--device", default="cpu", help="device to compute D's features on (default: cpu)")
     p.set_defaults(func=run)
 
