@@ -84,3 +84,44 @@ def test_processes_are_capped_by_the_machine():
     budget.check_processes(limit, limit)
     with pytest.raises(ConfigError, match=f"more training processes than the {limit} this machine"):
         budget.check_processes(limit + 1, limit)
+
+
+def test_the_disk_estimate_of_a_run_holds_what_it_writes(fashion, tmp_path):
+    """A real run of the defaults' networks: its folder against the estimate, part by part."""
+    from dcgan.training import Trainer
+
+    config = TrainConfig(steps=30, checkpoint_every=10, keep_checkpoints=2, sample_every=10, log_every=1,
+                         tensorboard=False, seed=0).resolved()
+    Trainer(config, run_dir=tmp_path / "r", data=fashion).run()
+    parts = budget.disk_cost(config, budget.planned_steps(config))
+    folder = tmp_path / "r"
+    largest = max(p.stat().st_size for p in (folder / "checkpoints").glob("*.pt"))
+    most = (config.keep_checkpoints + 1) * largest + (folder / "generator.safetensors").stat().st_size
+    assert most <= parts["checkpoints"] < 1.1 * most  # the kept ones and the one being written
+    grids = sum(p.stat().st_size for p in (folder / "samples").glob("*.png")) + (folder / "progress.gif").stat().st_size
+    assert grids <= parts["grids"]
+    assert (folder / "metrics.jsonl").stat().st_size <= parts["metrics"]
+
+
+def test_planned_steps_follow_steps_or_epochs():
+    assert budget.planned_steps(TrainConfig(steps=123).resolved()) == 123
+    epochs = TrainConfig(epochs=2, batch_size=16).resolved()
+    assert budget.planned_steps(epochs, images=1000) == 2 * 62
+
+
+@pytest.mark.parametrize("options, field", [
+    (dict(keep_checkpoints=1000, g_width=256, d_width=256), "keep_checkpoints"),
+    (dict(sample_every=1, sample_count=256, steps=10**6), "sample_every"),
+    (dict(sample_every=0, sample_every_epochs=0, log_every=1, steps=10**8), "log_every"),
+])
+def test_a_run_larger_than_the_disk_limit_is_refused_naming_its_largest_part(options, field):
+    config = TrainConfig(**{"steps": 1000, **options}).resolved()
+    parts = budget.disk_cost(config, budget.planned_steps(config))
+    with pytest.raises(ConfigError) as e:
+        budget.check_disk(parts, sum(parts.values()) - 1, "the 1 MiB test limit")
+    assert e.value.field == field and "more than the 1 MiB test limit" in str(e.value)
+    budget.check_disk(parts, sum(parts.values()), "an exact limit")  # what fits is admitted
+
+
+def test_free_disk_is_read_from_the_nearest_existing_folder(tmp_path):
+    assert budget.free_disk(tmp_path / "not" / "yet") == budget.free_disk(tmp_path) > 0

@@ -10,6 +10,13 @@ Memory, in bytes, for one training process (Adam on fp32 weights; bf16 autocast 
 Several processes each hold all of it (each loads the data and both networks). Resuming or forking also reads
 the checkpoint into memory, and generation needs G and a batch of images.
 
+Disk, in bytes, for one run folder (a server refuses a training its disk has no room for):
+  checkpoints keep_checkpoints + 1 (the newest is written before the oldest goes) x (weights and Adam's two
+              moments, 3 x 4 B per trained parameter, + G's moving average, + 256 KiB for the rest), and
+              generator.safetensors
+  grids       each fixed-noise grid as raw pixels, twice (its PNG and its frame of progress.gif; PNG only shrinks it)
+  metrics     one row of metrics.jsonl (at most 512 B) per logged step
+
 Layer shapes and parameter counts come from the real models built on PyTorch's meta device, which records
 shapes without allocating memory: a config of billions of parameters is measured in milliseconds, and the
 estimate follows models.py wherever it goes.
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +176,56 @@ def training_cost(config: TrainConfig, processes: int = 1, loading_bytes: int = 
     images = dataset_images(config) if images is None else images
     return Cost(config, model=model, activations=activations, dataset=2 * images * pixels, loading=loading_bytes,
                 processes=processes, dataset_images=images)
+
+
+METRICS_ROW = 512  # bytes of one logged step in metrics.jsonl, generously (about 300 with every metric)
+CHECKPOINT_EXTRA = 256 * 2**10  # a checkpoint beyond its parameters: config, random states, BatchNorm statistics
+
+
+def planned_steps(config: TrainConfig, images: int | None = None) -> int:
+    """The steps a resolved config trains: its steps, or its epochs of the dataset's images."""
+    if config.steps is not None:
+        return config.steps
+    per_step = config.images_per_step()
+    return (config.epochs or 1) * max((dataset_images(config) if images is None else images) // per_step, 1)
+
+
+def disk_cost(config: TrainConfig, steps: int) -> dict[str, int]:
+    """What a run of `steps` steps writes into its folder at most, by part (the module's docstring says how)."""
+    from dcgan.cadence import early_sample_steps
+
+    p = model_profile(config)
+    checkpoint = FLOAT * (3 * (p.g_params + p.d_params) + (p.g_params if config.ema else 0)) + CHECKPOINT_EXTRA
+    grids = 1 + (steps // config.sample_every + len(early_sample_steps(config.sample_every))
+                 if config.sample_every > 0 else 0)
+    if config.sample_every_epochs > 0 and config.epochs:
+        grids += config.epochs // config.sample_every_epochs
+    return {"checkpoints": (config.keep_checkpoints + 1) * checkpoint + FLOAT * p.g_params,
+            "grids": 2 * grids * config.sample_count * config.channels * config.image_size ** 2,
+            "metrics": (steps // config.log_every + 1) * METRICS_ROW}
+
+
+def check_disk(parts: dict[str, int], limit: int, limit_text: str) -> None:
+    """A ConfigError when a run would write more than `limit` bytes (`limit_text` says what the limit is), naming
+    the option of its largest part."""
+    total = sum(parts.values())
+    if total <= limit:
+        return
+    option = {"checkpoints": "keep_checkpoints", "grids": "sample_every", "metrics": "log_every"}[
+        max(parts, key=parts.get)]
+    advice = {"keep_checkpoints": "lower keep_checkpoints (or the widths)", "sample_every": "raise sample_every "
+              "(or lower sample_count)", "log_every": "raise log_every"}[option]
+    shares = ", ".join(f"{part} {gib(size)}" for part, size in parts.items())
+    raise ConfigError(f"this run would write up to {gib(total)} ({shares}), more than {limit_text}; {advice}, or "
+                      f"train fewer steps", field=option)
+
+
+def free_disk(folder: str | os.PathLike) -> int:
+    """Bytes free on the disk that holds `folder` (or would hold it: its nearest existing parent)."""
+    path = Path(folder).resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
 
 
 def model_cost(config: TrainConfig) -> Cost:

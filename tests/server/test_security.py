@@ -308,3 +308,15 @@ def test_a_token_on_the_command_line_works_with_a_warning(tmp_path):
 def test_bad_serve_options_are_one_line(tmp_path, options, words):
     result = run_cli("serve", "--port", "0", *options, cwd=tmp_path, timeout=HANG_S)
     assert result.returncode == 2 and words in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("options, field", [
+    (dict(steps=5, keep_checkpoints=1000), "keep_checkpoints"),
+    (dict(steps=100000, sample_every=1), "sample_every"),
+    (dict(steps=10**8, sample_every=0, sample_every_epochs=0), "log_every"),
+])
+def test_a_run_that_would_fill_the_disk_is_refused_naming_what_to_lower(api, server, monkeypatch, options, field):
+    monkeypatch.setattr(server.app.state.settings, "disk_budget", 2**20)
+    detail = refusal(api.post("/api/training/start", json={"config": {**TINY, **options}}), 422, field)
+    assert "more than the server's disk budget of 1 MiB per run" in detail
+    assert api.get("/api/status").json()["state"] in ("idle", "finished", "stopped")

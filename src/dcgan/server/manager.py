@@ -138,12 +138,16 @@ class RunManager:
 
     def admit(self, config: TrainConfig, processes: int, option: str = "nproc", loading: int = 0) -> None:
         """Refuse work before anything is built: data outside the data roots (or a download the server does not
-        allow), more processes than the machine has, more memory than the budget. Each is a 422 that names the
-        option at fault."""
+        allow), more processes than the machine has, more memory than the budget, more files than the disk has
+        room for. Each is a 422 that names the option at fault."""
         self.data_roots.check(config)
         limit = self.settings.max_processes or budget.machine_processes(config.device)
         budget.check_processes(processes, limit, option, force="dcgan serve --max-processes")
         budget.check(budget.training_cost(config, processes, loading), self.settings.memory_budget)
+        free, most = budget.free_disk(self.store.root), self.settings.disk_budget
+        limit, limit_text = ((free, f"the {budget.gib(free)} free on the runs folder's disk") if most is None or
+                             free < most else (most, f"the server's disk budget of {budget.gib(most)} per run"))
+        budget.check_disk(budget.disk_cost(config, budget.planned_steps(config)), limit, limit_text)
 
     def _training_checkpoint(self, run: str, checkpoint: str | None) -> Path:
         """A run's checkpoint file to resume or fork from (its last by default), resolved inside the run folder

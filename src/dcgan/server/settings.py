@@ -33,6 +33,9 @@ class Settings(BaseModel):
     max_clients: int = Field(64, description="WebSocket clients fed at once (/api/live and /ws together): each costs "
                              "a queue and a share of every message's fan-out; one more is closed with code 1013")
     # Resources (issue 18): what one piece of work may take, checked before anything is built.
+    disk_budget: int | None = Field(None, description="bytes one run may write into its folder (checkpoints, grids, "
+                                    "metrics; estimated beforehand, 422 above it); None: what the runs folder's disk "
+                                    "has free")
     memory_budget: int = Field(default_factory=default_budget, description="bytes of memory a training, a "
                                "generator or an architecture preview may need (estimated beforehand; 422 above it)")
     max_processes: int | None = Field(None, description="most training processes of one run; None: this machine's "
