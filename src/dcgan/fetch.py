@@ -257,5 +257,5 @@ def fetch(name: str, *, progress: Progress = lambda line: None,
             return where, True
         tried.append(f"{source} left no readable copy in {home / kind.folder}")
     raise DataError(f"could not fetch {name} ({'; '.join(tried) or 'no source for it'}). Ways to get it: "
-                    f"{kind.how_to_get()}")
+                    f"{kind.how_to_get(fetching=True)}")
 
