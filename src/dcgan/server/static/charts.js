@@ -129,7 +129,7 @@ export function makeChart(canvas, y, { legend = true, empty = 'Curves appear her
       scales: {
         // The axis ends at the last logged step, not at the next round number beyond it.
         x: { type: 'linear', bounds: 'data', min: 0, title: { display: true, text: 'step', color: '#667085' },
-          ticks: { maxTicksLimit: 7 }, grid },
+          ticks: { maxTicksLimit: 7, precision: 0 }, grid },  // steps are whole numbers, even on an empty chart
         y: { ...y, grid },
       },
       plugins: {

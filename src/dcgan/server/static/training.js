@@ -292,7 +292,9 @@ function initSmoothing() {
 export function initTraining() {
   charts.loss = makeChart($('#chart-loss'), { title: { display: true, text: 'loss', color: '#667085' } });
   charts.d = makeChart($('#chart-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } });
-  charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } },
+  // The ratio's usual range (0.1 to 30) from the start, so that an empty chart already shows the bands it is read by.
+  charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', suggestedMin: 0.1, suggestedMax: 30,
+    title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } },
     { empty: 'Drawn as a run with the non-saturating loss trains.' });
   initSmoothing();
   rebuildCharts();
