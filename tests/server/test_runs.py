@@ -43,6 +43,7 @@ def test_runs_list_and_detail(api, runs):
     a = listed["side-a"]
     assert a["status"] == "finished" and a["step"] == 30 and a["dataset"] == "fashion-mnist" and not a["active"]
     assert a["device"] == "cpu"  # where it trained (its config says "auto"), for the page's status card
+    assert a["loss"] == "nonsaturating"  # its config leaves it to the default: the objective it trained with
     assert listed["conditional"]["conditional"] and listed["conditional"]["num_classes"] == 10
     detail = api.get("/api/runs/side-a").json()
     assert detail["config"]["g_width"] == 8 and detail["config"]["seed"] == 7

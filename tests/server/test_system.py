@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 
 from dcgan.config import MAIN_GROUPS, schema
 from dcgan.datasets import DATASETS, data_home
+from dcgan.losses import LOSSES
 from dcgan.control import FORK_FIXED, LIVE_FIELDS
 from dcgan.vocabulary import STEP_METRICS
 
@@ -57,6 +58,12 @@ def test_config_schema_carries_what_the_page_would_otherwise_copy(api):
     # The metrics' names and labels: the curves' legends and the single-step result read them.
     labels = {m["name"]: m["label"] for m in body["metrics"]}
     assert labels == {name: m.label for name, m in STEP_METRICS.items()} and labels["D/real"] == "D(x)"
+    # The objectives: the Discriminator chart calls D(x) a probability only where the objective makes it one, and
+    # draws the Wasserstein estimate where the critic logs it.
+    losses = {o["name"]: o for o in body["losses"]}
+    assert list(losses) == list(LOSSES) == next(f for f in body["fields"] if f["name"] == "loss")["choices"]
+    assert {n for n, o in losses.items() if o["probabilities"]} == {"nonsaturating", "minimax"}
+    assert {n for n, o in losses.items() if o["gradient_penalty"]} == {"wgan-gp"}
 
 
 def test_resolve_and_architecture_of_a_config(api):

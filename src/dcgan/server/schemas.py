@@ -133,6 +133,8 @@ class RunSummary(BaseModel):
     updated: float | None = Field(None, description="Unix time of the run's last status change")
     conditional: bool = False
     num_classes: int | None = None
+    loss: str | None = Field(None, description="its objective (--loss; ConfigSchema.losses says whether its D(x) "
+                             "and D(G(z)) are probabilities)")
     checkpoints: int = 0
     samples: int = 0
     active: bool = Field(False, description="this server is training it now")
@@ -312,6 +314,18 @@ class MetricName(BaseModel):
     meaning: str
 
 
+class Objective(BaseModel):
+    """One GAN objective (a --loss choice, dcgan.losses.LOSSES) and the traits that change how its numbers read."""
+
+    name: str
+    source: str
+    probabilities: bool = Field(description="D's outputs are logits of P(real), so D(x) and D(G(z)) (the mean "
+                                "sigmoid of D's output) are probabilities; otherwise they are the sigmoid of a "
+                                "score with no fixed offset")
+    gradient_penalty: bool = Field(description="a Wasserstein critic with a gradient penalty: the trainer also "
+                                   "logs D/W_distance, the critic's Wasserstein estimate")
+
+
 class ConfigSchema(BaseModel):
     fields: list[ConfigField]
     presets: dict[str, dict[str, Any]]
@@ -323,6 +337,7 @@ class ConfigSchema(BaseModel):
                                         "nproc): not form fields")
     metrics: list[MetricName] = Field(description="the names a step's metrics have in series and live values, "
                                       "with their labels; a periodic evaluation adds eval/<metric>")
+    losses: list[Objective] = Field(description="the objectives (--loss) and what their D(x) and D(G(z)) mean")
 
 
 class ConfigRequest(BaseModel):

@@ -35,8 +35,8 @@ Training (routes/training.py), one active training per server:
 
 Runs (routes/runs.py), any run in the runs folder, active or not:
   GET    /api/runs                          {runs: [RunSummary {name, status, step, total_steps, dataset,
-                                            image_size, channels, conditional, num_classes, updated,
-                                            checkpoints, samples, active, parent: {run, step, checkpoint}|null}]}
+                                            image_size, channels, conditional, num_classes, loss,
+                                            updated, checkpoints, samples, active, parent: {run, step, checkpoint}|null}]}
                                             newest first; `parent` draws the family tree of forks
   GET    /api/runs/{name}                   RunDetail {summary, config (the choices; null = a default), resolved
                                             (the values it trains with), options (choices + live changes: a
@@ -98,8 +98,11 @@ System (routes/system.py):
                                             image_size, channels, class_names}]} (the registry; path: offline)
   GET    /api/config/schema                 {fields: [{name, type, optional, default, help, group, choices,
                                             ge, gt, le, lt}], presets, live_fields, fork_fixed,
-                                            main_groups, launcher_options, metrics: [{name, label, meaning}]}
-                                            (metrics: the vocabulary of series and live values, dcgan.vocabulary)
+                                            main_groups, launcher_options, metrics: [{name, label, meaning}],
+                                            losses: [{name, source, probabilities, gradient_penalty}]}
+                                            (metrics: the vocabulary of series and live values, dcgan.vocabulary;
+                                            losses: the objectives, dcgan.losses.LOSSES: are D(x) and D(G(z))
+                                            probabilities, is D/W_distance logged)
   POST   /api/config/resolve                {config} -> {config: resolved} (422 names a bad option)
   POST   /api/config/architecture           {config} -> Architecture
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from dcgan import __version__, budget
 from dcgan.config import MAIN_GROUPS, PRESETS, TrainConfig, schema
 from dcgan.control import FORK_FIXED, LIVE_FIELDS
+from dcgan.losses import LOSSES
 from dcgan.server import schemas
 from dcgan.server.deps import AppSettings, Roots
 from dcgan.server.process import LAUNCHER_OPTIONS
@@ -59,11 +60,14 @@ def datasets(roots: Roots, data_dir: str = Query("./data", max_length=1024, desc
 def config_schema() -> schemas.ConfigSchema:
     """Every training option with its type, default, help, bounds, choices and group; the presets; which options
     can change during training, which a fork must keep, which groups forms show first, and which options the
-    launcher sets; the metrics' names and labels."""
+    launcher sets; the metrics' names and labels; the objectives and whether D's outputs are probabilities."""
     return schemas.ConfigSchema(fields=[schemas.ConfigField(**row) for row in schema()], presets=PRESETS,
                                 live_fields=list(LIVE_FIELDS), fork_fixed=list(FORK_FIXED),
                                 main_groups=list(MAIN_GROUPS), launcher_options=list(LAUNCHER_OPTIONS),
-                                metrics=[schemas.MetricName(**m._asdict()) for m in STEP_METRICS.values()])
+                                metrics=[schemas.MetricName(**m._asdict()) for m in STEP_METRICS.values()],
+                                losses=[schemas.Objective(name=name, source=o.source, probabilities=o.probabilities,
+                                                          gradient_penalty=o.gradient_penalty)
+                                        for name, o in LOSSES.items()])
 
 
 @router.post("/config/resolve", response_model=schemas.ResolvedConfig, responses=INVALID)
