@@ -303,3 +303,53 @@ def test_curves_are_drawn_smoothed_over_their_logged_values(open_page, server):
     assert page.is_visible("#smoothing")
     page.click("#tab-generate")  # no curves there: no slider
     assert page.is_hidden("#smoothing")
+
+
+def test_the_discriminator_chart_says_what_it_draws_for_the_runs_objective(open_page, server, tmp_path):
+    """D(x) and D(G(z)) are the mean sigmoid of D's output: a probability only for the cross-entropy objectives
+    (GET /api/config/schema: losses). For a WGAN-GP critic the axis says it draws the sigmoid of a score, a note
+    names the objective, and the critic's Wasserstein estimate is drawn on its own axis; a non-saturating run's
+    chart still reads 'probability "real"'. Side by side says which compared runs' curves are scores."""
+    server.train("e2e-critic", steps=6, loss="wgan-gp")
+    server.train("e2e-cross-entropy", steps=4)
+    w_distance = server.call("GET", "/api/runs/e2e-critic/metrics")["series"]["D/W_distance"]
+    assert len(w_distance) == 3 and None not in w_distance  # logged every 2 steps
+    page = open_page().open()
+    chart = "Chart.getChart(document.querySelector('#chart-d'))"
+    title = f"{chart}.options.scales.y.title.text"
+
+    page.locator("#run-list button.open", has_text="e2e-critic").click()
+    page.wait_for_function("document.querySelector('#chart-d').dataset.loss === 'wgan-gp'")
+    page.wait_for_function(f"{chart}.data.datasets.find((d) => d.label === 'W distance')?.data.length === 3")
+    assert page.evaluate(title) == "σ(D score)"
+    curves = {c["label"]: c for c in page.evaluate(CURVES, "#chart-d")}
+    assert set(curves) == {"D(x)", "D(G(z))", "W distance", "D(x) (each step)", "D(G(z)) (each step)",
+                           "W distance (each step)"}
+    assert curves["W distance (each step)"]["y"] == w_distance
+    # W distance on its own unbounded right axis, the sigmoids on 0..1.
+    axes = page.evaluate(f"""(() => {{ const c = {chart}; return {{
+        w: c.data.datasets.filter((d) => d.label.startsWith('W distance')).map((d) => d.yAxisID),
+        shown: c.scales.w.options.display, title: c.scales.w.options.title.text, side: c.scales.w.options.position,
+        min: c.scales.w.options.min ?? null, max: c.scales.w.options.max ?? null, y: [c.scales.y.min, c.scales.y.max]}}; }})()""")
+    assert axes == {"w": ["w", "w"], "shown": True, "title": "W distance", "side": "right", "min": None,
+                    "max": None, "y": [0, 1]}
+    assert page.is_visible("#d-note") and "--loss wgan-gp" in page.inner_text("#d-note")
+    assert "W distance" in page.inner_text("#d-hint")
+    save_screenshot(page, tmp_path, "critic.png")
+
+    page.locator("#run-list button.open", has_text="e2e-cross-entropy").click()
+    page.wait_for_function("document.querySelector('#chart-d').dataset.loss === 'nonsaturating'")
+    assert page.evaluate(title) == 'probability "real"'
+    assert {c["label"] for c in page.evaluate(CURVES, "#chart-d")} == {
+        "D(x)", "D(G(z))", "D(x) (each step)", "D(G(z)) (each step)"}
+    assert page.is_hidden("#d-note") and not page.evaluate(f"{chart}.scales.w.options.display")
+    assert page.inner_text("#d-hint") == "D(x) · D(G(z))"
+
+    for name in ("e2e-critic", "e2e-cross-entropy"):
+        page.check(f"#run-list li[data-run='{name}'] input[type=checkbox]")
+    page.click("#tab-compare")
+    page.wait_for_function("document.querySelector('#compare-d').dataset.scored === 'e2e-critic'")
+    compared = "Chart.getChart(document.querySelector('#compare-d')).options.scales.y.title.text"
+    assert page.evaluate(compared) == 'probability "real" or σ(D score)'
+    assert "e2e-critic (--loss wgan-gp)" in page.inner_text("#compare-d-note")
+    assert "e2e-cross-entropy" not in page.inner_text("#compare-d-note")

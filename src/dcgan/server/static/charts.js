@@ -7,13 +7,36 @@ import { state } from './state.js';
 // The viewed run's charts (canvas #chart-<key>) and their curves, by the metrics' names (the server's vocabulary,
 // dcgan.vocabulary); Side by side overlays loss and d.
 export const CHARTS = { loss: ['loss/D', 'loss/G'], d: ['D/real', 'D/fake'], ratio: ['loss/ratio'] };
-export const METRIC_COLORS = { 'loss/D': '#e4572e', 'loss/G': '#2e86de', 'D/real': '#12a37f', 'D/fake': '#8e44ad', 'loss/ratio': '#344054' };
+export const METRIC_COLORS = { 'loss/D': '#e4572e', 'loss/G': '#2e86de', 'D/real': '#12a37f', 'D/fake': '#8e44ad',
+  'loss/ratio': '#344054', 'D/W_distance': '#d4a017' };
+export const W_DISTANCE = 'D/W_distance';
+export const PROBABILITY_TITLE = 'probability "real"';
+export const SCORE_TITLE = 'σ(D score)';
 
 // A metric's label for people (loss_D, D(x)), as the server publishes it (GET /api/config/schema: metrics); a
 // name outside the vocabulary (eval/fid) is its own label.
 export function label(name) {
   return state.schema.metrics.find((metric) => metric.name === name)?.label ?? name;
 }
+
+// An objective's traits (GET /api/config/schema: losses, from dcgan.losses.LOSSES), by its --loss name; null while
+// the run's objective or the schema is not known yet.
+export function objective(loss) {
+  return state.schema.losses.find((o) => o.name === loss) ?? null;
+}
+
+// D(x) and D(G(z)) are the mean sigmoid of D's output. That is a probability only where D's outputs are logits of
+// P(real) (the cross-entropy objectives); a critic's or a margin's scores have no fixed offset (WGAN-GP, Gulrajani
+// et al. 2017; hinge, Miyato et al. 2018), so their sigmoid says little more than which side of 0 they sit on.
+export function scoreNote(loss) {
+  const traits = objective(loss);
+  if (!traits || traits.probabilities) return '';
+  return traits.gradient_penalty
+    ? `--loss ${loss}: a critic's scores have no fixed offset, so D(x) and D(G(z)) are σ(score), not probabilities. `
+      + 'W distance (right axis): its Wasserstein estimate, lower as G nears the data.'
+    : `--loss ${loss}: D's outputs are scores, not logits of P(real), so D(x) and D(G(z)) are σ(score), not probabilities.`;
+}
+
 // The health monitor's bands, lightest behind the curve (their limits come from GET /api/health/bands).
 export const BAND_COLORS = { 'G ahead': 'rgba(212, 160, 23, 0.16)', contest: 'rgba(18, 163, 127, 0.12)',
   'D overpowers': 'rgba(228, 87, 46, 0.16)' };
@@ -112,7 +135,8 @@ const emptyPlugin = {
   },
 };
 
-export function makeChart(canvas, y, { legend = true, empty = 'Curves appear here as a run trains.' } = {}) {
+// y: the left axis's options; scales: any other axis (a dataset's yAxisID names it).
+export function makeChart(canvas, y, { legend = true, empty = 'Curves appear here as a run trains.', scales = {} } = {}) {
   const grid = { color: '#eef0f4' };
   return new Chart(canvas, {
     type: 'line',
@@ -131,6 +155,7 @@ export function makeChart(canvas, y, { legend = true, empty = 'Curves appear her
         x: { type: 'linear', bounds: 'data', min: 0, title: { display: true, text: 'step', color: '#667085' },
           ticks: { maxTicksLimit: 7, precision: 0 }, grid },  // steps are whole numbers, even on an empty chart
         y: { ...y, grid },
+        ...scales,
       },
       plugins: {
         marks: { marks: [] },

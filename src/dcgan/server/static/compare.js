@@ -2,7 +2,7 @@
 // loss_D and D(x), dashed for loss_G and D(G(z))) and their fixed-noise grids at matched steps.
 
 import { $, el, getJSON, integer } from './util.js';
-import { CHARTS, RUN_COLORS, label, makeChart, dataset, resmooth, toSeries } from './charts.js';
+import { CHARTS, RUN_COLORS, PROBABILITY_TITLE, SCORE_TITLE, label, objective, makeChart, dataset, resmooth, toSeries } from './charts.js';
 import { state, on, emit } from './state.js';
 
 const COMPARED = ['loss', 'd']; // of the viewed run's charts (CHARTS), the ones overlaid here
@@ -79,8 +79,9 @@ function render() {
     charts[key].data.datasets = datasets;
     resmooth(charts[key], comparedSeries);
     charts[key].canvas.dataset.runs = String(state.compare.size);
-    if (visible) charts[key].update('none');
   }
+  renderObjectives();
+  for (const key of COMPARED) if (visible) charts[key].update('none');
   const all = new Set();
   for (const list of sampleSteps.values()) list.forEach((s) => all.add(s));
   const previous = steps[Number($('#compare-slider').value)];
@@ -92,6 +93,28 @@ function render() {
   const wanted = previous !== undefined && steps.includes(previous) ? previous : common.at(-1) ?? steps.at(-1);
   slider.value = String(Math.max(0, steps.indexOf(wanted)));
   showGrids();
+}
+
+// The axis says what D(x) and D(G(z)) are: probabilities where every compared run's objective makes them so, the
+// sigmoid of a score where none does; the note names the runs whose curves are scores (their W distance, for
+// wgan-gp, is on the Training tab).
+function renderObjectives() {
+  const scored = names().map((name) => [name, state.runs.find((run) => run.name === name)?.loss])
+    .filter(([, loss]) => objective(loss)?.probabilities === false);
+  const title = !scored.length ? PROBABILITY_TITLE : scored.length === state.compare.size ? SCORE_TITLE
+    : `${PROBABILITY_TITLE} or ${SCORE_TITLE}`;
+  charts.d.options.scales.y.title.text = title;
+  charts.d.canvas.dataset.scored = scored.map(([name]) => name).join(' ');
+  const note = $('#compare-d-note');
+  note.hidden = !scored.length;
+  note.textContent = scored.length ? `The sigmoid of D's score, not a probability, for ${
+    scored.map(([name, loss]) => `${name} (--loss ${loss})`).join(', ')}.` : '';
+}
+
+// A compared run's objective (the runs list) or the objectives' traits (the schema) may arrive after its curves.
+function relabel() {
+  renderObjectives();
+  if (visible) charts.d.update('none');
 }
 
 // The compared curves are smoothed as the Training tab's (one line per run and metric: no faint lines here).
@@ -137,7 +160,7 @@ const COMPARE_EMPTY = 'Tick runs in the run list to overlay their curves.';
 
 export function initCompare() {
   charts.loss = makeChart($('#compare-loss'), { title: { display: true, text: 'loss', color: '#667085' } }, { legend: false, empty: COMPARE_EMPTY });
-  charts.d = makeChart($('#compare-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } }, { legend: false, empty: COMPARE_EMPTY });
+  charts.d = makeChart($('#compare-d'), { min: 0, max: 1, title: { display: true, text: PROBABILITY_TITLE, color: '#667085' } }, { legend: false, empty: COMPARE_EMPTY });
   $('#compare-slider').addEventListener('input', showGrids);
   on('compare-toggle', toggle);
   on('tab', (name) => {
@@ -171,6 +194,7 @@ export function initCompare() {
     const present = new Set(runs.map((r) => r.name));
     let changed = false;
     for (const name of names()) if (!present.has(name)) { state.compare.delete(name); changed = true; }
-    if (changed) { emit('compare-changed'); reload(); }
+    if (changed) { emit('compare-changed'); reload(); } else relabel();
   });
+  on('schema', relabel);
 }

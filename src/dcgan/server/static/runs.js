@@ -61,6 +61,7 @@ async function loadViewDetails(name) {
     state.detail = null;
   }
   if (state.view !== name) return;
+  emit('details', name);
   renderSteer();
   renderStatus();
   if (!isLiveView()) loadWarnings(name);

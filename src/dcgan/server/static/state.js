@@ -19,8 +19,9 @@ export const state = {
   compare: new Map(), // run name -> {color, series} ticked for side by side
   runs: [],
   // GET /api/config/schema: the options, presets, and the server's lists of live options, options a fork keeps,
-  // the groups forms show first and the options the launcher sets; the metrics' names and labels.
-  schema: { fields: [], presets: {}, live_fields: [], fork_fixed: [], main_groups: [], launcher_options: [], metrics: [] },
+  // the groups forms show first and the options the launcher sets; the metrics' names and labels; the objectives.
+  schema: { fields: [], presets: {}, live_fields: [], fork_fixed: [], main_groups: [], launcher_options: [], metrics: [],
+    losses: [] },
   datasets: [], // GET /api/system/datasets: the named datasets, where each is found offline, their class names
   heartbeatS: 5,
   architecture: null,

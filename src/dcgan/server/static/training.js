@@ -2,7 +2,8 @@
 // grids beside real images, its progress and controls' state, the health monitor's warnings, and the log.
 
 import { $, $$, el, getJSON, runPath, duration, integer, value } from './util.js';
-import { CHARTS, METRIC_COLORS, BAND_COLORS, label, makeChart, dataset, rawDataset, halve, resmooth, loadSmoothing, saveSmoothing } from './charts.js';
+import { CHARTS, METRIC_COLORS, BAND_COLORS, W_DISTANCE, PROBABILITY_TITLE, SCORE_TITLE, label, objective, scoreNote,
+  makeChart, dataset, rawDataset, halve, resmooth, loadSmoothing, saveSmoothing } from './charts.js';
 import { state, ACTIVE, on, emit, isLiveView, viewedSummary } from './state.js';
 import { renderSteerState } from './steer.js';
 
@@ -12,17 +13,47 @@ const LOG_LINES = 500;
 // --- Charts of the viewed run -------------------------------------------------------------------------------
 
 const charts = {}; // CHARTS' keys -> Chart.js charts
+let shownLoss; // the objective the Discriminator chart was last built for
+
+// The viewed run's objective: its summary says it (GET /api/runs), its details while the list has not caught up.
+const viewedLoss = () => viewedSummary()?.loss ?? (state.detail?.summary?.name === state.view ? state.detail?.resolved?.loss : undefined);
+
+// The curves of each chart: a critic with a gradient penalty also logs its Wasserstein estimate, drawn on the
+// Discriminator chart's own right axis (unbounded, unlike the sigmoids).
+function chartMetrics(key) {
+  return key === 'd' && objective(viewedLoss())?.gradient_penalty ? [...CHARTS.d, W_DISTANCE] : CHARTS[key];
+}
 
 // Each curve twice: smoothed (its label, in the legend; recomputed at every redraw) over its logged values.
 export function rebuildCharts() {
-  for (const [key, metrics] of Object.entries(CHARTS)) {
-    const smoothed = metrics.map((metric) => ({ ...dataset(label(metric), [], METRIC_COLORS[metric]), metric }));
-    const raw = metrics.map((metric) => rawDataset(label(metric), (state.series[metric] ??= []), METRIC_COLORS[metric]));
+  for (const key of Object.keys(CHARTS)) {
+    const metrics = chartMetrics(key);
+    const axis = (metric) => (metric === W_DISTANCE ? { yAxisID: 'w' } : {});
+    const smoothed = metrics.map((metric) => ({ ...dataset(label(metric), [], METRIC_COLORS[metric]), metric, ...axis(metric) }));
+    const raw = metrics.map((metric) => ({ ...rawDataset(label(metric), (state.series[metric] ??= []), METRIC_COLORS[metric]), ...axis(metric) }));
     charts[key].data.datasets = [...smoothed, ...raw];
     resmooth(charts[key], viewedSeries);
   }
+  renderObjective();
   renderMarks();
   drawCharts();
+}
+
+// The Discriminator card says what it draws: probabilities for the cross-entropy objectives, else the sigmoid of
+// D's scores (and, for WGAN-GP, the W distance on the right).
+function renderObjective() {
+  shownLoss = viewedLoss();
+  const traits = objective(shownLoss);
+  const scores = traits !== null && !traits.probabilities;
+  const chart = charts.d;
+  chart.options.scales.y.title.text = scores ? SCORE_TITLE : PROBABILITY_TITLE;
+  chart.options.scales.w.display = Boolean(traits?.gradient_penalty);
+  chart.options.scales.w.title.text = label(W_DISTANCE);
+  chart.canvas.dataset.loss = shownLoss ?? '';
+  if (state.schema.metrics.length) $('#d-hint').textContent = chartMetrics('d').map(label).join(' · ');
+  const note = $('#d-note');
+  note.textContent = scoreNote(shownLoss);
+  note.hidden = !scores;
 }
 
 const viewedSeries = (set) => state.series[set.metric] || [];
@@ -34,7 +65,8 @@ export function drawCharts() {
   drawPending = true;
   requestAnimationFrame(() => {
     drawPending = false;
-    for (const [key, metrics] of Object.entries(CHARTS)) {
+    for (const key of Object.keys(CHARTS)) {
+      const metrics = chartMetrics(key);
       resmooth(charts[key], viewedSeries);
       charts[key].update('none');
       // For tests and curious users: the longest curve's length and last step.
@@ -291,14 +323,20 @@ function initSmoothing() {
 
 export function initTraining() {
   charts.loss = makeChart($('#chart-loss'), { title: { display: true, text: 'loss', color: '#667085' } });
-  charts.d = makeChart($('#chart-d'), { min: 0, max: 1, title: { display: true, text: 'probability "real"', color: '#667085' } });
+  charts.d = makeChart($('#chart-d'), { min: 0, max: 1, title: { display: true, text: PROBABILITY_TITLE, color: '#667085' } }, {
+    scales: { w: { type: 'linear', position: 'right', display: false, grid: { drawOnChartArea: false },
+      title: { display: true, text: '', color: '#667085' } } } });
   // The ratio's usual range (0.1 to 30) from the start, so that an empty chart already shows the bands it is read by.
   charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', suggestedMin: 0.1, suggestedMax: 30,
     title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } },
     { empty: 'Drawn as a run with the non-saturating loss trains.' });
   initSmoothing();
   rebuildCharts();
-  on('schema', rebuildCharts); // the curves' labels arrive with the schema
+  on('schema', rebuildCharts); // the curves' labels and the objectives' traits arrive with the schema
+  // A new run's objective arrives with the runs list (or its details), after its first points may have.
+  const objectiveArrived = () => { if (viewedLoss() !== shownLoss) rebuildCharts(); };
+  on('runs', objectiveArrived);
+  on('details', objectiveArrived);
   $('#sample-slider').addEventListener('input', () => {
     $('#sample-follow').checked = $('#sample-slider').value === $('#sample-slider').max;
     showSample();
