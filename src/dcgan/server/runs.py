@@ -107,7 +107,8 @@ class RunStore:
             dataset=config.get("dataset"), image_size=resolved.get("image_size"),
             channels=resolved.get("channels"),
             conditional=bool(config.get("conditional")), num_classes=config.get("num_classes"),
-            loss=resolved["loss"] if isinstance(resolved.get("loss"), str) else None, updated=status.get("updated") or inside(path, CONFIG_FILE).stat().st_mtime,
+            loss=resolved["loss"] if isinstance(resolved.get("loss"), str) else None,
+            updated=status.get("updated") or inside(path, CONFIG_FILE).stat().st_mtime,
             checkpoints=len(folder.checkpoint_files()), samples=len(folder.sample_files()), active=name == active,
             evaluated=folder.file(EVAL_FILE).is_file(), parent=self.parent(path))
 

@@ -36,7 +36,8 @@ Training (routes/training.py), one active training per server:
 Runs (routes/runs.py), any run in the runs folder, active or not:
   GET    /api/runs                          {runs: [RunSummary {name, status, step, total_steps, dataset,
                                             image_size, channels, conditional, num_classes, loss,
-                                            updated, checkpoints, samples, active, parent: {run, step, checkpoint}|null}]}
+                                            updated, checkpoints, samples, active,
+                                            parent: {run, step, checkpoint}|null}]}
                                             newest first; `parent` draws the family tree of forks
   GET    /api/runs/{name}                   RunDetail {summary, config (the choices; null = a default), resolved
                                             (the values it trains with), options (choices + live changes: a
