@@ -42,6 +42,20 @@ def mnist():
     return load_dataset("mnist", "/nonexistent-data-dir", 28, 1, download=False)
 
 
+@pytest.fixture
+def fixed_threads(monkeypatch):
+    """The intra-op thread count pinned (as OMP_NUM_THREADS pins it for a user), for tests that compare two runs
+    number for number: the thread governor (dcgan.threads) lowers the count of a run the CPU is shared with, and
+    a run that dropped a thread differs from one that did not in the order of its floating-point sums. Runs
+    started in subprocesses get FIXED_THREADS in their environment."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
+
+
+FIXED_THREADS = {"OMP_NUM_THREADS": "1"}  # for subprocesses: one thread does not collapse on a busy machine
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cwd(tmp_path, monkeypatch):
     """Each test runs in its own folder so runs/ and data/ never leak between tests."""

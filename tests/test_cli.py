@@ -1,4 +1,5 @@
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, run_cli, until
+from conftest import FIXED_THREADS, ROOT, run_cli, until
 from dcgan.config import TrainConfig
 from dcgan.datasets import data_home
 from dcgan.rundir import RunLock, read_metrics
@@ -148,13 +149,13 @@ def test_resume_from_a_corrupt_checkpoint_changes_nothing(trained_run, tmp_path)
 
 def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
     common = ["--steps", "60", "--log-every", "1", "--checkpoint-every", "10", "--no-progress", *TINY]
-    assert run_cli("train", "--run-dir", "full", *common, cwd=tmp_path).returncode == 0
+    assert run_cli("train", "--run-dir", "full", *common, cwd=tmp_path, env=FIXED_THREADS).returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "dcgan", "train", "--run-dir", "killed", *common], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **FIXED_THREADS})
     until(lambda: list((tmp_path / "killed" / "checkpoints").glob("step-0000020.pt")), "a checkpoint at step 20")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    result = run_cli("train", "--resume", "killed", cwd=tmp_path)
+    result = run_cli("train", "--resume", "killed", cwd=tmp_path, env=FIXED_THREADS)
     assert result.returncode == 0, result.stderr
     key = lambda r: (r["step"], r["loss/D"], r["loss/G"], r["D/real"])  # noqa: E731
     full = [key(r) for r in read_metrics(tmp_path / "full" / "metrics.jsonl") if "loss/D" in r]

@@ -130,7 +130,7 @@ def test_bad_live_changes_are_refused_in_the_callers_thread(fashion, changes, wo
         trainer.set_hyperparameters(**changes)
 
 
-def test_resume_replays_live_changes(fashion, tmp_path):
+def test_resume_replays_live_changes(fashion, tmp_path, fixed_threads):
     """A run changed live at step 6 and resumed from its step-4 checkpoint makes the change again at step 6,
     and matches the uninterrupted run."""
     def change_at_6(trainer):

@@ -113,7 +113,7 @@ def test_adam_on_the_cpu_is_the_fused_kernel(fashion, tmp_path):
     assert trainer.opt_G.defaults["fused"] and trainer.opt_D.defaults["fused"]
 
 
-def test_stopped_and_resumed_equals_uninterrupted(fashion, tmp_path):
+def test_stopped_and_resumed_equals_uninterrupted(fashion, tmp_path, fixed_threads):
     Trainer(small(steps=30, checkpoint_every=1000), run_dir=tmp_path / "full", data=fashion).run()
     Trainer(small(steps=12), run_dir=tmp_path / "split", data=fashion).run()
     resumed = Trainer.resume(tmp_path / "split", steps=30, data=fashion)
