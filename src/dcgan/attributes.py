@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
+from dcgan.budget import GENERATE_IMAGES
 from dcgan.errors import ConfigError
 from dcgan.images import FIGURE_SIDE, Images, display_scale
 
@@ -65,8 +66,9 @@ def fit_direction(g: LoadedGenerator, logits: Logits, class_id: int, class_name:
     if not isinstance(samples, int) or not 100 <= samples <= MAX_SAMPLES:
         raise ConfigError(f"samples must be from 100 to {MAX_SAMPLES}, got {samples!r}", field="samples")
     z = g.noise(samples, seed).double()  # (N, D)
-    scores = torch.cat([logits(g.generate(z[i:i + 1000].float(), label)).double()
-                        for i in range(0, samples, 1000)])
+    # In the batches a generation request is budgeted for (dcgan.budget), images and the classifier's features alike.
+    scores = torch.cat([logits(g.generate(z[i:i + GENERATE_IMAGES].float(), label)).double()
+                        for i in range(0, samples, GENERATE_IMAGES)])
     if scores.ndim != 2 or scores.shape[0] != samples or not 0 <= class_id < scores.shape[1]:
         raise ConfigError(f"class {class_id} is not one of the classifier's {scores.shape[-1]} classes",
                           field="class_id")
