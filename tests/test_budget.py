@@ -124,4 +124,6 @@ def test_a_run_larger_than_the_disk_limit_is_refused_naming_its_largest_part(opt
 
 
 def test_free_disk_is_read_from_the_nearest_existing_folder(tmp_path):
-    assert budget.free_disk(tmp_path / "not" / "yet") == budget.free_disk(tmp_path) > 0
+    # Two readings of one disk's free space, which other programs move between them: equal within a gibibyte.
+    missing, existing = budget.free_disk(tmp_path / "not" / "yet"), budget.free_disk(tmp_path)
+    assert missing > 0 and abs(missing - existing) < 2**30

@@ -108,7 +108,7 @@ class Trainer:
                                   f"`dcgan train`, e.g. runs/<name>")
         refuse_if_busy(run_dir)  # fail before the slow setup; the lock itself is taken when the folder opens
         check_links(run_dir)  # nothing is read through a link that leads outside the run folder
-        path = resolve_checkpoint(checkpoint_in(run_dir, checkpoint) if checkpoint is not None else run_dir)
+        path = resolve_checkpoint(checkpoint_in(run_dir, checkpoint) or run_dir)
         if path.suffix != ".pt":
             raise CheckpointError(f"{path} holds only generator weights; resuming needs a training checkpoint")
         state = load_checkpoint(path)
@@ -135,7 +135,7 @@ class Trainer:
              ) -> "Trainer":
         """A new run that starts from a checkpoint of another run (its weights, optimisers, step and random
         state) with some options changed; it records its parent and the step it forked at."""
-        path = resolve_checkpoint(checkpoint_in(parent_run, checkpoint) if checkpoint is not None else parent_run)
+        path = resolve_checkpoint(checkpoint_in(parent_run, checkpoint) or parent_run)
         if path.suffix != ".pt":
             raise CheckpointError(f"{path} holds only generator weights; a fork needs a training checkpoint")
         state = load_checkpoint(path)

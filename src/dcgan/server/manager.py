@@ -143,11 +143,12 @@ class RunManager:
         self.data_roots.check(config)
         limit = self.settings.max_processes or budget.machine_processes(config.device)
         budget.check_processes(processes, limit, option, force="dcgan serve --max-processes")
-        budget.check(budget.training_cost(config, processes, loading), self.settings.memory_budget)
+        images = budget.dataset_images(config)  # a folder's are counted on disk: once for both estimates
+        budget.check(budget.training_cost(config, processes, loading, images), self.settings.memory_budget)
         free, most = budget.free_disk(self.store.root), self.settings.disk_budget
         limit, limit_text = ((free, f"the {budget.gib(free)} free on the runs folder's disk") if most is None or
                              free < most else (most, f"the server's disk budget of {budget.gib(most)} per run"))
-        budget.check_disk(budget.disk_cost(config, budget.planned_steps(config)), limit, limit_text)
+        budget.check_disk(budget.disk_cost(config, budget.planned_steps(config, images)), limit, limit_text)
 
     def _training_checkpoint(self, run: str, checkpoint: str | None) -> Path:
         """A run's checkpoint file to resume or fork from (its last by default), resolved inside the run folder
