@@ -76,3 +76,10 @@ def test_ab_step_times_each_variant_of_the_step():
     assert [row[1].strip() for row in rows if row[1].strip() != "---"] == [
         "convolutions", "default", "batched-d", "nchw-weights", "flat-adam"], out
     assert all(float(row[2]) > 0 for row in rows if row[1].strip() != "---") and "load average" in out
+
+
+def test_health_means_compares_one_step_of_ten_with_the_mean_of_ten():
+    out = run_script("health_means.py", "--steps", "40", "--set", "g_width=8", "d_width=8", "batch_size=8")
+    rows = [line for line in out.splitlines() if line.startswith("| one step") or line.startswith("| the mean")]
+    assert [r.split("|")[1].strip() for r in rows] == ["one step of 10", "the mean of 10"]
+    assert all(r.split("|")[2].strip().endswith("of 4") for r in rows)  # 40 steps: four rows each

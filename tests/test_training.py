@@ -70,6 +70,23 @@ def test_a_run_writes_its_folder(fashion, tmp_path):
     assert list(run.glob("events.out.tfevents.*"))
 
 
+def test_a_logged_row_is_the_mean_of_the_steps_it_stands_for(fashion, fixed_threads):
+    """--log-every 4: each row averages its four steps (those of the same run logged at every step), not one
+    step picked out of them; D/fake_after_G, computed only where a row is logged, is that step's own."""
+    def rows(log_every):
+        events = []
+        Trainer(small(steps=10, log_every=log_every), data=fashion, subscribers=[events.append]).run()
+        return [e.metrics for e in events if isinstance(e, StepMetrics)]
+
+    every, grouped = rows(1), rows(4)
+    assert len(grouped) == 3  # steps 4, 8 and the last, 10 (its row averages two)
+    for row, steps in zip(grouped, (every[0:4], every[4:8], every[8:10])):
+        for name in ("loss/D", "loss/G", "D/real", "D/fake", "D/fake_before_G"):
+            assert row[name] == pytest.approx(np.mean([s[name] for s in steps]), rel=1e-5, abs=1e-6), name
+        assert row["D/fake_after_G"] == pytest.approx(steps[-1]["D/fake_after_G"], rel=1e-5, abs=1e-6)
+    assert grouped[0]["loss/D"] != pytest.approx(every[3]["loss/D"], rel=1e-3)  # a mean, not the fourth step
+
+
 def test_the_trainer_writes_its_own_files_and_the_writers_it_is_handed_the_rest(fashion, tmp_path):
     """config.json, run.json and checkpoints are the trainer's (resuming depends on them); metrics, samples, status
     and log are written by the subscribers it is handed (RunWriters by default, as above)."""

@@ -141,7 +141,7 @@ class TrainConfig:
     sync_batchnorm: bool = _opt(False, "BatchNorm statistics over all processes' batches (CUDA only)",
                                 group="distributed")
     # Reporting.
-    log_every: int = _opt(10, "steps between logged metrics", ge=1, le=1000000, group="report")
+    log_every: int = _opt(10, "steps per logged row of metrics (each value the mean of those steps)", ge=1, le=1000000, group="report")
     # Snapshot cadence (dcgan.cadence): by steps and by epochs, each 0 = off; both rules apply.
     sample_every: int = _opt(200, "steps between fixed-noise sample grids, after early ones at steps 10, 25, 50, "
                              "100, 250, ... below it; 0 = none by steps", ge=0, le=100000000, group="report")

@@ -49,6 +49,28 @@ class Diverged(Exception):
     """A loss or a weight became NaN or infinite: the run stops without writing a checkpoint of it."""
 
 
+class IntervalSums:
+    """Each step's values summed on the device (no host sync) since the last logged row, so that a row reports
+    the mean of the --log-every steps it stands for: batch-16 steps are noisy, and one step picked out of every
+    ten drew curves that jumped by more than the trend they were meant to show (and could alias with anything
+    periodic in the run). A value a step only computes when it logs (D/fake_after_G) is its own mean."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, out: dict[str, torch.Tensor], take_means: bool) -> dict[str, torch.Tensor]:
+        """Add one step's values; with take_means, return the interval's means and start a new interval."""
+        for name, value in out.items():
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+            self.counts[name] = self.counts.get(name, 0) + 1
+        if not take_means:
+            return out
+        means = {name: total / self.counts[name] for name, total in self.sums.items()}
+        self.sums, self.counts = {}, {}
+        return means
+
+
 class Trainer:
     """Trains one DCGAN run. Build with a config (a new run) or with `Trainer.resume(run_dir)`.
 
@@ -249,6 +271,7 @@ class Trainer:
         self.health = HealthMonitor(cfg.loss)
         self.evaluator = None
         self._eval_seconds = 0.0
+        self._interval = IntervalSums()  # what the next logged row averages
         if cfg.eval_every and self.world.is_main:
             from dcgan.metrics.evaluate import TrainingEvaluator
 
@@ -490,6 +513,8 @@ class Trainer:
             self.threads.start_step()
         out = self.train_step(real, labels, with_after=log_now and "g" in parts, parts=parts)
         self.step += 1
+        if not manual:  # a single step from the dashboard reports its own values
+            out = self._interval.add(out, take_means=log_now)
         dropped = self.threads.end_step() if self.threads is not None else None
         if dropped is not None:
             threads, cores = dropped
