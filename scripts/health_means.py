@@ -32,7 +32,8 @@ def main() -> None:
     rows: list[dict[str, float]] = []
     config = TrainConfig.from_dict({"steps": args.steps, "log_every": 1, "seed": args.seed, "tensorboard": False,
                                     **{k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.set)}})
-    Trainer(config, subscribers=[lambda e: rows.append(e.metrics) if isinstance(e, StepMetrics) else None]).run()
+    keep = lambda e: rows.append(e.metrics) if isinstance(e, StepMetrics) else None  # noqa: E731
+    Trainer(config, write_files=False, subscribers=[keep]).run()
     names, k = (LOSS_D, LOSS_G, D_REAL, D_FAKE), args.every
     ends = range(k, len(rows) + 1, k)
     series = {f"one step of {k}": [(end, rows[end - 1]) for end in ends],

@@ -75,7 +75,8 @@ def test_a_logged_row_is_the_mean_of_the_steps_it_stands_for(fashion, fixed_thre
     step picked out of them; D/fake_after_G, computed only where a row is logged, is that step's own."""
     def rows(log_every):
         events = []
-        Trainer(small(steps=10, log_every=log_every), data=fashion, subscribers=[events.append]).run()
+        Trainer(small(steps=10, log_every=log_every), data=fashion, write_files=False,
+                subscribers=[events.append]).run()
         return [e.metrics for e in events if isinstance(e, StepMetrics)]
 
     every, grouped = rows(1), rows(4)
