@@ -83,3 +83,8 @@ def test_health_means_compares_one_step_of_ten_with_the_mean_of_ten():
     rows = [line for line in out.splitlines() if line.startswith("| one step") or line.startswith("| the mean")]
     assert [r.split("|")[1].strip() for r in rows] == ["one step of 10", "the mean of 10"]
     assert all(r.split("|")[2].strip().endswith("of 4") for r in rows)  # 40 steps: four rows each
+
+
+def test_step_page_faults_prints_a_line_of_rounds():
+    out = run_script("step_page_faults.py", "--steps", "3", "--rounds", "2", "--batch-size", "4")
+    assert re.search(r"per step: [\d.]+ ms \d+ faults; [\d.]+ ms \d+ faults$", out.strip()), out
