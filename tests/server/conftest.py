@@ -19,6 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 from dcgan.commands.serve import listen
 from dcgan.config import TrainConfig
 from dcgan.server import create_app
+from dcgan.server.http import REQUEST_SECONDS, server_config
 
 # Tiny networks and batches: a step takes milliseconds on a CPU, so tests see many steps in little time.
 TINY = dict(dataset="fashion-mnist", g_width=8, d_width=8, latent_dim=16, batch_size=32, lr=2e-4, log_every=1,
@@ -53,10 +54,11 @@ def server(fashion, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def serving(app: Any, runs: Path):
-    """uvicorn serving `app` on a free loopback port, in a thread, until the block ends."""
+def serving(app: Any, runs: Path, request_seconds: float = REQUEST_SECONDS):
+    """uvicorn serving `app` on a free loopback port, in a thread, until the block ends: configured as `dcgan serve`
+    configures it (h11, its head limit and request deadline)."""
     sock = listen("127.0.0.1", 0)
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    uv = uvicorn.Server(server_config(app, request_seconds))
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

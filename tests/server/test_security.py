@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from dcgan.rundir import RunLock
 from dcgan.server import create_app
 from dcgan.server.dataroots import DataRoots
 
-from .conftest import TINY, finish, wait_idle
+from .conftest import TINY, Live, finish, serving, wait_idle
 
 HUGE = dict(g_width=1024, d_width=1024, latent_dim=4096, image_size=256)  # each value inside its allowed range
 
@@ -304,6 +305,7 @@ def test_a_token_on_the_command_line_works_with_a_warning(tmp_path):
     (["--ssl-certfile", "cert.pem"], "needs both --ssl-certfile and --ssl-keyfile"),
     (["--memory-budget", "lots"], "is not a size"),
     (["--max-processes", "0"], "--max-processes must be at least 1"),
+    (["--request-timeout", "0"], "--request-timeout must be between 0 and 3600 seconds"),
 ])
 def test_bad_serve_options_are_one_line(tmp_path, options, words):
     result = run_cli("serve", "--port", "0", *options, cwd=tmp_path, timeout=HANG_S)
@@ -320,3 +322,56 @@ def test_a_run_that_would_fill_the_disk_is_refused_naming_what_to_lower(api, ser
     detail = refusal(api.post("/api/training/start", json={"config": {**TINY, **options}}), 422, field)
     assert "more than the server's disk budget of 1 MiB per run" in detail
     assert api.get("/api/status").json()["state"] in ("idle", "finished", "stopped")
+
+
+# --- Slow clients ------------------------------------------------------------------------------------------------
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server has closed this connection (a read returns end of file or a reset)."""
+    try:
+        return sock.recv(65536) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
+def test_a_request_that_does_not_arrive_in_time_is_cut_off_and_a_websocket_is_not(tmp_path):
+    """--request-timeout (here 1 s): a head sent a byte at a time, or left unfinished on a kept-alive connection,
+    loses its connection once its time is up; whole requests are answered, and an open WebSocket lives on."""
+    head = b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    with serving(create_app(tmp_path / "runs", heartbeat_s=0.2), tmp_path / "runs", request_seconds=1) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as trickle:
+            cut_off = False
+            for byte in (head + b"X-Slow: " + b"a" * 600):  # a byte every 0.1 s: a minute
+                try:
+                    trickle.sendall(bytes([byte]))
+                except (ConnectionResetError, BrokenPipeError):
+                    cut_off = True
+                    break
+                time.sleep(0.1)
+                trickle.setblocking(False)
+                try:
+                    cut_off = trickle.recv(1) == b""
+                except BlockingIOError:
+                    pass
+                except ConnectionResetError:
+                    cut_off = True
+                trickle.setblocking(True)
+                if cut_off:
+                    break
+            assert cut_off, "a request sent a byte at a time kept its connection"
+        with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as kept:
+            kept.sendall(head + b"\r\n")
+            assert kept.recv(65536).startswith(b"HTTP/1.1 200")  # a whole request is answered ...
+            kept.sendall(head)  # ... and the next one on the same connection gets its own time
+            assert closed_by_server(kept)
+        with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as body:
+            body.sendall(b"POST /api/training/start HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                         b"\r\nContent-Length: 100\r\n\r\n{")  # a body that never comes
+            assert closed_by_server(body)
+        with Live(server.ws_url) as live:
+            live.wait_for(lambda m: m["type"] == "heartbeat")
+            first = len(live.of("heartbeat"))
+            time.sleep(1.5)  # past the deadline
+            live.wait_for(lambda m: len(live.of("heartbeat")) > first + 5)  # still receiving
+            live.ws.send("still open")

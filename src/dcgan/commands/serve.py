@@ -13,11 +13,6 @@ from pathlib import Path
 from dcgan.errors import ConfigError
 
 TOKEN_ENV = "DCGAN_TOKEN"
-WS_MAX_MESSAGE = 64 * 1024  # clients only send tiny messages (the server ignores them)
-# A request's line and headers (browsers send a few KiB). uvicorn's httptools parser buffers them without limit, so
-# the server speaks HTTP through h11, which refuses a head still incomplete past this size: a request can make it
-# hold this plus one read from the socket (256 KiB), not gigabytes.
-MAX_REQUEST_HEAD = 64 * 1024
 SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
@@ -50,6 +45,9 @@ def register(sub) -> None:
                    "half of this machine's memory)")
     p.add_argument("--max-processes", type=int, metavar="N", help="the most training processes a run started from "
                    "the dashboard may use (default: this machine's CPU cores, or its GPUs on CUDA)")
+    p.add_argument("--request-timeout", type=float, default=20.0, metavar="SECONDS", help="close a connection whose "
+                   "request has not arrived whole within SECONDS of its opening or of the last response on it, so "
+                   "slow clients cannot hold connections (default: 20; WebSockets are exempt once open)")
     p.set_defaults(func=run)
 
 
@@ -57,10 +55,13 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from dcgan.server import create_app
+    from dcgan.server.http import server_config
     from dcgan.server.settings import is_loopback, loopback_hosts
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
+    if not 0 < args.request_timeout <= 3600:
+        raise ConfigError(f"--request-timeout must be between 0 and 3600 seconds, got {args.request_timeout:g}")
     if args.max_processes is not None and args.max_processes < 1:
         raise ConfigError(f"--max-processes must be at least 1, got {args.max_processes}")
     tls = tls_files(args.ssl_certfile, args.ssl_keyfile)
@@ -79,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
         options["max_processes"] = args.max_processes
     sock = listen(args.host, args.port)
     app = create_app(args.runs_dir, **options)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, ws_max_size=WS_MAX_MESSAGE,
-                                           http="h11", h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
-                                           timeout_graceful_shutdown=5, **tls))
+    server = uvicorn.Server(server_config(app, args.request_timeout, timeout_graceful_shutdown=5, **tls))
     url = f"{'https' if tls else 'http'}://{url_host(args.host)}:{sock.getsockname()[1]}/"
     print(f"dcgan dashboard: {url}{f'?token={token}' if token else ''}", flush=True)
     if generated:

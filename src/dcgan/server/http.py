@@ -1,0 +1,74 @@
+"""How `dcgan serve` speaks HTTP: uvicorn's h11 protocol, with the bounds uvicorn leaves open closed.
+
+- A request's head (its line and headers) may take at most MAX_REQUEST_HEAD bytes. uvicorn's default httptools
+  parser buffers a head without limit; h11 refuses one still incomplete past this size.
+- A request must arrive whole (head and body) within `request_seconds` of the connection opening or of the last
+  response on it. uvicorn gives a request no deadline, so a client could hold connections open by sending a byte
+  now and then (a "slowloris"); here each is closed when its time is up. A WebSocket is exempt once upgraded: its
+  messages are bounded in size (WS_MAX_MESSAGE) and the live feed sends heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+WS_MAX_MESSAGE = 64 * 1024  # clients only send tiny messages (the server ignores them)
+# Browsers send a few KiB: a request can make the server hold this plus one read from the socket (256 KiB).
+MAX_REQUEST_HEAD = 64 * 1024
+REQUEST_SECONDS = 20.0  # nginx's client_header_timeout is 60 s; the dashboard's requests are small
+
+
+class RequestDeadline(H11Protocol):
+    """h11 that closes a connection whose request has not arrived whole within `request_seconds`."""
+
+    request_seconds = REQUEST_SECONDS
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._waiting_since = self.cycle  # the request being waited for is the next one after this
+        self._deadline = self.loop.call_later(self.request_seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        if getattr(self, "_deadline", None) is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        # A new request whose body has arrived in full (or that had none) meets the deadline.
+        if self._deadline is not None and self.cycle is not self._waiting_since and not self.cycle.more_body:
+            self._disarm()
+
+    def handle_websocket_upgrade(self, event: Any) -> None:
+        self._disarm()  # the connection is a WebSocket from here on
+        super().handle_websocket_upgrade(event)
+
+    def on_response_complete(self) -> None:
+        if not self.transport.is_closing():
+            self._arm()  # the next request on a kept-alive connection gets its own time
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def server_config(app: Any, request_seconds: float = REQUEST_SECONDS, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration for the dashboard (`dcgan serve` and the tests' servers alike)."""
+    protocol = type("RequestDeadline", (RequestDeadline,), {"request_seconds": request_seconds})
+    return uvicorn.Config(app, log_level="warning", access_log=False, ws_max_size=WS_MAX_MESSAGE, http=protocol,
+                          h11_max_incomplete_event_size=MAX_REQUEST_HEAD, **options)
