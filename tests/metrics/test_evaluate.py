@@ -30,6 +30,10 @@ def test_dcgan_eval_prints_a_table_and_writes_eval_json(short_run):
                   "diversity", "nearest-neighbour ratio", "T-shirt/top"):
         assert label in done.stdout
     assert "Inception-v3 weights are not on this machine" in done.stdout  # why auto chose the classifier
+    # The feature space is part of the result (the table's first line), not also a progress line on stderr.
+    features = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("features:")]
+    assert len(features) == 1 and features[0] in done.stdout.splitlines()
+    assert features[0].startswith("features: fashion-mnist classifier (128-d), test accuracy ")
     report = json.loads((short_run / EVAL_FILE).read_text())
     assert report["samples"] == 500 and report["reference_images"] == 5000
     assert report["features"]["space"] == "classifier" and report["source"]["step"] == 30

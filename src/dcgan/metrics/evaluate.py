@@ -180,7 +180,6 @@ def evaluate_run(run: str | os.PathLike, *, samples: int = 10000, checkpoint: st
     notes: list[str] = []
     extractor = resolve_features(features, cfg.dataset, inception_weights=inception_weights, classifier=classifier,
                                  device=device, notes=notes)
-    say(f"features: {extractor.name} ({extractor.dim}-d)")
     say(f"loading {cfg.dataset} at {cfg.image_size}x{cfg.image_size}")
     data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.channels, split="train")
     reference = reference_statistics(cfg.dataset, data, extractor, max_images=max_reference, progress=say)
