@@ -335,6 +335,13 @@ def test_the_discriminator_chart_says_what_it_draws_for_the_runs_objective(open_
                     "max": None, "y": [0, 1]}
     assert page.is_visible("#d-note") and "--loss wgan-gp" in page.inner_text("#d-note")
     assert "W distance" in page.inner_text("#d-hint")
+    # The Balance chart draws the non-saturating objective's loss ratio: a critic logs none, and its empty plot
+    # says so, naming the run's objective (not "as a run with the non-saturating loss trains").
+    balance = "Chart.getChart(document.querySelector('#chart-ratio'))"
+    page.wait_for_function(f"{balance}.options.plugins.empty.text.includes('--loss wgan-gp')")
+    assert page.evaluate(f"{balance}.options.plugins.empty.text") == \
+        "No ratio for --loss wgan-gp: it and these bands are logged for --loss nonsaturating only."
+    assert page.get_attribute("#chart-ratio", "data-points") == "0"
     save_screenshot(page, tmp_path, "critic.png")
 
     page.locator("#run-list button.open", has_text="e2e-cross-entropy").click()
@@ -344,6 +351,11 @@ def test_the_discriminator_chart_says_what_it_draws_for_the_runs_objective(open_
         "D(x)", "D(G(z))", "D(x) (each step)", "D(G(z)) (each step)"}
     assert page.is_hidden("#d-note") and not page.evaluate(f"{chart}.scales.w.options.display")
     assert page.inner_text("#d-hint") == "D(x) · D(G(z))"
+    page.wait_for_function(f"{balance}.options.plugins.empty.text === 'Drawn as the run trains.'")
+    # With --feature-matching, G's loss is a feature distance: no ratio either (its options come with its details).
+    server.train("e2e-feature-matching", steps=2, feature_matching=True)
+    page.locator("#run-list button.open", has_text="e2e-feature-matching").click()
+    page.wait_for_function(f"{balance}.options.plugins.empty.text.startsWith('No ratio with --feature-matching')")
 
     for name in ("e2e-critic", "e2e-cross-entropy"):
         page.check(f"#run-list li[data-run='{name}'] input[type=checkbox]")

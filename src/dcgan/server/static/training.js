@@ -14,6 +14,7 @@ const LOG_LINES = 500;
 
 const charts = {}; // CHARTS' keys -> Chart.js charts
 let shownLoss; // the objective the Discriminator chart was last built for
+let ratioLosses = null; // the objectives whose loss ratio is logged (GET /api/health/bands), once it answered
 
 // The viewed run's objective: its summary says it (GET /api/runs), its details while the list has not caught up.
 const viewedLoss = () => viewedSummary()?.loss ?? (state.detail?.summary?.name === state.view ? state.detail?.resolved?.loss : undefined);
@@ -35,6 +36,7 @@ export function rebuildCharts() {
     resmooth(charts[key], viewedSeries);
   }
   renderObjective();
+  renderBalance();
   renderMarks();
   drawCharts();
 }
@@ -54,6 +56,26 @@ function renderObjective() {
   const note = $('#d-note');
   note.textContent = scoreNote(shownLoss);
   note.hidden = !scores;
+}
+
+// The Balance chart's bands are the non-saturating objective's loss_G / loss_D at given D(x) and D(G(z)), so the
+// trainer logs the ratio only for the objectives the server names (and not with --feature-matching, where G's loss
+// is a feature distance): for any other run its empty plot says why nothing is drawn, naming the run's --loss.
+function balanceEmptyText() {
+  if (!ratioLosses) return 'Curves appear here as a run trains.';
+  const logged = `--loss ${ratioLosses.join(', ')}`;
+  const loss = viewedLoss();
+  if (!state.view || !objective(loss)) return `Drawn as a run with ${logged} trains.`;
+  if (!ratioLosses.includes(loss)) return `No ratio for --loss ${loss}: it and these bands are logged for ${logged} only.`;
+  const detail = state.detail?.summary?.name === state.view ? state.detail : null;
+  if (detail?.resolved?.feature_matching) return "No ratio with --feature-matching: G's loss is then a feature distance.";
+  return 'Drawn as the run trains.';
+}
+
+function renderBalance() {
+  const chart = charts.ratio;
+  chart.options.plugins.empty.text = balanceEmptyText();
+  chart.canvas.dataset.loss = viewedLoss() ?? '';
 }
 
 const viewedSeries = (set) => state.series[set.metric] || [];
@@ -193,6 +215,8 @@ export async function loadBands() {
     style: `--swatch: ${BAND_COLORS[band.name] || '#eee'}`, title: band.meaning },
   `${band.name}: ${value(band.low)}–${band.high === null ? '∞' : value(band.high)}`)),
   el('li', { class: 'plain' }, `logged for --loss ${answer.ratio_losses.join(', ')} (not with --feature-matching)`));
+  ratioLosses = answer.ratio_losses;
+  renderBalance();
   drawCharts();
 }
 
@@ -329,12 +353,16 @@ export function initTraining() {
   // The ratio's usual range (0.1 to 30) from the start, so that an empty chart already shows the bands it is read by.
   charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', suggestedMin: 0.1, suggestedMax: 30,
     title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } },
-    { empty: 'Drawn as a run with the non-saturating loss trains.' });
+    { empty: 'Curves appear here as a run trains.' }); // renderBalance says more once it knows the run's objective
   initSmoothing();
   rebuildCharts();
   on('schema', rebuildCharts); // the curves' labels and the objectives' traits arrive with the schema
   // A new run's objective arrives with the runs list (or its details), after its first points may have.
-  const objectiveArrived = () => { if (viewedLoss() !== shownLoss) rebuildCharts(); };
+  // Its options (--feature-matching) arrive with its details.
+  const objectiveArrived = () => {
+    if (viewedLoss() !== shownLoss) rebuildCharts();
+    else { renderBalance(); drawCharts(); }
+  };
   on('runs', objectiveArrived);
   on('details', objectiveArrived);
   $('#sample-slider').addEventListener('input', () => {
