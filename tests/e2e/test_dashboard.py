@@ -365,3 +365,23 @@ def test_the_discriminator_chart_says_what_it_draws_for_the_runs_objective(open_
     assert page.evaluate(compared) == 'probability "real" or σ(D score)'
     assert "e2e-critic (--loss wgan-gp)" in page.inner_text("#compare-d-note")
     assert "e2e-cross-entropy" not in page.inner_text("#compare-d-note")
+
+
+def test_the_sample_slider_scrubs_a_run_with_more_grids_than_it_can_show(open_page, server):
+    """A run with 2 501 grids (one per step): the server sends every 4th (GET /api/runs/{name}/samples is
+    bounded), the slider scrubs those and the label says how many grids the run has; each position shows its
+    grid."""
+    server.train("e2e-many-grids", steps=4)
+    samples = server.runs_dir / "e2e-many-grids" / "samples"
+    grid = (samples / "step-0000004.png").read_bytes()
+    for step in range(1, 2501):
+        (samples / f"step-{step:07d}.png").write_bytes(grid)
+    page = open_page().open()
+    page.locator("#run-list button.open", has_text="e2e-many-grids").click()
+    page.wait_for_function("document.querySelector('#sample-slider').max === '625'")  # 626 steps: 0, 4, ..., 2500
+    page.wait_for_function("document.querySelector('#sample-img').dataset.step === '2500'")
+    assert page.inner_text("#sample-label") == "step 2,500 · 626 of 626 shown (2,501 grids)"
+    page.locator("#sample-slider").evaluate("s => { s.value = '1'; s.dispatchEvent(new Event('input')); }")
+    page.wait_for_function("document.querySelector('#sample-img').dataset.step === '4'")
+    assert page.inner_text("#sample-label") == "step 4 · 2 of 626 shown (2,501 grids)"
+    assert not page.is_checked("#sample-follow")

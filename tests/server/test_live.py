@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
-from dcgan.server import create_app
+from dcgan.server import create_app, schemas
 from dcgan.server.hub import Hub
+from dcgan.server.livestate import LiveState
 from dcgan.server.schemas import Heartbeat, StatusMessage, Status
 
 from .conftest import Live, finish, start, wait_status
@@ -28,8 +29,22 @@ def test_a_new_client_gets_the_whole_history_first(api, server):
     assert hello["status"]["run"] == run and hello["status"]["state"] == "finished"
     assert hello["history"]["step"] == list(range(1, 13))
     assert {"loss/D", "loss/G", "D/real", "D/fake"} <= set(hello["history"]["series"])
-    assert hello["sample_steps"] == [0, 5, 10, 12]
+    assert hello["sample_steps"] == {"count": 4, "first": 0, "last": 12, "steps": [0, 5, 10, 12], "thinned": False}
     assert any("device: cpu" in line["message"] for line in hello["log"])
+
+
+def test_the_live_sample_steps_stay_bounded_however_many_grids_a_run_saves():
+    """The live state's index of a run's grids (what a client's hello lists): a million grids, and it holds at
+    most MAX_SAMPLE_STEPS steps, evenly spread, with the exact count and both ends."""
+    live = LiveState(history_points=100, log_lines=10)
+    for step in range(1, 1_000_001):
+        live.samples.add(step)
+    live.samples.add(999_999)  # an earlier step again (a grid written twice) changes nothing
+    answer = live.samples.answer()
+    assert (answer.count, answer.first, answer.last, answer.thinned) == (1_000_000, 1, 1_000_000, True)
+    assert len(live.samples.kept) < schemas.MAX_SAMPLE_STEPS and len(answer.steps) <= schemas.MAX_SAMPLE_STEPS
+    gaps = {b - a for a, b in zip(answer.steps, answer.steps[1:-1])}
+    assert gaps == {1024} and answer.steps[-1] == 1_000_000  # every 1024th grid from the first, and the last
 
 
 def test_live_events_status_metrics_samples_log_checkpoint_heartbeat(api, server):

@@ -16,6 +16,7 @@ from PIL import Image
 
 from conftest import write_metrics_as_before_the_vocabulary
 from dcgan.sampling import LoadedGenerator
+from dcgan.server import schemas
 from dcgan.vocabulary import STEP_METRICS
 
 from .conftest import finish, wait_idle
@@ -49,7 +50,8 @@ def test_runs_list_and_detail(api, runs):
     assert detail["config"]["g_width"] == 8 and detail["config"]["seed"] == 7
     first = detail["checkpoints"][0]
     assert (first["name"], first["step"], first["last"]) == ("step-0000030.pt", 30, True) and first["bytes"] > 0
-    assert detail["sample_steps"] == [0, 5, 10, 15, 20, 25, 30]
+    assert detail["sample_steps"] == {"count": 7, "first": 0, "last": 30, "steps": [0, 5, 10, 15, 20, 25, 30],
+                                      "thinned": False}
 
 
 def test_metrics_are_downsampled_on_request(api, runs):
@@ -63,11 +65,29 @@ def test_metrics_are_downsampled_on_request(api, runs):
 
 
 def test_sample_grids_by_step(api, runs):
-    assert api.get("/api/runs/side-a/samples").json()["steps"] == [0, 5, 10, 15, 20, 25, 30]
+    assert api.get("/api/runs/side-a/samples").json() == {"count": 7, "first": 0, "last": 30,
+                                                          "steps": [0, 5, 10, 15, 20, 25, 30], "thinned": False}
     grid = png(api.get("/api/runs/side-a/samples/10.png"))
     assert grid.size == (4 * 28 + 5 * 2, 4 * 28 + 5 * 2)  # 16 images, 4 a row, 2 pixels apart
     missing = api.get("/api/runs/side-a/samples/11.png")
     assert missing.status_code == 404 and "no sample grid at step 11" in missing.json()["detail"]
+
+
+def test_a_run_with_more_grids_than_a_slider_can_show_sends_them_bounded(api, runs, server):
+    """A run that saved a grid at every step (sample_every 1) for 2 500 steps: its detail and /samples list at
+    most MAX_SAMPLE_STEPS of them, evenly spread (every 4th from the first, and the last), with the exact count
+    and both ends; each listed step is a grid the server serves."""
+    long = server.runs / "many-grids"
+    shutil.copytree(server.runs / runs[0], long, ignore=shutil.ignore_patterns("trainer.lock"))
+    grid = (long / "samples" / "step-0000030.png").read_bytes()
+    for step in range(1, 2501):
+        (long / "samples" / f"step-{step:07d}.png").write_bytes(grid)
+    for answer in (api.get("/api/runs/many-grids/samples").json(),
+                   api.get("/api/runs/many-grids").json()["sample_steps"]):
+        assert (answer["count"], answer["first"], answer["last"], answer["thinned"]) == (2501, 0, 2500, True)
+        assert answer["steps"] == list(range(0, 2501, 4))  # 626 of 2 501: every 4th grid, the last among them
+    assert len(answer["steps"]) <= schemas.MAX_SAMPLE_STEPS
+    png(api.get("/api/runs/many-grids/samples/2496.png"))
 
 
 def test_generate_png_has_the_count_size_and_seed(api, runs):

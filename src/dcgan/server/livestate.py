@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -22,7 +22,7 @@ from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChange
                           StatusChanged, StepMetrics)
 from dcgan.rundir import RowEvent
 from dcgan.server import schemas
-from dcgan.server.runs import columns, mean_row, number
+from dcgan.server.runs import SampleIndex, columns, mean_row, number
 from dcgan.vocabulary import IMAGES_PER_S
 
 ACTIVE = ("starting", "running", "paused")
@@ -79,7 +79,7 @@ class LiveState:
         self.scrub = scrub
         self.status = schemas.Status(state="idle", message="no training started yet")
         self.history = LiveHistory(history_points)
-        self.sample_steps: list[int] = []
+        self.samples = SampleIndex()
         self.log: deque[schemas.LogLine] = deque(maxlen=log_lines)
         self.images_per_step = 0
         self.started = 0.0
@@ -94,10 +94,10 @@ class LiveState:
         self.restore([], [])
         self.log.clear()
 
-    def restore(self, rows: list[dict[str, Any]], sample_steps: list[int]) -> None:
-        """The history a run had before this session (a resumed run's metrics.jsonl and grids)."""
+    def restore(self, rows: list[dict[str, Any]], sample_steps: Iterable[int]) -> None:
+        """The history a run had before this session (a resumed run's metrics.jsonl and grids, in step order)."""
         self.history = LiveHistory(self.history_points, rows)
-        self.sample_steps = list(sample_steps)
+        self.samples = SampleIndex(sample_steps)
 
     def current(self, clients: int) -> schemas.Status:
         """The status as clients get it: with the time the run has taken and, while it runs, its ETA."""
@@ -121,7 +121,7 @@ class LiveState:
             if earlier is None:
                 return Update()
             rows, samples = earlier
-            self.restore(rows, [s for s in samples if s <= event.start_step])
+            self.restore(rows, (s for s in samples if s <= event.start_step))
             return Update(resync=True)
         if isinstance(event, StepMetrics):
             values = {k: number(v) for k, v in event.metrics.items()}
@@ -135,8 +135,7 @@ class LiveState:
             self.history.add({"event": "epoch", "step": event.step, "epoch": event.epoch})
             return Update([schemas.EpochMessage(run=run, step=event.step, epoch=event.epoch, seconds=event.seconds)])
         if isinstance(event, SampleGrid):
-            if event.step not in self.sample_steps:
-                self.sample_steps.append(event.step)
+            self.samples.add(event.step)
             return Update([schemas.SampleMessage(run=run, step=event.step,
                                                  url=f"/api/runs/{run}/samples/{event.step}.png")])
         if isinstance(event, CheckpointSaved):

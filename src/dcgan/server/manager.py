@@ -230,7 +230,7 @@ class RunManager:
         with contextlib.suppress(HTTPException):  # the grid follows the metrics at once; answer without it if not
             await self._await(sample, 10, "sample")
         run = self.status.run or ""
-        has_grid = event.step in self.live.sample_steps
+        has_grid = event.step == self.live.samples.last
         return schemas.StepResult(
             status=self.current(), sample_url=f"/api/runs/{run}/samples/{event.step}.png" if has_grid else None,
             metrics=schemas.StepMessage(run=run, step=event.step, epoch=event.epoch, manual=event.manual,
@@ -295,7 +295,7 @@ class RunManager:
 
     def hello(self) -> schemas.Hello:
         return schemas.Hello(status=self.current(), history=self.live.history.metrics(),
-                             sample_steps=list(self.live.sample_steps), log=list(self.live.log),
+                             sample_steps=self.live.samples.answer(), log=list(self.live.log),
                              heartbeat_s=self.settings.heartbeat_s)
 
     # --- The worker ----------------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ class RunManager:
         earlier = None
         if isinstance(event, RunStarted) and event.resumed:
             folder = RunFolder(event.run_dir)
-            earlier = folder.rows(), folder.sample_steps()
+            earlier = folder.rows(), sorted(folder.sample_steps())
         self._post(self._apply, event, earlier)
 
     def _apply(self, event: Event, earlier: tuple[list, list[int]] | None) -> None:

@@ -84,7 +84,7 @@ class ProcessRun:
         self._metrics_at = 0
         self._log_at = 0
         self._status: tuple | None = None
-        self._samples: set[int] = set()
+        self._samples_at = -1  # the newest sample step seen: a grid after it is new
         self._checkpoints: set[str] = set()
         self._live = False  # the run has announced itself (status.json of this session): tail its metrics
 
@@ -92,7 +92,7 @@ class ProcessRun:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log_txt = self.folder.file(LOG_FILE)
         self._log_at = log_txt.stat().st_size if log_txt.exists() else 0  # a resumed run's old lines are history
-        self._samples = set(self.folder.sample_steps())
+        self._samples_at = max(self.folder.sample_steps(), default=-1)
         self._checkpoints = {p.name for p in self.folder.checkpoint_files()}
         console = open(self.folder.file(CONSOLE_FILE), "ab")
         self._launched = time.time()
@@ -157,7 +157,8 @@ class ProcessRun:
         path = self.folder.file(METRICS)
         rows = self.folder.rows()
         self._metrics_at = path.stat().st_size if path.exists() else 0
-        self.on_info({"history": rows, "sample_steps": sorted(self._samples)})
+        earlier = sorted(step for step in self.folder.sample_steps() if step <= self._samples_at)
+        self.on_info({"history": rows, "sample_steps": earlier})
 
     def _read_status(self, status: dict[str, Any] | None) -> None:
         if not status:
@@ -182,9 +183,9 @@ class ProcessRun:
             self.on_event(Log(*parse_log_line(line)))
 
     def _read_files(self) -> None:
-        for step in self.folder.sample_steps():
-            if step not in self._samples:
-                self._samples.add(step)
+        for step in sorted(self.folder.sample_steps()):
+            if step > self._samples_at:
+                self._samples_at = step
                 # Only the step is needed: clients load the PNG the run folder already has.
                 self.on_event(SampleGrid(step, 0, None, 0))
         for path in self.folder.checkpoint_files():

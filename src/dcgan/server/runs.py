@@ -173,6 +173,10 @@ class RunStore:
     def sample_steps(self, name: str) -> list[int]:
         return RunFolder(self.run(name)).sample_steps()
 
+    def samples(self, name: str) -> schemas.SampleSteps:
+        """The run's sample steps as clients get them: bounded (SampleSteps)."""
+        return SampleIndex(sorted(self.sample_steps(name))).answer()
+
     def sample_file(self, name: str, step: int) -> Path:
         path = RunFolder(self.run(name)).sample_file(step)
         if not path.is_file():
@@ -281,6 +285,39 @@ class RunStore:
             if stamps and (newest is None or max(stamps) > newest[0]):
                 newest = (max(stamps), name)
         return newest[1] if newest else None
+
+
+# --- Sample steps -------------------------------------------------------------------------------------------
+
+class SampleIndex:
+    """A run's sample steps, added in increasing order, held and sent in bounded size: its count, first and last
+    step exactly, and every `stride`-th grid from the first, the stride doubling (every other one dropped) each time
+    the list fills up, so a run of any length stays evenly covered."""
+
+    def __init__(self, steps: Iterable[int] = (), limit: int = schemas.MAX_SAMPLE_STEPS):
+        self.limit = max(2, limit)
+        self.count, self.first, self.last = 0, None, None
+        self.kept: list[int] = []  # the 0th, stride-th, 2*stride-th, ... grid: at most limit - 1, the last joins
+        self.stride = 1
+        for step in steps:
+            self.add(step)
+
+    def add(self, step: int) -> None:
+        if self.last is not None and step <= self.last:
+            return  # already held (a grid written again at its step)
+        if self.count % self.stride == 0:
+            self.kept.append(step)
+            if len(self.kept) >= self.limit:
+                self.kept = self.kept[::2]
+                self.stride *= 2
+        self.count += 1
+        self.first = step if self.first is None else self.first
+        self.last = step
+
+    def answer(self) -> schemas.SampleSteps:
+        steps = self.kept + ([self.last] if self.kept and self.kept[-1] != self.last else [])
+        return schemas.SampleSteps(count=self.count, first=self.first, last=self.last, steps=steps,
+                                   thinned=len(steps) < self.count)
 
 
 # --- Metric histories ---------------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ CHECKPOINT_NAME = r"^(step-[0-9]{7,12}\.pt|generator\.safetensors)$"
 TRAINING_CHECKPOINT = r"^step-[0-9]{7,12}\.pt$"  # resume and fork need optimiser state, not just G
 MAX_SEED = 2**63 - 1
 MAX_PROCESSES = 16  # local training processes a dashboard start may ask for
+# Sample steps one answer lists (a run with sample_every 1 saves a grid per step): about a slider's resolution in
+# pixels; the count and both ends are always exact.
+MAX_SAMPLE_STEPS = 1000
 
 TrainingState = Literal["idle", "starting", "running", "paused", "stopped", "finished", "failed"]
 
@@ -170,7 +173,7 @@ class RunDetail(BaseModel):
     options: dict[str, Any] = Field({}, description="its chosen options now, live changes included: what a "
                                     "fork of its newest state starts from")
     checkpoints: list[CheckpointInfo]
-    sample_steps: list[int]
+    sample_steps: SampleSteps
     selected_checkpoint: str | None = Field(None, description="the checkpoint chosen for generation")
     changes: list["HparamMark"] = Field([], description="live hyperparameter changes (changes.json)")
 
@@ -203,7 +206,16 @@ class Metrics(BaseModel):
 
 
 class SampleSteps(BaseModel):
-    steps: list[int]
+    """The steps of a run's fixed-noise grids, bounded: all of them while fewer than MAX_SAMPLE_STEPS, else evenly
+    thinned to between half of it and it."""
+
+    count: int = Field(0, description="grids the run has saved")
+    first: int | None = Field(None, description="the step of its first grid (None: it has none)")
+    last: int | None = Field(None, description="the step of its newest grid")
+    steps: list[int] = Field([], max_length=MAX_SAMPLE_STEPS, description=f"their steps in order, at most "
+                             f"{MAX_SAMPLE_STEPS}: beyond that every k-th grid from the first (k a power of 2), and "
+                             f"the last; /samples/{{step}}.png serves any of them")
+    thinned: bool = Field(False, description="steps holds fewer grids than count")
 
 
 class GeneratorRequest(BaseModel):
@@ -401,7 +413,7 @@ class Hello(BaseModel):
     type: Literal["hello"] = "hello"
     status: Status
     history: Metrics
-    sample_steps: list[int]
+    sample_steps: SampleSteps
     log: list[LogLine]
     heartbeat_s: float
 

@@ -42,12 +42,14 @@ Runs (routes/runs.py), any run in the runs folder, active or not:
   GET    /api/runs/{name}                   RunDetail {summary, config (the choices; null = a default), resolved
                                             (the values it trains with), options (choices + live changes: a
                                             fork's base), checkpoints: [{name, step, bytes, last, options}],
-                                            sample_steps, selected_checkpoint, changes: [{step, field, old, new}]}
+                                            sample_steps: SampleSteps, selected_checkpoint, changes: [{step,
+                                            field, old, new}]}
   GET    /api/runs/{name}/metrics?max_points=1000
                                             Metrics {step: [..], epoch: [..], series: {loss/D: [..], ...},
                                             epochs: [{step, epoch}], hparams: [{step, field, old, new}],
                                             events: [other metrics.jsonl rows, e.g. eval], points, downsampled}
-  GET    /api/runs/{name}/samples           {steps: [..]}
+  GET    /api/runs/{name}/samples           SampleSteps {count, first, last, steps: [..], thinned}: at most
+                                            1000 steps (MAX_SAMPLE_STEPS), evenly thinned beyond
   GET    /api/runs/{name}/samples/{step}.png  the fixed-noise grid at that step
   GET    /api/runs/{name}/real.png          real training images laid out as the fixed-noise grid (404 for runs
                                             started before it existed)
@@ -109,8 +111,9 @@ System (routes/system.py):
 
 Live (routes/live.py):
   WS     /api/live                          server -> client JSON messages, each with "type":
-    hello      {status, history: Metrics, sample_steps, log: [{time, level, message}], heartbeat_s} first, and
-               again whenever a new run starts or the client fell too far behind (redraw everything from it)
+    hello      {status, history: Metrics, sample_steps: SampleSteps, log: [{time, level, message}],
+               heartbeat_s} first, and again whenever a new run starts or the client fell too far behind
+               (redraw everything from it)
     metrics    {run, step, epoch, values: {loss/D, loss/G, D/real, D/fake, lr/G, ...}, manual}
     status     {status: Status}
     log        {line: {time, level, message}}

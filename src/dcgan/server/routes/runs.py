@@ -54,7 +54,7 @@ def run_detail(name: RunName, store: Store, manager: Manager) -> schemas.RunDeta
     return schemas.RunDetail(summary=store.summary(name, active=manager.status.run if manager.busy else None),
                              config=store.config(name), resolved=store.resolved(name), options=store.options(name),
                              checkpoints=store.checkpoints(name),
-                             sample_steps=store.sample_steps(name), selected_checkpoint=store.selected.get(name),
+                             sample_steps=store.samples(name), selected_checkpoint=store.selected.get(name),
                              changes=store.changes(name))
 
 
@@ -69,8 +69,9 @@ def metrics(name: RunName, store: Store,
 
 @router.get("/{name}/samples", response_model=schemas.SampleSteps, responses=NOT_FOUND)
 def sample_steps(name: RunName, store: Store) -> schemas.SampleSteps:
-    """The steps at which the run saved its fixed-noise grid."""
-    return schemas.SampleSteps(steps=store.sample_steps(name))
+    """The steps at which the run saved its fixed-noise grid (at most MAX_SAMPLE_STEPS of them, evenly thinned,
+    with their count and both ends)."""
+    return store.samples(name)
 
 
 @router.get("/{name}/samples/{step}.png", response_class=FileResponse, responses=PNG)

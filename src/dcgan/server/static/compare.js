@@ -1,14 +1,14 @@
 // Side by side: the runs ticked in the run list, their curves overlaid by step (one colour per run; solid for
 // loss_D and D(x), dashed for loss_G and D(G(z))) and their fixed-noise grids at matched steps.
 
-import { $, el, getJSON, integer } from './util.js';
+import { $, el, getJSON, integer, thinned } from './util.js';
 import { CHARTS, RUN_COLORS, PROBABILITY_TITLE, SCORE_TITLE, label, objective, makeChart, dataset, resmooth, toSeries } from './charts.js';
 import { state, on, emit } from './state.js';
 
 const COMPARED = ['loss', 'd']; // of the viewed run's charts (CHARTS), the ones overlaid here
 const charts = {};
 let steps = []; // the union of the compared runs' sample steps
-let sampleSteps = new Map(); // run -> its sample steps
+let sampleSteps = new Map(); // run -> its sample steps (GET /api/runs/{name}/samples: at most MAX_SAMPLES)
 let visible = false;
 
 const names = () => [...state.compare.keys()];
@@ -85,12 +85,13 @@ function render() {
   const all = new Set();
   for (const list of sampleSteps.values()) list.forEach((s) => all.add(s));
   const previous = steps[Number($('#compare-slider').value)];
-  steps = [...all].sort((a, b) => a - b);
+  steps = thinned([...all].sort((a, b) => a - b));
   const slider = $('#compare-slider');
   slider.max = String(Math.max(0, steps.length - 1));
-  // Start at the last step every run reached (the latest matched comparison), else keep the chosen step.
-  const common = steps.filter((s) => [...sampleSteps.values()].every((list) => list.includes(s)));
-  const wanted = previous !== undefined && steps.includes(previous) ? previous : common.at(-1) ?? steps.at(-1);
+  // Start at the newest grid of the run that got least far (every run has one there or near it), else keep the
+  // chosen step.
+  const reached = Math.min(...[...sampleSteps.values()].filter((list) => list.length).map((list) => list.at(-1)));
+  const wanted = previous !== undefined && steps.includes(previous) ? previous : steps.findLast((s) => s <= reached) ?? steps.at(-1);
   slider.value = String(Math.max(0, steps.indexOf(wanted)));
   showGrids();
 }
@@ -184,8 +185,7 @@ export function initCompare() {
   on('sample', (message) => {
     if (!state.compare.has(message.run)) return;
     const list = sampleSteps.get(message.run) || [];
-    if (!list.includes(message.step)) list.push(message.step);
-    sampleSteps.set(message.run, list);
+    if (!list.length || message.step > list.at(-1)) sampleSteps.set(message.run, thinned([...list, message.step]));
     const atEnd = Number($('#compare-slider').value) === steps.length - 1;
     if (visible && atEnd) render();
   });

@@ -10,14 +10,14 @@ import { renderSteer } from './steer.js';
 
 // --- The viewed run -----------------------------------------------------------------------------------------
 
-export function showRun(name, metrics, sampleSteps) {
+export function showRun(name, metrics, samples) {
   const changed = state.view !== name;
   state.view = name;
   state.series = toSeries(metrics);
   state.marks = [...(metrics.hparams || [])];
   if (changed) state.warnings = [];
   rebuildCharts();
-  setSamples(sampleSteps);
+  setSamples(samples);
   renderStatus();
   renderRuns();
   renderEval();
@@ -28,7 +28,7 @@ export function showRun(name, metrics, sampleSteps) {
 export async function openRun(name) {
   state.followLive = name === state.status.run;
   if (liveStarting(name)) {
-    showRun(name, { step: [], series: {} }, []);
+    showRun(name, { step: [], series: {} }, { steps: [], count: 0 });
     return;
   }
   const waiting = { name, points: [], samples: [], marks: [] };
@@ -38,7 +38,7 @@ export async function openRun(name) {
       getJSON(`${runPath(name)}/metrics?max_points=2000`), getJSON(`${runPath(name)}/samples`)]);
     if (state.loading !== waiting) return; // opened again meanwhile: the later call shows it
     state.loading = null;
-    showRun(name, metrics, samples.steps);
+    showRun(name, metrics, samples);
     for (const point of waiting.points) addPoint(point.step, point.values);
     for (const step of waiting.samples) addSample(step);
     for (const mark of waiting.marks) addMark(mark);

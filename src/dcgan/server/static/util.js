@@ -71,6 +71,20 @@ export function filenameOf(response, fallback) {
   return (response.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/)?.[1] || fallback;
 }
 
+// --- Lists --------------------------------------------------------------------------------------------------
+
+// Grid steps a slider scrubs through, at most (the server sends at most as many: GET /api/runs/{name}/samples):
+// about a slider's width in pixels. A live run's later grids join them, thinned again when they are more.
+export const MAX_SAMPLES = 1000;
+
+// Increasing steps, at most `max` of them: every other one dropped (the last kept) until they fit, so they stay
+// evenly spread over the run as the server's thinning leaves them.
+export function thinned(steps, max = MAX_SAMPLES) {
+  let kept = steps;
+  while (kept.length > max) kept = kept.filter((_, i) => i % 2 === 0 || i === kept.length - 1);
+  return kept;
+}
+
 // --- Formats ------------------------------------------------------------------------------------------------
 
 export function duration(seconds) {
