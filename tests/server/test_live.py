@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import base64
+import json
 import os
 import socket
+import tracemalloc
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,6 +33,38 @@ def test_a_new_client_gets_the_whole_history_first(api, server):
     assert {"loss/D", "loss/G", "D/real", "D/fake"} <= set(hello["history"]["series"])
     assert hello["sample_steps"] == {"count": 4, "first": 0, "last": 12, "steps": [0, 5, 10, 12], "thinned": False}
     assert any("device: cpu" in line["message"] for line in hello["log"])
+
+
+def test_a_resumed_runs_earlier_history_streams_into_bounded_memory(tmp_path):
+    """A resumed run's metrics.jsonl of 60 000 logged steps (an epoch end every 5, a live change every 1 000): the
+    live state reads it as it streams past, keeping at most history_points points and as many marks of each kind,
+    in a few MiB (not the ~100 MiB of Python rows the whole file makes); a client's hello gets the whole curve,
+    each point the mean of its steps."""
+    row = {"epoch": 0, "time": 1.7e9, "D/fake": 0.07, "D/fake_after_G": 0.69, "D/fake_before_G": 0.07,
+           "D/real": 0.69, "loss/G": 2.85, "speed/images_per_s": 1791.3, "lr/G": 0.001, "lr/D": 0.001,
+           "loss/ratio": 5.51}
+    with open(tmp_path / "metrics.jsonl", "w") as f:
+        for step in range(1, 60_001):
+            f.write(json.dumps({**row, "step": step, "epoch": step // 5, "loss/D": float(step)}) + "\n")
+            if step % 5 == 0:
+                f.write(json.dumps({"event": "epoch", "step": step, "epoch": step // 5}) + "\n")
+            if step % 1000 == 0:
+                f.write(json.dumps({"event": "hparam", "step": step, "field": "lr_d", "old": 1, "new": 2}) + "\n")
+    live = LiveState(history_points=2000, log_lines=10)
+    tracemalloc.start()
+    try:
+        history, samples = live.read_earlier(tmp_path, until_step=60_000)
+        held = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(history.points) < 2000 and history.held() <= 3 * 2000
+    assert [len(history.marks[kind]) for kind in ("epoch", "hparam", "other")] == [2000, 60, 0]
+    assert held < 16 * 2**20, f"{held / 2**20:.0f} MiB held to read the history"
+    live.restore((history, samples))
+    hello = live.history.metrics()
+    assert len(hello.step) <= 2000 and hello.step[-1] == 60_000 and hello.downsampled
+    assert hello.step[0] == 32 and hello.series["loss/D"][0] == sum(range(1, 33)) / 32  # 32 steps a point
+    assert hello.epochs[-1].step == 60_000 and len(hello.epochs) == 2000 and len(hello.hparams) == 60
 
 
 def test_the_live_sample_steps_stay_bounded_however_many_grids_a_run_saves():

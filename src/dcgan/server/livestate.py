@@ -1,5 +1,6 @@
 """The active run as clients see it, projected from its events: the status, the chart history in bounded memory,
-the sample steps and the last log lines.
+the sample steps and the last log lines. A resumed run's earlier history is read from its files as they stream
+past, into the same bounded form, never held whole.
 
 The run manager owns one LiveState, applies each event to it on the event loop's thread (events from a trainer in
 a worker thread and from a multi-process run's follower alike) and publishes the messages `apply` returns; a
@@ -20,44 +21,57 @@ import torch
 
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
                           StatusChanged, StepMetrics)
-from dcgan.rundir import RowEvent
+from dcgan.rundir import RowEvent, RunFolder
 from dcgan.server import schemas
-from dcgan.server.runs import SampleIndex, columns, mean_row, number
+from dcgan.server.runs import Bucket, SampleIndex, columns, mean_row, number
 from dcgan.vocabulary import IMAGES_PER_S
 
 ACTIVE = ("starting", "running", "paused")
+MARK_KINDS = ("epoch", "hparam", "other")  # the kinds of other rows a history keeps apart (Metrics: epochs, ...)
 
 
 class LiveHistory:
     """The active run's logged rows for charts, in bounded memory: once `limit` points are held, neighbouring
-    points are averaged in pairs and later rows are averaged in groups of the same size, so the whole curve
-    stays evenly resolved however long the run."""
+    points are averaged in pairs and later rows are averaged as they pass in groups of the same size, so the whole
+    curve stays evenly resolved however long the run. Of the other rows (epoch ends, live changes, evaluations)
+    the newest `limit` of each kind are kept, as columns() sends them."""
 
-    def __init__(self, limit: int, rows: list[dict[str, Any]] = ()):
+    def __init__(self, limit: int, rows: Iterable[dict[str, Any]] = ()):
         self.limit = max(2, limit)
         self.points: list[dict[str, Any]] = []
         self.stride = 1
-        self.pending: list[dict[str, Any]] = []
-        self.marks: list[dict[str, Any]] = []  # epoch ends and live changes, as metrics.jsonl writes them
+        self.rows = 0  # logged steps seen
+        self.pending = Bucket()  # the rows of the next point, summed as they come
+        # Epoch ends, live changes and other events, as metrics.jsonl writes them.
+        self.marks: dict[str, deque[dict[str, Any]]] = {kind: deque(maxlen=self.limit) for kind in MARK_KINDS}
         for row in rows:
             self.add(row)
 
     def add(self, row: dict[str, Any]) -> None:
         if "event" in row:
-            self.marks.append(row)
+            self.marks[row["event"] if row["event"] in MARK_KINDS else "other"].append(row)
             return
-        self.pending.append(row)
-        if len(self.pending) < self.stride:
+        self.rows += 1
+        self.pending.add(row)
+        if self.pending.rows < self.stride:
             return
-        self.points.append(mean_row(self.pending) if self.stride > 1 else row)
-        self.pending = []
+        self.points.append(self.pending.mean())
+        self.pending = Bucket()
         if len(self.points) >= self.limit:
             self.points = [mean_row(self.points[i:i + 2]) for i in range(0, len(self.points), 2)]
             self.stride *= 2
 
+    def held(self) -> int:
+        """The rows held: points and marks."""
+        return len(self.points) + sum(len(kind) for kind in self.marks.values())
+
     def metrics(self) -> schemas.Metrics:
-        rows = self.points + ([mean_row(self.pending)] if self.pending else [])
-        return columns(self.marks + rows, self.limit)
+        rows = self.points + ([self.pending.mean()] if self.pending.rows else [])
+        metrics = columns([row for kind in self.marks.values() for row in kind] + rows, self.limit)
+        return metrics.model_copy(update={"points": self.rows, "downsampled": self.stride > 1})
+
+
+Earlier = tuple[LiveHistory, SampleIndex]  # a resumed run's history before this session
 
 
 @dataclass
@@ -91,13 +105,20 @@ class LiveState:
         step, per_epoch = fields.get("step") or 0, fields.get("steps_per_epoch")
         self.status = schemas.Status(state="starting", run=run, nproc=nproc,
                                      epoch=step // per_epoch if per_epoch else 0, **fields)
-        self.restore([], [])
+        self.restore()
         self.log.clear()
 
-    def restore(self, rows: list[dict[str, Any]], sample_steps: Iterable[int]) -> None:
-        """The history a run had before this session (a resumed run's metrics.jsonl and grids, in step order)."""
-        self.history = LiveHistory(self.history_points, rows)
-        self.samples = SampleIndex(sample_steps)
+    def read_earlier(self, run_dir: str | Path, until_step: int) -> Earlier:
+        """A resumed run's history before this session, from its metrics.jsonl and grids up to `until_step`, in
+        the bounded form clients get it: the file streams past (it can hold millions of rows), so call it off the
+        event loop; `restore` then takes it."""
+        folder = RunFolder(run_dir)
+        steps = sorted(step for step in folder.sample_steps() if step <= until_step)
+        return LiveHistory(self.history_points, folder.stored_rows()), SampleIndex(steps)
+
+    def restore(self, earlier: Earlier | None = None) -> None:
+        """The history a run had before this session (read_earlier), or none."""
+        self.history, self.samples = earlier or (LiveHistory(self.history_points), SampleIndex())
 
     def current(self, clients: int) -> schemas.Status:
         """The status as clients get it: with the time the run has taken and, while it runs, its ETA."""
@@ -114,14 +135,13 @@ class LiveState:
         self.log.append(line)
         return schemas.LogMessage(line=line)
 
-    def apply(self, event: Event, earlier: tuple[list, list[int]] | None = None) -> Update:
-        """Apply one event; `earlier` is a resumed run's history (rows, sample steps) with its RunStarted."""
+    def apply(self, event: Event, earlier: Earlier | None = None) -> Update:
+        """Apply one event; `earlier` is a resumed run's history (read_earlier) with its RunStarted."""
         status, run = self.status, self.status.run or ""
         if isinstance(event, RunStarted):
             if earlier is None:
                 return Update()
-            rows, samples = earlier
-            self.restore(rows, (s for s in samples if s <= event.start_step))
+            self.restore(earlier)
             return Update(resync=True)
         if isinstance(event, StepMetrics):
             values = {k: number(v) for k, v in event.metrics.items()}

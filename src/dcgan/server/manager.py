@@ -26,12 +26,12 @@ from dcgan.config import DATASETS, TrainConfig
 from dcgan.control import LIVE_FIELDS
 from dcgan.data import ImageData
 from dcgan.events import CheckpointSaved, Event, RunStarted, SampleGrid, StatusChanged, StepMetrics
-from dcgan.rundir import CHECKPOINTS, RunFolder, check_links, inside, refuse_if_busy, unique_run_dir
+from dcgan.rundir import CHECKPOINTS, check_links, inside, refuse_if_busy, unique_run_dir
 from dcgan.runfiles import RunWriters
 from dcgan.server import schemas
 from dcgan.server.dataroots import DataRoots
 from dcgan.server.hub import Hub
-from dcgan.server.livestate import ACTIVE, LiveHistory, LiveState, Update
+from dcgan.server.livestate import ACTIVE, Earlier, LiveHistory, LiveState, Update
 from dcgan.server.process import ProcessRun, train_command
 from dcgan.server.runs import RunStore, number
 from dcgan.server.settings import Settings
@@ -404,7 +404,7 @@ class RunManager:
             argv = train_command(nproc, run_dir, resume=resume)
             cfg = TrainConfig.from_saved(self.store.config(run_dir.name))
             images_per_step = dataclasses.replace(cfg, world_size=nproc).images_per_step()
-        process = ProcessRun(argv, run_dir, nproc, on_event=self._on_event,
+        process = ProcessRun(argv, run_dir, nproc, on_event=self._on_event, read_earlier=self.live.read_earlier,
                              on_info=lambda info: self._post(self._process_info, info),
                              on_exit=lambda code, tail: self._post(self._process_exit, code, tail))
         self.trainer, self.process = None, process
@@ -415,8 +415,8 @@ class RunManager:
         return self.current()
 
     def _process_info(self, info: dict[str, Any]) -> None:
-        if "history" in info:
-            self.live.restore(info["history"], info["sample_steps"])
+        if "earlier" in info:
+            self.live.restore(info["earlier"])
             self.hub.resync_all()
             return
         for key in ("total_steps", "steps_per_epoch", "device"):
@@ -442,17 +442,16 @@ class RunManager:
         loop (the run files subscriber, which comes first, has already trimmed it to the resumed step)."""
         earlier = None
         if isinstance(event, RunStarted) and event.resumed:
-            folder = RunFolder(event.run_dir)
-            earlier = folder.rows(), sorted(folder.sample_steps())
+            earlier = self.live.read_earlier(event.run_dir, event.start_step)
         self._post(self._apply, event, earlier)
 
-    def _apply(self, event: Event, earlier: tuple[list, list[int]] | None) -> None:
+    def _apply(self, event: Event, earlier: Earlier | None) -> None:
         self._update(event, earlier)
         for test, future in list(self._waiters):
             if not future.done() and test(event):
                 future.set_result(event)
 
-    def _update(self, event: Event, earlier: tuple[list, list[int]] | None) -> None:
+    def _update(self, event: Event, earlier: Earlier | None) -> None:
         self._publish(self.live.apply(event, earlier))
 
     def _publish(self, update: Update) -> None:

@@ -68,16 +68,19 @@ class ProcessRun:
     """One `dcgan train --nproc N` subprocess and the thread that follows its run folder.
 
     `on_event` gets the events read back from the files (on the follower thread, like a trainer's subscriber);
-    `on_info` the run's totals from status.json; `on_exit(code, console_tail)` once, after the last events.
+    `on_info` the run's totals from status.json, and once it has set up, its history before this session as
+    `read_earlier(run_dir, until_step)` reads it (LiveState.read_earlier: on the follower thread, it streams the
+    run's files); `on_exit(code, console_tail)` once, after the last events.
     """
 
     def __init__(self, argv: list[str], run_dir: Path, nproc: int, on_event: Callable[[Event], None],
-                 on_info: Callable[[dict[str, Any]], None], on_exit: Callable[[int, str], None]):
+                 read_earlier: Callable[[Path, int], Any], on_info: Callable[[dict[str, Any]], None],
+                 on_exit: Callable[[int, str], None]):
         self.argv = argv
         self.run_dir = run_dir
         self.folder = RunFolder(run_dir)
         self.nproc = nproc
-        self.on_event, self.on_info, self.on_exit = on_event, on_info, on_exit
+        self.on_event, self.read_earlier, self.on_info, self.on_exit = on_event, read_earlier, on_info, on_exit
         self.process: subprocess.Popen | None = None
         self.stop_requested = False
         self._launched = 0.0
@@ -155,10 +158,9 @@ class ProcessRun:
     def _announce(self) -> None:
         """The run is set up: its metrics so far (a resumed run's earlier rows) become the history."""
         path = self.folder.file(METRICS)
-        rows = self.folder.rows()
+        earlier = self.read_earlier(self.run_dir, self._samples_at)
         self._metrics_at = path.stat().st_size if path.exists() else 0
-        earlier = sorted(step for step in self.folder.sample_steps() if step <= self._samples_at)
-        self.on_info({"history": rows, "sample_steps": earlier})
+        self.on_info({"earlier": earlier})
 
     def _read_status(self, status: dict[str, Any] | None) -> None:
         if not status:

@@ -8,7 +8,7 @@ import math
 import os
 import re
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
@@ -370,13 +370,14 @@ def is_step(row: dict[str, Any]) -> bool:
 def columns(rows: Iterable[dict[str, Any]], max_points: int) -> schemas.Metrics:
     """metrics.jsonl rows -> columns for charts, with epoch ends and live changes as marks. Beyond max_points,
     consecutive rows are averaged in equal buckets (the curve's trend survives, its step-to-step noise is
-    smoothed). `rows` is iterated twice, to count and then to average (a list, or StoredRows, which reads its file
-    again), so a long history is averaged down as it streams past, never held whole; step rows appended between
-    the two readings wait for the next request."""
+    smoothed); of the epoch ends, live changes and other events, the newest max_points of each are kept. `rows`
+    is iterated twice, to count and then to average (a list, or StoredRows, which reads its file again), so a long
+    history is averaged down as it streams past, never held whole; step rows appended between the two readings
+    wait for the next request."""
     total = sum(1 for row in rows if is_step(row))
     size = math.ceil(total / max_points) if total > max_points else 1
     points, bucket, seen = [], Bucket(), 0
-    epochs, hparams, others = [], [], []
+    epochs, hparams, others = deque(maxlen=max_points), deque(maxlen=max_points), deque(maxlen=max_points)
     for row in rows:
         kind = row.get("event")
         if is_step(row):
@@ -398,5 +399,5 @@ def columns(rows: Iterable[dict[str, Any]], max_points: int) -> schemas.Metrics:
         points.append(bucket.mean())
     names = list(dict.fromkeys(k for r in points for k in r if k not in NOT_METRICS))
     return schemas.Metrics(step=[r["step"] for r in points], epoch=[r.get("epoch", 0) for r in points],
-                           series={k: [number(r.get(k)) for r in points] for k in names}, epochs=epochs,
-                           hparams=hparams, events=others, points=min(seen, total), downsampled=size > 1)
+                           series={k: [number(r.get(k)) for r in points] for k in names}, epochs=list(epochs),
+                           hparams=list(hparams), events=list(others), points=min(seen, total), downsampled=size > 1)
