@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,27 @@ def test_appended_lines_are_read_once_and_a_rewritten_file_from_its_start(tmp_pa
     assert lines == ['{"step": 2}']
     path.write_text('{"step": 1}\n')  # a resume trimmed it
     assert read_appended(path, at)[0] == ['{"step": 1}']
+
+
+def test_a_resume_trims_a_long_metrics_file_as_it_streams_past(tmp_path):
+    """Resuming at step 30 000 of a run that logged 60 000 steps drops the later rows (they are logged again) by
+    streaming the file into its replacement: a few MiB held, not the ~100 MiB of Python rows the file makes. An
+    older run's names come back as today's."""
+    row = {"epoch": 0, "time": 1.7e9, "D_x": 0.69, "D/fake": 0.07, "loss/G": 2.85, "speed/images_per_s": 1791.3,
+           "lr/G": 0.001, "lr/D": 0.001, "loss/ratio": 5.51, "D/fake_after_G": 0.69, "D/fake_before_G": 0.07}
+    with open(tmp_path / "metrics.jsonl", "w") as f:
+        for step in range(1, 60_001):
+            f.write(json.dumps({**row, "step": step, "loss/D": float(step)}) + "\n")
+            if step % 1000 == 0:
+                f.write(json.dumps({"event": "epoch", "step": step, "epoch": step // 1000}) + "\n")
+    tracemalloc.start()
+    try:
+        RunFolder(tmp_path).truncate_rows(30_000)
+        held = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    rows = RunFolder(tmp_path).rows()
+    assert [r["step"] for r in rows if "event" not in r] == list(range(1, 30_001))
+    assert len([r for r in rows if r.get("event") == "epoch"]) == 30 and rows[-1]["step"] == 30_000
+    assert rows[0]["D/real"] == 0.69 and "D_x" not in rows[0]
+    assert held < 16 * 2**20, f"{held / 2**20:.0f} MiB held to trim the file"

@@ -54,7 +54,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from dcgan import datasets
 from dcgan import vocabulary as v
 # The checkpoint files' names are dcgan.checkpoint's; readers of a run folder find them here with the rest.
-from dcgan.checkpoint import GENERATOR_FILE, LAST, atomic_write_bytes, atomic_write_text  # noqa: F401
+from dcgan.checkpoint import (GENERATOR_FILE, LAST, atomic_write_bytes, atomic_write_chunks,  # noqa: F401
+                              atomic_write_text)
 from dcgan.errors import CheckpointError, RunBusyError, RunFolderError
 from dcgan.events import EpochEnd, Event, HyperparameterChanged, StepMetrics
 
@@ -415,11 +416,12 @@ class RunFolder:
 
     def truncate_rows(self, step: int) -> None:
         """Drop rows after `step`: a run resumed from a checkpoint at `step` logs those steps again. The rows kept
-        are written back as parse_rows reads them, so an older run's file continues in today's names."""
+        are written back as parse_rows reads them, so an older run's file continues in today's names; they stream
+        from the file into its replacement (a long run's rows are gigabytes as Python rows)."""
         path = self.file(METRICS)
         if path.exists():
-            kept = [r for r in read_metrics(path) if r.get("step", 0) <= step]
-            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+            atomic_write_chunks(path, ((json.dumps(r) + "\n").encode("utf-8") for r in StoredRows(path)
+                                       if r.get("step", 0) <= step))
 
     def write_sample(self, step: int, png: bytes) -> None:
         self.file(SAMPLES).mkdir(parents=True, exist_ok=True)
