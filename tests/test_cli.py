@@ -133,6 +133,17 @@ def test_resume_of_something_that_is_not_a_run(trained_run, tmp_path):
     assert result.returncode == 2 and "already at step 20" in result.stderr
 
 
+def test_a_run_folder_where_a_file_is_or_a_fork_of_a_file_is_one_line_not_a_traceback(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a run")
+    result = run_cli("train", "--run-dir", "notes.txt/run", "--steps", "2", *TINY, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "--run-dir: notes.txt/run is inside notes.txt, a file, not a folder" in result.stderr
+    result = run_cli("train", "--fork", "notes.txt", "--steps", "2", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "notes.txt is not a checkpoint; a fork needs a run folder" in result.stderr
+    assert "generator weights" not in result.stderr  # what it said of any file that was not a .pt
+
+
 def test_resume_from_a_corrupt_checkpoint_changes_nothing(trained_run, tmp_path):
     import shutil
 

@@ -17,11 +17,11 @@ import pytest
 
 from dcgan import TrainConfig, Trainer
 from dcgan.checkpoint import checkpoint_name
-from dcgan.errors import CheckpointError, RunBusyError, RunFolderError
+from dcgan.errors import CheckpointError, ConfigError, RunBusyError, RunFolderError
 from dcgan.events import EpochEnd, HyperparameterChanged, Log, StepMetrics
 from dcgan.rundir import (LOCK_FILE, NOT_METRICS, RowEvent, RunFolder, RunLock, check_links, event_row, holder, inside,
-                          links_out, log_line, parse_log_line, parse_rows, read_appended, row_event, sample_name,
-                          step_of, unique_run_dir)
+                          links_out, log_line, make_run_folder, parse_log_line, parse_rows, read_appended, row_event,
+                          sample_name, step_of, unique_run_dir)
 from dcgan.vocabulary import STEP_METRICS
 
 LOCK_HOLDER = ("import sys, time\n"
@@ -246,3 +246,15 @@ def test_a_resume_trims_a_long_metrics_file_as_it_streams_past(tmp_path):
     assert len([r for r in rows if r.get("event") == "epoch"]) == 30 and rows[-1]["step"] == 30_000
     assert rows[0]["D/real"] == 0.69 and "D_x" not in rows[0]
     assert held < 16 * 2**20, f"{held / 2**20:.0f} MiB held to trim the file"
+
+
+def test_a_run_folder_is_made_where_no_file_is_in_the_way(tmp_path):
+    make_run_folder(tmp_path / "runs" / "a")
+    assert (tmp_path / "runs" / "a").is_dir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"--run-dir: .*file is a file, not a folder; choose a folder") as e:
+        make_run_folder(tmp_path / "file")
+    assert e.value.field == "run_dir"
+    with pytest.raises(ConfigError, match=r"--runs-dir: .*file/r is inside .*file, a file, not a folder") as e:
+        make_run_folder(tmp_path / "file" / "r", "--runs-dir")
+    assert e.value.field == "runs_dir"

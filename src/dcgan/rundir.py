@@ -56,7 +56,7 @@ from dcgan import vocabulary as v
 # The checkpoint files' names are dcgan.checkpoint's; readers of a run folder find them here with the rest.
 from dcgan.checkpoint import (GENERATOR_FILE, LAST, atomic_write_bytes, atomic_write_chunks,  # noqa: F401
                               atomic_write_text)
-from dcgan.errors import CheckpointError, RunBusyError, RunFolderError
+from dcgan.errors import CheckpointError, ConfigError, RunBusyError, RunFolderError
 from dcgan.events import EpochEnd, Event, HyperparameterChanged, StepMetrics
 
 if TYPE_CHECKING:
@@ -141,6 +141,21 @@ def check_links(run_dir: str | os.PathLike) -> None:
         more = f" and {len(found) - 1} more" if len(found) > 1 else ""
         raise RunFolderError(f"run {Path(run_dir).name} holds a link that leads outside its folder ({found[0]}"
                              f"{more}); a trainer would write through it: remove it and try again")
+
+
+def make_run_folder(run_dir: Path, option: str = "--run-dir") -> None:
+    """Make a run folder (and the folders above it) unless it is there; a file in the way, or a folder that cannot
+    be made, is a ConfigError naming `option`, the option that chose the place."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), run_dir)
+        where = f"{blocking} is a file" if blocking == run_dir else f"{run_dir} is inside {blocking}, a file"
+        raise ConfigError(f"{option}: {where}, not a folder; choose a folder for the run (it is made if missing)",
+                          field=option[2:].replace("-", "_")) from None
+    except OSError as e:
+        raise ConfigError(f"{option}: cannot make the run folder {run_dir} ({e.strerror or e}); choose a "
+                          f"{option} you can write to", field=option[2:].replace("-", "_")) from None
 
 
 # --- Names ----------------------------------------------------------------------------------------------------

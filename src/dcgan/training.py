@@ -37,7 +37,7 @@ from dcgan.losses import LOSSES
 from dcgan.metrics.health import HealthMonitor, loss_ratio, non_finite
 from dcgan.models import build_discriminator, build_generator
 from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, checkpoint_in, refuse_if_busy,
-                          session_record, unique_run_dir)
+                          make_run_folder, session_record, unique_run_dir)
 from dcgan.runfiles import RunWriters
 from dcgan.sampling import fixed_inputs, real_grid
 from dcgan.step import GanStep
@@ -69,6 +69,16 @@ class IntervalSums:
         means = {name: total / self.counts[name] for name, total in self.sums.items()}
         self.sums, self.counts = {}, {}
         return means
+
+
+def training_checkpoint(path: Path, needing: str) -> Path:
+    """`path` if it is a training checkpoint (.pt: weights, optimisers, step), else why `needing` cannot use it."""
+    if path.suffix == ".pt":
+        return path
+    if path.suffix == ".safetensors":
+        raise CheckpointError(f"{path} holds only generator weights; {needing} needs a training checkpoint")
+    raise CheckpointError(f"{path} is not a checkpoint; {needing} needs a run folder (runs/<name>) or one of its "
+                          f"training checkpoints (checkpoints/step-NNNNNNN.pt)")
 
 
 class Trainer:
@@ -130,9 +140,7 @@ class Trainer:
                                   f"`dcgan train`, e.g. runs/<name>")
         refuse_if_busy(run_dir)  # fail before the slow setup; the lock itself is taken when the folder opens
         check_links(run_dir)  # nothing is read through a link that leads outside the run folder
-        path = resolve_checkpoint(checkpoint_in(run_dir, checkpoint) or run_dir)
-        if path.suffix != ".pt":
-            raise CheckpointError(f"{path} holds only generator weights; resuming needs a training checkpoint")
+        path = training_checkpoint(resolve_checkpoint(checkpoint_in(run_dir, checkpoint) or run_dir), "resuming")
         state = load_checkpoint(path)
         config = TrainConfig.from_saved(state["config"])
         if steps is not None or epochs is not None:
@@ -157,9 +165,7 @@ class Trainer:
              ) -> "Trainer":
         """A new run that starts from a checkpoint of another run (its weights, optimisers, step and random
         state) with some options changed; it records its parent and the step it forked at."""
-        path = resolve_checkpoint(checkpoint_in(parent_run, checkpoint) or parent_run)
-        if path.suffix != ".pt":
-            raise CheckpointError(f"{path} holds only generator weights; a fork needs a training checkpoint")
+        path = training_checkpoint(resolve_checkpoint(checkpoint_in(parent_run, checkpoint) or parent_run), "a fork")
         state = load_checkpoint(path)
         changes = dict(changes or {})
         fixed = sorted(set(changes) & set(FORK_FIXED))
@@ -310,6 +316,7 @@ class Trainer:
         return images
 
     def _open_run_dir(self) -> None:
+        option = "--run-dir" if self.run_dir is not None else "--runs-dir"
         if self.run_dir is None:
             self.run_dir = unique_run_dir(self.runs_dir, self.config)
         elif (self.resume_from is None or self.parent) and (self.run_dir / CONFIG_FILE).exists():
@@ -320,7 +327,7 @@ class Trainer:
             raise ConfigError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
                               f"or choose another --run-dir", field="run_dir")
         # One writer per run: the lock is taken before anything is written, and no link may lead out of the folder.
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        make_run_folder(self.run_dir, option)
         self._lock = RunLock(self.run_dir).acquire()
         try:
             check_links(self.run_dir)
