@@ -143,16 +143,21 @@ def check_links(run_dir: str | os.PathLike) -> None:
                              f"{more}); a trainer would write through it: remove it and try again")
 
 
+def refuse_a_file_in_the_way(folder: Path, option: str,
+                             advice: str = "choose a folder for the run (it is made if missing)") -> None:
+    """A ConfigError naming `option` when `folder`, or one above it, is a file: no folder can be there."""
+    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        where = f"{blocking} is a file" if blocking == folder else f"{folder} is inside {blocking}, a file"
+        raise ConfigError(f"{option}: {where}, not a folder; {advice}", field=option[2:].replace("-", "_"))
+
+
 def make_run_folder(run_dir: Path, option: str = "--run-dir") -> None:
     """Make a run folder (and the folders above it) unless it is there; a file in the way, or a folder that cannot
     be made, is a ConfigError naming `option`, the option that chose the place."""
+    refuse_a_file_in_the_way(run_dir, option)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        blocking = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), run_dir)
-        where = f"{blocking} is a file" if blocking == run_dir else f"{run_dir} is inside {blocking}, a file"
-        raise ConfigError(f"{option}: {where}, not a folder; choose a folder for the run (it is made if missing)",
-                          field=option[2:].replace("-", "_")) from None
     except OSError as e:
         raise ConfigError(f"{option}: cannot make the run folder {run_dir} ({e.strerror or e}); choose a "
                           f"{option} you can write to", field=option[2:].replace("-", "_")) from None

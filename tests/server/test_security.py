@@ -306,8 +306,11 @@ def test_a_token_on_the_command_line_works_with_a_warning(tmp_path):
     (["--memory-budget", "lots"], "is not a size"),
     (["--max-processes", "0"], "--max-processes must be at least 1"),
     (["--request-timeout", "0"], "--request-timeout must be between 0 and 3600 seconds"),
+    (["--runs-dir", "notes.txt"], "notes.txt is a file, not a folder; choose the folder of runs"),
+    (["--data-root", "notes.txt/data"], "data is inside"),
 ])
 def test_bad_serve_options_are_one_line(tmp_path, options, words):
+    (tmp_path / "notes.txt").write_text("a file where a folder is meant")
     result = run_cli("serve", "--port", "0", *options, cwd=tmp_path, timeout=HANG_S)
     assert result.returncode == 2 and words in result.stderr and len(result.stderr.strip().splitlines()) == 1
 

@@ -54,6 +54,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from dcgan.rundir import refuse_a_file_in_the_way
     from dcgan.server import create_app
     from dcgan.server.http import server_config
     from dcgan.server.settings import is_loopback, loopback_hosts
@@ -64,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--request-timeout must be between 0 and 3600 seconds, got {args.request_timeout:g}")
     if args.max_processes is not None and args.max_processes < 1:
         raise ConfigError(f"--max-processes must be at least 1, got {args.max_processes}")
+    refuse_a_file_in_the_way(Path(args.runs_dir).absolute(), "--runs-dir",
+                             "choose the folder of runs (it is made when the first run starts)")
+    for root in args.data_root or []:
+        refuse_a_file_in_the_way(Path(root).absolute(), "--data-root", "give a folder that holds datasets")
     tls = tls_files(args.ssl_certfile, args.ssl_keyfile)
     loopback = is_loopback(args.host)
     token = read_token(args)
