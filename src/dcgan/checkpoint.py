@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from safetensors import safe_open
 
-from dcgan.errors import CheckpointError
+from dcgan.errors import CheckpointError, first_line
 
 FORMAT = "dcgan-checkpoint"
 FORMAT_VERSION = 1
@@ -150,7 +150,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"checkpoint {path} does not exist") from e
     except Exception as e:  # truncated zips, foreign pickles refused by the weights-only loader, ...
         raise CheckpointError(f"{path} is not a readable dcgan checkpoint (truncated or foreign file: "
-                              f"{str(e).splitlines()[0][:200]}); use another checkpoint of the run") from e
+                              f"{first_line(e)}); use another checkpoint of the run") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a dcgan checkpoint (no '{FORMAT}' marker)")
     if state.get("format_version", 0) > FORMAT_VERSION:

@@ -68,6 +68,9 @@ def test_dcgan_eval_errors_are_one_line(short_run):
                    env={"TORCH_HOME": str(short_run / "no-torch-home")})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--inception-weights PATH" in done.stderr
+    done = run_cli("eval", str(short_run), "--metrics", "fid,nosuch")
+    assert done.returncode == 2 and "unknown metric 'nosuch'" in done.stderr
+    assert "scoring" not in done.stderr  # refused before the reference and the samples are made
 
 
 def test_a_64px_grey_run_evaluates_with_the_28px_classifier(fashion, tmp_path):

@@ -83,12 +83,18 @@ class EvalReport:
         return out
 
 
-def select_metrics(names: list[str] | None, extractor: FeatureExtractor) -> tuple[list[str], list[str]]:
-    """(metric names to compute, notes on those the extractor cannot give); unknown names are a ConfigError."""
+def check_metric_names(names: list[str] | None) -> list[str]:
+    """The metric names asked for (None: all); an unknown one is a ConfigError."""
     names = list(METRICS) if names is None else names
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         raise ConfigError(f"unknown metric {unknown[0]!r}: choose from {', '.join(METRICS)}")
+    return names
+
+
+def select_metrics(names: list[str] | None, extractor: FeatureExtractor) -> tuple[list[str], list[str]]:
+    """(metric names to compute, notes on those the extractor cannot give); unknown names are a ConfigError."""
+    names = check_metric_names(names)
     chosen, notes = [], []
     for name in names:
         needs = METRICS[name].needs
@@ -174,6 +180,7 @@ def evaluate_run(run: str | os.PathLike, *, samples: int = 10000, checkpoint: st
         raise ConfigError(f"-n must be between 2 and 100000, got {samples}")
     if max_reference is not None and max_reference < 2:
         raise ConfigError(f"--max-reference must be at least 2, got {max_reference}")
+    check_metric_names(metrics)  # before the slow part
     device = resolve_device(device)
     generator = load_generator(checkpoint if checkpoint is not None else run, device=device)
     cfg = generator.config

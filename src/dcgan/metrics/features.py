@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from dcgan.errors import ConfigError
+from dcgan.errors import ConfigError, first_line
 from dcgan.metrics.classifier import CLASSIFIER_DATASETS, PACKAGE_WEIGHTS, load_classifier, to_input
 
 FEATURE_SPACES = ("auto", "inception", "classifier")
@@ -204,8 +204,7 @@ def _load_inception_state(weights: str | os.PathLike | None) -> tuple[dict[str, 
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a foreign pickle refused by the weights-only loader, a truncated file, ...
-        raise ConfigError(f"{path} is not a readable Inception-v3 weights file ({str(e).splitlines()[0][:200]})"
-                          ) from e
+        raise ConfigError(f"{path} is not a readable Inception-v3 weights file ({first_line(e)})") from e
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConfigError(f"{path} does not hold a state dict of tensors")
     return state, path
