@@ -180,7 +180,8 @@ function showSample() {
   showReal(); // a run writes real.png before its first sample grid: asking earlier would only find nothing
   const src = `${runPath(state.view)}/samples/${step}.png`;
   const of = state.samples.length < state.sampleCount
-    ? `${index + 1} of ${integer(state.samples.length)} shown (${integer(state.sampleCount)} grids)` : `${index + 1} of ${state.samples.length}`;
+    ? `${index + 1} of ${integer(state.samples.length)} shown (${integer(state.sampleCount)} grids)`
+    : `${index + 1} of ${state.samples.length}`;
   $('#sample-label').textContent = `step ${integer(step)} · ${of}`;
   if (img.dataset.src === src) return;
   img.dataset.src = src;
