@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dcgan import Trainer, TrainConfig
+from dcgan.control import MAX_LIVE_CHANGES, Change
 from dcgan.errors import ConfigError
 from dcgan.events import HyperparameterChanged, SampleGrid, StatusChanged, StepMetrics
 from dcgan.rundir import read_metrics
@@ -128,6 +129,18 @@ def test_bad_live_changes_are_refused_in_the_callers_thread(fashion, changes, wo
     trainer = Trainer(small(steps=5), data=fashion, write_files=False)
     with pytest.raises(ConfigError, match=words):
         trainer.set_hyperparameters(**changes)
+
+
+def test_a_runs_live_changes_are_bounded_and_a_fork_goes_on(fashion):
+    """A run that has recorded MAX_LIVE_CHANGES live changes (here as a resumed run reads them back) refuses one
+    more, naming the fork; below the bound a change is taken."""
+    trainer = Trainer(small(steps=5), data=fashion, write_files=False)
+    trainer.changes = [Change(i, "lr_d", 2e-4, 3e-4) for i in range(MAX_LIVE_CHANGES - 1)]
+    trainer.set_hyperparameters(lr_d=4e-4)  # the last one a run keeps
+    trainer.changes.append(Change(MAX_LIVE_CHANGES, "lr_d", 3e-4, 4e-4))
+    with pytest.raises(ConfigError, match=f"the most one run keeps is {MAX_LIVE_CHANGES}: fork it") as refused:
+        trainer.set_hyperparameters(lr_g=1e-4)
+    assert refused.value.field == "lr_g"
 
 
 def test_resume_replays_live_changes(fashion, tmp_path, fixed_threads):

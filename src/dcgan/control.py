@@ -15,6 +15,9 @@ LIVE_FIELDS = ("lr_g", "lr_d", "d_steps", "label_smoothing", "instance_noise", "
 FORK_FIXED = ("dataset", "data_dir", "image_size", "channels", "latent_dim", "g_width", "d_width", "d_norm",
               "spectral_norm", "minibatch_discrimination", "conditional", "d_conditioning", "num_classes", "seed")
 STEP_PARTS = {"d": "d", "g": "g", "full": "dg"}
+# Live changes one run records: changes.json is rewritten at each, a resume replays them all and every answer about
+# the run lists them, so a client cannot make a run's record grow without end. A fork starts a new record.
+MAX_LIVE_CHANGES = 1000
 
 
 @dataclass(frozen=True)

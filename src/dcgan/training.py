@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from dcgan.cadence import every_n, sample_due
 from dcgan.checkpoint import GENERATOR_FILE, export_generator, load_checkpoint, resolve_checkpoint, save_checkpoint
 from dcgan.config import TrainConfig, fork_config
-from dcgan.control import FORK_FIXED, LIVE_FIELDS, STEP_PARTS, Change, Commands
+from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, epoch_order, load_dataset
 from dcgan.device import cpu_has_native_bf16, resolve_device, resolve_precision
 from dcgan.distributed import all_mean, any_process, current_world, lr_scale
@@ -378,6 +378,10 @@ class Trainer:
             raise ConfigError(f"{unknown[0]!r} cannot change during training; live options: "
                               f"{', '.join(LIVE_FIELDS)} (fork the run to change others)", field=unknown[0])
         dataclasses.replace(self.config, **changes).validate()
+        if len(self.changes) + len(changes) > MAX_LIVE_CHANGES:
+            raise ConfigError(f"this run has recorded {len(self.changes)} live changes, the most one run keeps is "
+                              f"{MAX_LIVE_CHANGES}: fork it (`dcgan train --fork <run>`, or the dashboard's Fork) "
+                              f"to go on changing", field=next(iter(changes)))
         self._commands.put("set", changes)
 
     @property
