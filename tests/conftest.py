@@ -146,6 +146,19 @@ def write_metrics_as_before_the_vocabulary(run_dir: Path) -> list[dict]:
     return rows
 
 
+def write_long_metrics(path: Path, row: dict, marks: dict[int, dict], steps: int = 60_000) -> None:
+    """A metrics.jsonl of `steps` logged steps, each `row` with its step and loss/D = the step, and after every
+    step that a key of `marks` divides, that mark row (e.g. {1000: {"event": "epoch"}}) with its step (and, for an
+    epoch end, the epoch): a long run's file, for tests of what reading one holds in memory."""
+    with open(path, "w") as f:
+        for step in range(1, steps + 1):
+            f.write(json.dumps({**row, "step": step, "loss/D": float(step)}) + "\n")
+            for every, mark in marks.items():
+                if step % every == 0:
+                    epoch = {"epoch": step // every} if mark.get("event") == "epoch" else {}
+                    f.write(json.dumps({**mark, "step": step, **epoch}) + "\n")
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
     """Run the real console entry point in a subprocess."""
     import subprocess

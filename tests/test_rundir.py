@@ -23,6 +23,7 @@ from dcgan.rundir import (LOCK_FILE, NOT_METRICS, RowEvent, RunFolder, RunLock, 
                           links_out, log_line, make_run_folder, parse_log_line, parse_rows, read_appended, row_event,
                           sample_name, step_of, unique_run_dir)
 from dcgan.vocabulary import STEP_METRICS
+from conftest import write_long_metrics
 
 LOCK_HOLDER = ("import sys, time\n"
                "from dcgan.rundir import RunLock\n"
@@ -230,11 +231,7 @@ def test_a_resume_trims_a_long_metrics_file_as_it_streams_past(tmp_path):
     older run's names come back as today's."""
     row = {"epoch": 0, "time": 1.7e9, "D_x": 0.69, "D/fake": 0.07, "loss/G": 2.85, "speed/images_per_s": 1791.3,
            "lr/G": 0.001, "lr/D": 0.001, "loss/ratio": 5.51, "D/fake_after_G": 0.69, "D/fake_before_G": 0.07}
-    with open(tmp_path / "metrics.jsonl", "w") as f:
-        for step in range(1, 60_001):
-            f.write(json.dumps({**row, "step": step, "loss/D": float(step)}) + "\n")
-            if step % 1000 == 0:
-                f.write(json.dumps({"event": "epoch", "step": step, "epoch": step // 1000}) + "\n")
+    write_long_metrics(tmp_path / "metrics.jsonl", row, {1000: {"event": "epoch"}})
     tracemalloc.start()
     try:
         RunFolder(tmp_path).truncate_rows(30_000)

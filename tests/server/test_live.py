@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import base64
-import json
 import os
 import socket
 import tracemalloc
@@ -20,6 +19,7 @@ from dcgan.server import create_app, schemas
 from dcgan.server.hub import Hub
 from dcgan.server.livestate import LiveState
 from dcgan.server.schemas import Heartbeat, StatusMessage, Status
+from conftest import write_long_metrics
 
 from .conftest import Live, finish, start, wait_status
 
@@ -43,13 +43,8 @@ def test_a_resumed_runs_earlier_history_streams_into_bounded_memory(tmp_path):
     row = {"epoch": 0, "time": 1.7e9, "D/fake": 0.07, "D/fake_after_G": 0.69, "D/fake_before_G": 0.07,
            "D/real": 0.69, "loss/G": 2.85, "speed/images_per_s": 1791.3, "lr/G": 0.001, "lr/D": 0.001,
            "loss/ratio": 5.51}
-    with open(tmp_path / "metrics.jsonl", "w") as f:
-        for step in range(1, 60_001):
-            f.write(json.dumps({**row, "step": step, "epoch": step // 5, "loss/D": float(step)}) + "\n")
-            if step % 5 == 0:
-                f.write(json.dumps({"event": "epoch", "step": step, "epoch": step // 5}) + "\n")
-            if step % 1000 == 0:
-                f.write(json.dumps({"event": "hparam", "step": step, "field": "lr_d", "old": 1, "new": 2}) + "\n")
+    marks = {5: {"event": "epoch"}, 1000: {"event": "hparam", "field": "lr_d", "old": 1, "new": 2}}
+    write_long_metrics(tmp_path / "metrics.jsonl", row, marks)
     live = LiveState(history_points=2000, log_lines=10)
     tracemalloc.start()
     try:

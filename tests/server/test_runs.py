@@ -14,7 +14,7 @@ import tracemalloc
 import pytest
 from PIL import Image
 
-from conftest import write_metrics_as_before_the_vocabulary
+from conftest import write_long_metrics, write_metrics_as_before_the_vocabulary
 from dcgan.sampling import LoadedGenerator
 from dcgan.server import schemas
 from dcgan.vocabulary import STEP_METRICS
@@ -288,11 +288,7 @@ def test_a_long_history_is_averaged_down_as_it_is_read_never_held_whole(api, run
     long = server.runs / "long-history"
     shutil.copytree(source, long, ignore=shutil.ignore_patterns("trainer.lock"))
     row = json.loads((source / "metrics.jsonl").read_text().splitlines()[0])
-    with open(long / "metrics.jsonl", "w") as f:
-        for step in range(1, 60_001):
-            f.write(json.dumps({**row, "step": step, "loss/D": float(step)}) + "\n")
-            if step % 1000 == 0:
-                f.write(json.dumps({"event": "epoch", "step": step, "epoch": step // 1000}) + "\n")
+    write_long_metrics(long / "metrics.jsonl", row, {1000: {"event": "epoch"}})
     tracemalloc.start()
     try:
         response = api.get("/api/runs/long-history/metrics", params={"max_points": 1000})
