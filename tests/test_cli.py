@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FIXED_THREADS, ROOT, run_cli, until
+from conftest import FIXED_THREADS, HANG_S, ROOT, run_cli, until
 from dcgan.config import TrainConfig
 from dcgan.datasets import data_home
 from dcgan.rundir import RunLock, read_metrics
@@ -87,6 +87,20 @@ def test_ctrl_c_before_training_starts_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert cli.main(["info"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_ctrl_c_while_torch_loads_stops_the_command(tmp_path):
+    """A Ctrl-C that lands inside torch's import (here: once numpy's core is loaded, which torch's import does
+    early) ends the command with exit code 130 and one line, and no run is started. Raised there, torch's import
+    swallowed it and the run trained to its end."""
+    proc = subprocess.Popen([sys.executable, "-m", "dcgan", "train", "--steps", "300", "--run-dir", "r",
+                             "--no-progress"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    maps = Path(f"/proc/{proc.pid}/maps")
+    until(lambda: "_multiarray_umath" in maps.read_text(), "numpy's core loaded by torch's import", timeout_s=HANG_S)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=HANG_S)
+    assert proc.returncode == 130 and err == "interrupted\n", err[-2000:]
+    assert not (tmp_path / "r").exists()
 
 
 def test_empty_and_unreadable_folders(tmp_path):

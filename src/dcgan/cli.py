@@ -7,9 +7,12 @@ assembles them, so commands can be added without touching each other.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
+import signal
 import sys
+import threading
 from typing import Sequence
 
 from dcgan.errors import DcganError
@@ -70,12 +73,34 @@ def parse(parser: Parser, argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+@contextlib.contextmanager
+def ctrl_c_held_back():
+    """Hold a Ctrl-C back until the block (the start-up's imports) is done, then raise it. A KeyboardInterrupt
+    raised inside numpy's import, which torch's import makes, is swallowed by torch (numpy is optional to it), and
+    the command then ran on: 3 of 3 Ctrl-C's sent while numpy loaded were lost and the run trained to its end; the
+    half-loaded numpy also failed the next import of it."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from dcgan.lifeline import honour_parent_env
 
     honour_parent_env()  # started by a dashboard server: end with it
     try:
-        args = parse(build_parser(), argv)  # seconds of imports (torch): Ctrl-C may come here too
+        with ctrl_c_held_back():  # a second or more of imports
+            args = parse(build_parser(), argv)
+            for library in ("torch", "torchvision"):  # the commands import them, some lazily: here for all
+                importlib.import_module(library)
         try:
             return args.func(args)
         except DcganError as e:
