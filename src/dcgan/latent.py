@@ -21,7 +21,6 @@ from dcgan.images import FIGURE_SIDE, Images, display_scale, gif_bytes, image_ar
 if TYPE_CHECKING:  # dcgan.sampling's LoadedGenerator calls into this module, so it is only named here
     from dcgan.sampling import LoadedGenerator
 
-MODES = ("slerp", "lerp")
 MAX_FRAMES = 10000  # frames in one path or walk, to bound memory and file sizes
 MAX_VARIATIONS = 64
 

@@ -529,10 +529,6 @@ class RunLock:
             self._file.close()  # closing the descriptor releases the flock
             self._file = None
 
-    @property
-    def held(self) -> bool:
-        return self._file is not None
-
 
 def holder(run_dir: str | os.PathLike) -> Holder | None:
     """The live process holding a run's lock, or None (no lock file, or its process has ended)."""

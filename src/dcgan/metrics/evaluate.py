@@ -208,21 +208,6 @@ def eval_file(target: Path) -> Path:
     return inside(run_of(target) or (target if target.is_dir() else target.parent), EVAL_FILE)
 
 
-def closest_pairs(report: EvalReport, generator, data, count: int = 8) -> torch.Tensor:
-    """The most copy-like samples of `generator` over their nearest images of `data` (the ImageData the
-    reference was made from): uint8 (2*count, C, H, W), samples first, for a grid of `count` columns."""
-    closest = report.details.get("closest", [])[:count]
-    if not closest:
-        raise ConfigError("the report has no nearest-neighbour results (the memorization metric was not run)")
-    which = [c["sample"] for c in closest]
-    z = generator.noise(report.samples, report.seed)[which]
-    labels = None
-    if generator.num_classes:  # the same classes evaluate_generator drew
-        labels = sample_labels(report.samples, generator.num_classes, data.labels, report.seed)[which]
-    samples = generator.generate(z, labels)
-    return torch.cat([samples, data.images[[c["train_index"] for c in closest]]])
-
-
 # --- During training ----------------------------------------------------------------------------------------
 
 EVAL_PREFIX = "eval/"
