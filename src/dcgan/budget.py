@@ -30,8 +30,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from dcgan.config import FOLDER_PREFIX, TrainConfig
-from dcgan.datasets import DATASETS
+from dcgan.config import TrainConfig
+from dcgan.datasets import DATASETS, FOLDER_PREFIX
 from dcgan.errors import ConfigError
 from dcgan.losses import LOSSES
 

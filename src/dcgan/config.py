@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcgan import datasets, losses
-from dcgan.datasets import DATASETS, FOLDER_PREFIX, native_format  # noqa: F401 (read by other modules too)
+from dcgan.datasets import DATASETS, native_format
 from dcgan.errors import ConfigError
 
 # 28 starts from a 7x7 map; every other size from 4x4 doubles up to the image.

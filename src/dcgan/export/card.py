@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from dcgan.config import FOLDER_PREFIX, TrainConfig
+from dcgan.config import TrainConfig
+from dcgan.datasets import FOLDER_PREFIX
 from dcgan.losses import LOSSES
 from dcgan.rundir import RunFolder
 from dcgan.sampling import LoadedGenerator

@@ -29,7 +29,7 @@ from dcgan.metrics.features import FeatureExtractor, user_cache
 from dcgan.metrics.fid import Gaussian, RunningGaussian
 from dcgan.metrics.inception_score import inception_score
 from dcgan.metrics.memorization import leave_one_out
-from dcgan.metrics.modes import class_histogram, mean_pairwise_distance
+from dcgan.metrics.modes import mean_pairwise_distance
 
 FORMAT = "dcgan-reference"
 FORMAT_VERSION = 1

@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from dcgan.config import FOLDER_PREFIX, TrainConfig
+from dcgan.config import TrainConfig
+from dcgan.datasets import FOLDER_PREFIX
 from dcgan.errors import ConfigError
 
 # Absolute paths in a message: a slash, then anything up to a space, quote or bracket.
