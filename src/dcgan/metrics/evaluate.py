@@ -148,14 +148,12 @@ def generated_batches(generator, count: int, seed: int, labels: torch.Tensor | N
 
 
 def evaluate_generator(generator, extractor: FeatureExtractor, reference: Reference, *, samples: int = 10000,
-                       seed: int = 0, metrics: list[str] | None = None, real_labels: torch.Tensor | None = None,
-                       cancelled: Callable[[], bool] = lambda: False) -> EvalReport | None:
-    """Score `samples` images of a LoadedGenerator (dcgan.sampling); None if `cancelled` turned true."""
+                       seed: int = 0, metrics: list[str] | None = None,
+                       real_labels: torch.Tensor | None = None) -> EvalReport:
+    """Score `samples` images of a LoadedGenerator (dcgan.sampling)."""
     start = time.perf_counter()
     labels = sample_labels(samples, generator.num_classes, real_labels, seed) if generator.num_classes else None
-    fake = extractor.stream(generated_batches(generator, samples, seed, labels), cancelled)
-    if cancelled():
-        return None
+    fake = extractor.stream(generated_batches(generator, samples, seed, labels))
     report = score(fake, reference, extractor, metrics=metrics, seed=seed)
     report.seconds = time.perf_counter() - start
     report.source = {"step": generator.step, "checkpoint": generator.source}

@@ -72,12 +72,10 @@ class FeatureExtractor:
         return self.stream([images])
 
     @torch.no_grad()
-    def stream(self, batches: Iterable[torch.Tensor], cancelled: Callable[[], bool] = lambda: False) -> Features:
+    def stream(self, batches: Iterable[torch.Tensor]) -> Features:
         """Features of uint8 batches from an iterator (e.g. a generator's output), never holding all images."""
         parts = []
         for batch in batches:
-            if cancelled():
-                break
             parts.extend(self._batch(batch[i:i + self.batch_size]) for i in range(0, batch.shape[0], self.batch_size))
         return Features.cat(parts) if parts else Features(torch.zeros(0, self.dim))
 

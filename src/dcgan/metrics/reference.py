@@ -131,16 +131,15 @@ def load_reference_file(path: Path) -> Reference | None:
 
 
 def reference_statistics(dataset: str, data: ImageData, extractor: FeatureExtractor, *,
-                         max_images: int | None = None, cache: bool = True,
+                         max_images: int | None = None,
                          progress: Callable[[str], None] | None = None) -> Reference:
     """The real data's reference in the extractor's space, from the cache when it holds it. `max_images` limits
     the real images (a fixed random subset): Inception-v3 on a CPU takes tens of minutes per 10,000."""
     key = reference_key(dataset, data, extractor, max_images)
     path = reference_dir() / f"{key}.safetensors"
-    if cache:
-        found = load_reference_file(path)
-        if found is not None:
-            return found
+    found = load_reference_file(path)
+    if found is not None:
+        return found
     images, subset = data.images, None
     if max_images and max_images < len(data):
         subset = torch.randperm(len(data), generator=torch.Generator().manual_seed(1))[:max_images]
@@ -148,9 +147,8 @@ def reference_statistics(dataset: str, data: ImageData, extractor: FeatureExtrac
     ref = compute_reference(images, extractor, key, progress=progress)
     if subset is not None:  # pool positions in the subset -> positions in the dataset
         ref.pool_indices = subset[ref.pool_indices]
-    if cache:
-        try:
-            save_reference(ref, path)
-        except OSError:
-            pass  # a read-only cache only costs the computation next time
+    try:
+        save_reference(ref, path)
+    except OSError:
+        pass  # a read-only cache only costs the computation next time
     return ref
