@@ -65,12 +65,6 @@ def test_weights_follow_normal_0_002_and_batchnorm_gamma_normal_1_002():
     assert torch.all(beta == 0)
 
 
-def test_discriminator_features_are_its_blocks():
-    d = Discriminator(32, 3, 8)
-    feats = d.features(torch.randn(2, 3, 32, 32))
-    assert [f.shape[1:] for f in feats] == [(8, 16, 16), (16, 8, 8), (32, 4, 4)]
-
-
 # --- G's first and D's last layer as the matrix products they are (docs/performance.md, "The small networks") ---
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])

@@ -148,15 +148,6 @@ class Discriminator(nn.Module):
             logit = logit + (self.project(labels) * features.sum(dim=(2, 3))).sum(dim=1)
         return logit, features
 
-    def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """The activation of every block, (B, C_i, H_i, W_i): D's learned representation (section 5.1)."""
-        x = self._condition_input(x, labels)
-        out = []
-        for block in self.blocks:
-            x = block(x)
-            out.append(x)
-        return out
-
 
 class MinibatchDiscrimination(nn.Module):
     """Salimans et al. 2016, section 3.2: features f(x_i) (N, A) -> o(x_i) (N, B), B = kernels. As in their
