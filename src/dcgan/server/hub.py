@@ -70,8 +70,7 @@ class Hub:
         self.send_timeout_s = send_timeout_s
         self.heartbeat_s = heartbeat_s
         self.clients: set[Client] = set()
-        # For tests and the benchmark: the memory bound held, and how often it had to act.
-        self.most_queued = 0  # the longest any client's queue has been
+        # For tests: how often the memory bound had to act.
         self.resyncs = 0  # backlogs that overflowed and were replaced by a hello
         self.dropped = 0  # clients cut off because one message took longer than send_timeout_s
 
@@ -82,7 +81,6 @@ class Hub:
         for client in self.clients:
             if not client.put(key, text):
                 self.resyncs += 1
-            self.most_queued = max(self.most_queued, len(client.queue))
 
     def resync_all(self) -> None:
         """Every client gets a fresh hello next (a new run started: its charts start over)."""
