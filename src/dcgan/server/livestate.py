@@ -61,10 +61,6 @@ class LiveHistory:
             self.points = [mean_row(self.points[i:i + 2]) for i in range(0, len(self.points), 2)]
             self.stride *= 2
 
-    def held(self) -> int:
-        """The rows held: points and marks."""
-        return len(self.points) + sum(len(kind) for kind in self.marks.values())
-
     def metrics(self) -> schemas.Metrics:
         rows = self.points + ([self.pending.mean()] if self.pending.rows else [])
         metrics = columns([row for kind in self.marks.values() for row in kind] + rows, self.limit)
