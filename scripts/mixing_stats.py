@@ -14,8 +14,9 @@ import argparse
 import torch
 
 from dcgan.attributes import class_logits
+from dcgan.images import to_uint8
 from dcgan.mixing import block_shapes, mixed_images
-from dcgan.sampling import load_generator, to_uint8
+from dcgan.sampling import load_generator
 
 
 def correlation(x: torch.Tensor, y: torch.Tensor) -> float:

@@ -14,9 +14,10 @@ from conftest import ROOT
 
 from dcgan.cli import main
 from dcgan.errors import ConfigError
+from dcgan.images import to_uint8
 from dcgan.mixing import block_shapes, mixed_images, restyle, style_mix
 from dcgan.models import Generator
-from dcgan.sampling import load_generator, to_uint8
+from dcgan.sampling import load_generator
 
 
 @pytest.fixture(scope="module")

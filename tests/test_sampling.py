@@ -13,7 +13,8 @@ from dcgan.cli import main
 from dcgan.config import TrainConfig
 from dcgan.data import ImageData
 from dcgan.errors import CheckpointError, ConfigError
-from dcgan.sampling import Images, load_generator
+from dcgan.images import Images
+from dcgan.sampling import load_generator
 from dcgan.training import Trainer
 
 

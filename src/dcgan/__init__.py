@@ -18,7 +18,7 @@ _EXPORTS = {
     "DcganError": "dcgan.errors", "ConfigError": "dcgan.errors", "DataError": "dcgan.errors",
     "CheckpointError": "dcgan.errors",
     "Generator": "dcgan.models", "Discriminator": "dcgan.models",
-    "Images": "dcgan.sampling", "LoadedGenerator": "dcgan.sampling", "load_generator": "dcgan.sampling",
+    "Images": "dcgan.images", "LoadedGenerator": "dcgan.sampling", "load_generator": "dcgan.sampling",
     "Trainer": "dcgan.training",
     "Interpolation": "dcgan.latent", "Arithmetic": "dcgan.latent", "interpolate": "dcgan.latent",
     "walk": "dcgan.latent", "arithmetic": "dcgan.latent", "slerp": "dcgan.latent", "lerp": "dcgan.latent",

@@ -15,7 +15,7 @@ runs/<name>/
   log.txt             the log lines, "level: message"
   samples/step-0000200.png   fixed-noise grids (when: dcgan.cadence)
   real.png            real training images laid out as those grids, at the same size
-  progress.gif        those grids animated (an evenly spread subset for long runs: sampling.write_gif)
+  progress.gif        those grids animated (an evenly spread subset for long runs: images.write_gif)
   checkpoints/        step-0001000.pt files and `last` (dcgan.checkpoint)
   generator.safetensors   G's weights for sharing (dcgan.checkpoint)
   eval.json           `dcgan eval`'s report (dcgan.metrics.evaluate)

@@ -11,12 +11,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from dcgan.checkpoint import GENERATOR_FILE, load_checkpoint, load_generator_file, resolve_checkpoint
+from dcgan.checkpoint import load_checkpoint, load_generator_file, resolve_checkpoint
 from dcgan.config import TrainConfig
 from dcgan.errors import CheckpointError, ConfigError
-# The image helpers were part of this module: they are still importable from it (__all__ below).
-from dcgan.images import (Images, display_scale, ffmpeg_path, gif_bytes, grid_array, grid_nrow, image_array,
-                          mp4_bytes, png_bytes, to_uint8, write_gif)
+from dcgan.images import Images, grid_nrow, to_uint8
 from dcgan.models import Generator, build_generator
 
 if TYPE_CHECKING:
@@ -202,7 +200,3 @@ def real_grid(config: TrainConfig, data: ImageData) -> tuple[torch.Tensor, int]:
         picks.append(of_class[order[torch.arange(columns) % max(len(of_class), 1)]] if len(of_class) else
                      torch.zeros(columns, dtype=torch.long))
     return data.images[torch.cat(picks)], columns
-
-
-__all__ = ["Images", "LoadedGenerator", "load_generator", "to_uint8", "grid_array", "png_bytes", "image_array",
-           "display_scale", "gif_bytes", "mp4_bytes", "ffmpeg_path", "write_gif", "GENERATOR_FILE"]
