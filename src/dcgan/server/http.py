@@ -26,19 +26,20 @@ class RequestDeadline(H11Protocol):
     """h11 that closes a connection whose request has not arrived whole within `request_seconds`."""
 
     request_seconds = REQUEST_SECONDS
+    _deadline: asyncio.TimerHandle | None = None
+    _waiting_since: Any = None  # the request/response cycle before the one the deadline waits for
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._deadline: asyncio.TimerHandle | None = None
         self._arm()
 
     def _arm(self) -> None:
         self._disarm()
-        self._waiting_since = self.cycle  # the request being waited for is the next one after this
+        self._waiting_since = self.cycle
         self._deadline = self.loop.call_later(self.request_seconds, self._too_slow)
 
     def _disarm(self) -> None:
-        if getattr(self, "_deadline", None) is not None:
+        if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
 
