@@ -54,11 +54,11 @@ def server(fashion, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def serving(app: Any, runs: Path, request_seconds: float = REQUEST_SECONDS):
+def serving(app: Any, runs: Path, request_seconds: float = REQUEST_SECONDS, **bounds: Any):
     """uvicorn serving `app` on a free loopback port, in a thread, until the block ends: configured as `dcgan serve`
-    configures it (h11, its head limit and request deadline)."""
+    configures it (h11, its head limit, request deadline and connection limit; `bounds` changes them)."""
     sock = listen("127.0.0.1", 0)
-    uv = uvicorn.Server(server_config(app, request_seconds))
+    uv = uvicorn.Server(server_config(app, request_seconds, **bounds))
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

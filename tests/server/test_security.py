@@ -378,3 +378,32 @@ def test_a_request_that_does_not_arrive_in_time_is_cut_off_and_a_websocket_is_no
             time.sleep(1.5)  # past the deadline
             live.wait_for(lambda m: len(live.of("heartbeat")) > first + 5)  # still receiving
             live.ws.send("still open")
+
+
+def test_connections_beyond_the_limit_are_answered_503_and_closed(tmp_path):
+    """At most max_connections at once (here 4, counting the one asking): idle connections fill the rest, and a
+    request on one more is refused at once; when one closes, requests are served again."""
+    request = b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with serving(create_app(tmp_path / "runs"), tmp_path / "runs", max_connections=4) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=HANG_S) for _ in range(3)]
+        try:
+            for sock in idle:  # each answered once and kept alive: the server counts it
+                sock.sendall(request)
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as extra:
+                extra.sendall(request)
+                assert extra.recv(65536).startswith(b"HTTP/1.1 503")
+                assert closed_by_server(extra)
+        finally:
+            idle.pop().close()
+        deadline = time.monotonic() + HANG_S
+        while True:  # the server notices the close when it next reads that socket
+            with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as again:
+                again.sendall(request)
+                if again.recv(65536).startswith(b"HTTP/1.1 200"):
+                    break
+            assert time.monotonic() < deadline, "requests were still refused after a connection closed"
+            time.sleep(0.05)
+        for sock in idle:
+            sock.close()

@@ -6,6 +6,10 @@
   response on it. uvicorn gives a request no deadline, so a client could hold connections open by sending a byte
   now and then (a "slowloris"); here each is closed when its time is up. A WebSocket is exempt once upgraded: its
   messages are bounded in size (WS_MAX_MESSAGE) and the live feed sends heartbeats.
+- At most `max_connections` connections (HTTP and WebSocket together) are served at once: a request on one more is
+  answered 503 and its connection closed (uvicorn's limit_concurrency; it sets none by default). With the
+  deadline above, a flood of connections frees each within `request_seconds`, and the count stays below the
+  process's usual open-file limit (1024), so the server's own files still open.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ WS_MAX_MESSAGE = 64 * 1024  # clients only send tiny messages (the server ignore
 # Browsers send a few KiB: a request can make the server hold this plus one read from the socket (256 KiB).
 MAX_REQUEST_HEAD = 64 * 1024
 REQUEST_SECONDS = 20.0  # nginx's client_header_timeout is 60 s; the dashboard's requests are small
+# A browser tab holds up to 6 HTTP connections and one WebSocket; Settings.max_clients (64) feeds 64 tabs live.
+MAX_CONNECTIONS = 512
 
 
 class RequestDeadline(H11Protocol):
@@ -68,8 +74,10 @@ class RequestDeadline(H11Protocol):
         super().connection_lost(exc)
 
 
-def server_config(app: Any, request_seconds: float = REQUEST_SECONDS, **options: Any) -> uvicorn.Config:
+def server_config(app: Any, request_seconds: float = REQUEST_SECONDS, max_connections: int = MAX_CONNECTIONS,
+                  **options: Any) -> uvicorn.Config:
     """uvicorn's configuration for the dashboard (`dcgan serve` and the tests' servers alike)."""
     protocol = type("RequestDeadline", (RequestDeadline,), {"request_seconds": request_seconds})
     return uvicorn.Config(app, log_level="warning", access_log=False, ws_max_size=WS_MAX_MESSAGE, http=protocol,
-                          h11_max_incomplete_event_size=MAX_REQUEST_HEAD, **options)
+                          h11_max_incomplete_event_size=MAX_REQUEST_HEAD, limit_concurrency=max_connections,
+                          **options)
