@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from blocked_imports import env_without
 from conftest import FIXED_THREADS, HANG_S, ROOT, run_cli, until
+from dcgan.cli import COMMANDS
 from dcgan.config import TrainConfig
 from dcgan.datasets import data_home
 from dcgan.rundir import RunLock, read_metrics
@@ -76,12 +78,30 @@ def test_a_misspelt_option_names_its_command_and_the_nearest_option(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_help_and_a_mistyped_command_answer_without_importing_torch(tmp_path):
+    """`dcgan --help` lists every command with its line, and a mistyped command is one line, without importing
+    torch (seconds): here torch, torchvision and numpy cannot be imported at all. A command's own help still
+    imports what its options need."""
+    env = env_without(tmp_path / "blocked", "torch", "torchvision", "numpy")
+    listed = run_cli("--help", env=env)
+    assert listed.returncode == 0, listed.stderr
+    for name, (_, help_line) in COMMANDS.items():
+        assert name in listed.stdout and help_line.split()[0] in listed.stdout
+    assert "Traceback" not in listed.stderr
+    mistyped = run_cli("trian", env=env)
+    assert mistyped.returncode == 2 and mistyped.stdout == ""
+    assert mistyped.stderr.count("\n") == 1 and "invalid choice: 'trian'" in mistyped.stderr, mistyped.stderr
+    served = run_cli("serve", "--help", env=env)
+    assert served.returncode == 0 and "--request-timeout" in served.stdout, served.stderr
+    assert "--minibatch-discrimination" in run_cli("train", "--help").stdout  # built when asked for
+
+
 def test_ctrl_c_before_training_starts_is_one_line(monkeypatch, capsys):
     """Ctrl-C while the command still imports and parses (seconds on a slow machine) ends with exit code 130 and
     one line, as it does during a command, not with an import's traceback."""
     from dcgan import cli
 
-    def interrupted():
+    def interrupted(argv):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "build_parser", interrupted)

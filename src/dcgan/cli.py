@@ -1,7 +1,7 @@
 """The `dcgan` command line: parse -> config -> run. Every DcganError becomes one line and exit code 2.
 
-Each command lives in its own module under dcgan.commands with `register(subparsers)`; this file only
-assembles them, so commands can be added without touching each other.
+Each command lives in its own module under dcgan.commands with `register(parser)`; this file only lists them
+(COMMANDS) and assembles the one asked for, so commands can be added without touching each other.
 """
 
 from __future__ import annotations
@@ -18,23 +18,27 @@ from typing import Sequence
 from dcgan.errors import DcganError
 
 EXIT_USAGE = 2
-# The commands, in the order `dcgan --help` lists them.
-COMMANDS = [
-    "dcgan.commands.train",
-    "dcgan.commands.generate",
-    "dcgan.commands.export",
-    "dcgan.commands.interpolate",
-    "dcgan.commands.arithmetic",
-    "dcgan.commands.mix",
-    "dcgan.commands.attribute",
-    "dcgan.commands.probe",
-    "dcgan.commands.eval",
-    "dcgan.commands.train_classifier",
-    "dcgan.commands.info",
-    "dcgan.commands.fetch",
-    "dcgan.commands.bench",
-    "dcgan.commands.serve",
-]
+# Each command's module (with `register(parser)`) and the line `dcgan --help` gives it, in the order it lists them.
+# Only the named command's module is imported, so `dcgan --help` and a mistyped command answer at once: most
+# commands import torch (two seconds or more).
+COMMANDS = {
+    "train": ("dcgan.commands.train", "train a DCGAN (or resume a run)"),
+    "generate": ("dcgan.commands.generate", "generate images from a trained generator"),
+    "export": ("dcgan.commands.export", "share a generator: ONNX, TorchScript, safetensors or a web page"),
+    "interpolate": ("dcgan.commands.interpolate", "walk G's latent space between seeds (strip PNG, GIF, MP4)"),
+    "arithmetic": ("dcgan.commands.arithmetic", "vector arithmetic on noise vectors: A - B + C"),
+    "mix": ("dcgan.commands.mix", "style mixing: early blocks from one seed, later blocks' style from another"),
+    "attribute": ("dcgan.commands.attribute", "slide samples along the direction in z that moves them toward a "
+                  "class"),
+    "probe": ("dcgan.commands.probe", "linear probe of D's features with few labels (paper section 5.1)"),
+    "eval": ("dcgan.commands.eval", "measure sample quality: FID, KID, precision/recall, IS, mode collapse"),
+    "train-classifier": ("dcgan.commands.train_classifier", "train the evaluation classifier for mnist or "
+                         "fashion-mnist"),
+    "info": ("dcgan.commands.info", "versions, devices and datasets available offline"),
+    "fetch": ("dcgan.commands.fetch", "download a named dataset into the data home, for offline use"),
+    "bench": ("dcgan.commands.bench", "measure training and generation speed against a textbook loop"),
+    "serve": ("dcgan.commands.serve", "the live dashboard: train, watch and generate from a browser"),
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -44,15 +48,19 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> Parser:
+def build_parser(argv: Sequence[str] | None = None) -> Parser:
+    """The parser of `dcgan argv`: every command's options when argv is None, else only those of the command
+    argv names (the others are listed, not built)."""
     from dcgan import __version__
 
     parser = Parser(prog="dcgan", description="Train, watch, evaluate and use DCGANs (Radford et al., 2015).")
     parser.add_argument("--version", action="version", version=f"dcgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for name in COMMANDS:
-        importlib.import_module(name).register(sub)
+    for name, (module, help_line) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_line)
+        if argv is None or argv[:1] == [name]:
+            importlib.import_module(module).register(command)
     return parser
 
 
@@ -98,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     honour_parent_env()  # started by a dashboard server: end with it
     try:
         with ctrl_c_held_back():  # a second or more of imports
-            args = parse(build_parser(), argv)
+            argv = sys.argv[1:] if argv is None else list(argv)
+            args = parse(build_parser(argv), argv)
             for library in ("torch", "torchvision"):  # the commands import them, some lazily: here for all
                 importlib.import_module(library)
         try:

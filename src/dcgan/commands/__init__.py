@@ -1,4 +1,5 @@
-"""One module per `dcgan` command, each with `register(subparsers)`; listed in dcgan.cli.COMMANDS."""
+"""One module per `dcgan` command, each with `register(parser)` (its description and options); listed in
+dcgan.cli.COMMANDS with the line `dcgan --help` gives it."""
 
 
 def add_checkpoint_option(parser) -> None:

@@ -30,14 +30,13 @@ def parse_group(text: str, flag: str) -> list[int] | str:
     return seeds
 
 
-def register(sub) -> None:
-    p = sub.add_parser("arithmetic", help="vector arithmetic on noise vectors: A - B + C",
-                       description="Average the noise vectors of each group, compute mean(A) - mean(B) + mean(C) "
-                       "and generate it (Radford et al. 2015, section 6.3; the paper averages three samples per "
-                       "group). A group is a list of seeds (pick them from `dcgan generate -n 1 --seed S` images) "
-                       "or class:K / class:NAME: the first --per-group seeds whose images the run's domain "
-                       "classifier (mnist, fashion-mnist) predicts as that class. Writes a figure like the "
-                       "paper's figure 7, by default into the run's latent/ folder.")
+def register(p) -> None:
+    p.description = ("Average the noise vectors of each group, compute mean(A) - mean(B) + mean(C) "
+                     "and generate it (Radford et al. 2015, section 6.3; the paper averages three samples per "
+                     "group). A group is a list of seeds (pick them from `dcgan generate -n 1 --seed S` images) "
+                     "or class:K / class:NAME: the first --per-group seeds whose images the run's domain "
+                     "classifier (mnist, fashion-mnist) predicts as that class. Writes a figure like the "
+                     "paper's figure 7, by default into the run's latent/ folder.")
     p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--a", required=True, metavar="GROUP", help="group A: seeds (1,2,3) or class:K")
     p.add_argument("--b", required=True, metavar="GROUP", help="group B, subtracted: seeds or class:K")

@@ -9,13 +9,12 @@ from dcgan.commands import add_checkpoint_option
 from dcgan.commands.mix import parse_seeds
 
 
-def register(sub) -> None:
-    p = sub.add_parser("attribute", help="slide samples along the direction in z that moves them toward a class",
-                       description="Attribute manipulation without hand-picked seeds (docs/latent.md): draw "
-                       "--samples noise vectors, score G's images with the domain classifier of dcgan's "
-                       "evaluation (mnist, fashion-mnist), fit the class's log-odds linearly in z (InterFaceGAN, "
-                       "Shen et al. 2020) and move each start seed's z along that direction. Writes a strip PNG "
-                       "(one row per start seed) and prints the classifier's probability of the class along it.")
+def register(p) -> None:
+    p.description = ("Attribute manipulation without hand-picked seeds (docs/latent.md): draw "
+                     "--samples noise vectors, score G's images with the domain classifier of dcgan's "
+                     "evaluation (mnist, fashion-mnist), fit the class's log-odds linearly in z (InterFaceGAN, "
+                     "Shen et al. 2020) and move each start seed's z along that direction. Writes a strip PNG "
+                     "(one row per start seed) and prints the classifier's probability of the class along it.")
     p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--toward", required=True, metavar="CLASS", help="the class to move toward: a number or a name "
                    "(e.g. sneaker)")

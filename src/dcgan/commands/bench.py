@@ -10,11 +10,10 @@ import sys
 from dcgan.config import TrainConfig
 
 
-def register(sub) -> None:
-    p = sub.add_parser("bench", help="measure training and generation speed against a textbook loop",
-                       description="Time the trainer's real step and generation (images/s, FLOPs, model FLOP "
-                                   "utilisation against this device's measured matmul peak) and a plain textbook "
-                                   "DCGAN loop of the same architecture, in the same run.")
+def register(p) -> None:
+    p.description = ("Time the trainer's real step and generation (images/s, FLOPs, model FLOP "
+                     "utilisation against this device's measured matmul peak) and a plain textbook "
+                     "DCGAN loop of the same architecture, in the same run.")
     p.add_argument("--dataset", default="fashion-mnist", help="dataset to read (default: fashion-mnist)")
     p.add_argument("--image-size", type=int, default=64, help="training resolution (default: 64)")
     p.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")

@@ -10,15 +10,14 @@ from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError
 
 
-def register(sub) -> None:
+def register(p) -> None:
     from dcgan.metrics.features import FEATURE_SPACES
     from dcgan.metrics.registry import METRICS
 
-    p = sub.add_parser("eval", help="measure sample quality: FID, KID, precision/recall, IS, mode collapse",
-                       description="Generate samples from a run and compare them with its training data: FID, KID, "
-                                   "precision and recall (k=3), the Inception Score (or the domain classifier's "
-                                   "analogue), class coverage, diversity and nearest-neighbour copying. Prints a "
-                                   "table and writes eval.json into the run. See docs/evaluation.md.")
+    p.description = ("Generate samples from a run and compare them with its training data: FID, KID, "
+                     "precision and recall (k=3), the Inception Score (or the domain classifier's "
+                     "analogue), class coverage, diversity and nearest-neighbour copying. Prints a "
+                     "table and writes eval.json into the run. See docs/evaluation.md.")
     p.add_argument("run", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("-n", "--samples", type=int, default=10000, help="generated samples to score (default: 10000; "
                    "FID is biased by the count, so compare numbers made with the same -n)")

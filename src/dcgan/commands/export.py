@@ -11,13 +11,12 @@ FORMAT_HELP = ("onnx (generator.onnx, dynamic batch), torchscript (generator.pt)
                "config) or page (index.html that generates in the browser, offline, also from the file system)")
 
 
-def register(sub) -> None:
+def register(p) -> None:
     from dcgan.export import FORMATS
 
-    p = sub.add_parser("export", help="share a generator: ONNX, TorchScript, safetensors or a web page",
-                       description="Write a run's generator (its EMA weights when it keeps them) into a folder "
-                                   "with manifest.json (inputs, outputs, how to turn outputs into pixels, source "
-                                   "and evaluation), MODEL_CARD.md and samples.png. See docs/export.md.")
+    p.description = ("Write a run's generator (its EMA weights when it keeps them) into a folder "
+                     "with manifest.json (inputs, outputs, how to turn outputs into pixels, source "
+                     "and evaluation), MODEL_CARD.md and samples.png. See docs/export.md.")
     p.add_argument("run", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--format", choices=FORMATS, default="onnx", help=f"{FORMAT_HELP} (default: onnx)")
     p.add_argument("--out", required=True, metavar="DIR", help="the folder to write; it must not exist or be "

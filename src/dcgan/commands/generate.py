@@ -9,9 +9,8 @@ from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError
 
 
-def register(sub) -> None:
-    p = sub.add_parser("generate", help="generate images from a trained generator",
-                       description="Generate images from a run folder, a checkpoint or generator.safetensors.")
+def register(p) -> None:
+    p.description = "Generate images from a run folder, a checkpoint or generator.safetensors."
     p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("-n", "--count", type=int, default=64, help="how many images (default: 64)")
     p.add_argument("--seed", type=int, default=None, help="noise seed: the same seed gives the same images")

@@ -6,8 +6,7 @@ import argparse
 import platform
 
 
-def register(sub) -> None:
-    p = sub.add_parser("info", help="versions, devices and datasets available offline")
+def register(p) -> None:
     p.add_argument("--data-dir", default="./data", help="where to look for datasets (default: ./data)")
     p.set_defaults(func=run)
 

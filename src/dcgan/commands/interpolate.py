@@ -11,13 +11,12 @@ from dcgan.errors import ConfigError
 MEDIA_SUFFIXES = (".png", ".gif", ".mp4")
 
 
-def register(sub) -> None:
-    p = sub.add_parser("interpolate", help="walk G's latent space between seeds (strip PNG, GIF, MP4)",
-                       description="Images along the path between two seeds' noise vectors (Radford et al. "
-                       "2015, section 6.1), or with --walk along a closed loop through K seeds. Writes a strip "
-                       "PNG (one row per path), a looping GIF and, when ffmpeg is on PATH, an MP4, by default "
-                       "into the run's latent/ folder. Seed S names the image `dcgan generate -n 1 --seed S` "
-                       "draws.")
+def register(p) -> None:
+    p.description = ("Images along the path between two seeds' noise vectors (Radford et al. "
+                     "2015, section 6.1), or with --walk along a closed loop through K seeds. Writes a strip "
+                     "PNG (one row per path), a looping GIF and, when ffmpeg is on PATH, an MP4, by default "
+                     "into the run's latent/ folder. Seed S names the image `dcgan generate -n 1 --seed S` "
+                     "draws.")
     p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--from", dest="from_seed", type=int, metavar="SEED",
                    help="seed of the first image (with --walk: of the first point; default 0)")

@@ -24,14 +24,13 @@ def parse_seeds(text: str, flag: str) -> list[int]:
     return seeds
 
 
-def register(sub) -> None:
-    p = sub.add_parser("mix", help="style mixing: early blocks from one seed, later blocks' style from another",
-                       description="Style mixing for a DCGAN (docs/latent.md): the grid has the column seeds' "
-                       "images (B) along the top and the row seeds' (A) down the left; each cell is A run through "
-                       "G with its feature maps renormalised to B's per-channel statistics from block K on "
-                       "(AdaIN, Huang & Belongie 2017), so the blocks before K come from A and the style of the "
-                       "later ones from B (the mixing of Karras et al. 2019, section 3.1). Writes one PNG per "
-                       "block, by default into the run's latent/ folder.")
+def register(p) -> None:
+    p.description = ("Style mixing for a DCGAN (docs/latent.md): the grid has the column seeds' "
+                     "images (B) along the top and the row seeds' (A) down the left; each cell is A run through "
+                     "G with its feature maps renormalised to B's per-channel statistics from block K on "
+                     "(AdaIN, Huang & Belongie 2017), so the blocks before K come from A and the style of the "
+                     "later ones from B (the mixing of Karras et al. 2019, section 3.1). Writes one PNG per "
+                     "block, by default into the run's latent/ folder.")
     p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--rows", default="0-5", metavar="SEEDS", help="seeds of source A, one per row (default 0-5)")
     p.add_argument("--cols", default="6-11", metavar="SEEDS", help="seeds of source B, one per column (default "

@@ -9,14 +9,13 @@ from pathlib import Path
 from dcgan.commands import add_checkpoint_option
 
 
-def register(sub) -> None:
-    p = sub.add_parser("probe", help="linear probe of D's features with few labels (paper section 5.1)",
-                       description="Fit a linear L2-SVM on the trained D's features (every block max-pooled to "
-                       "4x4, flattened and concatenated; Radford et al. 2015, section 5.1) with a few labels "
-                       "per class, and report its test accuracy beside the same probe on the D the run started "
-                       "from (same architecture, the run's seed) and on raw pixels. Needs a labelled dataset: "
-                       "mnist, fashion-mnist, cifar10 (scored on their test split) or a folder of class folders "
-                       "(scored on the images not used for fitting).")
+def register(p) -> None:
+    p.description = ("Fit a linear L2-SVM on the trained D's features (every block max-pooled to "
+                     "4x4, flattened and concatenated; Radford et al. 2015, section 5.1) with a few labels "
+                     "per class, and report its test accuracy beside the same probe on the D the run started "
+                     "from (same architecture, the run's seed) and on raw pixels. Needs a labelled dataset: "
+                     "mnist, fashion-mnist, cifar10 (scored on their test split) or a folder of class folders "
+                     "(scored on the images not used for fitting).")
     p.add_argument("target", help="runs/<name> or a checkpoint .pt file (the probe needs D, which "
                    "generator.safetensors lacks)")
     p.add_argument("--labels-per-class", type=int, default=100, help="labelled images per class the probes "

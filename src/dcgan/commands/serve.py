@@ -16,11 +16,10 @@ TOKEN_ENV = "DCGAN_TOKEN"
 SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
-def register(sub) -> None:
-    p = sub.add_parser("serve", help="the live dashboard: train, watch and generate from a browser",
-                       description="Serve the dashboard: start and stop training from a browser and watch the "
-                                   "curves and samples live; browse past runs and generate images. One process, "
-                                   "one port; the API is documented at /docs.")
+def register(p) -> None:
+    p.description = ("Serve the dashboard: start and stop training from a browser and watch the "
+                     "curves and samples live; browse past runs and generate images. One process, "
+                     "one port; the API is documented at /docs.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
                    "only; any other address needs an access token)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")

@@ -49,10 +49,9 @@ def given_config_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k in names}
 
 
-def register(sub) -> None:
-    p = sub.add_parser("train", help="train a DCGAN (or resume a run)",
-                       description="Train a DCGAN. Options given on the command line override a config file, "
-                                   "whose options override the preset.")
+def register(p) -> None:
+    p.description = ("Train a DCGAN. Options given on the command line override a config file, "
+                     "whose options override the preset.")
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
     p.add_argument("--config", metavar="FILE", help="read options from a TOML or JSON file: any option below by "
                    "its field name (batch_size = 32) and preset = NAME; options typed here win over the file, the "

@@ -10,14 +10,13 @@ from pathlib import Path
 from dcgan.errors import ConfigError
 
 
-def register(sub) -> None:
+def register(p) -> None:
     from dcgan.metrics.classifier import CLASSIFIER_DATASETS
 
-    p = sub.add_parser("train-classifier", help="train the evaluation classifier for mnist or fashion-mnist",
-                       description="Train the small CNN classifier whose penultimate features give FID, KID and "
-                                   "precision/recall offline, and whose class predictions give the mode statistics "
-                                   "of `dcgan eval --features classifier`. Reports the official test-set accuracy "
-                                   "and writes safetensors weights with a JSON record next to them.")
+    p.description = ("Train the small CNN classifier whose penultimate features give FID, KID and "
+                     "precision/recall offline, and whose class predictions give the mode statistics "
+                     "of `dcgan eval --features classifier`. Reports the official test-set accuracy "
+                     "and writes safetensors weights with a JSON record next to them.")
     p.add_argument("--dataset", required=True, choices=CLASSIFIER_DATASETS, help="the dataset to classify")
     p.add_argument("--data-dir", default="data", help="where datasets live or are downloaded (default: data)")
     p.add_argument("--epochs", type=int, default=6, help="passes over the training set (default: 6)")
