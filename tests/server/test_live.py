@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import base64
+import math
 import os
 import socket
 import tracemalloc
@@ -18,6 +19,7 @@ from starlette.websockets import WebSocketDisconnect
 from dcgan.server import create_app, schemas
 from dcgan.server.hub import Hub
 from dcgan.server.livestate import LiveState
+from dcgan.server.runs import SampleIndex
 from dcgan.server.schemas import Heartbeat, StatusMessage, Status
 from conftest import write_long_metrics
 
@@ -31,7 +33,8 @@ def test_a_new_client_gets_the_whole_history_first(api, server):
     assert hello["status"]["run"] == run and hello["status"]["state"] == "finished"
     assert hello["history"]["step"] == list(range(1, 13))
     assert {"loss/D", "loss/G", "D/real", "D/fake"} <= set(hello["history"]["series"])
-    assert hello["sample_steps"] == {"count": 4, "first": 0, "last": 12, "steps": [0, 5, 10, 12], "thinned": False}
+    assert hello["sample_steps"] == {"count": 4, "first": 0, "last": 12, "steps": [0, 5, 10, 12], "every": 1,
+                                     "thinned": False}
     assert any("device: cpu" in line["message"] for line in hello["log"])
 
 
@@ -74,6 +77,21 @@ def test_the_live_sample_steps_stay_bounded_however_many_grids_a_run_saves():
     assert len(live.samples.kept) < schemas.MAX_SAMPLE_STEPS and len(answer.steps) <= schemas.MAX_SAMPLE_STEPS
     gaps = {b - a for a, b in zip(answer.steps, answer.steps[1:-1])}
     assert gaps == {1024} and answer.steps[-1] == 1_000_000  # every 1024th grid from the first, and the last
+    assert answer.every == 1024
+
+
+def test_the_sample_steps_say_their_stride_so_a_client_can_go_on_thinning_as_the_server_does():
+    """However many grids a run saved, its sample steps are the i-th grids with i a multiple of `every` and the
+    last, `every` the smallest power of 2 leaving fewer than the limit of such grids (as schemas.SampleSteps
+    documents it), so a client can go on adding a live run's grids as the server does (the page: tests/e2e)."""
+    limit = 8  # small, to cross many doublings cheaply
+    for count in range(40):
+        steps = [10 * i for i in range(count)]
+        answer = SampleIndex(steps, limit).answer()
+        every = next(k for k in (2**p for p in range(10)) if math.ceil(count / k) < limit)
+        assert answer.every == every, count
+        assert answer.steps == sorted({*steps[::every], *steps[-1:]}), count
+        assert answer.thinned == (len(answer.steps) < count) and answer.count == count
 
 
 def test_live_events_status_metrics_samples_log_checkpoint_heartbeat(api, server):

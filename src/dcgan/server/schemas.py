@@ -213,8 +213,13 @@ class SampleSteps(BaseModel):
     first: int | None = Field(None, description="the step of its first grid (None: it has none)")
     last: int | None = Field(None, description="the step of its newest grid")
     steps: list[int] = Field([], max_length=MAX_SAMPLE_STEPS, description=f"their steps in order, at most "
-                             f"{MAX_SAMPLE_STEPS}: beyond that every k-th grid from the first (k a power of 2), and "
-                             f"the last; /samples/{{step}}.png serves any of them")
+                             f"{MAX_SAMPLE_STEPS}: every `every`-th grid from the first, and the last; "
+                             f"/samples/{{step}}.png serves any of them")
+    every: int = Field(1, ge=1, description=f"steps holds the i-th grid (i from 0) when i is a multiple of this, "
+                       f"and the last: the smallest power of 2 that leaves fewer than {MAX_SAMPLE_STEPS} such grids. "
+                       f"A client that adds a live run's later grids by the same rule (keep the i-th when a multiple; "
+                       f"when {MAX_SAMPLE_STEPS} are kept, drop every other one and double it) holds the steps this "
+                       f"would answer")
     thinned: bool = Field(False, description="steps holds fewer grids than count")
 
 

@@ -48,8 +48,9 @@ Runs (routes/runs.py), any run in the runs folder, active or not:
                                             Metrics {step: [..], epoch: [..], series: {loss/D: [..], ...},
                                             epochs: [{step, epoch}], hparams: [{step, field, old, new}],
                                             events: [other metrics.jsonl rows, e.g. eval], points, downsampled}
-  GET    /api/runs/{name}/samples           SampleSteps {count, first, last, steps: [..], thinned}: at most
-                                            1000 steps (MAX_SAMPLE_STEPS), evenly thinned beyond
+  GET    /api/runs/{name}/samples           SampleSteps {count, first, last, steps: [..], every, thinned}: at
+                                            most 1000 steps (MAX_SAMPLE_STEPS): every `every`-th grid from the
+                                            first (a power of 2) and the last
   GET    /api/runs/{name}/samples/{step}.png  the fixed-noise grid at that step
   GET    /api/runs/{name}/real.png          real training images laid out as the fixed-noise grid (404 for runs
                                             started before it existed)

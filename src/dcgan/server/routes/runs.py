@@ -70,7 +70,7 @@ def metrics(name: RunName, store: Store,
 @router.get("/{name}/samples", response_model=schemas.SampleSteps, responses=NOT_FOUND)
 def sample_steps(name: RunName, store: Store) -> schemas.SampleSteps:
     """The steps at which the run saved its fixed-noise grid (at most MAX_SAMPLE_STEPS of them, evenly thinned,
-    with their count and both ends)."""
+    with the stride, their count and both ends)."""
     return store.samples(name)
 
 
