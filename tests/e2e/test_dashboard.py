@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import shutil
 
 from PIL import Image
 
 from conftest import write_metrics_as_before_the_vocabulary
+from dcgan.server.schemas import SampleMessage
 
 from .conftest import TINY, Page, number, save_screenshot, serving
 
@@ -370,13 +372,23 @@ def test_the_discriminator_chart_says_what_it_draws_for_the_runs_objective(open_
 def test_the_sample_slider_scrubs_a_run_with_more_grids_than_it_can_show(open_page, server):
     """A run with 2 501 grids (one per step): the server sends every 4th (GET /api/runs/{name}/samples is
     bounded), the slider scrubs those and the label says how many grids the run has; each position shows its
-    grid."""
+    grid. Then 1 500 more reach the page as live "sample" messages (the real WebSocket, with the messages the
+    server would send added to it): the page thins them by the server's rule, so its steps are those a reload
+    would get, every 8th by then, not a list dense at its end."""
     server.train("e2e-many-grids", steps=4)
     samples = server.runs_dir / "e2e-many-grids" / "samples"
     grid = (samples / "step-0000004.png").read_bytes()
     for step in range(1, 2501):
         (samples / f"step-{step:07d}.png").write_bytes(grid)
-    page = open_page().open()
+    opened = open_page()
+    sockets = []
+
+    def through(socket):  # the page's /api/live, connected to the server, which a test can also speak on
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    opened.page.route_web_socket(re.compile(r"/api/live$"), through)
+    page = opened.open()
     page.locator("#run-list button.open", has_text="e2e-many-grids").click()
     page.wait_for_function("document.querySelector('#sample-slider').max === '625'")  # 626 steps: 0, 4, ..., 2500
     page.wait_for_function("document.querySelector('#sample-img').dataset.step === '2500'")
@@ -385,3 +397,15 @@ def test_the_sample_slider_scrubs_a_run_with_more_grids_than_it_can_show(open_pa
     page.wait_for_function("document.querySelector('#sample-img').dataset.step === '4'")
     assert page.inner_text("#sample-label") == "step 4 · 2 of 626 shown (2,501 grids)"
     assert not page.is_checked("#sample-follow")
+
+    for step in range(2501, 4001):
+        (samples / f"step-{step:07d}.png").write_bytes(grid)
+        sockets[-1].send(SampleMessage(run="e2e-many-grids", step=step,
+                                       url=f"/api/runs/e2e-many-grids/samples/{step}.png").model_dump_json())
+    page.wait_for_function("document.querySelector('#sample-label').textContent.endsWith('(4,001 grids)')")
+    answer = server.call("GET", "/api/runs/e2e-many-grids/samples")
+    assert (answer["count"], answer["every"]) == (4001, 8)  # the stride doubled at the 3 997th grid
+    shown = page.evaluate("import('/static/state.js').then(({ state }) => state.samples.steps)")
+    assert shown == answer["steps"]  # 0, 8, ..., 4000: the page and a reload agree
+    assert page.get_attribute("#sample-slider", "max") == str(len(answer["steps"]) - 1)
+    assert page.inner_text("#sample-label") == "step 0 · 1 of 501 shown (4,001 grids)"  # step 4 went: nearest earlier

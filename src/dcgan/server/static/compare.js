@@ -1,14 +1,14 @@
 // Side by side: the runs ticked in the run list, their curves overlaid by step (one colour per run; solid for
 // loss_D and D(x), dashed for loss_G and D(G(z))) and their fixed-noise grids at matched steps.
 
-import { $, el, getJSON, integer, thinned } from './util.js';
+import { $, el, getJSON, integer, thinned, SampleSteps } from './util.js';
 import { CHARTS, RUN_COLORS, PROBABILITY_TITLE, SCORE_TITLE, label, objective, makeChart, dataset, resmooth, toSeries } from './charts.js';
 import { state, on, emit } from './state.js';
 
 const COMPARED = ['loss', 'd']; // of the viewed run's charts (CHARTS), the ones overlaid here
 const charts = {};
-let steps = []; // the union of the compared runs' sample steps
-let sampleSteps = new Map(); // run -> its sample steps (GET /api/runs/{name}/samples: at most MAX_SAMPLES)
+let steps = []; // the union of the compared runs' sample steps, thinned afresh to at most MAX_SAMPLES
+let sampleSteps = new Map(); // run -> its SampleSteps (GET /api/runs/{name}/samples, then its live grids)
 let visible = false;
 
 const names = () => [...state.compare.keys()];
@@ -41,7 +41,7 @@ async function reload() {
   try {
     const [metrics, ...samples] = await Promise.all([
       getJSON(`/api/compare/metrics?${query({ max_points: 2000 })}`),
-      ...names().map((name) => getJSON(`/api/runs/${encodeURIComponent(name)}/samples`).then((s) => [name, s.steps]))]);
+      ...names().map((name) => getJSON(`/api/runs/${encodeURIComponent(name)}/samples`).then((s) => [name, new SampleSteps(s)]))]);
     for (const entry of metrics.runs) {
       const run = state.compare.get(entry.run);
       if (run) run.series = toSeries(entry.metrics);
@@ -83,14 +83,14 @@ function render() {
   renderObjectives();
   for (const key of COMPARED) if (visible) charts[key].update('none');
   const all = new Set();
-  for (const list of sampleSteps.values()) list.forEach((s) => all.add(s));
+  for (const run of sampleSteps.values()) run.steps.forEach((s) => all.add(s));
   const previous = steps[Number($('#compare-slider').value)];
   steps = thinned([...all].sort((a, b) => a - b));
   const slider = $('#compare-slider');
   slider.max = String(Math.max(0, steps.length - 1));
   // Start at the newest grid of the run that got least far (every run has one there or near it), else keep the
   // chosen step.
-  const reached = Math.min(...[...sampleSteps.values()].filter((list) => list.length).map((list) => list.at(-1)));
+  const reached = Math.min(...[...sampleSteps.values()].filter((run) => run.count).map((run) => run.last));
   const wanted = previous !== undefined && steps.includes(previous) ? previous : steps.findLast((s) => s <= reached) ?? steps.at(-1);
   slider.value = String(Math.max(0, steps.indexOf(wanted)));
   showGrids();
@@ -184,8 +184,8 @@ export function initCompare() {
   on('smoothing', () => { if (visible) redraw(); });
   on('sample', (message) => {
     if (!state.compare.has(message.run)) return;
-    const list = sampleSteps.get(message.run) || [];
-    if (!list.length || message.step > list.at(-1)) sampleSteps.set(message.run, thinned([...list, message.step]));
+    if (!sampleSteps.has(message.run)) sampleSteps.set(message.run, new SampleSteps());
+    sampleSteps.get(message.run).add(message.step);
     const atEnd = Number($('#compare-slider').value) === steps.length - 1;
     if (visible && atEnd) render();
   });

@@ -1,6 +1,8 @@
 // The page's shared state, questions about it that every panel asks, and a tiny event channel between the
 // page's modules.
 
+import { SampleSteps } from './util.js';
+
 export const ACTIVE = ['starting', 'running', 'paused'];
 
 export const state = {
@@ -13,8 +15,8 @@ export const state = {
   evaluation: null, // the viewed run's eval.json
   warnings: [], // warning and error log lines of the viewed run
   loading: null, // while a run's history loads, live messages for it wait here
-  samples: [], // the viewed run's sample steps the slider scrubs: all of them, or at most MAX_SAMPLES evenly spread
-  sampleCount: 0, // the grids the viewed run has saved
+  samples: new SampleSteps(), // the viewed run's grids: their count, and the steps the slider scrubs (all of them,
+  // or at most MAX_SAMPLES evenly spread)
   detail: null, // GET /api/runs/{view}: config, checkpoints, changes
   hparams: null, // GET /api/training/hyperparameters of the live run
   compare: new Map(), // run name -> {color, series} ticked for side by side

@@ -1,7 +1,7 @@
 // The Training tab and the status card: the viewed run's curves (with its live changes marked), its sample
 // grids beside real images, its progress and controls' state, the health monitor's warnings, and the log.
 
-import { $, $$, el, getJSON, runPath, duration, integer, value, thinned } from './util.js';
+import { $, $$, el, getJSON, runPath, duration, integer, value, SampleSteps } from './util.js';
 import { CHARTS, METRIC_COLORS, BAND_COLORS, W_DISTANCE, PROBABILITY_TITLE, SCORE_TITLE, label, objective, scoreNote,
   makeChart, dataset, rawDataset, halve, resmooth, loadSmoothing, saveSmoothing } from './charts.js';
 import { state, ACTIVE, on, emit, isLiveView, viewedSummary } from './state.js';
@@ -141,34 +141,32 @@ export function addMark(mark) {
 // A run's sample steps as the server sends them (GET /api/runs/{name}/samples, the hello's sample_steps): their
 // count, and the steps themselves, evenly thinned when the run saved more grids than a slider can tell apart.
 export function setSamples(samples) {
-  state.samples = [...samples.steps];
-  state.sampleCount = samples.count;
+  state.samples = new SampleSteps(samples);
   updateSlider();
 }
 
-// A grid the run has just saved: after the others (one the list already reaches is one it has).
+// A grid the run has just saved joins them as the server would add it (SampleSteps).
 export function addSample(step) {
-  const shown = state.samples[Number($('#sample-slider').value)];
-  if (state.samples.length && step <= state.samples.at(-1)) return;
-  state.samples = thinned([...state.samples, step]);
-  state.sampleCount += 1;
-  updateSlider(shown);
+  const shown = state.samples.steps[Number($('#sample-slider').value)];
+  if (state.samples.add(step)) updateSlider(shown);
 }
 
 // The slider over the steps: at the newest with "latest" ticked, else on the grid it showed (or the nearest
 // earlier one left after thinning).
 function updateSlider(shown) {
   const slider = $('#sample-slider');
-  slider.max = String(Math.max(0, state.samples.length - 1));
+  const { steps } = state.samples;
+  slider.max = String(Math.max(0, steps.length - 1));
   if ($('#sample-follow').checked) slider.value = slider.max;
-  else if (shown !== undefined) slider.value = String(Math.max(0, state.samples.findLastIndex((s) => s <= shown)));
+  else if (shown !== undefined) slider.value = String(Math.max(0, steps.findLastIndex((s) => s <= shown)));
   showSample();
 }
 
 function showSample() {
   const img = $('#sample-img');
   const index = Number($('#sample-slider').value);
-  const step = state.samples[index];
+  const { steps, count } = state.samples;
+  const step = steps[index];
   if (step === undefined || !state.view) {
     img.hidden = true;
     $('#sample-empty').hidden = false;
@@ -179,9 +177,9 @@ function showSample() {
   }
   showReal(); // a run writes real.png before its first sample grid: asking earlier would only find nothing
   const src = `${runPath(state.view)}/samples/${step}.png`;
-  const of = state.samples.length < state.sampleCount
-    ? `${index + 1} of ${integer(state.samples.length)} shown (${integer(state.sampleCount)} grids)`
-    : `${index + 1} of ${state.samples.length}`;
+  const of = steps.length < count
+    ? `${index + 1} of ${integer(steps.length)} shown (${integer(count)} grids)`
+    : `${index + 1} of ${steps.length}`;
   $('#sample-label').textContent = `step ${integer(step)} · ${of}`;
   if (img.dataset.src === src) return;
   img.dataset.src = src;

@@ -73,12 +73,46 @@ export function filenameOf(response, fallback) {
 
 // --- Lists --------------------------------------------------------------------------------------------------
 
-// Grid steps a slider scrubs through, at most (the server sends at most as many: GET /api/runs/{name}/samples):
-// about a slider's width in pixels. A live run's later grids join them, thinned again when they are more.
+// Grid steps a slider scrubs through, at most: about a slider's width in pixels. The server's MAX_SAMPLE_STEPS,
+// so a live run's list, thinned on the page by the server's rule (SampleSteps), is the one a reload would get.
 export const MAX_SAMPLES = 1000;
 
-// Increasing steps, at most `max` of them: every other one dropped (the last kept) until they fit, so they stay
-// evenly spread over the run as the server's thinning leaves them.
+// A run's sample steps as the server sends them (GET /api/runs/{name}/samples, the hello's sample_steps) and as
+// it would send them after each later grid of a live run: the i-th grid (i from 0) is kept when i is a multiple
+// of `every`, and the last always; when MAX_SAMPLES are kept, every other one goes and `every` doubles
+// (dcgan.server.runs.SampleIndex), so the steps stay evenly spread however long the run trains.
+export class SampleSteps {
+  constructor({ count = 0, steps = [], every = 1 } = {}, limit = MAX_SAMPLES) {
+    this.count = count;
+    this.every = every;
+    this.limit = limit;
+    this.last = steps.at(-1);
+    // The multiples of `every` below count: all of steps, or all but the last when the last is not one of them.
+    this.kept = count && (count - 1) % every !== 0 ? steps.slice(0, -1) : [...steps];
+  }
+
+  // A grid the run has just saved: after the others (one at a step the list already reaches is one it has).
+  add(step) {
+    if (this.last !== undefined && step <= this.last) return false;
+    if (this.count % this.every === 0) {
+      this.kept.push(step);
+      if (this.kept.length >= this.limit) {
+        this.kept = this.kept.filter((_, i) => i % 2 === 0);
+        this.every *= 2;
+      }
+    }
+    this.count += 1;
+    this.last = step;
+    return true;
+  }
+
+  get steps() {
+    return this.kept.at(-1) === this.last ? this.kept : [...this.kept, this.last];
+  }
+}
+
+// Increasing steps, at most `max` of them: every other one dropped (the last kept) until they fit. For a list
+// made afresh each time (the union of several runs' steps); a list that grows goes on by SampleSteps' rule.
 export function thinned(steps, max = MAX_SAMPLES) {
   let kept = steps;
   while (kept.length > max) kept = kept.filter((_, i) => i % 2 === 0 || i === kept.length - 1);
