@@ -88,3 +88,11 @@ def test_health_means_compares_one_step_of_ten_with_the_mean_of_ten():
 def test_step_page_faults_prints_a_line_of_rounds():
     out = run_script("step_page_faults.py", "--steps", "3", "--rounds", "2", "--batch-size", "4")
     assert re.search(r"per step: [\d.]+ ms \d+ faults; [\d.]+ ms \d+ faults$", out.strip()), out
+
+
+def test_threads_beside_page_times_a_dashboard_training_with_and_without_its_page():
+    out = run_script("threads_beside_page.py", "--seconds", "3", "--rounds", "1", "--width", "8")
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
+    assert [(r[1].strip(), r[2].strip()) for r in rows] == [("2", "yes"), ("2", "no"), ("1", "yes"), ("1", "no")]
+    assert all(float(r[3]) > 0 for r in rows), out  # each setting's server trained and logged its speed
+    assert "load average" in out and "reproduce: python scripts/threads_beside_page.py" in out
