@@ -5,6 +5,7 @@ read or a write out of a run folder, one bad run never breaks the list, and the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -384,19 +385,28 @@ def test_connections_beyond_the_limit_are_answered_503_and_closed(tmp_path):
     """At most max_connections at once (here 4, counting the one asking): idle connections fill the rest, and a
     request on one more is refused at once; when one closes, requests are served again."""
     request = b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    said: list[str] = []
+    log = logging.getLogger("uvicorn.error")
+    listener = logging.Handler()
+    listener.emit = lambda record: said.append(record.getMessage())
     with serving(create_app(tmp_path / "runs"), tmp_path / "runs", max_connections=4) as server:
+        log.addHandler(listener)
         port = int(server.url.rsplit(":", 1)[1])
         idle = [socket.create_connection(("127.0.0.1", port), timeout=HANG_S) for _ in range(3)]
         try:
             for sock in idle:  # each answered once and kept alive: the server counts it
                 sock.sendall(request)
                 assert sock.recv(65536).startswith(b"HTTP/1.1 200")
-            with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as extra:
-                extra.sendall(request)
-                assert extra.recv(65536).startswith(b"HTTP/1.1 503")
-                assert closed_by_server(extra)
+            for _ in range(3):
+                with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as extra:
+                    extra.sendall(request)
+                    assert extra.recv(65536).startswith(b"HTTP/1.1 503")
+                    assert closed_by_server(extra)
         finally:
             idle.pop().close()
+            log.removeHandler(listener)
+        refusals = [m for m in said if "refused" in m or "concurrency" in m]
+        assert len(refusals) == 1 and refusals[0].startswith("requests are refused with 503"), said  # not 3
         deadline = time.monotonic() + HANG_S
         while True:  # the server notices the close when it next reads that socket
             with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as again:

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any
 
 import uvicorn
@@ -74,10 +76,33 @@ class RequestDeadline(H11Protocol):
         super().connection_lost(exc)
 
 
+class RefusalsOnceAMinute(logging.Filter):
+    """uvicorn logs every request it refuses beyond the connection limit: a flood of them would fill the terminal
+    (or the disk it is written to). Said once a minute instead, in words."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said = -float("inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() != "Exceeded concurrency limit.":
+            return True
+        if time.monotonic() - self.said < 60:
+            return False
+        self.said = time.monotonic()
+        record.msg, record.args = ("requests are refused with 503: the server already holds as many connections as "
+                                   "it serves at once (said at most once a minute)"), ()
+        return True
+
+
 def server_config(app: Any, request_seconds: float = REQUEST_SECONDS, max_connections: int = MAX_CONNECTIONS,
                   **options: Any) -> uvicorn.Config:
     """uvicorn's configuration for the dashboard (`dcgan serve` and the tests' servers alike)."""
     protocol = type("RequestDeadline", (RequestDeadline,), {"request_seconds": request_seconds})
-    return uvicorn.Config(app, log_level="warning", access_log=False, ws_max_size=WS_MAX_MESSAGE, http=protocol,
-                          h11_max_incomplete_event_size=MAX_REQUEST_HEAD, limit_concurrency=max_connections,
-                          **options)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, ws_max_size=WS_MAX_MESSAGE, http=protocol,
+                            h11_max_incomplete_event_size=MAX_REQUEST_HEAD, limit_concurrency=max_connections,
+                            **options)
+    errors = logging.getLogger("uvicorn.error")  # configured by uvicorn.Config, which keeps a logger's filters
+    if not any(isinstance(f, RefusalsOnceAMinute) for f in errors.filters):
+        errors.addFilter(RefusalsOnceAMinute())
+    return config
