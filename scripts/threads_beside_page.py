@@ -52,6 +52,12 @@ def measure(threads: str, browser: str, seconds: float, config: dict) -> float |
         try:
             started = httpx.post(f"{url}/api/training/start", json={"config": config}, timeout=60)
             started.raise_for_status()
+            deadline = time.monotonic() + 600
+            while not list(folder.glob("runs/*/metrics.jsonl")):  # the window opens once the run trains
+                if time.monotonic() > deadline:
+                    status = httpx.get(f"{url}/api/status").text
+                    raise SystemExit(f"the training logged nothing in 10 minutes: {status}")
+                time.sleep(0.1)
             start = time.time()
             if browser == "page":
                 from playwright.sync_api import sync_playwright
@@ -63,9 +69,8 @@ def measure(threads: str, browser: str, seconds: float, config: dict) -> float |
                     chromium.close()
             else:
                 time.sleep(seconds)
-            speed = images_per_s(folder, start + seconds / 3)
             httpx.post(f"{url}/api/training/stop", params={"wait_s": 60}, timeout=90)
-            return speed
+            return images_per_s(folder, start + seconds / 3)  # read once the run has written its last row
         finally:
             server.terminate()
             server.wait(60)
