@@ -155,7 +155,9 @@ def test_minibatch_features_reach_the_head_as_the_constant_channels_of_salimans_
     torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
     for a, b in zip(torch.autograd.grad(fast.square().sum(), list(d.parameters())),
                     torch.autograd.grad(reference.square().sum(), list(paper.parameters())), strict=True):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+        # Float-order differences only: 1.5e-5 on an AVX2 machine (oneDNN sums in another order than with
+        # AVX-512); a wrong head would differ by the gradients' own size (about 1e-2).
+        torch.testing.assert_close(a, b, atol=5e-5, rtol=1e-4)
     if spectral_norm:
         torch.testing.assert_close(d.head.parametrizations.weight[0]._u, paper.head.parametrizations.weight[0]._u)
 
@@ -187,3 +189,4 @@ def test_the_training_step_is_unchanged_by_the_matrix_products(fashion, monkeypa
     torch.testing.assert_close(fast_losses, conv_losses, atol=1e-5, rtol=0)
     for fast, conv in zip(fast_state, conv_state, strict=True):
         torch.testing.assert_close(fast, conv, atol=1e-4, rtol=0)
+
