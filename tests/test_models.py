@@ -190,3 +190,26 @@ def test_the_training_step_is_unchanged_by_the_matrix_products(fashion, monkeypa
     for fast, conv in zip(fast_state, conv_state, strict=True):
         torch.testing.assert_close(fast, conv, atol=1e-4, rtol=0)
 
+
+def test_minibatch_discrimination_differentiates_twice_without_cdists_own_derivative(monkeypatch):
+    """R1 and gradient penalties differentiate D twice. Where PyTorch cannot differentiate cdist's backward (before
+    about 2.13: the GPU image's 2.11 stopped `--r1` with NotImplementedError), the layer sums the distances itself,
+    with no cdist while gradients are on: the same logits and the same gradients of R1 as cdist's, where it has
+    them."""
+    torch.manual_seed(0)
+    d = Discriminator(28, 1, width=8, minibatch_kernels=12)
+    x = torch.randn(6, 1, 28, 28)
+
+    def logits_and_r1_gradients():
+        real = x.clone().requires_grad_(True)
+        logits = d(real)
+        (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+        return logits.detach(), torch.autograd.grad(grad.square().sum(), list(d.parameters()))
+
+    with_cdist = logits_and_r1_gradients()
+    monkeypatch.setattr(models, "cdist_twice_differentiable", lambda: False)
+    monkeypatch.setattr(torch, "cdist", lambda *a, **k: pytest.fail("cdist called"))
+    summed = logits_and_r1_gradients()
+    torch.testing.assert_close(summed[0], with_cdist[0], atol=1e-6, rtol=1e-5)
+    for a, b in zip(summed[1], with_cdist[1], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

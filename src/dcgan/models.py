@@ -10,6 +10,7 @@ The paper's guidelines, as built here:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -194,10 +195,27 @@ def closeness(m: torch.Tensor) -> torch.Tensor:
     # the transpose added: the value is the same, bit for bit (d + d - d), and each pair's distance gets the
     # gradient of both its uses through one backward: the step 1.11x faster at batch 16, 1.06x at 32 (medians,
     # docs/performance.md).
-    distance = torch.cdist(rows, rows.detach(), p=1)
+    if torch.is_grad_enabled() and not cdist_twice_differentiable():
+        # R1 and gradient penalties differentiate D twice; cdist's backward has no derivative before PyTorch
+        # 2.13 or so (on the GPU image's 2.11, `--r1` stopped with NotImplementedError), the broadcast sum has one.
+        distance = (rows[:, :, None] - rows.detach()[:, None]).abs().sum(dim=3)
+    else:
+        distance = torch.cdist(rows, rows.detach(), p=1)
     distance = distance + distance.transpose(1, 2) - distance.detach()
     o = (torch.exp(-distance).sum(dim=2) - 1) / max(n - 1, 1)  # -1 leaves out c_b(x_i, x_i) = 1
     return o.view(groups, kernels, n).transpose(1, 2)
+
+
+@functools.cache
+def cdist_twice_differentiable() -> bool:
+    """Whether this PyTorch differentiates cdist's own backward (asked once, on a 1x2 input)."""
+    x = torch.ones(1, 2, 1, requires_grad=True)
+    try:
+        (grad,) = torch.autograd.grad(torch.cdist(x, x.detach(), p=1).sum(), x, create_graph=True)
+        grad.sum().backward()
+        return True
+    except (NotImplementedError, RuntimeError):
+        return False
 
 
 def project(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
