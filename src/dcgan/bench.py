@@ -247,6 +247,7 @@ LEVERS: dict[str, Callable[[TrainConfig], TrainConfig]] = {
     "no channels_last": lambda c: dataclasses.replace(c, channels_last=False),
     "bf16 autocast": lambda c: dataclasses.replace(c, precision="bf16"),
     "torch.compile": lambda c: dataclasses.replace(c, compile=True),
+    "no CUDA graph": lambda c: dataclasses.replace(c, cuda_graph=False),  # timed on CUDA devices only
 }
 
 
@@ -288,6 +289,8 @@ def run_bench(config: TrainConfig, steps: int, baseline: bool = True, levers: bo
     if levers:
         result["levers"] = {}
         for name, change in LEVERS.items():
+            if name == "no CUDA graph" and device.type != "cuda":
+                continue
             progress(f"lever: {name}")
             lever = bench_trainer(change(config), data, steps)
             lever.pop("_trainer")

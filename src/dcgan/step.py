@@ -3,14 +3,17 @@ instance noise, the learning-rate schedule and the moving average of G. No I/O, 
 (dcgan.training) builds it in its setup, calls it once a step, reports what it returns and checkpoints its state:
 
     out = trainer.gan_step(real, labels, step=0, total_steps=1000)   # 0-dim tensors: loss/D, loss/G, D/real, ...
+
+On a CUDA GPU the step is captured once in a CUDA graph and replayed (`cuda_graph`): the small networks' step is
+a few hundred kernel launches of microseconds each, which a replay issues in one call (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -43,6 +46,11 @@ class GanStep:
     autocast: torch.autocast
     lr_scale: float  # the learning rates' multiplier for the process count (--lr-scaling)
     augmentations: list[str]  # DiffAugment's policy
+    cuda_graph: bool = False  # capture the step in a CUDA graph (CUDA, one process, not compiled: the trainer says)
+    on_graph_failure: Callable[[str], None] = lambda why: None  # told once if a capture fails (eager from then on)
+    _graph: "CapturedStep | None" = field(default=None, init=False)
+    _last_noise: tuple[torch.Tensor, torch.Tensor | None] | None = field(default=None, init=False)  # z, y of G's
+    learning_rates: tuple[float, float] = field(default=(0.0, 0.0), init=False)  # G's and D's at the last step
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, step: int, total_steps: int,
                  with_after: bool = False, parts: str = "dg") -> dict[str, torch.Tensor]:
@@ -55,8 +63,39 @@ class GanStep:
         `with_after` D/fake_after_G (after G's update, on un-augmented inputs), and the penalties or the
         Wasserstein estimate when used.
         """
-        cfg, G, D = self.config, self.G_train, self.D
         self.apply_schedules(step, total_steps)
+        if parts == "dg" and self.cuda_graph and self.G_ema is None and self.config.instance_noise == 0:
+            out = self._replayed(real, labels, step, total_steps)
+        else:  # the moving average and the instance noise change with the step: not in a graph
+            out = self._updates(real, labels, step, total_steps, parts)
+        if with_after and "g" in parts:
+            # D(G(z)) with the updated G on the same z; BatchNorm running statistics are left untouched.
+            z, y_fake = self._last_noise
+            with torch.no_grad(), frozen_batchnorm_stats(self.G, self.D), self.autocast:
+                out[D_FAKE_AFTER_G] = torch.sigmoid(self.D(self.G(z, y_fake), y_fake)).mean()
+        return out
+
+    def _replayed(self, real: torch.Tensor, labels: torch.Tensor | None, step: int,
+                  total_steps: int) -> dict[str, torch.Tensor]:
+        """The updates through the captured graph, captured again when what it holds fixed changes (the batch's
+        shape, a live change of d_steps or label smoothing); eager from a failed capture on, said once."""
+        key = (tuple(real.shape), labels is not None, self.config.d_steps, self.config.label_smoothing)
+        if self._graph is None or self._graph.key != key:
+            self._graph = None  # the old graph's memory goes back before the new one takes its own
+            # The step number sets only what keeps a step out of a graph (the EMA's warm-up, the noise's annealing).
+            self._graph = CapturedStep(key, lambda x, y: self._updates(x, y, step, total_steps, "dg"),
+                                       self.noise_gen, (self.opt_G, self.opt_D), self.device)
+        try:
+            return self._graph(real, labels)
+        except CaptureFailed as e:
+            self.cuda_graph, self._graph = False, None
+            self.on_graph_failure(str(e))
+            return self._updates(real, labels, step, total_steps, "dg")
+
+    def _updates(self, real: torch.Tensor, labels: torch.Tensor | None, step: int, total_steps: int,
+                 parts: str) -> dict[str, torch.Tensor]:
+        """The step's updates (see __call__): what a CUDA graph captures."""
+        cfg, G, D = self.config, self.G_train, self.D
         sigma = cfg.instance_noise * max(0.0, 1 - step / total_steps)  # annealed to 0
         reals = real.chunk(cfg.d_steps)
         real_labels = labels.chunk(cfg.d_steps) if labels is not None else [None] * cfg.d_steps
@@ -100,10 +139,7 @@ class GanStep:
 
         out[LOSS_G] = loss_G.detach()
         out[D_FAKE_BEFORE_G] = torch.sigmoid(fake_logits.detach()).mean()
-        if with_after:
-            # D(G(z)) with the updated G on the same z; BatchNorm running statistics are left untouched.
-            with torch.no_grad(), frozen_batchnorm_stats(self.G, D), self.autocast:
-                out[D_FAKE_AFTER_G] = torch.sigmoid(D(self.G(z, y_fake), y_fake)).mean()
+        self._last_noise = (z, y_fake)
         return out
 
     def _update_d(self, real: torch.Tensor, labels: torch.Tensor | None, fake: torch.Tensor,
@@ -156,9 +192,13 @@ class GanStep:
         """Set both learning rates for this step from the schedule (a function of the step alone, so a resumed
         run continues the same curve)."""
         factor = lr_factor(self.config.lr_schedule, step, total_steps) * self.lr_scale
-        for opt, base in ((self.opt_G, self.config.lr_g), (self.opt_D, self.config.lr_d)):
+        self.learning_rates = (self.config.lr_g * factor, self.config.lr_d * factor)
+        for opt, lr in zip((self.opt_G, self.opt_D), self.learning_rates):
             for group in opt.param_groups:
-                group["lr"] = base * factor
+                if isinstance(group["lr"], torch.Tensor):
+                    group["lr"].fill_(lr)  # a captured step reads its rate from the device
+                else:
+                    group["lr"] = lr
 
     # --- State ----------------------------------------------------------------------------------------------
 
@@ -168,7 +208,7 @@ class GanStep:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {"G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "rng": rng,
+                "opt_G": eager_optimizer_state(self.opt_G), "opt_D": eager_optimizer_state(self.opt_D), "rng": rng,
                 **({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -176,6 +216,7 @@ class GanStep:
         KeyError, RuntimeError or ValueError for a checkpoint of other networks."""
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        self._graph = None  # Adam's state is new tensors now: a graph would update the old ones
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         if self.G_ema is not None:  # a fork that turns EMA on starts the average from G
@@ -207,6 +248,71 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
     if schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * progress))
     return 1.0
+
+
+def eager_optimizer_state(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """An optimiser's state_dict as an eager step keeps it: a captured step's learning rates (device tensors) as
+    numbers and `capturable` off, so a checkpoint reads the same on every device and in every mode."""
+    state = opt.state_dict()
+    state["param_groups"] = [{**group, "capturable": False, "lr": float(group["lr"])}
+                             for group in state["param_groups"]]
+    return state
+
+
+class CapturedStep:
+    """A step's updates captured in one CUDA graph and replayed on each new batch (PyTorch's whole-network capture):
+    first WARMUP eager steps on a side stream (cuDNN chooses its algorithms, Adam makes its state), then the capture,
+    with Adam capturable and its learning rates as device tensors (apply_schedules fills them before each replay)
+    and the noise stream registered with the graph, so each replay draws the next noise from it as an eager step
+    does: the same losses and weights as eager steps (scripts/cuda_graph_step.py checks it on a GPU). Each call
+    copies the batch into the graph's input; the outputs are copied out, since the next replay overwrites them."""
+
+    WARMUP = 3
+
+    def __init__(self, key: tuple, update: Callable, noise_gen: torch.Generator,
+                 optimizers: tuple[torch.optim.Optimizer, ...], device: torch.device):
+        self.key, self.update, self.noise_gen, self.optimizers, self.device = key, update, noise_gen, optimizers, device
+        self.warmups, self.graph = 0, None
+
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        if self.warmups < self.WARMUP:
+            self.warmups += 1
+            main, side = torch.cuda.current_stream(self.device), torch.cuda.Stream(self.device)
+            side.wait_stream(main)
+            with torch.cuda.stream(side):
+                out = self.update(real, labels)
+            main.wait_stream(side)
+            return out
+        if self.graph is None:
+            self._capture(real, labels)
+        self.real.copy_(real)
+        if labels is not None:
+            self.labels.copy_(labels)
+        self.graph.replay()
+        return dict(zip(self.names, self.outputs.clone().unbind()))
+
+    def _capture(self, real: torch.Tensor, labels: torch.Tensor | None) -> None:
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                group["capturable"] = True
+                if not isinstance(group["lr"], torch.Tensor):
+                    group["lr"] = torch.tensor(group["lr"], dtype=torch.float32, device=self.device)
+            opt.zero_grad(set_to_none=True)  # the gradients are allocated in the graph's memory
+        self.real = real.clone()  # clone keeps the layout (channels_last)
+        self.labels = labels.clone() if labels is not None else None
+        try:
+            graph = torch.cuda.CUDAGraph()
+            graph.register_generator_state(self.noise_gen)  # PyTorch 2.6 and later
+            with torch.cuda.graph(graph):
+                out = self.update(self.real, self.labels)
+                self.names, self.outputs = list(out), torch.stack([v.float() for v in out.values()])
+        except (RuntimeError, AttributeError) as e:  # an operation a graph cannot hold (a host sync), an old torch
+            raise CaptureFailed(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+        self.graph = graph
+
+
+class CaptureFailed(Exception):
+    """The step could not be captured in a CUDA graph; the message says why."""
 
 
 @torch.no_grad()

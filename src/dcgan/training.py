@@ -258,7 +258,14 @@ class Trainer:
         self.gan_step = GanStep(
             cfg, self.G, self.D, G_train, D_train, self.opt_G, self.opt_D, self.G_ema, LOSSES[cfg.loss],
             noise_gen=torch.Generator(device=self.device).manual_seed(cfg.seed), world=self.world,
-            device=self.device, autocast=self.autocast, lr_scale=self.lr_scale, augmentations=cfg.augmentations())
+            device=self.device, autocast=self.autocast, lr_scale=self.lr_scale, augmentations=cfg.augmentations(),
+            # A CUDA graph of the whole step (dcgan.step.CapturedStep): one process (gradient averaging between
+            # processes is not captured) and not compiled (torch.compile makes graphs of its own).
+            cuda_graph=cfg.cuda_graph and self.device.type == "cuda" and not self.world.distributed
+            and not cfg.compile,
+            on_graph_failure=lambda why: self.events.emit(Log(
+                "warning", f"the training step could not be captured in a CUDA graph ({why}); it runs without "
+                           f"one from here on, slower on small networks (--no-cuda-graph skips the attempt)")))
 
     def _build_inputs(self) -> None:
         """The fixed noise of the sample grid and the dataset placed for training."""
@@ -465,7 +472,12 @@ class Trainer:
         emit(RunStarted(str(self.run_dir) if self.run_dir else "", self.config.to_dict(),
                         str(self.device), self.step, self.total_steps, self.steps_per_epoch,
                         resumed=self.resume_from is not None and self.parent is None))
-        emit(Log("info", f"device: {self.device}"))
+        graph = ""
+        if self.gan_step.cuda_graph:
+            eager = [name for name, on in (("--ema", cfg.ema), ("--instance-noise", cfg.instance_noise)) if on]
+            graph = (f" (steps without a CUDA graph: {' and '.join(eager)} change{'s' * (len(eager) == 1)} with "
+                     f"every step)" if eager else " (each step replayed from a CUDA graph)")
+        emit(Log("info", f"device: {self.device}{graph}"))
         emit(Log("info", f"data: {len(self.data)} images of {cfg.channels}x{cfg.image_size}x{cfg.image_size} "
                          f"from {self.data.source}"))
         if self.data.skipped:
@@ -568,8 +580,7 @@ class Trainer:
         # Training speed: the time an evaluation took is not training time.
         metrics[IMAGES_PER_S] = images / max(now - tick_time - self._eval_seconds, 1e-9)
         self._eval_seconds = 0.0
-        metrics[LR_G] = self.opt_G.param_groups[0]["lr"]
-        metrics[LR_D] = self.opt_D.param_groups[0]["lr"]
+        metrics[LR_G], metrics[LR_D] = self.gan_step.learning_rates
         ratio = loss_ratio(cfg.loss, cfg.feature_matching, metrics)  # the balance of G and D, seed 003
         if ratio is not None and math.isfinite(ratio):
             metrics[LOSS_RATIO] = ratio
