@@ -99,9 +99,10 @@ def test_start_a_run_on_two_local_processes_from_the_form(open_page, server):
         page.fill(f"#cfg-{name}", value)
     page.fill("#run-name", "e2e-two-processes")
     page.fill("#nproc", "2")
-    with page.expect_request(lambda r: r.url.endswith("/api/training/start")) as request:
+    # The answer, not the request: until the server has it, its status is the last run's ("finished").
+    with page.expect_response(lambda r: r.url.endswith("/api/training/start")) as answer:
         page.click("#start")
-    assert request.value.post_data_json["nproc"] == 2
+    assert answer.value.ok and answer.value.request.post_data_json["nproc"] == 2
     server.wait(lambda: server.status()["state"] in ("finished", "failed"), timeout=300, what="the 2-process run")
     status = server.status()
     assert status["state"] == "finished" and status["nproc"] == 2, status
