@@ -108,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with ctrl_c_held_back():  # a second or more of imports
             argv = sys.argv[1:] if argv is None else list(argv)
             args = parse(build_parser(argv), argv)
-            for library in ("torch", "torchvision"):  # the commands import them, some lazily: here for all
+            # The commands import them, some lazily: here for all, but for one that checks its options first
+            # and imports them under its own ctrl_c_held_back (`dcgan serve`).
+            for library in ("torch", "torchvision") if getattr(args, "imports_first", True) else ():
                 importlib.import_module(library)
         try:
             return args.func(args)

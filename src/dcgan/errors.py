@@ -3,6 +3,8 @@
 Interfaces turn them into one line (the CLI: exit code 2; the server: HTTP 4xx) instead of a traceback.
 """
 
+from pathlib import Path
+
 
 class DcganError(Exception):
     """Base class: a problem with the user's input or environment, not a bug."""
@@ -36,3 +38,12 @@ def first_line(error: BaseException, limit: int = 200) -> str:
     """A foreign exception (a network or library error, often several lines) as a short clause for a one-line
     message."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]
+
+
+def refuse_a_file_in_the_way(folder: Path, option: str,
+                             advice: str = "choose a folder for the run (it is made if missing)") -> None:
+    """A ConfigError naming `option` when `folder`, or one above it, is a file: no folder can be there."""
+    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        where = f"{blocking} is a file" if blocking == folder else f"{folder} is inside {blocking}, a file"
+        raise ConfigError(f"{option}: {where}, not a folder; {advice}", field=option[2:].replace("-", "_"))

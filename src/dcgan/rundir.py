@@ -56,7 +56,7 @@ from dcgan import vocabulary as v
 # The checkpoint files' names are dcgan.checkpoint's; readers of a run folder find them here with the rest.
 from dcgan.checkpoint import (GENERATOR_FILE, LAST, atomic_write_bytes, atomic_write_chunks,  # noqa: F401
                               atomic_write_text)
-from dcgan.errors import CheckpointError, ConfigError, RunBusyError, RunFolderError
+from dcgan.errors import CheckpointError, ConfigError, RunBusyError, RunFolderError, refuse_a_file_in_the_way
 from dcgan.events import EpochEnd, Event, HyperparameterChanged, StepMetrics
 
 if TYPE_CHECKING:
@@ -141,15 +141,6 @@ def check_links(run_dir: str | os.PathLike) -> None:
         more = f" and {len(found) - 1} more" if len(found) > 1 else ""
         raise RunFolderError(f"run {Path(run_dir).name} holds a link that leads outside its folder ({found[0]}"
                              f"{more}); a trainer would write through it: remove it and try again")
-
-
-def refuse_a_file_in_the_way(folder: Path, option: str,
-                             advice: str = "choose a folder for the run (it is made if missing)") -> None:
-    """A ConfigError naming `option` when `folder`, or one above it, is a file: no folder can be there."""
-    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        where = f"{blocking} is a file" if blocking == folder else f"{folder} is inside {blocking}, a file"
-        raise ConfigError(f"{option}: {where}, not a folder; {advice}", field=option[2:].replace("-", "_"))
 
 
 def make_run_folder(run_dir: Path, option: str = "--run-dir") -> None:

@@ -11,7 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from dcgan.server import create_app
-from dcgan.server.settings import loopback_hosts
+from dcgan.server.security import loopback_hosts
 
 from server.conftest import serving  # the API tests' in-process uvicorn: no second dcgan process to start
 

@@ -16,7 +16,7 @@ from conftest import HANG_S, run_cli
 from dcgan.cli import main
 from dcgan.config import TrainConfig
 from dcgan.server import create_app
-from dcgan.server.settings import loopback_hosts
+from dcgan.server.security import loopback_hosts
 
 from .conftest import TINY, serving, wait_status
 from .test_security import serve

@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from blocked_imports import env_without
 from conftest import HANG_S, read_dashboard_url, run_cli
 from dcgan import budget
 from dcgan.rundir import RunLock
@@ -311,8 +312,11 @@ def test_a_token_on_the_command_line_works_with_a_warning(tmp_path):
     (["--data-root", "notes.txt/data"], "data is inside"),
 ])
 def test_bad_serve_options_are_one_line(tmp_path, options, words):
+    """Said before the app is imported: here torch, torchvision, numpy and FastAPI cannot be (they took 5-7 s on
+    a 2-core machine before every such line)."""
     (tmp_path / "notes.txt").write_text("a file where a folder is meant")
-    result = run_cli("serve", "--port", "0", *options, cwd=tmp_path, timeout=HANG_S)
+    blocked = env_without(tmp_path / "blocked", "torch", "torchvision", "numpy", "fastapi")
+    result = run_cli("serve", "--port", "0", *options, cwd=tmp_path, timeout=HANG_S, env=blocked)
     assert result.returncode == 2 and words in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 

@@ -22,7 +22,7 @@ from dcgan.checkpoint import load_checkpoint
 from dcgan.config import TrainConfig
 from dcgan.server import create_app
 from dcgan.server.seed000 import Feed, auto_device
-from dcgan.server.settings import loopback_hosts
+from dcgan.server.security import loopback_hosts
 
 from .conftest import TINY, Live, serving
 

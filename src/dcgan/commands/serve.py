@@ -47,16 +47,13 @@ def register(p) -> None:
     p.add_argument("--request-timeout", type=float, default=20.0, metavar="SECONDS", help="close a connection whose "
                    "request has not arrived whole within SECONDS of its opening or of the last response on it, so "
                    "slow clients cannot hold connections (default: 20; WebSockets are exempt once open)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, imports_first=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from dcgan.rundir import refuse_a_file_in_the_way
-    from dcgan.server import create_app
-    from dcgan.server.http import server_config
-    from dcgan.server.settings import is_loopback, loopback_hosts
+    # Every option is checked before the app (FastAPI, torch: seconds) is imported, so a wrong one is said at once.
+    from dcgan.errors import refuse_a_file_in_the_way
+    from dcgan.server.security import is_loopback, loopback_hosts
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
@@ -83,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
     if args.max_processes is not None:
         options["max_processes"] = args.max_processes
     sock = listen(args.host, args.port)
+    from dcgan.cli import ctrl_c_held_back
+
+    with ctrl_c_held_back():  # the app imports torch, inside which a Ctrl-C would be lost (dcgan.cli says how)
+        import uvicorn
+
+        from dcgan.server import create_app
+        from dcgan.server.http import server_config
     app = create_app(args.runs_dir, **options)
     server = uvicorn.Server(server_config(app, args.request_timeout, timeout_graceful_shutdown=5, **tls))
     url = f"{'https' if tls else 'http'}://{url_host(args.host)}:{sock.getsockname()[1]}/"

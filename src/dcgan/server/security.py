@@ -24,6 +24,7 @@ AccessGuard, inside:
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -160,3 +161,18 @@ async def send_response(send: Send, status: int, body: bytes, headers: list[tupl
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-length", str(len(body)).encode()), *headers]})
     await send({"type": "http.response.body", "body": body})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a --host binds to this machine alone."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_hosts() -> list[str]:
+    """Host header values of a loopback server (Starlette compares the host without its port)."""
+    return ["localhost", "127.0.0.1", "[::1]", "::1"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -49,16 +48,3 @@ class Settings(BaseModel):
     def canonical_origins(cls, origins: list[str]) -> list[str]:
         return list(dict.fromkeys(parse_origin(o) for o in origins))  # as browsers write them, each once
 
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def loopback_hosts() -> list[str]:
-    """Host header values of a loopback server (Starlette compares the host without its port)."""
-    return ["localhost", "127.0.0.1", "[::1]", "::1"]
