@@ -21,6 +21,7 @@ from torch import nn
 from dcgan.augment import diff_augment
 from dcgan.config import TrainConfig
 from dcgan.distributed import World
+from dcgan.errors import first_line
 from dcgan.losses import Objective, feature_matching, gradient_penalty, r1_penalty
 from dcgan.vocabulary import (D_FAKE, D_FAKE_AFTER_G, D_FAKE_BEFORE_G, D_REAL, GRADIENT_PENALTY, LOSS_D, LOSS_G,
                               R1_PENALTY, W_DISTANCE)
@@ -307,7 +308,7 @@ class CapturedStep:
                 out = self.update(self.real, self.labels)
                 self.names, self.outputs = list(out), torch.stack([v.float() for v in out.values()])
         except (RuntimeError, AttributeError) as e:  # an operation a graph cannot hold (a host sync), an old torch
-            raise CaptureFailed(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+            raise CaptureFailed(first_line(e)) from e
         self.graph = graph
 
 
