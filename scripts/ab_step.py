@@ -2,15 +2,14 @@
 (docs/performance.md, "The small networks").
 
     python scripts/ab_step.py                                        # the defaults against the convolution path
-    python scripts/ab_step.py --variants default compile batched-d nchw-weights --batch-size 32
+    python scripts/ab_step.py --variants default compile separate-passes nchw-weights --batch-size 32
 
 Variants (each a trainer from the same seed; blocks of steps alternate between them, round after round, so a
 busy moment of the machine hits all of them; each row is the median of its blocks' milliseconds per step):
   default        the trainer's step as it is
   convolutions   G's first layer and D's head as the convolutions they are, not matrix products (the step before)
   compile        torch.compile of G and D with inductor (`--compile`); its first step, compilation included, is timed
-  batched-d      D's real and fake passes of its update as one batch; BatchNorm still normalises each half with
-                 that half's statistics and updates its running statistics real half first, as two passes do
+  separate-passes  D's update judges the real and the fake batch in two passes (the step before they shared one)
   nchw-weights   G's and D's weights kept in NCHW (activations stay channels_last), so fused Adam needs no copies
   flat-adam      each network's weights and gradients as views into one flat buffer, one fused Adam over that buffer
 """
@@ -18,12 +17,10 @@ busy moment of the machine hits all of them; each row is the median of its block
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
 import statistics
 import time
-import types
 
 import torch
 from torch import nn
@@ -31,39 +28,18 @@ from torch import nn
 from dcgan import models
 from dcgan.bench import bench_data, machine_line, trainer_step
 from dcgan.config import TrainConfig
-from dcgan.vocabulary import D_FAKE, D_REAL, LOSS_D
 
 MATRIX_PRODUCTS = (models.project, models.dense_head)
 CONVOLUTIONS = (lambda conv, x: nn.ConvTranspose2d.forward(conv, x), lambda conv, x: nn.Conv2d.forward(conv, x))
 
 
-@contextlib.contextmanager
-def batchnorm_per_part(module: nn.Module, parts: int):
-    """Each BatchNorm of module normalises each of `parts` equal slices of the batch with its own statistics,
-    updating the running statistics slice after slice, as separate forward passes would."""
-    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for layer in layers:
-        layer.forward = lambda x, plain=layer.forward: torch.cat([plain(c) for c in x.chunk(parts)])
-    try:
-        yield
-    finally:
-        for layer in layers:
-            del layer.forward
-
-
-def update_d_batched(self, real, labels, fake, fake_labels, sigma):
-    """GanStep._update_d for the plain recipe (no penalties, augmentation or instance noise) with one D pass."""
-    b = real.shape[0]
-    y = torch.cat([labels, fake_labels]) if labels is not None else None
-    with self.autocast, batchnorm_per_part(self.D, 2):
-        logits = self.D_train(torch.cat([real, fake]), y).float()
-        real_logits, fake_logits = logits[:b], logits[b:]
-        loss_D = self.objective.d_loss(real_logits, fake_logits, 1.0 - self.config.label_smoothing)
-    self.opt_D.zero_grad(set_to_none=True)
-    loss_D.backward()
-    self.opt_D.step()
-    return {LOSS_D: loss_D.detach(), D_REAL: torch.sigmoid(real_logits.detach()).mean(),
-            D_FAKE: torch.sigmoid(fake_logits.detach()).mean()}
+def separate_passes(D):
+    """D called once per part of a joined batch, as the step called it before its real and fake batches shared
+    one pass (Discriminator.logits_and_features)."""
+    def call(x, labels=None, parts=1):
+        part_labels = labels.chunk(parts) if labels is not None else [None] * parts
+        return torch.cat([D(part, y) for part, y in zip(x.chunk(parts), part_labels)])
+    return call
 
 
 class FlatAdam:
@@ -94,8 +70,8 @@ class FlatAdam:
 
 def build(variant: str, config: TrainConfig, data):
     trainer, step = trainer_step(dataclasses.replace(config, compile=variant == "compile"), data)
-    if variant == "batched-d":
-        trainer.gan_step._update_d = types.MethodType(update_d_batched, trainer.gan_step)
+    if variant == "separate-passes":
+        trainer.gan_step.D_train = separate_passes(trainer.gan_step.D_train)
     if variant == "nchw-weights":
         for net in (trainer.G, trainer.D):
             for p in net.parameters():
@@ -109,7 +85,7 @@ def build(variant: str, config: TrainConfig, data):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=["convolutions", "default"],
-                        choices=["default", "convolutions", "compile", "batched-d", "nchw-weights", "flat-adam"],
+                        choices=["default", "convolutions", "compile", "separate-passes", "nchw-weights", "flat-adam"],
                         help="the first is the reference of the ratios (default: convolutions default)")
     parser.add_argument("--image-size", type=int, default=28)
     parser.add_argument("--width", type=int, default=32, help="G's and D's widths (default: 32)")

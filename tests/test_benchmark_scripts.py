@@ -70,11 +70,11 @@ def test_bench_threads_times_each_thread_setting_in_its_own_process():
 
 
 def test_ab_step_times_each_variant_of_the_step():
-    out = run_script("ab_step.py", "--variants", "convolutions", "default", "batched-d", "nchw-weights", "flat-adam",
+    out = run_script("ab_step.py", "--variants", "convolutions", "default", "separate-passes", "nchw-weights", "flat-adam",
                      "--width", "8", "--batch-size", "4", "--rounds", "1", "--block", "1")
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and "variant" not in line]
     assert [row[1].strip() for row in rows if row[1].strip() != "---"] == [
-        "convolutions", "default", "batched-d", "nchw-weights", "flat-adam"], out
+        "convolutions", "default", "separate-passes", "nchw-weights", "flat-adam"], out
     assert all(float(row[2]) > 0 for row in rows if row[1].strip() != "---") and "load average" in out
 
 

@@ -162,33 +162,81 @@ def test_minibatch_features_reach_the_head_as_the_constant_channels_of_salimans_
         torch.testing.assert_close(d.head.parametrizations.weight[0]._u, paper.head.parametrizations.weight[0]._u)
 
 
-def test_the_training_step_is_unchanged_by_the_matrix_products(fashion, monkeypatch):
-    """Five real steps of the default recipe, same seed: the convolution path against the matrix products. They
-    differ only in the order of floating-point sums: losses agree to 1e-5 and every weight and BatchNorm statistic
-    to 1e-4, a tenth of one Adam step at the default lr 1e-3 (measured: 4e-7 and 1.1e-5). Minibatch discrimination
-    is off here: its layer's gradients start near zero, where Adam's first steps (about lr x the gradient's sign)
-    turn float-order differences into whole steps (measured 2.3e-3 after five steps with it on); it sits after
-    the layers compared, so leaving it out hides nothing of them."""
+def five_default_steps(fashion) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The losses of five real steps of the default recipe from seed 0 and every weight and BatchNorm statistic
+    after them. Minibatch discrimination is off: its layer's gradients start near zero, where Adam's first steps
+    (about lr x the gradient's sign) turn float-order differences into whole steps (measured 2.3e-3 after five
+    steps with it on); it sits after the layers compared, and the tests below check it alone."""
     from dcgan.config import TrainConfig
     from dcgan.training import Trainer
 
-    def five_steps():
-        config = TrainConfig(dataset="fashion-mnist", seed=0, steps=5, minibatch_discrimination=0)
-        trainer = Trainer(config, data=fashion, write_files=False).setup()
-        losses = [trainer.train_step(*trainer.next_batch()) for _ in range(5)]
-        state = [t.detach().clone() for m in (trainer.G, trainer.D) for t in (*m.parameters(), *m.buffers())]
-        return torch.stack([torch.stack([o["loss/D"], o["loss/G"]]) for o in losses]), state
+    config = TrainConfig(dataset="fashion-mnist", seed=0, steps=5, minibatch_discrimination=0)
+    trainer = Trainer(config, data=fashion, write_files=False).setup()
+    losses = [trainer.train_step(*trainer.next_batch()) for _ in range(5)]
+    state = [t.detach().clone() for m in (trainer.G, trainer.D) for t in (*m.parameters(), *m.buffers())]
+    return torch.stack([torch.stack([o["loss/D"], o["loss/G"]]) for o in losses]), state
 
-    fast_losses, fast_state = five_steps()
+
+def assert_same_training(fast, plain) -> None:
+    """Two runs of five_default_steps that differ only in the order of floating-point sums: losses agree to 1e-5
+    and every weight and BatchNorm statistic to 1e-4, a tenth of one Adam step at the default lr 1e-3."""
+    torch.testing.assert_close(fast[0], plain[0], atol=1e-5, rtol=0)
+    for a, b in zip(fast[1], plain[1], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def test_the_training_step_is_unchanged_by_the_matrix_products(fashion, monkeypatch):
+    """The convolution path against the matrix products (measured: 4e-7 in the losses, 1.1e-5 in the state)."""
+    fast = five_default_steps(fashion)
     convolutions = []
     monkeypatch.setattr(models, "project",
                         lambda conv, x: convolutions.append(conv) or nn.ConvTranspose2d.forward(conv, x))
     monkeypatch.setattr(models, "dense_head", lambda conv, x: convolutions.append(conv) or nn.Conv2d.forward(conv, x))
-    conv_losses, conv_state = five_steps()
-    assert len(convolutions) == 5 * (1 + 3)  # each step: G once, D on real, fake and in G's update
-    torch.testing.assert_close(fast_losses, conv_losses, atol=1e-5, rtol=0)
-    for fast, conv in zip(fast_state, conv_state, strict=True):
-        torch.testing.assert_close(fast, conv, atol=1e-4, rtol=0)
+    plain = five_default_steps(fashion)
+    assert len(convolutions) == 5 * (1 + 2)  # each step: G once, D on real and fake joined, D in G's update
+    assert_same_training(fast, plain)
+
+
+@pytest.mark.parametrize(("batch", "conditional"), [(16, False), (20, False), (16, True)])
+def test_a_joined_real_and_fake_batch_is_judged_as_two_passes_judge_them(batch, conditional):
+    """D's update judges its real and fake batches in one pass (`parts=2`): BatchNorm normalises each with its own
+    statistics and updates the running statistics real batch first, minibatch discrimination groups each alone
+    (batch 20: two groups of 10 per part, not 16 + 4 across them). Against two passes: the same logits, the
+    same gradients up to the order of floating-point sums (measured 2e-6 of the largest), the same statistics.
+    Joint statistics over both batches (what a plain BatchNorm does with the joined batch) differ by ~1e-1."""
+    torch.manual_seed(0)
+    classes = {"num_classes": 10} if conditional else {}
+    joined = Discriminator(28, 1, width=8, minibatch_kernels=12, **classes).to(memory_format=torch.channels_last)
+    parts = copy.deepcopy(joined)
+    x = torch.randn(2 * batch, 1, 28, 28)
+    labels = torch.randint(10, (2 * batch,)) if conditional else None
+
+    logits = joined(x, labels, parts=2)
+    halves = [parts(x_half, y_half) for x_half, y_half in zip(x.chunk(2), labels.chunk(2) if conditional else [None] * 2)]
+    torch.testing.assert_close(logits, torch.cat(halves), atol=1e-6, rtol=0)
+    (logits ** 2).sum().backward()
+    sum(((h ** 2).sum() for h in halves)).backward()
+    for a, b in zip(joined.parameters(), parts.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5 * b.grad.abs().max().item(), rtol=0)
+    for a, b in zip(joined.buffers(), parts.buffers(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-7, rtol=0)
+
+
+def test_the_training_step_is_unchanged_by_joining_ds_real_and_fake_passes(fashion, monkeypatch):
+    """The step's D update with its real and fake batches in one pass against two passes, one per batch (the step
+    before; measured: 2.4e-7 in the losses, 6.4e-6 in the state)."""
+    fast = five_default_steps(fashion)
+    separate, joined = Discriminator.forward, []
+
+    def two_passes(self, x, labels=None, parts=1):
+        joined.append(parts)
+        part_labels = labels.chunk(parts) if labels is not None else [None] * parts
+        return torch.cat([separate(self, part, y) for part, y in zip(x.chunk(parts), part_labels)])
+
+    monkeypatch.setattr(Discriminator, "forward", two_passes)
+    plain = five_default_steps(fashion)
+    assert joined == [2, 1] * 5  # each step: D's update joins its batches (the defaults' 16), G's update has one
+    assert_same_training(fast, plain)
 
 
 def test_minibatch_discrimination_differentiates_twice_without_cdists_own_derivative(monkeypatch):

@@ -131,19 +131,31 @@ class Discriminator(nn.Module):
             x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], dim=1)  # (B, C + classes, H, W)
         return x
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.logits_and_features(x, labels)[0]
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, parts: int = 1) -> torch.Tensor:
+        """Logits (B,). `parts` > 1: x is that many equal batches joined (D's real and fake images of one update),
+        judged as separate passes would judge them; see `logits_and_features`."""
+        return self.logits_and_features(x, labels, parts)[0]
 
-    def logits_and_features(self, x: torch.Tensor, labels: torch.Tensor | None = None
+    def logits_and_features(self, x: torch.Tensor, labels: torch.Tensor | None = None, parts: int = 1
                             ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits (B,), the last block's activation (B, C, H, W)): one pass for feature matching."""
+        """(logits (B,), the last block's activation (B, C, H, W)): one pass for feature matching.
+
+        `parts`: x (and labels) are `parts` equal batches joined along the batch. The batch-wise layers keep them
+        apart: BatchNorm normalises each part with its own statistics and updates its running statistics part
+        after part, minibatch discrimination compares samples within a part; every other layer works per
+        sample. So one pass computes what `parts` passes compute, with BatchNorm as the paper's code trains D: real
+        and generated images in separate batches, each normalised with its own statistics (a batch mixing them
+        would let each half's statistics leak into the other's normalisation). Fewer, larger operations: the
+        defaults' step is faster on a CPU (docs/performance.md). Under spectral norm the pass makes one power
+        iteration where separate passes made one each."""
         x = self._condition_input(x, labels)
         for block in self.blocks:
-            x = block(x)
+            for layer in block:
+                x = layer(x, parts) if isinstance(layer, BatchNorm2d) else layer(x)
         features = x  # (B, 8w, 4, 4) at 64x64
         # Minibatch discrimination's (B, kernels), from the spatially pooled features (B, 8w), joins the last map
         # as extra channels, each constant over it.
-        o = self.minibatch(x.mean(dim=(2, 3))) if self.minibatch is not None else None
+        o = self.minibatch(x.mean(dim=(2, 3)), parts) if self.minibatch is not None else None
         logit = self.head(x, o).flatten()  # (B,)
         if self.project is not None:
             logit = logit + (self.project(labels) * features.sum(dim=(2, 3))).sum(dim=1)
@@ -177,12 +189,13 @@ class MinibatchDiscrimination(nn.Module):
         self.weight = nn.Parameter(torch.empty(kernels * kernel_dim, in_features))
         nn.init.normal_(self.weight, 0.0, 0.02)
 
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
+    def forward(self, f: torch.Tensor, parts: int = 1) -> torch.Tensor:
+        """`parts`: f is that many equal batches joined (Discriminator.logits_and_features); each is grouped alone."""
         m = F.linear(f, self.weight).float().view(-1, self.kernels, self.kernel_dim)  # (N, B, C)
-        groups = -(-m.shape[0] // self.group)
-        if m.shape[0] % groups == 0:  # equal groups: one call for all of them
-            return closeness(m.view(groups, -1, self.kernels, self.kernel_dim)).flatten(0, 1)
-        return torch.cat([closeness(part[None])[0] for part in m.tensor_split(groups)])
+        groups = -(-(m.shape[0] // parts) // self.group)  # per part
+        if m.shape[0] % (parts * groups) == 0:  # equal groups: one call for all of them
+            return closeness(m.view(parts * groups, -1, self.kernels, self.kernel_dim)).flatten(0, 1)
+        return torch.cat([closeness(group[None])[0] for part in m.chunk(parts) for group in part.tensor_split(groups)])
 
 
 def closeness(m: torch.Tensor) -> torch.Tensor:
@@ -280,10 +293,23 @@ class Conv2d(nn.Conv2d):
         return (dense_logits(x, w[:, :c]) + constant.to(x.dtype) @ w[0, c:].sum(dim=(1, 2))).view(-1, 1, 1, 1)
 
 
+class BatchNorm2d(nn.BatchNorm2d):
+    """torch's BatchNorm that can take a batch of `parts` equal batches joined and normalise each with its own
+    statistics, updating the running statistics part after part, as that many calls would (D's real and fake
+    images in one pass: Discriminator.logits_and_features). Same parameters, state_dict and name as
+    nn.BatchNorm2d."""
+
+    def forward(self, x: torch.Tensor, parts: int = 1) -> torch.Tensor:
+        normalise = super().forward
+        if parts == 1 or not self.training:  # running statistics normalise every sample alike
+            return normalise(x)
+        return torch.cat([normalise(part) for part in x.chunk(parts)])
+
+
 def _norm_layer(norm: str, channels: int) -> list[nn.Module]:
     """D's normalisation after its first layer. Layer norm over (C, H, W) is GroupNorm with one group."""
     if norm == "batch":
-        return [nn.BatchNorm2d(channels)]
+        return [BatchNorm2d(channels)]
     if norm == "instance":
         return [nn.InstanceNorm2d(channels, affine=True)]
     if norm == "layer":
