@@ -188,19 +188,24 @@ class MinibatchDiscrimination(nn.Module):
         self.group = group or MINIBATCH_GROUP
         self.weight = nn.Parameter(torch.empty(kernels * kernel_dim, in_features))
         nn.init.normal_(self.weight, 0.0, 0.02)
+        # Asked here, not in forward: torch.compile (--compile) would trace the probe and warn about its cache.
+        self.cdist_twice_differentiable = cdist_twice_differentiable()
 
     def forward(self, f: torch.Tensor, parts: int = 1) -> torch.Tensor:
         """`parts`: f is that many equal batches joined (Discriminator.logits_and_features); each is grouped alone."""
         m = F.linear(f, self.weight).float().view(-1, self.kernels, self.kernel_dim)  # (N, B, C)
         groups = -(-(m.shape[0] // parts) // self.group)  # per part
         if m.shape[0] % (parts * groups) == 0:  # equal groups: one call for all of them
-            return closeness(m.view(parts * groups, -1, self.kernels, self.kernel_dim)).flatten(0, 1)
-        return torch.cat([closeness(group[None])[0] for part in m.chunk(parts) for group in part.tensor_split(groups)])
+            return closeness(m.view(parts * groups, -1, self.kernels, self.kernel_dim),
+                             self.cdist_twice_differentiable).flatten(0, 1)
+        return torch.cat([closeness(group[None], self.cdist_twice_differentiable)[0]
+                          for part in m.chunk(parts) for group in part.tensor_split(groups)])
 
 
-def closeness(m: torch.Tensor) -> torch.Tensor:
+def closeness(m: torch.Tensor, cdist_twice_differentiable: bool = True) -> torch.Tensor:
     """Minibatch discrimination's o within each group: (G, n, B, C) rows M -> (G, n, B), the mean over the n - 1
-    others of the group of exp(-L1 distance) per kernel."""
+    others of the group of exp(-L1 distance) per kernel. `cdist_twice_differentiable`: this PyTorch's answer
+    (the function of that name)."""
     groups, n, kernels, _ = m.shape
     rows = m.permute(0, 2, 1, 3).flatten(0, 1)  # (G*B, n, C)
     # (G*B, n, n): L1 distance between the rows of every pair. cdist's backward treats its two arguments apart,
@@ -208,7 +213,7 @@ def closeness(m: torch.Tensor) -> torch.Tensor:
     # the transpose added: the value is the same, bit for bit (d + d - d), and each pair's distance gets the
     # gradient of both its uses through one backward: the step 1.11x faster at batch 16, 1.06x at 32 (medians,
     # docs/performance.md).
-    if torch.is_grad_enabled() and not cdist_twice_differentiable():
+    if torch.is_grad_enabled() and not cdist_twice_differentiable:
         # R1 and gradient penalties differentiate D twice; cdist's backward has no derivative before PyTorch
         # 2.13 or so (on the GPU image's 2.11, `--r1` stopped with NotImplementedError), the broadcast sum has one.
         distance = (rows[:, :, None] - rows.detach()[:, None]).abs().sum(dim=3)
