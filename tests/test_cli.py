@@ -46,21 +46,24 @@ def test_train_shows_a_progress_bar_with_live_losses(tmp_path):
     assert len(runs) == 1 and runs[0].name.startswith("fashion-mnist-28-")
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
-    (["--image-size", "30"], "--image-size must be one of"),
-    (["--dataset", "folder:/no/such/folder"], "does not exist"),
-    (["--lr", "-0.1"], "--lr must be > 0"),
-    (["--batch-size", "0"], "--batch-size must be >= 1"),
-    (["--lr", "fast"], "invalid float value"),
-    (["--epochs", "1", "--steps", "4"], "not both"),
-    (["--preset", "nope"], "invalid choice"),
-    (["--device", "cuda"], "no CUDA GPU"),
+@pytest.mark.parametrize("args,words,before_torch", [
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'", True),
+    (["--image-size", "30"], "--image-size must be one of", True),
+    (["--dataset", "folder:/no/such/folder"], "does not exist", False),
+    (["--lr", "-0.1"], "--lr must be > 0", True),
+    (["--batch-size", "0"], "--batch-size must be >= 1", True),
+    (["--lr", "fast"], "invalid float value", True),
+    (["--epochs", "1", "--steps", "4"], "not both", True),
+    (["--preset", "nope"], "invalid choice", True),
+    (["--device", "cuda"], "no CUDA GPU", False),
 ])
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(trained_run, args, words):
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(trained_run, tmp_path, args, words, before_torch):
+    """The options' own checks come before torch is imported (2 s and more on a 2-core machine): there torch,
+    torchvision and numpy cannot be imported at all. What needs them (the folder's images, the device) after."""
     cwd = trained_run.parent.parent
     before = snapshot(cwd / "runs")
-    result = run_cli("train", "--steps", "5", *args, cwd=cwd)
+    env = env_without(tmp_path / "blocked", "torch", "torchvision", "numpy") if before_torch else None
+    result = run_cli("train", "--steps", "5", *args, cwd=cwd, env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], result.stderr
@@ -79,9 +82,9 @@ def test_a_misspelt_option_names_its_command_and_the_nearest_option(tmp_path):
 
 
 def test_help_and_a_mistyped_command_answer_without_importing_torch(tmp_path):
-    """`dcgan --help` lists every command with its line, and a mistyped command is one line, without importing
-    torch (seconds): here torch, torchvision and numpy cannot be imported at all. A command's own help still
-    imports what its options need."""
+    """`dcgan --help` lists every command with its line, a mistyped command is one line, and `dcgan serve --help`
+    and `dcgan train --help` answer, without importing torch (seconds): here torch, torchvision and numpy cannot
+    be imported at all."""
     env = env_without(tmp_path / "blocked", "torch", "torchvision", "numpy")
     listed = run_cli("--help", env=env)
     assert listed.returncode == 0, listed.stderr
@@ -94,7 +97,9 @@ def test_help_and_a_mistyped_command_answer_without_importing_torch(tmp_path):
     assert mistyped.stderr.count("\n") == 1 and "invalid choice: 'trian'" in mistyped.stderr, mistyped.stderr
     served = run_cli("serve", "--help", env=env)
     assert served.returncode == 0 and "--request-timeout" in served.stdout, served.stderr
-    assert "--minibatch-discrimination" in run_cli("train", "--help").stdout  # built when asked for
+    trained = run_cli("train", "--help", env=env)  # the objectives' names and sources without their maths
+    assert trained.returncode == 0 and "--minibatch-discrimination" in trained.stdout, trained.stderr
+    assert "nonsaturating (Goodfellow 2014, default)" in " ".join(trained.stdout.split())
 
 
 def test_ctrl_c_before_training_starts_is_one_line(monkeypatch, capsys):

@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             argv = sys.argv[1:] if argv is None else list(argv)
             args = parse(build_parser(argv), argv)
             # The commands import them, some lazily: here for all, but for one that checks its options first
-            # and imports them under its own ctrl_c_held_back (`dcgan serve`).
+            # and imports them under its own ctrl_c_held_back (`dcgan serve`, `dcgan train`).
             for library in ("torch", "torchvision") if getattr(args, "imports_first", True) else ():
                 importlib.import_module(library)
         try:

@@ -10,33 +10,43 @@ in LOSSES (tests/test_losses.py then checks it everywhere objectives are chosen)
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where a loss is computed, not with this module: the command line and the config read LOSSES
+# (choices, help, checks) before torch loads, so `dcgan train --help` and a wrong option answer in a fraction of a
+# second instead of the 2 s torch takes to import.
+
+
+def softplus(x: torch.Tensor) -> torch.Tensor:
+    """log(1 + e^x), torch's numerically stable form."""
+    import torch.nn.functional as F
+    return F.softplus(x)
 
 
 def _real_term(real: torch.Tensor, target: float) -> torch.Tensor:
     """Cross-entropy of logits against a real-image target: 1, or 1 - s with one-sided label smoothing
     (Salimans et al. 2016, section 3.4: smooth only the real side)."""
-    return (target * F.softplus(-real) + (1 - target) * F.softplus(real)).mean()
+    return (target * softplus(-real) + (1 - target) * softplus(real)).mean()
 
 
 def d_nonsaturating(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
     """D maximises log D(x) + log(1 - D(G(z))) (Goodfellow et al. 2014, eq. 1)."""
-    return _real_term(real, real_target) + F.softplus(fake).mean()
+    return _real_term(real, real_target) + softplus(fake).mean()
 
 
 def g_nonsaturating(fake: torch.Tensor) -> torch.Tensor:
     """G maximises log D(G(z)) instead of minimising log(1 - D(G(z))): strong gradients early in training
     (Goodfellow et al. 2014, section 3). The default."""
-    return F.softplus(-fake).mean()
+    return softplus(-fake).mean()
 
 
 def g_minimax(fake: torch.Tensor) -> torch.Tensor:
     """G minimises log(1 - D(G(z))) = -softplus(l): the original saturating game (Goodfellow et al. 2014, eq. 1),
     whose gradient vanishes when D confidently rejects the fakes."""
-    return -F.softplus(fake).mean()
+    return -softplus(fake).mean()
 
 
 def d_lsgan(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
@@ -51,7 +61,7 @@ def g_lsgan(fake: torch.Tensor) -> torch.Tensor:
 
 def d_hinge(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
     """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D pushes real scores above +1 and fake below -1."""
-    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    return (1 - real).relu().mean() + (1 + fake).relu().mean()
 
 
 def g_hinge(fake: torch.Tensor) -> torch.Tensor:
@@ -109,6 +119,7 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """E[(||grad D(x_hat)||_2 - 1)^2] at random points x_hat between real and fake samples
     (Gulrajani et al. 2017, algorithm 1). Multiply by the weight lambda (10 in the paper)."""
+    import torch
     eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
     x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
@@ -118,5 +129,6 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
 def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """E[||grad D(x)||^2] on real data (Mescheder et al. 2018, eq. 9). Multiply by gamma / 2.
     `real` must have requires_grad set before D ran on it."""
+    import torch
     (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
     return grad.flatten(1).pow(2).sum(1).mean()

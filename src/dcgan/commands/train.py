@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import shlex
 import signal
 import sys
@@ -75,10 +76,17 @@ def register(p) -> None:
     p.add_argument("--force-nproc", action="store_true", help="launch --nproc processes even when they are more "
                    "than this machine's CPU cores or GPUs")
     add_config_options(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, imports_first=False)
 
 
 def run(args: argparse.Namespace) -> int:
+    # The options are checked before torch is imported (seconds), so a wrong one is said at once.
+    chosen = checked_options(args)
+    from dcgan.cli import ctrl_c_held_back
+
+    with ctrl_c_held_back():  # a Ctrl-C inside torch's import would be lost (dcgan.cli says how)
+        for library in ("torch", "torchvision"):
+            importlib.import_module(library)
     from dcgan import distributed
 
     if args.nproc is not None and not distributed.launched_by_torchrun():
@@ -92,9 +100,31 @@ def run(args: argparse.Namespace) -> int:
         return code
     world = distributed.init_from_env("cuda" if _wants_cuda(args) else "cpu")
     try:
-        return train(args, world)
+        return train(args, world, chosen)
     finally:
         distributed.shutdown()
+
+
+def checked_options(args: argparse.Namespace) -> TrainConfig | None:
+    """The options' own checks, none of which needs torch; for a new run, its config composed and checked
+    (preset, --config file, options). A resumed or forked run's config is checked against its folder later."""
+    if args.resume and args.fork:
+        raise ConfigError("give --resume (continue a run) or --fork (a new run from one), not both")
+    if args.config and (args.resume or args.fork):
+        raise ConfigError("--config starts a new run; a resumed run keeps its config.json, and a fork takes the "
+                          "options it changes on the command line")
+    if args.resume:
+        fixed = sorted(set(given_config_options(args)).difference(RESUME_OPTIONS)) + (["preset"] if args.preset else [])
+        if fixed:
+            raise ConfigError(f"{flag(fixed[0])} cannot change when resuming (the run's config.json fixes it); "
+                              f"only {', '.join(map(flag, RESUME_OPTIONS[:-1]))} and {flag(RESUME_OPTIONS[-1])} "
+                              "can; fork the run to change others")
+        return None
+    if args.fork:
+        return None
+    if args.checkpoint:
+        raise ConfigError("--checkpoint goes with --resume RUN_DIR or --fork RUN_DIR")
+    return compose(args.preset, args.config, given_config_options(args))
 
 
 def _wants_cuda(args: argparse.Namespace) -> bool:
@@ -116,34 +146,21 @@ def without_option(argv: list[str], name: str) -> list[str]:
     return out
 
 
-def train(args: argparse.Namespace, world) -> int:
+def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
+    """Train as the options say; `chosen`: a new run's config (checked_options), None to resume or fork."""
     from dcgan.console import ConsoleProgress
     from dcgan.runfiles import RunWriters
     from dcgan.training import Trainer
 
     given = given_config_options(args)
     origin = "dcgan " + shlex.join(sys.argv[1:])
-    if args.resume and args.fork:
-        raise ConfigError("give --resume (continue a run) or --fork (a new run from one), not both")
-    if args.config and (args.resume or args.fork):
-        raise ConfigError("--config starts a new run; a resumed run keeps its config.json, and a fork takes the "
-                          "options it changes on the command line")
-    chosen = None
     writers = RunWriters()  # the run files, TensorBoard and W&B as the config asks
     if args.resume:
-        fixed = sorted(set(given).difference(RESUME_OPTIONS)) + (["preset"] if args.preset else [])
-        if fixed:
-            raise ConfigError(f"{flag(fixed[0])} cannot change when resuming (the run's config.json fixes it); "
-                              f"only {', '.join(map(flag, RESUME_OPTIONS[:-1]))} and {flag(RESUME_OPTIONS[-1])} "
-                              "can; fork the run to change others")
         trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, origin=origin, writers=writers, **given)
     elif args.fork:
         trainer = Trainer.fork(args.fork, given, checkpoint=args.checkpoint, run_dir=args.run_dir,
                                runs_dir=args.runs_dir, origin=origin, writers=writers)
     else:
-        if args.checkpoint:
-            raise ConfigError("--checkpoint goes with --resume RUN_DIR or --fork RUN_DIR")
-        chosen = compose(args.preset, args.config, given)
         trainer = Trainer(chosen, run_dir=args.run_dir, runs_dir=args.runs_dir, write_files=not args.dry_run,
                           origin=origin, writers=writers)
     if args.dry_run:
