@@ -222,6 +222,14 @@ def test_a_joined_real_and_fake_batch_is_judged_as_two_passes_judge_them(batch, 
         torch.testing.assert_close(a, b, atol=1e-7, rtol=0)
 
 
+def test_a_batchnorm_that_cannot_keep_joined_batches_apart_refuses_them():
+    """--sync-batchnorm turns D's BatchNorms into SyncBatchNorm, which normalises whatever it is given as one batch:
+    the step then passes D's batches one at a time, and a joined batch is refused rather than mixed."""
+    d = nn.SyncBatchNorm.convert_sync_batchnorm(Discriminator(28, 1, width=8))
+    with pytest.raises(ValueError, match="SyncBatchNorm cannot keep joined batches apart"):
+        d(torch.randn(8, 1, 28, 28), parts=2)
+
+
 def test_the_training_step_is_unchanged_by_joining_ds_real_and_fake_passes(fashion, monkeypatch):
     """The step's D update with its real and fake batches in one pass against two passes, one per batch (the step
     before; measured: 2.4e-7 in the losses, 6.4e-6 in the state)."""

@@ -151,7 +151,12 @@ class Discriminator(nn.Module):
         x = self._condition_input(x, labels)
         for block in self.blocks:
             for layer in block:
-                x = layer(x, parts) if isinstance(layer, BatchNorm2d) else layer(x)
+                if parts > 1 and isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                    if not isinstance(layer, BatchNorm2d):  # e.g. SyncBatchNorm: it would mix the parts
+                        raise ValueError(f"{type(layer).__name__} cannot keep joined batches apart: pass each alone")
+                    x = layer(x, parts)
+                else:
+                    x = layer(x)
         features = x  # (B, 8w, 4, 4) at 64x64
         # Minibatch discrimination's (B, kernels), from the spatially pooled features (B, 8w), joins the last map
         # as extra channels, each constant over it.

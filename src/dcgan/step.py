@@ -159,8 +159,9 @@ class GanStep:
             x_real = x_real.detach().requires_grad_(True)
         out = {}
         with self.autocast:
-            if x_real.shape[0] <= JOINED_PASS_MAX_BATCH:
-                # One D pass over both batches, each still normalised alone (Discriminator.logits_and_features).
+            if x_real.shape[0] <= JOINED_PASS_MAX_BATCH and not cfg.sync_batchnorm:
+                # One D pass over both batches, each still normalised alone (Discriminator.logits_and_features;
+                # SyncBatchNorm, which normalises over all processes' batches, cannot keep them apart).
                 joined_labels = torch.cat([labels, fake_labels]) if labels is not None else None
                 real_logits, fake_logits = D(torch.cat([x_real, x_fake]), joined_labels, parts=2).float().chunk(2)
             else:
