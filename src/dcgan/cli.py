@@ -100,6 +100,14 @@ def ctrl_c_held_back():
         raise KeyboardInterrupt
 
 
+def import_torch() -> None:
+    """torch and torchvision, which the commands import (some lazily), with a Ctrl-C held back until they are
+    loaded (a second or more)."""
+    with ctrl_c_held_back():
+        for library in ("torch", "torchvision"):
+            importlib.import_module(library)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from dcgan.lifeline import honour_parent_env
 
@@ -108,10 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with ctrl_c_held_back():  # a second or more of imports
             argv = sys.argv[1:] if argv is None else list(argv)
             args = parse(build_parser(argv), argv)
-            # The commands import them, some lazily: here for all, but for one that checks its options first
-            # and imports them under its own ctrl_c_held_back (`dcgan serve`, `dcgan train`).
-            for library in ("torch", "torchvision") if getattr(args, "imports_first", True) else ():
-                importlib.import_module(library)
+        # The commands import them, some lazily: here for all, but for one that checks its options first and
+        # imports them after (`dcgan serve`, `dcgan train`).
+        if getattr(args, "imports_first", True):
+            import_torch()
         try:
             return args.func(args)
         except DcganError as e:

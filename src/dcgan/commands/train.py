@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import shlex
 import signal
 import sys
@@ -82,11 +81,9 @@ def register(p) -> None:
 def run(args: argparse.Namespace) -> int:
     # The options are checked before torch is imported (seconds), so a wrong one is said at once.
     chosen = checked_options(args)
-    from dcgan.cli import ctrl_c_held_back
+    from dcgan.cli import import_torch
 
-    with ctrl_c_held_back():  # a Ctrl-C inside torch's import would be lost (dcgan.cli says how)
-        for library in ("torch", "torchvision"):
-            importlib.import_module(library)
+    import_torch()
     from dcgan import distributed
 
     if args.nproc is not None and not distributed.launched_by_torchrun():
