@@ -82,9 +82,9 @@ def test_a_misspelt_option_names_its_command_and_the_nearest_option(tmp_path):
 
 
 def test_help_and_a_mistyped_command_answer_without_importing_torch(tmp_path):
-    """`dcgan --help` lists every command with its line, a mistyped command is one line, and `dcgan serve --help`
-    and `dcgan train --help` answer, without importing torch (seconds): here torch, torchvision and numpy cannot
-    be imported at all."""
+    """`dcgan --help` lists every command with its line, a mistyped command is one line, and every command's
+    --help answers, without importing torch (seconds): here torch, torchvision and numpy cannot be imported at
+    all."""
     env = env_without(tmp_path / "blocked", "torch", "torchvision", "numpy")
     listed = run_cli("--help", env=env)
     assert listed.returncode == 0, listed.stderr
@@ -100,6 +100,13 @@ def test_help_and_a_mistyped_command_answer_without_importing_torch(tmp_path):
     trained = run_cli("train", "--help", env=env)  # the objectives' names and sources without their maths
     assert trained.returncode == 0 and "--minibatch-discrimination" in trained.stdout, trained.stderr
     assert "nonsaturating (Goodfellow 2014, default)" in " ".join(trained.stdout.split())
+    evaluated = run_cli("eval", "--help", env=env)  # the metrics' and feature spaces' names
+    assert evaluated.returncode == 0 and "fid, kid, pr, is" in evaluated.stdout, evaluated.stderr
+    exported = run_cli("export", "--help", env=env)
+    assert exported.returncode == 0 and "{onnx,torchscript,safetensors,page}" in exported.stdout, exported.stderr
+    for name in COMMANDS:
+        helped = run_cli(name, "--help", env=env)
+        assert helped.returncode == 0 and f"usage: dcgan {name}" in helped.stdout, (name, helped.stderr)
 
 
 def test_ctrl_c_before_training_starts_is_one_line(monkeypatch, capsys):

@@ -187,7 +187,7 @@ def test_an_existing_folder_is_never_overwritten(run, tmp_path, capsys):
 
 
 def test_a_failed_export_leaves_nothing(tmp_path, monkeypatch):
-    import dcgan.export as export
+    import dcgan.export.write as export
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")

@@ -11,8 +11,7 @@ from dcgan.errors import ConfigError
 
 
 def register(p) -> None:
-    from dcgan.metrics.features import FEATURE_SPACES
-    from dcgan.metrics.registry import METRICS
+    from dcgan.metrics.registry import FEATURE_SPACES, METRICS
 
     p.description = ("Generate samples from a run and compare them with its training data: FID, KID, "
                      "precision and recall (k=3), the Inception Score (or the domain classifier's "

@@ -11,7 +11,7 @@ from dcgan.errors import ConfigError
 
 
 def register(p) -> None:
-    from dcgan.metrics.classifier import CLASSIFIER_DATASETS
+    from dcgan.metrics.registry import CLASSIFIER_DATASETS
 
     p.description = ("Train the small CNN classifier whose penultimate features give FID, KID and "
                      "precision/recall offline, and whose class predictions give the mode statistics "

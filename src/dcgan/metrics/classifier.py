@@ -24,11 +24,10 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from dcgan.errors import CheckpointError, ConfigError
+from dcgan.metrics.registry import CLASSIFIER_DATASETS
 
 FORMAT = "dcgan-classifier"
 FORMAT_VERSION = 1
-# The datasets a domain classifier exists for: grey 28x28 images with 10 classes.
-CLASSIFIER_DATASETS = ("mnist", "fashion-mnist")
 # The test accuracy a classifier must reach to be written (and shipped): issue 4 asks >= 91% on Fashion-MNIST, issue 16 >= 99% on MNIST.
 MIN_ACCURACY = {"mnist": 0.99, "fashion-mnist": 0.91}
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"

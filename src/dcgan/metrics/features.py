@@ -24,9 +24,9 @@ from typing import Any, Callable, Iterable
 import torch
 
 from dcgan.errors import ConfigError, first_line
-from dcgan.metrics.classifier import CLASSIFIER_DATASETS, PACKAGE_WEIGHTS, load_classifier, to_input
+from dcgan.metrics.classifier import PACKAGE_WEIGHTS, load_classifier, to_input
+from dcgan.metrics.registry import CLASSIFIER_DATASETS, FEATURE_SPACES
 
-FEATURE_SPACES = ("auto", "inception", "classifier")
 # torch-fidelity's Inception-v3 weights (converted from TensorFlow's 2015-12-05 graph), as torchmetrics uses them.
 INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                  "weights-inception-2015-12-05-6726825d.pth")

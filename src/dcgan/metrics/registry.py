@@ -1,5 +1,6 @@
 """The metrics, as a table of data: name -> what it needs and how it is computed from the samples' features and
-the real reference.
+the real reference, and the feature spaces they are measured in. Torch is imported where a metric is computed, so
+the command line reads these names at once.
 
 Each metric returns flat numbers (for tables, metrics.jsonl, TensorBoard, charts) and details (for eval.json).
 Adding a metric is adding one entry; `dcgan eval --metrics fid,kid` picks a subset by these names.
@@ -8,16 +9,16 @@ Adding a metric is adding one entry; `dcgan eval --metrics fid,kid` picks a subs
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from dcgan.metrics.features import Features
-from dcgan.metrics.fid import fit_gaussian, frechet_distance
-from dcgan.metrics.inception_score import inception_score
-from dcgan.metrics.kid import kernel_inception_distance
-from dcgan.metrics.memorization import memorization
-from dcgan.metrics.modes import diversity, mode_statistics
-from dcgan.metrics.precision_recall import precision_recall
-from dcgan.metrics.reference import Reference
+if TYPE_CHECKING:
+    from dcgan.metrics.features import Features
+    from dcgan.metrics.reference import Reference
+
+# Where samples are compared (dcgan.metrics.features): "auto" takes Inception-v3 when its weights are here, else
+# the domain classifier (dcgan.metrics.classifier), which exists for these grey 28x28 datasets with 10 classes.
+FEATURE_SPACES = ("auto", "inception", "classifier")
+CLASSIFIER_DATASETS = ("mnist", "fashion-mnist")
 
 Result = tuple[dict[str, float], dict[str, Any]]
 
@@ -36,20 +37,28 @@ def _real_set(fake: Features, ref: Reference):
 
 
 def _fid(fake: Features, ref: Reference, seed: int) -> Result:
+    from dcgan.metrics.fid import fit_gaussian, frechet_distance
+
     return {"fid": frechet_distance(fit_gaussian(fake.features), ref.gaussian)}, {}
 
 
 def _kid(fake: Features, ref: Reference, seed: int) -> Result:
+    from dcgan.metrics.kid import kernel_inception_distance
+
     mean, std = kernel_inception_distance(fake.features, _real_set(fake, ref), seed)
     return ({"kid": mean} if std is None else {"kid": mean, "kid_std": std}), {}
 
 
 def _precision_recall(fake: Features, ref: Reference, seed: int) -> Result:
+    from dcgan.metrics.precision_recall import precision_recall
+
     precision, recall = precision_recall(fake.features, _real_set(fake, ref))
     return {"precision": precision, "recall": recall}, {}
 
 
 def _inception_score(fake: Features, ref: Reference, seed: int) -> Result:
+    from dcgan.metrics.inception_score import inception_score
+
     mean, std = inception_score(fake.logits, seed)
     numbers = {"is": mean, "is_std": std}
     if ref.score is not None:
@@ -58,6 +67,8 @@ def _inception_score(fake: Features, ref: Reference, seed: int) -> Result:
 
 
 def _modes(fake: Features, ref: Reference, seed: int) -> Result:
+    from dcgan.metrics.modes import mode_statistics
+
     stats = mode_statistics(fake.logits, ref.class_histogram)
     return ({"classes_covered": float(stats.covered), "num_classes": float(stats.num_classes),
              "class_kl": stats.kl},
@@ -66,10 +77,14 @@ def _modes(fake: Features, ref: Reference, seed: int) -> Result:
 
 
 def _diversity(fake: Features, ref: Reference, seed: int) -> Result:
+    from dcgan.metrics.modes import diversity
+
     return {"diversity": diversity(fake.features, ref.mean_distance)}, {}
 
 
 def _memorization(fake: Features, ref: Reference, seed: int) -> Result:
+    from dcgan.metrics.memorization import memorization
+
     found = memorization(fake.features, ref.pool, ref.baseline_nn)
     closest = [{"sample": c["sample"], "train_index": int(ref.pool_indices[c["pool_index"]]), "ratio": c["ratio"]}
                for c in found.closest]
