@@ -7,6 +7,7 @@ Only these fields change live; everything else is fixed by the run's config.json
 from __future__ import annotations
 
 import queue
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +40,25 @@ class Commands:
     def __init__(self):
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.paused = False
+        self.queued_changes = 0  # fields of live changes queued and not yet recorded (they count toward the limit)
+        self._changes_lock = threading.Lock()
 
     def put(self, kind: str, arg: Any = None) -> None:
         self.queue.put((kind, arg))
+
+    def put_changes(self, changes: dict[str, Any], room: int) -> bool:
+        """Queue live changes unless, with those already queued, they would be more than `room`."""
+        with self._changes_lock:
+            if self.queued_changes + len(changes) > room:
+                return False
+            self.queued_changes += len(changes)
+            self.queue.put(("set", changes))
+            return True
+
+    def changes_done(self, changes: dict[str, Any]) -> None:
+        """Queued changes carried out (and recorded, where they changed a value)."""
+        with self._changes_lock:
+            self.queued_changes -= len(changes)
 
     def next(self, wait: bool) -> tuple[str, Any] | None:
         """The next command; while `wait`, blocks up to 0.2 s so a stop request is noticed promptly."""

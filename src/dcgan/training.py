@@ -385,11 +385,11 @@ class Trainer:
             raise ConfigError(f"{unknown[0]!r} cannot change during training; live options: "
                               f"{', '.join(LIVE_FIELDS)} (fork the run to change others)", field=unknown[0])
         dataclasses.replace(self.config, **changes).validate()
-        if len(self.changes) + len(changes) > MAX_LIVE_CHANGES:
-            raise ConfigError(f"this run has recorded {len(self.changes)} live changes, the most one run keeps is "
-                              f"{MAX_LIVE_CHANGES}: fork it (`dcgan train --fork <run>`, or the dashboard's Fork) "
-                              f"to go on changing", field=next(iter(changes)))
-        self._commands.put("set", changes)
+        if not self._commands.put_changes(changes, room=MAX_LIVE_CHANGES - len(self.changes)):
+            raise ConfigError(f"this run has {len(self.changes) + self._commands.queued_changes} live changes, "
+                              f"recorded or queued; the most one run keeps is {MAX_LIVE_CHANGES}: fork it (`dcgan "
+                              f"train --fork <run>`, or the dashboard's Fork) to go on changing",
+                              field=next(iter(changes)))
 
     @property
     def paused(self) -> bool:
@@ -520,7 +520,10 @@ class Trainer:
                 self._tick = (time.perf_counter(), self.step)  # images/s should not count the pause
                 self._set_status("running")
             elif kind == "set":
-                self._apply_changes(arg)
+                try:
+                    self._apply_changes(arg)
+                finally:
+                    self._commands.changes_done(arg)
             elif kind == "checkpoint":
                 self._checkpoint()
             elif kind == "step" and self.paused and self.step < self.total_steps:

@@ -102,6 +102,20 @@ def test_options_that_cannot_change_live_answer_422(api, paused):
     assert bad_value.status_code == 422 and bad_value.json()["errors"][0]["field"] == "lr_g"
 
 
+def test_live_changes_queued_while_paused_count_toward_the_limit(api, monkeypatch):
+    """A run keeps at most MAX_LIVE_CHANGES (here 3) changes: those queued and not yet carried out count too, so
+    requests sent faster than the trainer carries them out cannot go past the limit."""
+    monkeypatch.setattr("dcgan.training.MAX_LIVE_CHANGES", 3)
+    body = {"config": {**TINY, "steps": 100000}, "paused": True}
+    assert api.post("/api/training/start", json=body).status_code == 202
+    answers = [api.patch("/api/training/hyperparameters", json={"changes": {"lr_d": 1e-4 + i * 1e-6}})
+               for i in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 422, 422]
+    assert "the most one run keeps is 3" in answers[3].json()["detail"]
+    api.post("/api/training/stop", params={"wait_s": 60})
+    assert len(api.get("/api/training/hyperparameters").json()["changes"]) <= 3
+
+
 def test_fork_starts_from_the_parents_weights_exactly(api, server, paused):
     parent = checkpoint_now(api, server, paused)
     api.post("/api/training/stop", params={"wait_s": 60})

@@ -332,6 +332,27 @@ def test_a_run_that_would_fill_the_disk_is_refused_naming_what_to_lower(api, ser
     assert api.get("/api/status").json()["state"] in ("idle", "finished", "stopped")
 
 
+def test_a_live_change_that_would_fill_the_disk_is_refused(api, server, monkeypatch):
+    """The disk is checked again when sample_every changes live: a run admitted with one grid at its end may not
+    then ask for a grid every step (2.5 GB here) by PATCH."""
+    monkeypatch.setattr(server.app.state.settings, "disk_budget", 16 * 2**20)
+    body = {"config": {**TINY, "steps": 100000, "sample_every": 100000, "log_every": 100000}, "paused": True}
+    assert api.post("/api/training/start", json=body).status_code == 202
+    change = {"changes": {"sample_every": 1}}
+    detail = refusal(api.patch("/api/training/hyperparameters", json=change), 422, "sample_every")
+    assert "more than the server's disk budget of 16 MiB per run" in detail
+    assert api.get("/api/training/hyperparameters").json()["values"]["sample_every"] == 100000
+    assert api.patch("/api/training/hyperparameters", json={"changes": {"sample_every": 50000}}).status_code == 200
+    api.post("/api/training/stop", params={"wait_s": 60})
+
+
+def test_runs_leave_the_disk_reserve_free(api, server, monkeypatch):
+    monkeypatch.setattr(server.app.state.settings, "disk_reserve", 2**60)  # more than any disk has
+    detail = refusal(api.post("/api/training/start", json={"config": {**TINY, "steps": 5}}), 422)
+    assert "more than the 0 MiB free on the runs folder's disk beyond the" in detail and "this server leaves free" \
+        in detail
+
+
 # --- Slow clients ------------------------------------------------------------------------------------------------
 
 def closed_by_server(sock: socket.socket) -> bool:

@@ -42,6 +42,9 @@ def register(p) -> None:
     p.add_argument("--memory-budget", metavar="SIZE", help="the most memory one training, generator or "
                    "architecture preview may need, estimated before anything is built, e.g. 8G or 512M (default: "
                    "half of this machine's memory)")
+    p.add_argument("--disk-budget", metavar="SIZE", help="the most one run started from the dashboard may write "
+                   "into its folder (checkpoints, grids, metrics), estimated before it starts and at each live change, "
+                   "e.g. 20G (default: what the runs folder's disk has free beyond 2 GiB, which it always leaves)")
     p.add_argument("--max-processes", type=int, metavar="N", help="the most training processes a run started from "
                    "the dashboard may use (default: this machine's CPU cores, or its GPUs on CUDA)")
     p.add_argument("--request-timeout", type=float, default=20.0, metavar="SECONDS", help="close a connection whose "
@@ -76,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
     if args.data_root:
         options["data_roots"] = [Path(d) for d in args.data_root]
     if args.memory_budget is not None:
-        options["memory_budget"] = parse_size(args.memory_budget)
+        options["memory_budget"] = parse_size(args.memory_budget, "--memory-budget")
+    if args.disk_budget is not None:
+        options["disk_budget"] = parse_size(args.disk_budget, "--disk-budget")
     if args.max_processes is not None:
         options["max_processes"] = args.max_processes
     sock = listen(args.host, args.port)
@@ -148,11 +153,11 @@ def tls_files(certfile: str | None, keyfile: str | None) -> dict[str, str]:
     return {"ssl_certfile": str(Path(certfile).expanduser()), "ssl_keyfile": str(Path(keyfile).expanduser())}
 
 
-def parse_size(text: str) -> int:
+def parse_size(text: str, option: str) -> int:
     """'8G', '512M', '1.5g', '1048576' -> bytes."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)i?b?\s*", text.lower())
     if not match or float(match.group(1)) <= 0:
-        raise ConfigError(f"--memory-budget {text!r} is not a size; write e.g. 8G, 512M or a number of bytes")
+        raise ConfigError(f"{option} {text!r} is not a size; write e.g. 8G, 512M or a number of bytes")
     return int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
 
 
@@ -162,8 +167,11 @@ def describe_limits(app) -> None:
     settings, store = app.state.settings, app.state.store
     processes = settings.max_processes or machine_processes()
     roots = app.state.manager.data_roots.describe()
-    print(f"data folders: {roots}; memory budget {gib(settings.memory_budget)} per training; up to {processes} "
-          f"training processes{'; datasets may be downloaded' if settings.allow_downloads else ''}", flush=True)
+    disk = (f"disk budget {gib(settings.disk_budget)} per run" if settings.disk_budget is not None else
+            f"runs use the disk's free space beyond {gib(settings.disk_reserve)}")
+    print(f"data folders: {roots}; memory budget {gib(settings.memory_budget)} per training; {disk}; up to "
+          f"{processes} training processes{'; datasets may be downloaded' if settings.allow_downloads else ''}",
+          flush=True)
     interrupted = [r for r in store.summaries() if r.status == "interrupted"]
     for r in interrupted:
         print(f"interrupted: {r.name} ({r.message})", flush=True)

@@ -145,10 +145,18 @@ class RunManager:
         budget.check_processes(processes, limit, option, force="dcgan serve --max-processes")
         images = budget.dataset_images(config)  # a folder's are counted on disk: once for both estimates
         budget.check(budget.training_cost(config, processes, loading, images), self.settings.memory_budget)
-        free, most = budget.free_disk(self.store.root), self.settings.disk_budget
-        limit, limit_text = ((free, f"the {budget.gib(free)} free on the runs folder's disk") if most is None or
-                             free < most else (most, f"the server's disk budget of {budget.gib(most)} per run"))
-        budget.check_disk(budget.disk_cost(config, budget.planned_steps(config, images)), limit, limit_text)
+        self.check_disk(config, budget.planned_steps(config, images))
+
+    def check_disk(self, config: TrainConfig, steps: int) -> None:
+        """A 422 naming the option at fault when `steps` steps of `config` would write more than one run may: the
+        server's disk budget, and never the reserve it leaves free on the runs folder's disk."""
+        reserve, most = self.settings.disk_reserve, self.settings.disk_budget
+        free = max(0, budget.free_disk(self.store.root) - reserve)
+        limit, limit_text = ((free, f"the {budget.gib(free)} free on the runs folder's disk beyond the "
+                                    f"{budget.gib(reserve)} this server leaves free")
+                             if most is None or free < most else
+                             (most, f"the server's disk budget of {budget.gib(most)} per run"))
+        budget.check_disk(budget.disk_cost(config, steps), limit, limit_text)
 
     def _training_checkpoint(self, run: str, checkpoint: str | None) -> Path:
         """A run's checkpoint file to resume or fork from (its last by default), resolved inside the run folder
@@ -249,6 +257,13 @@ class RunManager:
         """Validated here (a bad name or value is a ConfigError: 422); applied by the trainer at the next step
         boundary, which announces each change as an event."""
         trainer = self._steerable("changing hyperparameters live")
+        if "sample_every" in changes and set(changes) <= set(LIVE_FIELDS):  # more grids than it was admitted with
+            changed = dataclasses.replace(trainer.config, **changes)
+            changed.validate()
+            total = getattr(trainer, "total_steps", None)  # None until the trainer is set up
+            left = (budget.planned_steps(changed, budget.dataset_images(changed)) if total is None else
+                    max(0, total - trainer.step))
+            self.check_disk(changed, left)
         trainer.set_hyperparameters(**changes)
         current = self.hyperparameters()
         current.values.update(changes)  # what they will be from the next step

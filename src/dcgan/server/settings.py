@@ -34,7 +34,9 @@ class Settings(BaseModel):
     # Resources (issue 18): what one piece of work may take, checked before anything is built.
     disk_budget: int | None = Field(None, description="bytes one run may write into its folder (checkpoints, grids, "
                                     "metrics; estimated beforehand, 422 above it); None: what the runs folder's disk "
-                                    "has free")
+                                    "has free beyond disk_reserve")
+    disk_reserve: int = Field(2 * 2**30, description="bytes left free on the runs folder's disk: one run after "
+                              "another may use what is free beyond them, never these")
     memory_budget: int = Field(default_factory=default_budget, description="bytes of memory a training, a "
                                "generator or an architecture preview may need (estimated beforehand; 422 above it)")
     max_processes: int | None = Field(None, description="most training processes of one run; None: this machine's "
