@@ -13,7 +13,9 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -25,6 +27,7 @@ from blocked_imports import env_without
 from conftest import HANG_S, read_dashboard_url, run_cli
 from dcgan import budget
 from dcgan.rundir import RunLock
+from dcgan.sampling import load_generator
 from dcgan.server import create_app
 from dcgan.server.dataroots import DataRoots
 
@@ -88,6 +91,36 @@ def test_generation_goes_through_the_budget(api, done, server, monkeypatch):
     server.app.state.store._generators.clear()
     detail = refusal(api.get(f"/api/runs/{done}/generate.png", params={"seed": 1}), 422)
     assert "larger --memory-budget" in detail
+
+
+def test_generators_are_loaded_one_at_a_time(api, done, server, monkeypatch):
+    """Requests that load a generator not in the cache (its info, its selection, style mixing's blocks, seed 000's
+    /load_model) each hold their own copy while loading; they load one at a time, so together they cannot multiply
+    the memory budget that each load is held to, and a checkpoint asked for by several is loaded once."""
+    import dcgan.server.runs as runs
+
+    loading, most, loads = [0], [0], []
+    lock = threading.Lock()
+
+    def slow_load(path, device):
+        with lock:
+            loading[0] += 1
+            most[0] = max(most[0], loading[0])
+        time.sleep(0.2)
+        with lock:
+            loading[0] -= 1
+            loads.append(path.name)
+        return load_generator(path, device=device)
+
+    monkeypatch.setattr(runs, "load_generator", slow_load)
+    server.app.state.store._generators.clear()
+    requests = [("GET", f"/api/runs/{done}/generator", None), ("GET", f"/api/runs/{done}/mix/blocks", None),
+                ("PUT", f"/api/runs/{done}/generator", {"checkpoint": None}),
+                ("POST", "/load_model", {"path": done})] * 2
+    with ThreadPoolExecutor(len(requests)) as pool:
+        answers = list(pool.map(lambda r: api.request(r[0], r[1], json=r[2]), requests))
+    assert [a.status_code for a in answers] == [200] * len(requests), [a.text for a in answers]
+    assert most[0] == 1 and loads and len(loads) == len(set(loads))  # one at a time, each checkpoint once
 
 
 @pytest.mark.parametrize("query", ["fps=0.001", "fps=0", "fps=1000", "steps=100000", "count=100000"])

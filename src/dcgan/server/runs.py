@@ -37,6 +37,9 @@ class RunStore:
         self.selected: dict[str, str] = {}  # run name -> checkpoint file chosen for generation
         self._generators: OrderedDict[tuple[str, int], LoadedGenerator] = OrderedDict()
         self._lock = threading.Lock()  # generate requests run in the thread pool
+        # One load at a time: requests for checkpoints not in the cache would each hold their own copy at once,
+        # multiplying the memory budget each load is held to.
+        self._loading = threading.Lock()
 
     # --- Names -> paths ------------------------------------------------------------------------------------
 
@@ -226,11 +229,15 @@ class RunStore:
             if key in self._generators:
                 self._generators.move_to_end(key)
                 return self._generators[key]
-        if self.memory_budget is not None:
-            config = TrainConfig.from_dict(self.config(name)).resolved()
-            budget.check(budget.generator_cost(config, path.stat().st_size), self.memory_budget,
-                         advice="start the server with a larger --memory-budget to generate from it")
-        generator = load_generator(path, device="cpu")
+        with self._loading:
+            with self._lock:  # loaded meanwhile by the request that held the turn
+                if key in self._generators:
+                    return self._generators[key]
+            if self.memory_budget is not None:
+                config = TrainConfig.from_dict(self.config(name)).resolved()
+                budget.check(budget.generator_cost(config, path.stat().st_size), self.memory_budget,
+                             advice="start the server with a larger --memory-budget to generate from it")
+            generator = load_generator(path, device="cpu")
         with self._lock:
             self._generators[key] = generator
             while len(self._generators) > GENERATOR_CACHE:

@@ -23,7 +23,7 @@ _directions: OrderedDict[tuple, Direction] = OrderedDict()
 _lock = threading.Lock()
 
 
-@router.get("/{name}/mix/blocks", response_model=schemas.MixBlocks, responses=NOT_FOUND)
+@router.get("/{name}/mix/blocks", response_model=schemas.MixBlocks, responses=NOT_FOUND, dependencies=[DrawingTurn])
 def mix_blocks(name: RunName, store: Store, checkpoint: Checkpoint = None) -> schemas.MixBlocks:
     """The blocks of the run's G that style mixing can start at, with the size of their maps."""
     g = store.generator(name, checkpoint)

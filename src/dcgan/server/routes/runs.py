@@ -120,13 +120,13 @@ def run_architecture(name: RunName, store: Store) -> schemas.Architecture:
     return architecture_of(TrainConfig.from_saved(store.config(name)).resolved("cpu"))
 
 
-@router.get("/{name}/generator", response_model=schemas.GeneratorInfo, responses=NOT_FOUND)
+@router.get("/{name}/generator", response_model=schemas.GeneratorInfo, responses=NOT_FOUND, dependencies=[DrawingTurn])
 def generator(name: RunName, store: Store) -> schemas.GeneratorInfo:
     """The checkpoint generation uses for this run: the selected one, else the last."""
     return generator_info(name, store)
 
 
-@router.put("/{name}/generator", response_model=schemas.GeneratorInfo, responses=NOT_FOUND)
+@router.put("/{name}/generator", response_model=schemas.GeneratorInfo, responses=NOT_FOUND, dependencies=[DrawingTurn])
 def select_generator(name: RunName, request: schemas.GeneratorRequest, store: Store) -> schemas.GeneratorInfo:
     """Load a checkpoint of the run (None: back to its last) and use it for generation from now on."""
     store.generator(name, request.checkpoint)  # loads it: a damaged file is refused before it is selected

@@ -83,7 +83,7 @@ async def save_model(seed: Seed, wait_s: float = WaitSeconds) -> SavedModel:
     return await seed.save(wait_s)
 
 
-@router.post("/load_model", response_model=SavedModel, responses=ERRORS)
+@router.post("/load_model", response_model=SavedModel, responses=ERRORS, dependencies=[DrawingTurn])
 def load_model(seed: Seed, request: LoadRequest = LoadRequest()) -> SavedModel:
     """Select a saved run or checkpoint (inside the runs folder) for /generate; default: the one written last."""
     return seed.load(request.path)
