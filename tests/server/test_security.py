@@ -365,6 +365,24 @@ def test_a_run_that_would_fill_the_disk_is_refused_naming_what_to_lower(api, ser
     assert api.get("/api/status").json()["state"] in ("idle", "finished", "stopped")
 
 
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/config/resolve", '{"config": {"wandb_project": "\\ud800"}}', "config"),
+    ("/api/config/resolve", '{"config": {"dataset": "folder:\\ud800"}}', "config"),
+    ("/api/training/start", '{"config": {"data_dir": "/usr/share/datasets/\\udc80"}}', "config"),
+    ("/api/training/fork", '{"run": "links", "changes": {"\\udc80": 1}}', "changes"),
+    ("/api/training/hyperparameters", '{"changes": {"lr_d": ["\\udfff"]}}', "changes"),
+    ("/start_training", '{"steps": 5, "data_dir": "\\udc80"}', None),
+])
+def test_options_that_are_not_text_are_refused(api, done, server, path, body, field):
+    """JSON lets a lone UTF-16 surrogate through as a string, which no config.json, log line or answer can
+    encode: free-form options holding one are a 422 (they were a 500, and a run started with one answered 500
+    to every request about it)."""
+    method = api.patch if path.endswith("hyperparameters") else api.post
+    detail = refusal(method(path, content=body, headers={"content-type": "application/json"}), 422, field)
+    assert "half of a UTF-16 surrogate pair, not text; send UTF-8 text" in detail
+    assert not server.manager.busy
+
+
 def test_a_live_change_that_would_fill_the_disk_is_refused(api, server, monkeypatch):
     """The disk is checked again when sample_every changes live: a run admitted with one grid at its end may not
     then ask for a grid every step (2.5 GB here) by PATCH."""

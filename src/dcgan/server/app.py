@@ -153,6 +153,8 @@ def field_error(error: dict[str, Any]) -> schemas.FieldError:
                                                               f"at character {loc[-1]})")
     where = ".".join(str(p) for p in loc[1:]) or None
     reason = PATTERNS.get(error.get("ctx", {}).get("pattern"), error["msg"])
+    if error["type"] == "value_error":  # our validators' own words, without pydantic's "Value error, "
+        reason = str(error["ctx"]["error"])
     if error["type"] == "missing" and where is None:
         reason = "the request needs a JSON body (see /docs)"
     return schemas.FieldError(field=where, loc=loc, reason=reason)

@@ -6,9 +6,9 @@ publishes them at /docs (OpenAPI).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # Run folder names: what `dcgan train` makes (e.g. fashion-mnist-28-20250101-120000) and what a user would type.
 # No slashes and no leading dot, so a name can never leave the runs folder.
@@ -57,9 +57,31 @@ class Status(BaseModel):
                        "paused, stepped or changed live)")
 
 
+def writable_text(value: Any) -> Any:
+    """Options sent as free-form JSON must hold only text that can be written: JSON lets a lone UTF-16 surrogate
+    ("\\ud800") through, which no config.json, log line or answer can encode (typed fields refuse it already)."""
+    pending = [value]
+    while pending:  # a loop, not recursion: the body may nest as deeply as the JSON decoder allows
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise ValueError(f"{item[e.start]!r} is half of a UTF-16 surrogate pair, not text; send UTF-8 "
+                                 f"text") from None
+    return value
+
+
+Options = Annotated[dict[str, Any], AfterValidator(writable_text)]
+
+
 class StartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    config: dict[str, Any] = Field(default_factory=dict, description="TrainConfig options; omitted ones take "
+    config: Options = Field(default_factory=dict, description="TrainConfig options; omitted ones take "
                                    "their defaults (see GET /api/config/schema)")
     name: str | None = Field(None, pattern=RUN_NAME, description="the run folder's name; default: "
                              "<dataset>-<size>-<date>-<time>")
@@ -87,7 +109,7 @@ class ForkRequest(BaseModel):
     run: str = Field(pattern=RUN_NAME, description="the parent run")
     checkpoint: str | None = Field(None, pattern=TRAINING_CHECKPOINT, description="the parent's checkpoint to "
                                    "start from (its weights, optimisers and step); default: its last")
-    changes: dict[str, Any] = Field(default_factory=dict, description="options that differ from the parent's "
+    changes: Options = Field(default_factory=dict, description="options that differ from the parent's "
                                     "(not those that fix the networks or data: see fork_fixed in the schema)")
     name: str | None = Field(None, pattern=RUN_NAME, description="the new run's folder name")
     paused: bool = Field(False, description="hold at the first step boundary (status paused), e.g. to take "
@@ -101,7 +123,7 @@ class StepRequest(BaseModel):
 
 class HyperparameterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    changes: dict[str, Any] = Field(min_length=1, description="live options and their new values, e.g. "
+    changes: Options = Field(min_length=1, description="live options and their new values, e.g. "
                                     "{\"lr_d\": 0.0004}")
 
 
@@ -359,7 +381,7 @@ class ConfigSchema(BaseModel):
 
 class ConfigRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: Options = Field(default_factory=dict)
 
 
 class ResolvedConfig(BaseModel):

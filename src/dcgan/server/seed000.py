@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dcgan import __version__
 from dcgan.config import DATASETS, DEVICES, TrainConfig
@@ -88,6 +88,11 @@ class StartTraining(BaseModel):
     batch_size: int | None = Field(None, **bounds("batch_size"))
     learning_rate: float | None = Field(None, **bounds("lr"), description="Adam's learning rate for G and D")
     device: Literal[DEVICES] | None = Field(None, description="auto picks CUDA, then Apple MPS, then CPU")
+
+    @model_validator(mode="after")
+    def extras_are_text(self) -> "StartTraining":
+        schemas.writable_text(self.model_extra or {})
+        return self
 
     def options(self) -> dict[str, Any]:
         """The TrainConfig options this request sets, and only those (the rest keep our defaults)."""
