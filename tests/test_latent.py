@@ -233,3 +233,18 @@ def test_arithmetic_writes_the_figure_into_the_run(run_dir, capsys):
 def test_arithmetic_rejects_bad_groups_with_exit_code_2(run_dir, capsys, argv, message):
     assert main(["arithmetic", str(run_dir), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_classes_are_named_as_people_call_them():
+    """torchvision names MNIST's digits "7 - seven": "seven", "Seven", "7 - seven" and 7 all mean it, and the error
+    lists the names that work."""
+    from dcgan.latent import class_id
+
+    mnist = [f"{i} - {w}" for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven",
+                                                  "eight", "nine"])]
+    assert {class_id(s, mnist) for s in ("seven", "Seven ", "7 - seven", "7", 7)} == {7}
+    assert class_id("Ankle boot", ["T-shirt/top", "Trouser", "Ankle boot"]) == 2
+    with pytest.raises(ConfigError, match=r"unknown class 'eleven': use a number or a name from 0=zero, .*7=seven"):
+        class_id("eleven", mnist)
+    with pytest.raises(ConfigError, match="unknown class 10"):
+        class_id(10, mnist)

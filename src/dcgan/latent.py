@@ -321,16 +321,24 @@ def class_predictor(dataset: str, device: str | torch.device = "cpu"
     return (lambda images: extractor(images).logits.argmax(1)), list(extractor.class_names)
 
 
+def class_word(name: str) -> str:
+    """What people call a class: torchvision names MNIST's digits "7 - seven", which is "seven"."""
+    number, dash, word = name.partition(" - ")
+    return word if dash and number.isdigit() and word else name
+
+
 def class_id(spec: str | int, class_names: Sequence[str]) -> int:
-    """A class given by number or by name (case-insensitive) -> its id."""
-    names = [n.lower() for n in class_names]
-    if isinstance(spec, int) or str(spec).isdigit():
+    """A class given by number or by name (case-insensitive; "seven" or "7 - seven" for MNIST's 7) -> its id."""
+    if isinstance(spec, int) or str(spec).strip().isdigit():
         k = int(spec)
-        if 0 <= k < len(names):
+        if 0 <= k < len(class_names):
             return k
-    elif str(spec).lower() in names:
-        return names.index(str(spec).lower())
-    listing = ", ".join(f"{i}={n}" for i, n in enumerate(class_names))
+    else:
+        wanted = str(spec).strip().lower()
+        for k, name in enumerate(class_names):
+            if wanted in (name.lower(), class_word(name).lower()):
+                return k
+    listing = ", ".join(f"{i}={class_word(n)}" for i, n in enumerate(class_names))
     raise ConfigError(f"unknown class {spec!r}: use a number or a name from {listing}", field="class_id")
 
 

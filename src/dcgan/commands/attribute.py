@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from dcgan.commands import add_checkpoint_option
@@ -35,7 +36,7 @@ def register(p) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcgan.device import resolve_device
-    from dcgan.latent import output_dir
+    from dcgan.latent import class_word, output_dir
     from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     result = g.attribute(args.toward, seeds, steps=args.steps, distance=args.distance, samples=args.samples,
                          fit_seed=args.fit_seed, label=args.class_id)
     d = result.direction
-    name = d.class_name.replace(" ", "-").replace("/", "-") or str(d.class_id)
+    name = re.sub(r"[^\w.]+", "-", class_word(d.class_name)).strip("-") or str(d.class_id)
     path = result.save(Path(args.out) if args.out else
                        output_dir(g.source) / f"attribute-{name}-{args.seeds.replace(',', '.')}.png")
     print(f"direction toward class {d.class_id} ({d.class_name}) from {g.source} (step {g.step}), fitted on "
