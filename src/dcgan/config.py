@@ -51,10 +51,11 @@ class TrainConfig:
     dataset: str = _opt("fashion-mnist", datasets.help_text(), group="data")
     data_dir: str = _opt("./data", "where datasets live, in torchvision's layout; then the data home "
                          "($DCGAN_DATA_HOME, filled by `dcgan fetch`) and system copies are searched", group="data")
-    image_size: int | None = _opt(None, "training resolution; default: the dataset's native size",
-                                  choices=IMAGE_SIZES, group="data")
-    channels: int | None = _opt(None, "1 (grey) or 3 (RGB); default: the dataset's native channels",
-                                choices=(1, 3), group="data")
+    image_size: int | None = _opt(None, "training resolution; default: the dataset's native size (28 for the "
+                                  "MNIST family, 32 for CIFAR-10, 64 for CelebA and for a folder, whose images are "
+                                  "resized and centre-cropped to it)", choices=IMAGE_SIZES, group="data")
+    channels: int | None = _opt(None, "1 (grey) or 3 (RGB); default: the dataset's native channels (3 for a "
+                                "folder)", choices=(1, 3), group="data")
     # Model: the DCGAN architecture (Radford et al. 2015, section 3). Widths, batch and learning rate are the
     # recipe measured best for 28x28 on a CPU, not the paper's (widths 64, batch 128, lr 2e-4: --preset paper):
     # docs/techniques.md, "The defaults", has the measurements that chose them.
