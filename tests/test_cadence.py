@@ -1,6 +1,9 @@
 """Snapshot cadence: grids early and then every N steps, grids and checkpoints every N epochs."""
 
+import io
+
 import numpy as np
+import torch
 from PIL import Image
 
 from dcgan import Trainer, TrainConfig
@@ -8,7 +11,7 @@ from dcgan.cadence import early_sample_steps, every_n, sample_due
 from dcgan.data import ImageData
 from dcgan.events import CheckpointSaved, EpochEnd, SampleGrid
 from dcgan.rundir import read_metrics
-from dcgan.images import GIF_PIXEL_BUDGET, write_gif
+from dcgan.images import CAPTION, GIF_PIXEL_BUDGET, LAST_FRAME_MS, Images, write_gif
 
 
 def small(**kw):
@@ -93,19 +96,38 @@ def test_resuming_from_an_epoch_end_checkpoint_ends_that_epoch_once(fashion, tmp
 
 def test_the_progress_gif_of_a_long_run_stays_small(tmp_path):
     """100 grids of Fashion-MNIST's grid size (242x242) in noise, GIF's worst case: an evenly spread subset that
-    keeps the first and the last grid, 2.8 MB (all 100 frames: 8.1 MB; real grids cost a third less)."""
+    keeps the first and the last grid, each with its step beneath it (2.7 MB; all 100 frames: 8.1 MB; real grids
+    cost a third less); the last is held before the loop starts again."""
     rng = np.random.default_rng(0)
     frames = []
     for i in range(100):
-        path = tmp_path / f"step-{i:07d}.png"
+        path = tmp_path / f"step-{i * 100:07d}.png"
         Image.fromarray(rng.integers(0, 256, (242, 242), dtype=np.uint8)).save(path)
         frames.append(path)
     write_gif(frames, tmp_path / "progress.gif")
     gif = Image.open(tmp_path / "progress.gif")
-    assert gif.n_frames == GIF_PIXEL_BUDGET // 242**2 == 34
+    assert gif.size == (242, 242 + CAPTION)
+    assert gif.n_frames == GIF_PIXEL_BUDGET // (242 * (242 + CAPTION)) == 32
     assert (tmp_path / "progress.gif").stat().st_size < 3_000_000
     first = np.asarray(gif.convert("L"))
+    assert gif.info["duration"] == 200
     gif.seek(gif.n_frames - 1)
     last = np.asarray(gif.convert("L"))
-    assert np.array_equal(first, np.asarray(Image.open(frames[0])))
-    assert np.array_equal(last, np.asarray(Image.open(frames[-1])))
+    assert gif.info["duration"] == LAST_FRAME_MS
+    assert np.array_equal(first[:242], np.asarray(Image.open(frames[0])))
+    assert np.array_equal(last[:242], np.asarray(Image.open(frames[-1])))
+    assert (first[242:] < 128).any() and not np.array_equal(first[242:], last[242:])  # "step 0", "step 9,900"
+
+
+def test_small_grids_are_enlarged_in_the_progress_gif_and_in_jupyter(tmp_path):
+    """16 samples of 28x28 make a 122-pixel grid: the GIF shows it twice as large, Jupyter three times, with
+    pixels kept sharp (nearest neighbour); the grid file itself keeps its size."""
+    grid = np.random.default_rng(1).integers(0, 256, (122, 122), dtype=np.uint8)
+    Image.fromarray(grid).save(tmp_path / "step-0000500.png")
+    write_gif([tmp_path / "step-0000500.png"], tmp_path / "progress.gif")
+    frame = np.asarray(Image.open(tmp_path / "progress.gif").convert("L"))
+    assert frame.shape == (244 + CAPTION, 244) and np.array_equal(frame[:244:2, ::2], grid)
+    images = Images(torch.from_numpy(grid[None, None].copy()))
+    shown = np.asarray(Image.open(io.BytesIO(images._repr_png_())))
+    assert shown.shape == (366, 366) and np.array_equal(shown[::3, ::3], grid)
+    assert Image.open(io.BytesIO(images.png_bytes())).size == (122, 122)

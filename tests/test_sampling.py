@@ -46,7 +46,7 @@ def test_samples_show_as_a_png_grid_in_jupyter(plain):
     images = load_generator(plain).sample(16, seed=0)
     assert isinstance(images, Images) and images.tensor.shape == (16, 1, 28, 28)
     png = Image.open(io.BytesIO(images._repr_png_()))
-    assert png.format == "PNG" and png.size == (4 * 30 + 2, 4 * 30 + 2)  # 4x4 images with 2-pixel padding
+    assert png.format == "PNG" and png.size == (3 * (4 * 30 + 2),) * 2  # 4x4 images, 2-pixel padding, enlarged 3x
 
 
 def test_loading_an_unknown_run_says_what_to_give(tmp_path):
