@@ -51,9 +51,17 @@ def test_bad_values_raise_one_teaching_error(values, field, words):
     assert words in str(err.value) and err.value.field == field
 
 
-def test_unknown_option_is_named():
-    with pytest.raises(ConfigError, match="unknown option 'learning_rate'"):
+def test_unknown_option_is_named_with_the_one_meant():
+    """Other DCGAN code's names (Keras' learning_rate, the PyTorch tutorial's nz) and typos name our option, from
+    a dict (config.json, a request) and from Python keywords alike (not the dataclass's bare TypeError)."""
+    with pytest.raises(ConfigError, match="unknown option 'learning_rate'; did you mean 'lr'"):
         TrainConfig.from_dict({"learning_rate": 0.1})
+    with pytest.raises(ConfigError, match="unknown option 'nz'; did you mean 'latent_dim'") as err:
+        TrainConfig(nz=100)
+    assert err.value.field == "nz"
+    with pytest.raises(ConfigError, match="unknown option 'bach_size'; did you mean 'batch_size'"):
+        TrainConfig(bach_size=16)
+    assert TrainConfig(lr=2e-4, latent_dim=64).latent_dim == 64
 
 
 def test_presets_are_data_and_explicit_options_win():

@@ -7,6 +7,7 @@ documentation are all generated from this one place.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import json
 import math
@@ -256,11 +257,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """Build from JSON-like values (config.json, a request), rejecting unknown keys by name."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ConfigError(f"unknown option {unknown[0]!r}; known options: {', '.join(sorted(names))}",
-                              field=unknown[0])
         return cls(**values).validate()
 
     @classmethod
@@ -270,6 +266,39 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+
+# What other DCGAN code calls our options (the PyTorch tutorial's nz, ngf, ndf, nc; Keras' learning_rate; ...).
+OTHER_NAMES = {"learning_rate": "lr", "noise_dim": "latent_dim", "z_dim": "latent_dim", "nz": "latent_dim",
+               "ngf": "g_width", "ndf": "d_width", "nc": "channels", "num_epochs": "epochs", "n_epochs": "epochs",
+               "img_size": "image_size", "beta_1": "beta1", "beta_2": "beta2", "manual_seed": "seed",
+               "ema_decay": "ema"}
+
+
+def unknown_option(name: str, where: str = "", others: tuple[str, ...] = ()) -> ConfigError:
+    """The error for an option TrainConfig does not have, naming the one meant where it can tell."""
+    options = [f.name for f in dataclasses.fields(TrainConfig)]
+    near = [OTHER_NAMES[name]] if name in OTHER_NAMES else difflib.get_close_matches(name, [*options, *others], n=1,
+                                                                                        cutoff=0.5)
+    hint = f"did you mean {near[0]!r}?" if near else "`dcgan train --help` lists the options"
+    return ConfigError(f"{where}unknown option {name!r}; {hint}", field=name)
+
+
+def _refusing_unknown_options(init):
+    """TrainConfig(learning_rate=...) is one ConfigError naming `lr`, not the dataclass's bare TypeError."""
+    options = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+
+    @functools.wraps(init)
+    def checked(self, *args: Any, **values: Any) -> None:
+        for name in values:
+            if name not in options:
+                raise unknown_option(name)
+        init(self, *args, **values)
+
+    return checked
+
+
+TrainConfig.__init__ = _refusing_unknown_options(TrainConfig.__init__)
 
 
 def saved_choices(values: dict[str, Any]) -> dict[str, Any]:

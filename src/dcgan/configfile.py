@@ -11,14 +11,13 @@ an option left out is unset (its default, or the value the run derives, e.g. ima
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from dcgan.config import PRESETS, TrainConfig, apply_preset, check_field, field_type
+from dcgan.config import PRESETS, TrainConfig, apply_preset, check_field, field_type, unknown_option
 from dcgan.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -63,9 +62,7 @@ def read_config_file(path: str | os.PathLike) -> tuple[str | None, dict[str, Any
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     for key, value in options.items():
         if key not in fields:
-            near = difflib.get_close_matches(key, [*fields, PRESET_KEY], n=1, cutoff=0.5)
-            hint = f"did you mean {near[0]!r}?" if near else "`dcgan train --help` lists the options"
-            raise ConfigError(f"{path}: unknown option {key!r}; {hint}", field=key)
+            raise unknown_option(key, f"{path}: ", others=(PRESET_KEY,))
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{path}: {key} must be one value (the file is flat key = value lines)", field=key)
         if isinstance(value, int):
