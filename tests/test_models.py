@@ -269,3 +269,11 @@ def test_minibatch_discrimination_differentiates_twice_without_cdists_own_deriva
     torch.testing.assert_close(summed[0], with_cdist[0], atol=1e-6, rtol=1e-5)
     for a, b in zip(summed[1], with_cdist[1], strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_noise_of_the_wrong_size_is_one_clear_error():
+    g = Generator(28, 1, latent_dim=100, width=8)
+    assert g(torch.randn(2, 100, 1, 1)).shape == (2, 1, 28, 28)  # the paper's code feeds z as a 1x1 map
+    with pytest.raises(ValueError, match=r"z must be noise of shape \(batch, 100\) for this generator \(its "
+                                         r"latent_dim\), got \(4, 50\)"):
+        g(torch.randn(4, 50))

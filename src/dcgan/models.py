@@ -75,6 +75,9 @@ class Generator(nn.Module):
 
     def input_map(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """What `main` starts from: z (and a conditional G's class embedding) as a 1x1 map (B, Z, 1, 1)."""
+        if z.shape[1:] not in ((self.latent_dim,), (self.latent_dim, 1, 1)):
+            raise ValueError(f"z must be noise of shape (batch, {self.latent_dim}) for this generator (its "
+                             f"latent_dim), got {tuple(z.shape)}")
         if self.embed is not None:
             if labels is None:
                 raise ValueError("this generator is conditional: pass class labels")

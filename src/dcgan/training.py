@@ -332,7 +332,8 @@ class Trainer:
                 raise ConfigError(f"{self.run_dir} holds a run that ended before its first checkpoint; delete it to "
                                   f"train there again, or choose another --run-dir", field="run_dir")
             raise ConfigError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
-                              f"or choose another --run-dir", field="run_dir")
+                              f"(Python: Trainer.resume({str(self.run_dir)!r})) or choose another --run-dir",
+                              field="run_dir")
         # One writer per run: the lock is taken before anything is written, and no link may lead out of the folder.
         make_run_folder(self.run_dir, option)
         self._lock = RunLock(self.run_dir).acquire()
