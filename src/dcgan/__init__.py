@@ -26,6 +26,7 @@ _EXPORTS = {
     "StyleMix": "dcgan.mixing", "style_mix": "dcgan.mixing",
     "Direction": "dcgan.attributes", "AttributeSlide": "dcgan.attributes", "fit_direction": "dcgan.attributes",
     "attribute_slide": "dcgan.attributes",
+    "Curves": "dcgan.curves", "load_curves": "dcgan.curves",
 }
 __all__ = ["__version__", *_EXPORTS]
 
