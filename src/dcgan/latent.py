@@ -327,8 +327,9 @@ def class_word(name: str) -> str:
     return word if dash and number.isdigit() and word else name
 
 
-def class_id(spec: str | int, class_names: Sequence[str]) -> int:
-    """A class given by number or by name (case-insensitive; "seven" or "7 - seven" for MNIST's 7) -> its id."""
+def class_id(spec: str | int, class_names: Sequence[str], field: str = "class_id") -> int:
+    """A class given by number or by name (case-insensitive; "seven" or "7 - seven" for MNIST's 7) -> its id;
+    `field`: the option that gave it, for the error."""
     if isinstance(spec, int) or str(spec).strip().isdigit():
         k = int(spec)
         if 0 <= k < len(class_names):
@@ -339,7 +340,7 @@ def class_id(spec: str | int, class_names: Sequence[str]) -> int:
             if wanted in (name.lower(), class_word(name).lower()):
                 return k
     listing = ", ".join(f"{i}={class_word(n)}" for i, n in enumerate(class_names))
-    raise ConfigError(f"unknown class {spec!r}: use a number or a name from {listing}", field="class_id")
+    raise ConfigError(f"unknown class {spec!r}: use a number or a name from {listing}", field=field)
 
 
 def predicted_class_seeds(g: LoadedGenerator, spec: str | int, count: int = 3, start: int = 0,

@@ -75,3 +75,4 @@ def test_attribute_slides_toward_a_class_with_its_probabilities(api, run):
     assert float(response.headers["x-r2"]) <= 1  # held-out R^2 (negative when the fit does not generalise)
     unknown = api.get(f"/api/runs/{run}/attribute.png", params={"toward": "hat"})
     assert unknown.status_code == 422 and "unknown class 'hat'" in unknown.json()["detail"]
+    assert unknown.json()["errors"][0]["loc"] == ["query", "toward"]  # the parameter sent, where it was sent

@@ -183,6 +183,10 @@ def test_side_by_side_metrics_and_matched_samples(api, runs):
     assert png(api.get(matched["samples"][1]["url"])).size[0] > 0
     missing = api.get("/api/compare/metrics", params={"runs": ["side-a", "nope"]})
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+    for bad in ("side-a\n", "a" * 5000, "../side-a"):  # a trailing newline passed Python's `$` before
+        refused = api.get("/api/compare/metrics", params={"runs": [bad]})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["loc"] == ["query", "runs", 0]
+        assert "a" * 100 not in refused.text
 
 
 def test_a_run_written_before_the_metric_vocabulary_is_listed_charted_compared_and_resumed(api, runs, server):

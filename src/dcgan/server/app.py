@@ -108,7 +108,9 @@ def add_error_handlers(app: FastAPI, settings: Settings, scrub: Callable[[str], 
         message = scrub(str(exc))
         if isinstance(exc, (ConfigError, DataError)):
             field = exc.field if isinstance(exc, ConfigError) else "dataset"
-            loc = ["body", "config", field] if field else ["body", "config"]
+            # A value of the query (a drawing's label, block, class) or, else, of the body's config.
+            loc = (["query", field] if field in request.query_params else
+                   ["body", "config", field] if field else ["body", "config"])
             return error_response(422, message, [schemas.FieldError(field=field, loc=loc, reason=message)])
         status = 409 if isinstance(exc, CheckpointError) else 400
         return error_response(status, message)

@@ -45,8 +45,9 @@ class RunStore:
 
     def path(self, name: str) -> Path:
         """The folder of a run name, which must stay directly inside the runs folder (symlinks included)."""
-        if not re.match(schemas.RUN_NAME, name):
-            raise HTTPException(422, f"{name!r} is not a run name: use letters, digits, '.', '_' and '-' only")
+        if not re.fullmatch(schemas.RUN_NAME, name):  # fullmatch: `$` alone lets a trailing newline through
+            shown = name if len(name) <= 64 else f"{name[:64]}..."
+            raise HTTPException(422, f"{shown!r} is not a run name: use letters, digits, '.', '_' and '-' only")
         path = (self.root / name).resolve()
         if path.parent != self.root:
             raise HTTPException(422, f"run {name!r} points outside the runs folder")

@@ -59,7 +59,7 @@ def attribute(name: RunName, store: Store,
     the class per image, row by row)."""
     g = store.generator(name, checkpoint)
     logits, names = class_logits(g.config.dataset)
-    k = class_id(toward, names)
+    k = class_id(toward, names, field="toward")
     key = (g.source, g.step, k, samples, label)
     with _lock:
         direction = _directions.get(key)
