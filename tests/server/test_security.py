@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import select
 import signal
 import socket
 import ssl
@@ -493,3 +494,26 @@ def test_connections_beyond_the_limit_are_answered_503_and_closed(tmp_path):
             time.sleep(0.05)
         for sock in idle:
             sock.close()
+
+
+@pytest.mark.parametrize("head", [
+    b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: " + b"a" * 200_000 + b"\r\n\r\n",  # over 64 KiB
+    b"POST /api/config/resolve HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+    b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"GET /api/status HTTP/9\r\n\r\n",
+], ids=["huge-head", "negative-length", "two-hosts", "bad-version"])
+def test_a_request_that_is_not_http_is_answered_in_the_apis_error_shape(server, head):
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as sock:
+        for start in range(0, len(head), 16384):  # a piece at a time, until the server answers: a close with
+            sock.sendall(head[start:start + 16384])  # unread bytes would reset the connection, answer and all
+            if select.select([sock], [], [], 0.2)[0]:
+                break
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status, _, rest = answer.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in headers.lower()
+    detail = json.loads(body)["detail"]
+    assert detail.startswith("the request is not valid HTTP/1.1") and "64 KiB" in detail

@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
 
+import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -74,6 +76,17 @@ class RequestDeadline(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        """A request h11 cannot parse (a head over MAX_REQUEST_HEAD, a malformed line or header) is answered in the
+        API's error shape, as JSON, instead of uvicorn's plain text; the connection is closed after it."""
+        body = json.dumps({"detail": f"the request is not valid HTTP/1.1 ({msg.rstrip('.')}: a malformed line or "
+                                     f"header, or a head over {MAX_REQUEST_HEAD // 1024} KiB)", "errors": []})
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                      h11.Data(data=body.encode()), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
 
 
 class RefusalsOnceAMinute(logging.Filter):
