@@ -96,6 +96,20 @@ def test_unreadable_files_are_skipped_and_counted(tmp_path):
     (tmp_path / "pics" / "broken.png").write_bytes(b"\x89PNG truncated")
     data = load_dataset(f"folder:{tmp_path / 'pics'}", tmp_path / "data", 16, 3)
     assert len(data) == 1 and data.skipped == 1
+    broken = str(tmp_path / "pics" / "broken.png")
+    assert data.skipped_note() == f"1 unreadable image file was skipped: {broken}"  # which one, to mend or remove
+    cached = load_dataset(f"folder:{tmp_path / 'pics'}", tmp_path / "data", 16, 3)  # from the decode cache
+    assert cached.skipped_note() == data.skipped_note()
+
+
+def test_16_bit_images_keep_their_tones(tmp_path):
+    """A 16-bit grey PNG (values to 65535) reads as the 8-bit image it shows, not clipped to white."""
+    ramp = (np.arange(256, dtype=np.uint16).reshape(16, 16) * 257)  # 0..65535
+    (tmp_path / "deep").mkdir()
+    Image.fromarray(ramp).save(tmp_path / "deep" / "ramp.png")
+    assert Image.open(tmp_path / "deep" / "ramp.png").mode.startswith("I")
+    data = load_dataset(f"folder:{tmp_path / 'deep'}", tmp_path / "data", 16, 1)
+    assert torch.equal(data.images[0, 0], torch.arange(256, dtype=torch.uint8).reshape(16, 16))
 
 
 @pytest.mark.parametrize("setup,words", [

@@ -45,9 +45,18 @@ class ImageData:
     class_names: list[str] = field(default_factory=list)
     source: str = ""  # where it was read from, for the log
     skipped: int = 0  # unreadable files left out (folders)
+    skipped_files: list[str] = field(default_factory=list)  # the first few of them, to name in the log
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def skipped_note(self) -> str:
+        """What the log says about unreadable files left out ('' when none were)."""
+        if not self.skipped:
+            return ""
+        files = ", ".join(self.skipped_files) + (", ..." if self.skipped > len(self.skipped_files) else "")
+        return (f"{self.skipped} unreadable image file{'s were' if self.skipped > 1 else ' was'} skipped"
+                + (f": {files}" if files else ""))
 
     def fingerprint(self) -> str:
         """sha256 of the pixels and labels: two runs with the same fingerprint saw the same data."""
@@ -286,6 +295,8 @@ def _load_folder(root: Path, data_dir: Path, image_size: int, channels: int) -> 
 def _decode_one(path: Path, image_size: int, channels: int) -> torch.Tensor | None:
     try:
         with Image.open(path) as img:
+            if img.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit (PNG, TIFF): convert() would clip to white
+                img = Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
             img = img.convert("RGB" if channels == 3 else "L")
             img = TF.center_crop(TF.resize(img, image_size, antialias=True), [image_size, image_size])
             return TF.pil_to_tensor(img)  # (C, S, S) uint8
@@ -303,7 +314,8 @@ def _decode_cached(paths: list[Path], data_dir: Path, image_size: int, channels:
     if cache.is_file():
         try:
             saved = torch.load(cache, weights_only=True)
-            return ImageData(saved["images"], saved.get("labels"), class_names, source, int(saved["skipped"]))
+            return ImageData(saved["images"], saved.get("labels"), class_names, source, int(saved["skipped"]),
+                             list(saved.get("skipped_files", [])))
         except Exception:
             pass  # a damaged cache is rebuilt below
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
@@ -313,12 +325,14 @@ def _decode_cached(paths: list[Path], data_dir: Path, image_size: int, channels:
         raise DataError(f"none of the {len(paths)} image files in {source} could be read; check the files")
     images = torch.stack([decoded[i] for i in keep])
     label_tensor = torch.tensor([labels[i] for i in keep], dtype=torch.long) if labels is not None else None
-    data = ImageData(images, label_tensor, class_names, source, skipped=len(paths) - len(keep))
+    unread = [str(p) for p, t in zip(paths, decoded) if t is None]
+    data = ImageData(images, label_tensor, class_names, source, skipped=len(unread), skipped_files=unread[:5])
     try:
         from dcgan.checkpoint import atomic_save
 
         cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save({"images": images, "labels": label_tensor, "skipped": data.skipped}, cache)
+        atomic_save({"images": images, "labels": label_tensor, "skipped": data.skipped,
+                     "skipped_files": data.skipped_files}, cache)
     except OSError:
         pass  # a read-only data folder only costs a decode next time
     return data

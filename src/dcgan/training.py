@@ -482,7 +482,7 @@ class Trainer:
         emit(Log("info", f"data: {len(self.data)} images of {cfg.channels}x{cfg.image_size}x{cfg.image_size} "
                          f"from {self.data.source}"))
         if self.data.skipped:
-            emit(Log("warning", f"{self.data.skipped} unreadable image files were skipped"))
+            emit(Log("warning", self.data.skipped_note()))
         if self.precision == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
             emit(Log("warning", "--precision bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX), so bf16 is "
                                 "emulated and slower than fp32; use --precision fp32"))
