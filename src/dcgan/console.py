@@ -15,11 +15,15 @@ SHOWN = ((LOSS_D, LOSS_G), (D_REAL, D_FAKE))  # the losses, then D's probabiliti
 
 
 class ConsoleProgress:
+    """A progress bar on a terminal; elsewhere (output piped to a file or a log) a line per logged step, since a
+    bar's redraws would land in the file as lines of their own, with other lines glued to them."""
+
     def __init__(self, stream: TextIO = sys.stderr, bar: bool = True):
         self.stream = stream
-        self.show_bar = bar
+        self.show_bar = bar and getattr(stream, "isatty", lambda: False)()
         self.bar: tqdm | None = None
         self.steps_per_epoch = 1
+        self.total_steps = 0
 
     def write(self, line: str) -> None:
         if self.bar is not None:
@@ -29,7 +33,7 @@ class ConsoleProgress:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.steps_per_epoch = event.steps_per_epoch
+            self.steps_per_epoch, self.total_steps = event.steps_per_epoch, event.total_steps
             self.write(f"run: {event.run_dir or '(no files: dry run)'}")
             if self.show_bar:
                 self.bar = tqdm(total=event.total_steps, initial=event.start_step, file=self.stream,
@@ -41,7 +45,8 @@ class ConsoleProgress:
                 self.bar.set_postfix_str(f"ep {event.epoch + 1} {shown(m, 3, 2)} {m.get(IMAGES_PER_S, 0):.0f} img/s",
                                          refresh=False)
             else:
-                self.write(f"step {event.step} {shown(m, 4, 3)}")
+                speed = f" {m[IMAGES_PER_S]:.0f} img/s" if IMAGES_PER_S in m else ""
+                self.write(f"step {event.step}/{self.total_steps} ep {event.epoch + 1} {shown(m, 4, 3)}{speed}")
         elif isinstance(event, EpochEnd):
             self.write(f"epoch {event.epoch} done in {event.seconds:.1f} s (step {event.step})")
         elif isinstance(event, Log):  # the device among them: the trainer's first log line
