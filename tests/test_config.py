@@ -72,6 +72,17 @@ def test_presets_are_data_and_explicit_options_win():
         apply_preset("nope", {})
 
 
+def test_a_length_given_over_a_preset_replaces_the_presets_length():
+    """cpu-fast gives epochs = 100 and minutes = 5: a typed --steps replaces its epochs (not 'give --epochs or
+    --steps, not both'), its minutes stay; a length given twice at one level is still refused."""
+    c = apply_preset("cpu-fast", {"steps": 20})
+    assert (c.steps, c.epochs, c.minutes) == (20, None, 5)
+    c = apply_preset("cpu-fast", {"epochs": 2})
+    assert (c.steps, c.epochs) == (None, 2)
+    with pytest.raises(ConfigError, match="not both"):
+        apply_preset("cpu-fast", {"steps": 20, "epochs": 2})
+
+
 def test_round_trip_through_json():
     c = TrainConfig(dataset="mnist", steps=10, seed=3).resolved()
     assert TrainConfig.from_dict(__import__("json").loads(c.to_json())) == c

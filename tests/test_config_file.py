@@ -7,6 +7,7 @@ import tomllib
 import pytest
 
 from conftest import run_cli
+from dcgan.cli import main
 from dcgan.config import TrainConfig
 from dcgan.configfile import compose, format_config, read_config_file
 from dcgan.errors import ConfigError
@@ -28,6 +29,21 @@ def test_the_preset_flag_names_the_preset_instead_of_the_files(tmp_path):
     path.write_text('preset = "cpu-fast"\nlr = 0.001\n')
     config = compose("cifar10", path, {})
     assert config.dataset == "cifar10" and config.batch_size == TrainConfig().batch_size and config.lr == 0.001
+
+
+def test_a_length_typed_beside_a_file_replaces_the_files_and_the_presets(tmp_path, capsys):
+    """`epochs = 1` in the file and --steps typed: the run is 20 steps long (the typed length wins over the file's,
+    which wins over its preset's), not 'give --epochs or --steps, not both'."""
+    (tmp_path / "f.toml").write_text('preset = "cpu-fast"\nepochs = 1\n')
+    assert (compose(None, tmp_path / "f.toml").epochs, compose(None, tmp_path / "f.toml").steps) == (1, None)
+    (tmp_path / "s.toml").write_text('preset = "cpu-fast"\nsteps = 7\n')
+    assert (compose(None, tmp_path / "s.toml").epochs, compose(None, tmp_path / "s.toml").steps) == (None, 7)
+    assert main(["train", "--config", "f.toml", "--steps", "20", "--dry-run", *TINY]) == 0
+    values = tomllib.loads(capsys.readouterr().out)
+    assert values["steps"] == 20 and "epochs" not in values and values["minutes"] == 5.0
+    assert main(["train", "--preset", "cpu-fast", "--steps", "20", "--dry-run", *TINY]) == 0
+    values = tomllib.loads(capsys.readouterr().out)
+    assert values["steps"] == 20 and "epochs" not in values and values["minutes"] == 5.0
 
 
 def test_a_json_file_reads_like_a_toml_one(tmp_path):

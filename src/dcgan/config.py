@@ -367,15 +367,33 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def apply_preset(name: str | None, overrides: dict[str, Any]) -> TrainConfig:
-    """A config from a preset plus explicit options; an unknown preset is a ConfigError."""
+# A run's length, given as one of these: a level that gives one replaces both from the levels below it.
+LENGTHS = ("steps", "epochs")
+
+
+def layered(*levels: dict[str, Any]) -> dict[str, Any]:
+    """Options from levels of precedence, lowest first (preset, config file, typed options): each level's values
+    replace the ones below. A length given at a level (steps or epochs) replaces the length from every level
+    below, so `--preset cpu-fast --steps 20` runs 20 steps instead of failing on the preset's epochs; one level
+    that gives both is still refused by validation. A time budget (minutes) is separate and stays."""
     values: dict[str, Any] = {}
+    for level in levels:
+        if set(LENGTHS) & set(level):
+            for name in LENGTHS:
+                values.pop(name, None)
+        values.update(level)
+    return values
+
+
+def apply_preset(name: str | None, *overrides: dict[str, Any]) -> TrainConfig:
+    """A config from a preset plus levels of explicit options, lowest first (layered); an unknown preset is a
+    ConfigError."""
+    preset: dict[str, Any] = {}
     if name is not None:
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}", field="preset")
-        values.update(PRESETS[name])
-    values.update(overrides)
-    return TrainConfig.from_dict(values)
+        preset = PRESETS[name]
+    return TrainConfig.from_dict(layered(preset, *overrides))
 
 
 def schema() -> list[dict[str, Any]]:
@@ -404,8 +422,5 @@ def fork_config(parent: dict[str, Any], parent_changes: list[dict[str, Any]], st
     """A fork's choices: the parent's as they were at `step` (fork_base), then the fork's own changes. A length
     given replaces the parent's (--steps drops its --epochs and the other way round); options left to the
     defaults are derived again, so a new --lr moves both learning rates."""
-    values = fork_base(parent, parent_changes, step)
-    if {"steps", "epochs"} & set(changes):
-        values.update(steps=None, epochs=None)
-    values.update(changes)
+    values = layered(fork_base(parent, parent_changes, step), changes)
     return TrainConfig.from_dict(values)

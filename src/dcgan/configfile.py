@@ -2,7 +2,8 @@
 prints one back in the same format, so a resolved config can be saved, edited and used again.
 
 Precedence, lowest first: the defaults, a preset (`preset = "cpu-fast"` in the file; --preset on the command
-line names one instead), the file's options, the options typed on the command line.
+line names one instead), the file's options, the options typed on the command line. A run's length given at a
+level (steps or epochs) replaces the other one from the levels below (config.layered).
 
 A file is flat `key = value` lines with the field names of TrainConfig (`batch_size = 32`). TOML has no null:
 an option left out is unset (its default, or the value the run derives, e.g. image_size from the dataset).
@@ -76,7 +77,7 @@ def compose(preset: str | None = None, config_file: str | os.PathLike | None = N
     """A config from defaults < preset < file < options; `preset` (--preset) names the preset instead of the
     file's `preset` key."""
     file_preset, file_options = read_config_file(config_file) if config_file is not None else (None, {})
-    return apply_preset(preset or file_preset, {**file_options, **(options or {})})
+    return apply_preset(preset or file_preset, file_options, options or {})
 
 
 def format_config(config: TrainConfig, fmt: str = "toml", resolved: TrainConfig | None = None) -> str:
