@@ -1,5 +1,6 @@
 import os
 import pickle
+import warnings
 
 import pytest
 import torch
@@ -78,15 +79,60 @@ def test_a_killed_writer_never_leaves_a_torn_checkpoint(tmp_path):
     assert state["G"]["w"].shape == (4_000_000,) and torch.all(state["G"]["w"] == state["G"]["w"][0])
 
 
+def _refusal(path):
+    """load_checkpoint's one-line message for a file it refuses."""
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert "\n" not in message and "weights_only" not in message and "PyTorch" not in message, message
+    return message
+
+
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     path = save_checkpoint(tmp_path, _state(5))
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="truncated or foreign"):
-        load_checkpoint(path)
-    path.write_bytes(b"")  # torch's error has no message: the error names its kind
-    with pytest.raises(CheckpointError, match=r"truncated or foreign file: EOFError\)"):
-        load_checkpoint(path)
+    assert _refusal(path) == (f"{path} is not a readable dcgan checkpoint: it is truncated (a zip archive whose end "
+                              f"is missing: a copy or write of it did not finish); use another checkpoint of the run "
+                              f"(its checkpoints/ keeps the last --keep-checkpoints) or its generator.safetensors, "
+                              f"or copy the file again")
+    path.write_bytes(b"")
+    assert _refusal(path) == (f"{path} is not a readable dcgan checkpoint: it is empty (0 bytes): a copy or write "
+                              f"of it did not finish; use another checkpoint of the run (its checkpoints/ keeps the "
+                              f"last --keep-checkpoints) or its generator.safetensors, or copy the file again")
+
+
+GIVE = "give a run folder (runs/<name>), a step-*.pt file from its checkpoints/ or its generator.safetensors"
+
+
+def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(tmp_path):
+    """Not torch's advice (cut mid-sentence, and suggesting weights_only=False): what the file is, what to give."""
+    toml = tmp_path / "my.toml"
+    toml.write_text("[train]\nsteps = 10\n")
+    assert _refusal(toml) == f"{toml} is not a readable dcgan checkpoint: it is a text file (.toml); {GIVE}"
+    onnx = tmp_path / "generator.onnx"
+    onnx.write_bytes(b"\x08\x07\x12\x07pytorch\x1a\x052.6.0")  # an ONNX protobuf's first fields
+    assert _refusal(onnx) == (f"{onnx} is not a readable dcgan checkpoint: it is an ONNX export (onnxruntime runs "
+                              f"it); {GIVE}")
+    noise = tmp_path / "noise.pt"
+    noise.write_bytes(bytes(range(256)) * 4)
+    assert "it is not a file torch.save writes (neither a zip archive nor a pickle)" in _refusal(noise)
+    renamed = tmp_path / "generator.pt"
+    export_generator(renamed, torch.nn.Linear(2, 2), {}, 10)
+    assert "it is a safetensors file; if it is a generator export, give it the name generator.safetensors" in \
+        _refusal(renamed)
+
+
+def test_a_torchscript_file_is_refused_without_torchs_warning(tmp_path):
+    path = tmp_path / "generator.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, its files are still about
+        torch.jit.trace(torch.nn.Linear(2, 2), torch.zeros(1, 2)).save(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch.load warns of a TorchScript archive when it is handed one
+        message = _refusal(path)
+    assert message == (f"{path} is not a readable dcgan checkpoint: it is a TorchScript export (`dcgan export "
+                       f"--format torchscript`; torch.jit.load runs it); {GIVE}")
 
 
 def test_loading_never_runs_code_from_the_file(tmp_path):
@@ -98,12 +144,12 @@ def test_loading_never_runs_code_from_the_file(tmp_path):
 
     path = tmp_path / "evil.pt"
     path.write_bytes(pickle.dumps({"format": "dcgan-checkpoint", "payload": Exploit()}))
-    with pytest.raises(CheckpointError):
-        load_checkpoint(path)
+    assert "a pickle (torch's old format or Python's) that the weights-only loader cannot read" in _refusal(path)
     evil_zip = tmp_path / "evil2.pt"
     torch.save({"format": "dcgan-checkpoint", "payload": Exploit()}, evil_zip)
-    with pytest.raises(CheckpointError):
-        load_checkpoint(evil_zip)
+    assert _refusal(evil_zip) == (f"{evil_zip} is not a readable dcgan checkpoint: it holds Python objects besides "
+                                  f"weights and plain values ({os.system.__module__}.system), and dcgan never loads "
+                                  f"code from a file; {GIVE}")
     assert not marker.exists()
 
 
@@ -132,5 +178,6 @@ def test_a_folder_without_checkpoints_is_explained(tmp_path):
 def test_a_broken_generator_export_is_a_clear_error(tmp_path):
     bad = tmp_path / "generator.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
-    with pytest.raises(CheckpointError, match="not a readable dcgan generator export"):
+    with pytest.raises(CheckpointError, match="is not a readable safetensors file .*: cut short or not one; "
+                                              "export the generator again"):
         load_generator_file(bad)

@@ -106,3 +106,46 @@ def test_generate_rejects_bad_classes_with_exit_code_2(request, capsys, run, arg
     assert main(["generate", str(request.getfixturevalue(run)), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def _generate_error(capsys, target) -> str:
+    """`dcgan generate target`'s one stderr line, with no warning before it (exit code 2)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["generate", str(target)]) == 2
+    assert [str(w.message) for w in caught if not issubclass(w.category, FutureWarning)] == []
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err and "weights_only" not in err, err
+    return err
+
+
+def test_generate_names_a_file_that_is_no_checkpoint_for_what_it_is(plain, tmp_path, capsys):
+    from dcgan.export import export_run
+
+    config = tmp_path / "my.toml"
+    config.write_text('[train]\ndataset = "fashion-mnist"\n')
+    assert f"{config} is not a readable dcgan checkpoint: it is a text file (.toml); give a run folder" in \
+        _generate_error(capsys, config)
+    scripted = export_run(plain, tmp_path / "ex-torchscript", format="torchscript")
+    model = tmp_path / "ex-torchscript" / "generator.pt"
+    assert model.is_file(), scripted
+    assert f"{model} is not a readable dcgan checkpoint: it is a TorchScript export (`dcgan export --format " \
+           f"torchscript`; torch.jit.load runs it); give a run folder" in _generate_error(capsys, model)
+
+
+def test_generate_says_which_weights_do_not_fit_in_one_line(plain, tmp_path, capsys):
+    from dcgan.checkpoint import atomic_save, load_checkpoint, resolve_checkpoint
+
+    state = load_checkpoint(resolve_checkpoint(plain))
+    state["G"] = {k: v for k, v in state["G"].items() if k != "main.0.weight"}
+    atomic_save(state, tmp_path / "edited.pt")
+    assert _generate_error(capsys, tmp_path / "edited.pt").endswith(
+        f"{tmp_path / 'edited.pt'}: the weights do not fit the generator its config describes (1 missing, such as "
+        f"main.0.weight); use a file written by dcgan train or dcgan export, unchanged")
+    del state["G"]
+    atomic_save(state, tmp_path / "no-g.pt")
+    assert _generate_error(capsys, tmp_path / "no-g.pt").endswith(
+        f"{tmp_path / 'no-g.pt'} is a dcgan checkpoint without G, so G cannot be made from it; use another "
+        f"checkpoint of the run or its generator.safetensors")

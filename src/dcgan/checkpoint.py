@@ -11,7 +11,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
+import re
 import secrets
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -145,18 +149,98 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """Load a training checkpoint with weights-only unpickling (no code in the file can run)."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        kind = _sniff(path)
+    except FileNotFoundError as e:
+        raise CheckpointError(f"checkpoint {path} does not exist") from e
+    except OSError as e:  # a folder, no permission
+        raise CheckpointError(f"{path} cannot be read as a checkpoint ({e.strerror or e}); {_GIVE}") from e
+    if kind in _NEVER_LOADED:  # known not to be one: torch is not asked (a TorchScript zip would make it warn)
+        raise CheckpointError(_unreadable(path, kind, None))
+    try:
+        with warnings.catch_warnings():  # torch's advice on files we refuse anyway is not for our users
+            warnings.filterwarnings("ignore", message=".*(TorchScript|pickle protocol)", category=UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError as e:
         raise CheckpointError(f"checkpoint {path} does not exist") from e
     except Exception as e:  # truncated zips, foreign pickles refused by the weights-only loader, ...
-        raise CheckpointError(f"{path} is not a readable dcgan checkpoint (truncated or foreign file: "
-                              f"{first_line(e)}); use another checkpoint of the run") from e
+        raise CheckpointError(_unreadable(path, kind, e)) from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a dcgan checkpoint (no '{FORMAT}' marker)")
+        raise CheckpointError(f"{path} is not a dcgan checkpoint (no '{FORMAT}' marker); {_GIVE}")
     if state.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path} was written by a newer dcgan ({state.get('package_version')}); "
                               f"upgrade the package to load it")
     return state
+
+
+# --- Why a file is not a checkpoint -------------------------------------------------------------------------
+# torch's errors for these are long, cut mid-sentence by a one-line message, and advise turning the weights-only
+# loader off (which would let the file run code): the file's own first bytes say what it is, in our words.
+
+_GIVE = "give a run folder (runs/<name>), a step-*.pt file from its checkpoints/ or its generator.safetensors"
+_DAMAGED = ("use another checkpoint of the run (its checkpoints/ keeps the last --keep-checkpoints) or its "
+            "generator.safetensors, or copy the file again")
+_NEVER_LOADED = ("empty", "cut-zip", "torchscript", "onnx", "safetensors", "text", "other")
+
+
+def _sniff(path: Path) -> str:
+    """What a file is, from its first bytes (and an ONNX file's name): torch's zip or pickle formats, or not."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head:
+        return "empty"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return "cut-zip"  # no central directory: the end of the archive is missing
+        if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+            return "torchscript"
+        return "zip"
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
+    if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle"  # torch's format before the zip one (protocol 2), or a plain pickle
+    if len(head) > 8 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") < 100_000_000:
+        return "safetensors"
+    return "text" if _is_text(head) else "other"
+
+
+def _is_text(head: bytes) -> bool:
+    """UTF-8 without control characters other than tabs and line ends (a config, a log, a CSV)."""
+    if any((b < 32 and b not in b"\t\n\r\f") or b == 127 for b in head):
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(head) - 3  # only a character cut by the 4096-byte read
+    return True
+
+
+def _unreadable(path: Path, kind: str, error: Exception | None) -> str:
+    """One line: what `path` is instead of a checkpoint, and what to give (or do) instead."""
+    what = {
+        "empty": f"it is empty (0 bytes): a copy or write of it did not finish; {_DAMAGED}",
+        "cut-zip": f"it is truncated (a zip archive whose end is missing: a copy or write of it did not finish); "
+                   f"{_DAMAGED}",
+        "torchscript": f"it is a TorchScript export (`dcgan export --format torchscript`; torch.jit.load runs it); "
+                       f"{_GIVE}",
+        "onnx": f"it is an ONNX export (onnxruntime runs it); {_GIVE}",
+        "safetensors": "it is a safetensors file; if it is a generator export, give it the name "
+                       "generator.safetensors (the suffix says how to read a file)",
+        "text": f"it is a text file ({path.suffix or 'no suffix'}); {_GIVE}",
+        "other": f"it is not a file torch.save writes (neither a zip archive nor a pickle); {_GIVE}",
+        # A truncated pickle names a cut-off global, so the loader's reasons are not told apart.
+        "pickle": f"it is a pickle (torch's old format or Python's) that the weights-only loader cannot read, "
+                  f"holding Python objects besides weights or cut short (dcgan writes zip archives, and never "
+                  f"loads code from a file); {_GIVE}",
+    }.get(kind)
+    if what is None:  # torch's zip format, yet the load failed
+        refused = re.search(r"GLOBAL ([\w.]+)", str(error)) if isinstance(error, pickle.UnpicklingError) else None
+        what = (f"it holds Python objects besides weights and plain values ({refused.group(1)}), and dcgan never "
+                f"loads code from a file; {_GIVE}" if refused else
+                f"its contents do not read back as weights (damaged or truncated); {_DAMAGED}")
+    return f"{path} is not a readable dcgan checkpoint: {what}"
 
 
 # --- Exported generator -------------------------------------------------------------------------------------
@@ -177,9 +261,15 @@ def load_generator_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         tensors = load_file(str(path))
-        config = json.loads(meta["config"])
-    except (SafetensorError, OSError, KeyError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable dcgan generator export ({e})") from e
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({first_line(e)}): cut short or not one; "
+                              f"export the generator again, or give the run folder or a checkpoint") from e
     if meta.get("format") != "dcgan-generator":
-        raise CheckpointError(f"{path} is a safetensors file but not a dcgan generator export")
+        raise CheckpointError(f"{path} is a safetensors file but not a dcgan generator export (no "
+                              f"'dcgan-generator' marker in its metadata); {_GIVE}")
+    try:
+        config = json.loads(meta["config"])
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{path} is a dcgan generator export without a readable config in its metadata; "
+                              f"export the generator again, or give the run folder or a checkpoint") from e
     return tensors, config, int(meta.get("step", 0))

@@ -13,7 +13,7 @@ import torch
 
 from dcgan.checkpoint import load_checkpoint, load_generator_file, resolve_checkpoint
 from dcgan.config import TrainConfig
-from dcgan.errors import CheckpointError, ConfigError
+from dcgan.errors import CheckpointError, ConfigError, first_line
 from dcgan.images import Images, grid_nrow, to_uint8
 from dcgan.models import Generator, build_generator
 
@@ -159,15 +159,39 @@ def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu"
         state, config_dict, step = load_generator_file(path)
     else:
         ckpt = load_checkpoint(path)
+        missing = [key for key in ("G", "config", "step") if key not in ckpt]
+        if missing:
+            raise CheckpointError(f"{path} is a dcgan checkpoint without {' or '.join(missing)}, so G cannot be "
+                                  f"made from it; use another checkpoint of the run or its generator.safetensors")
         # With --ema the moving average is the G that samples (as in the run's own grids and export).
         state, config_dict, step = ckpt.get("G_ema", ckpt["G"]), ckpt["config"], ckpt["step"]
     config = TrainConfig.from_saved(config_dict).resolved("cpu")  # a checkpoint keeps the run's choices
     model = build_generator(config)
+    misfit = _misfit(model, state)
+    if misfit:
+        raise CheckpointError(f"{path}: the weights do not fit the generator its config describes ({misfit}); "
+                              f"use a file written by dcgan train or dcgan export, unchanged")
     try:
         model.load_state_dict(state)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: the weights do not fit the generator its config describes ({e})") from e
+    except RuntimeError as e:  # what _misfit does not foresee
+        raise CheckpointError(f"{path}: the weights do not fit the generator its config describes "
+                              f"({first_line(e)}); use a file written by dcgan train or dcgan export, unchanged") from e
     return LoadedGenerator(model, config, step, str(path)).to(device)
+
+
+def _misfit(model: Generator, state: object) -> str:
+    """Why `state` cannot load into `model`, in a short clause (torch's own error lists every key, on many lines);
+    "" when it fits."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return "G's weights are not a table of tensors"
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} is {tuple(state[k].shape)}, not {tuple(v.shape)}" for k, v in expected.items()
+              if k in state and state[k].shape != v.shape]
+    parts = ([f"{len(missing)} missing, such as {missing[0]}"] if missing else []) + (
+        [f"{len(unexpected)} unexpected, such as {unexpected[0]}"] if unexpected else []) + shapes[:1]
+    return "; ".join(parts)
 
 
 # --- A run's fixed-noise grid ------------------------------------------------------------------------------
