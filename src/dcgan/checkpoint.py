@@ -30,6 +30,7 @@ FORMAT = "dcgan-checkpoint"
 FORMAT_VERSION = 1
 GENERATOR_FILE = "generator.safetensors"
 LAST = "last"
+_TEMP_HEX = 12  # hex digits in an atomic write's temp file name (.<name>.<hex>.tmp)
 
 
 def package_version() -> str:
@@ -71,11 +72,19 @@ def _temp_file(path: Path) -> tuple[int, str]:
     readable as the run's other files."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     while True:
-        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(_TEMP_HEX // 2)}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
             continue
+
+
+def stale_temp_files(folder: str | os.PathLike, target: str = "*") -> list[Path]:
+    """The temp files in `folder` that atomic writes of `target` (a name or a glob) began and never renamed into
+    place: what a process killed while writing leaves. Only the one writer of a folder may remove them."""
+    pattern = re.compile(rf"\..+\.[0-9a-f]{{{_TEMP_HEX}}}\.tmp")
+    return sorted(p for p in Path(folder).glob(f".{target}.*.tmp")
+                  if pattern.fullmatch(p.name) and not p.is_symlink() and p.is_file())
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -1,6 +1,7 @@
-"""The run folder's subscribers: RunFiles writes metrics.jsonl, samples/, progress.gif, status.json and log.txt
-from the trainer's events (the layout and formats are dcgan.rundir's); RunWriters builds the subscribers that
-write a run's folder, for whoever starts a trainer to hand it (the CLI, the server; `Trainer(config)` by default).
+"""The run folder's subscribers: RunFiles writes metrics.jsonl, samples/, progress.gif, status.json (at each
+status change and each checkpoint) and log.txt from the trainer's events (the layout and formats are dcgan.rundir's);
+RunWriters builds the subscribers that write a run's folder, for whoever starts a trainer to hand it (the CLI, the
+server; `Trainer(config)` by default).
 """
 
 from __future__ import annotations
@@ -49,7 +50,12 @@ class RunFiles:
         elif isinstance(event, Log):
             self.folder.append_log(event.level, event.message)
         elif isinstance(event, CheckpointSaved):
-            pass  # the trainer writes checkpoints itself: resuming depends on them, not on any subscriber
+            # The trainer writes checkpoints itself (resuming depends on them, not on any subscriber). status.json
+            # moves on with them, not with every step (cheap, and atomic like every write): a run killed with
+            # SIGKILL, which nothing can catch, still names the step it would resume from.
+            if self._status.get("status") is not None:
+                self._status.update(step=event.step, checkpoint=event.step)
+                self.folder.write_status(self._status)
 
 
 Subscriber = Callable[[Event], None]

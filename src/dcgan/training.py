@@ -23,7 +23,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from dcgan.cadence import every_n, sample_due
-from dcgan.checkpoint import GENERATOR_FILE, export_generator, load_checkpoint, resolve_checkpoint, save_checkpoint
+from dcgan.checkpoint import (GENERATOR_FILE, export_generator, load_checkpoint, resolve_checkpoint, save_checkpoint,
+                              stale_temp_files)
 from dcgan.config import TrainConfig, fork_config
 from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, epoch_order, load_dataset
@@ -117,6 +118,7 @@ class Trainer:
         self._sample_step: int | None = None
         self._epoch_start = time.perf_counter()
         self.threads: ThreadGovernor | None = None  # lowers the intra-op threads when the CPU is shared
+        self._removed_temps: list[str] = []  # temp files of checkpoint writes a killed session left
         self.status = "starting"
 
     # --- Construction -------------------------------------------------------------------------------------
@@ -341,6 +343,7 @@ class Trainer:
             check_links(self.run_dir)
             folder = RunFolder(self.run_dir)
             folder.file(CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+            self._remove_unfinished_checkpoints(folder)
             writers = self.writers.open(self.run_dir, self.config)  # before config.json (see RunWriters)
             folder.write_config(self.choices)
             session = session_record(self.origin, self.step, str(self.device), self.world.size, self.precision,
@@ -350,6 +353,15 @@ class Trainer:
             self.close()  # a folder that could not be opened is free for the next try
             raise
         self.events.subscribers[:0] = writers  # files first: a dashboard told of a sample can read its PNG
+
+    def _remove_unfinished_checkpoints(self, folder: RunFolder) -> None:
+        """Delete the temp files of checkpoint writes that never finished (a session killed while writing one):
+        with the run's lock held, no other trainer is writing them."""
+        stale = {f"{CHECKPOINTS}/{path.name}": path for path in stale_temp_files(folder.file(CHECKPOINTS))}
+        stale.update({path.name: path for path in stale_temp_files(folder.path, GENERATOR_FILE)})
+        for path in stale.values():
+            path.unlink(missing_ok=True)
+        self._removed_temps = list(stale)
 
     # --- Control from other threads -------------------------------------------------------------------------
 
@@ -499,6 +511,9 @@ class Trainer:
                                     f"the steps after {self.step} are trained again and their logged metrics "
                                     f"replaced; `dcgan train --fork {self.run_dir} --checkpoint "
                                     f"{self.resume_from.name}` would keep them and train a new run instead"))
+        if self._removed_temps:
+            emit(Log("info", f"removed the unfinished checkpoint writes of a session killed while writing: "
+                             f"{', '.join(self._removed_temps)}"))
         for change in self.changes:
             if change.step <= self.step:
                 emit(Log("info", f"replayed: {change.field} = {change.new} from step {change.step + 1}"))
