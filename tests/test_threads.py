@@ -1,5 +1,7 @@
 """The thread governor: a CPU run drops a thread when other programs starve it, never otherwise."""
 
+import json
+
 import pytest
 
 from dcgan import threads
@@ -110,3 +112,20 @@ def test_a_starved_training_run_drops_a_thread_and_says_so(fashion, tmp_path, mo
     shared = [m for m in logs if "the CPU is shared" in m]
     assert len(shared) == 1 and "0.5 cores for their 2 threads" in shared[0] and "continuing with 1" in shared[0]
     assert "the CPU is shared" in (tmp_path / "run" / "log.txt").read_text()
+    # run.json records the counts the steps ran with, not only the one the session started with.
+    determinism = json.loads((tmp_path / "run" / "run.json").read_text())["sessions"][-1]["determinism"]
+    assert determinism["threads"] == before and determinism["threads_adaptive"] is True
+    changes = determinism["threads_changes"]
+    assert len(changes) == 1 and changes[0]["threads"] == 1 and 2 <= changes[0]["from_step"] <= 6, changes
+
+
+def test_run_json_says_when_the_thread_count_was_fixed_by_the_user(fashion, tmp_path, fixed_threads):
+    import torch
+
+    from dcgan import Trainer, TrainConfig
+
+    Trainer(TrainConfig(seed=0, steps=2, batch_size=16, g_width=8, d_width=8, tensorboard=False),
+            run_dir=tmp_path / "run", data=fashion).run()
+    determinism = json.loads((tmp_path / "run" / "run.json").read_text())["sessions"][-1]["determinism"]
+    assert determinism["threads"] == torch.get_num_threads() and determinism["threads_adaptive"] is False
+    assert "threads_changes" not in determinism

@@ -7,7 +7,10 @@ and every region then waits a scheduler slice for it: on 2 cores the step ran at
 lowered. The starvation shows from inside: the steps get less CPU time than they have threads. The governor
 measures that over the training steps alone (not pauses, evaluations or file writes) and drops a thread when
 two windows in a row miss more than half a core. It only ever lowers the count, and only when the user has not
-chosen one (OMP_NUM_THREADS): a quiet machine keeps its threads, and so repeats a seeded run exactly.
+chosen one (OMP_NUM_THREADS): a quiet machine keeps its threads, and so repeats a seeded run exactly. A dropped
+thread changes the order of floating-point sums, so a seeded run on a busy machine can differ from one on a quiet
+machine; run.json records the counts (determinism: threads, threads_adaptive, threads_changes) and OMP_NUM_THREADS=N
+fixes them.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import threading
 import time
@@ -23,8 +24,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from dcgan.cadence import every_n, sample_due
-from dcgan.checkpoint import (GENERATOR_FILE, export_generator, load_checkpoint, resolve_checkpoint, save_checkpoint,
-                              stale_temp_files)
+from dcgan.checkpoint import (GENERATOR_FILE, atomic_write_text, export_generator, load_checkpoint, resolve_checkpoint,
+                              save_checkpoint, stale_temp_files)
 from dcgan.config import TrainConfig, fork_config
 from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, epoch_order, load_dataset
@@ -37,8 +38,8 @@ from dcgan.images import to_uint8
 from dcgan.losses import LOSSES
 from dcgan.metrics.health import HealthMonitor, loss_ratio, non_finite
 from dcgan.models import build_discriminator, build_generator
-from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, checkpoint_in, refuse_if_busy,
-                          make_run_folder, session_record, unique_run_dir)
+from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RECORD_FILE, RunFolder, RunLock, check_links, checkpoint_in,
+                          refuse_if_busy, make_run_folder, session_record, unique_run_dir)
 from dcgan.runfiles import RunWriters
 from dcgan.sampling import fixed_inputs, real_grid
 from dcgan.step import GanStep
@@ -119,6 +120,7 @@ class Trainer:
         self._epoch_start = time.perf_counter()
         self.threads: ThreadGovernor | None = None  # lowers the intra-op threads when the CPU is shared
         self._removed_temps: list[str] = []  # temp files of checkpoint writes a killed session left
+        self._session: dict[str, Any] | None = None  # this session's entry in run.json
         self.status = "starting"
 
     # --- Construction -------------------------------------------------------------------------------------
@@ -349,6 +351,7 @@ class Trainer:
             session = session_record(self.origin, self.step, str(self.device), self.world.size, self.precision,
                                      self.config.dataset, self.data)
             folder.add_session(session, seed=self.config.seed, parent=self.parent)
+            self._session = session
         except BaseException:
             self.close()  # a folder that could not be opened is free for the next try
             raise
@@ -362,6 +365,25 @@ class Trainer:
         for path in stale.values():
             path.unlink(missing_ok=True)
         self._removed_temps = list(stale)
+
+    def _record_threads(self, changed_from: int | None = None) -> None:
+        """run.json's thread count as training uses it: counted in the thread that trains (a server's is not the one
+        that set up), whether the governor may lower it (dcgan.threads: not when OMP_NUM_THREADS chose it), and
+        each count it lowered to with the step it took effect from. Float sums differ with the count, so a seeded
+        run repeats number for number only with the same counts."""
+        if self._session is None:
+            return
+        determinism = self._session["determinism"]
+        if changed_from is None:
+            determinism.update(threads=torch.get_num_threads(), threads_adaptive=self.threads is not None)
+        else:
+            determinism.setdefault("threads_changes", []).append(
+                {"from_step": changed_from, "threads": torch.get_num_threads()})
+        folder = RunFolder(self.run_dir)
+        record = folder.record()
+        if isinstance(record, dict) and isinstance(record.get("sessions"), list) and record["sessions"]:
+            record["sessions"][-1] = self._session  # the last session is this one: the run's lock is held
+            atomic_write_text(folder.file(RECORD_FILE), json.dumps(record, indent=2))
 
     # --- Control from other threads -------------------------------------------------------------------------
 
@@ -435,6 +457,7 @@ class Trainer:
         self._tick = (time.perf_counter(), self.step)
         # Made in the thread that trains: intra-op threads are that thread's setting (a server trains in its own).
         self.threads = governor_for(self.device.type, torch.get_num_threads(), self.world.size)
+        self._record_threads()
         budget = self.config.minutes * 60 or math.inf  # --minutes: seconds of stepping, pauses excluded
         trained = 0.0
         try:
@@ -561,6 +584,7 @@ class Trainer:
         if dropped is not None:
             threads, cores = dropped
             torch.set_num_threads(threads)
+            self._record_threads(changed_from=self.step + 1)
             self.events.emit(Log("warning", f"the CPU is shared: the steps got {cores:.1f} cores for their "
                                             f"{threads + 1} threads, and each waits for the others at every "
                                             f"operation; continuing with {threads} (OMP_NUM_THREADS=N fixes the "
