@@ -255,3 +255,20 @@ def test_a_run_folder_is_made_where_no_file_is_in_the_way(tmp_path):
     with pytest.raises(ConfigError, match=r"--runs-dir: .*file/r is inside .*file, a file, not a folder") as e:
         make_run_folder(tmp_path / "file" / "r", "--runs-dir")
     assert e.value.field == "runs_dir"
+
+
+def test_a_run_folder_is_new_empty_or_a_run_never_a_folder_of_other_files(tmp_path):
+    """What a failed opening (its lock, an empty checkpoints/) or a multi-process launcher (console.txt) left is
+    no obstacle; anything else would be mixed with the run's files and is refused."""
+    folder = tmp_path / "a"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / LOCK_FILE).write_text("")
+    (folder / "console.txt").write_text("")
+    make_run_folder(folder)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"--run-dir: .*a is not a run and holds other files \(notes.txt\); "
+                                          r"give a new or empty folder") as e:
+        make_run_folder(folder)
+    assert e.value.field == "run_dir"
+    (folder / "config.json").write_text("{}")  # a run: its caller decides whether it may continue it
+    make_run_folder(folder)

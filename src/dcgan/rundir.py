@@ -143,10 +143,37 @@ def check_links(run_dir: str | os.PathLike) -> None:
                              f"{more}); a trainer would write through it: remove it and try again")
 
 
-def make_run_folder(run_dir: Path, option: str = "--run-dir") -> None:
-    """Make a run folder (and the folders above it) unless it is there; a file in the way, or a folder that cannot
-    be made, is a ConfigError naming `option`, the option that chose the place."""
+# What a run folder may hold before its config.json: what a trainer that failed to open it left (its lock, its
+# empty checkpoints/, W&B's and TensorBoard's first files) and the console a multi-process launcher keeps there.
+OPENING_FILES = (LOCK_FILE, CHECKPOINTS, CONSOLE_FILE, WANDB_ID_FILE, *TOOL_FOLDERS)
+TENSORBOARD_PREFIX = "events.out.tfevents."
+
+
+def check_run_folder(run_dir: Path, option: str = "--run-dir") -> None:
+    """A run's folder must be new, empty, or a run (config.json; the caller knows whether it may continue it): a
+    file in the way, or a folder of other files (the current folder, say) that the run's files would be mixed
+    into, is a ConfigError naming `option`."""
     refuse_a_file_in_the_way(run_dir, option)
+    if not run_dir.is_dir() or (run_dir / CONFIG_FILE).exists():
+        return
+    try:
+        others = sorted(p.name for p in run_dir.iterdir()
+                        if p.name not in OPENING_FILES and not p.name.startswith(TENSORBOARD_PREFIX))
+    except OSError as e:
+        raise ConfigError(f"{option}: cannot read the folder {run_dir} ({e.strerror or e}); choose a {option} you "
+                          f"can write to", field=option[2:].replace("-", "_")) from None
+    if others:
+        more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+        raise ConfigError(f"{option}: {run_dir} is not a run and holds other files ({others[0]}{more}); give a new "
+                          f"or empty folder for a new run (or --resume a run folder)",
+                          field=option[2:].replace("-", "_"))
+
+
+def make_run_folder(run_dir: Path, option: str = "--run-dir") -> None:
+    """Make a run folder (and the folders above it) unless it is there; a file in the way, a folder of other files
+    (check_run_folder), or a folder that cannot be made, is a ConfigError naming `option`, the option that chose
+    the place."""
+    check_run_folder(run_dir, option)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
