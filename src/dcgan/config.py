@@ -124,8 +124,11 @@ class TrainConfig:
                           "checkpoint (0 = no limit; pauses do not count; --resume continues the run)", ge=0,
                           le=1000000, group="length")
     # Reproducibility and hardware.
-    seed: int | None = _opt(None, "random seed; the same seed repeats a CPU run exactly with the same threads "
-                            "(default: random)", ge=0, le=2**31 - 1, group="run")
+    seed: int | None = _opt(None, "random seed (default: drawn at random, kept in run.json); a seed repeats a run "
+                            "number for number only on the same machine and versions with the same thread count: a "
+                            "CPU run drops threads while other programs load the CPU (run.json records the counts), "
+                            "so fix the count with OMP_NUM_THREADS=N (N=1 is steady on a busy machine)",
+                            ge=0, le=2**31 - 1, group="run")
     device: str = _opt("auto", "auto picks CUDA, then Apple MPS, then CPU", choices=DEVICES, group="run")
     # Speed levers (docs/performance.md measures each).
     channels_last: bool = _opt(True, "NHWC memory layout: faster convolutions on CPUs (+15-30% measured) and "
@@ -140,7 +143,8 @@ class TrainConfig:
                             "2-4.6x for the paper's at 64x64); not with --ema, --instance-noise, --compile or "
                             "several processes", group="speed")
     # Several processes (torchrun + DistributedDataParallel): --batch-size is per process.
-    world_size: int = _opt(1, "training processes (set by torchrun; effective batch = batch_size x world_size)",
+    world_size: int = _opt(1, "training processes, set by how training is launched: --nproc N, or torchrun; "
+                           "given, it must match the launch (effective batch = batch_size x world_size)",
                            ge=1, le=4096, group="distributed")
     lr_scaling: str = _opt("none", "learning-rate scaling with the effective batch: none, linear (Goyal 2017) "
                            "or sqrt", choices=("none", "linear", "sqrt"), group="distributed")

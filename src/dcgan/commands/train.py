@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
+import os
 import shlex
 import signal
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
-from dcgan.config import PRESETS, TrainConfig, field_type
+from dcgan.config import PRESETS, TrainConfig, field_type, fork_base
 from dcgan.configfile import compose, config_format, format_config
 from dcgan.errors import ConfigError
 
 # Options that may change when a run is resumed; everything else is fixed by the run's config.json.
 RESUME_OPTIONS = ("steps", "epochs", "device", "minutes", "wandb")
+# Set by how training is launched (--nproc, torchrun), not chosen: checked against it, then left to the trainer.
+LAUNCHER_OPTIONS = ("world_size",)
+# A run folder's files, by their names in dcgan.rundir (importing it imports torch, and these checks come first).
+CONFIG_FILE, CHANGES_FILE, RECORD_FILE = "config.json", "changes.json", "run.json"
 
 
 def flag(name: str) -> str:
@@ -44,8 +52,9 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def given_config_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The config options the user typed (defaults are suppressed by the parser)."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    """The config options the user typed (defaults are suppressed by the parser), less the launcher's
+    (check_world_size has checked them)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}.difference(LAUNCHER_OPTIONS)
     return {k: v for k, v in vars(args).items() if k in names}
 
 
@@ -81,6 +90,7 @@ def register(p) -> None:
 def run(args: argparse.Namespace) -> int:
     # The options are checked before torch is imported (seconds), so a wrong one is said at once.
     chosen = checked_options(args)
+    check_world_size(args, chosen)
     from dcgan.cli import import_torch
 
     import_torch()
@@ -110,10 +120,15 @@ def checked_options(args: argparse.Namespace) -> TrainConfig | None:
     if args.config and (args.resume or args.fork):
         raise ConfigError("--config starts a new run; a resumed run keeps its config.json, and a fork takes the "
                           "options it changes on the command line")
+    if args.run_dir == "" and not args.resume:
+        raise ConfigError("--run-dir is empty: give a new or empty folder for the run, or leave --run-dir out for "
+                          "runs/<dataset>-<size>-<time>", field="run_dir")
     if args.resume:
-        fixed = sorted(set(given_config_options(args)).difference(RESUME_OPTIONS)) + (["preset"] if args.preset else [])
+        fixed = sorted(set(resume_changes(args)).difference(RESUME_OPTIONS)) + (["preset"] if args.preset else [])
         if fixed:
-            raise ConfigError(f"{flag(fixed[0])} cannot change when resuming (the run's config.json fixes it); "
+            own = run_values(Path(os.path.expanduser(args.resume))).get(fixed[0])
+            was = f" at {own}" if own is not None and not isinstance(own, bool) else ""
+            raise ConfigError(f"{flag(fixed[0])} cannot change when resuming (the run's config.json fixes it{was}); "
                               f"only {', '.join(map(flag, RESUME_OPTIONS[:-1]))} and {flag(RESUME_OPTIONS[-1])} "
                               "can; fork the run to change others")
         return None
@@ -122,6 +137,65 @@ def checked_options(args: argparse.Namespace) -> TrainConfig | None:
     if args.checkpoint:
         raise ConfigError("--checkpoint goes with --resume RUN_DIR or --fork RUN_DIR")
     return compose(args.preset, args.config, given_config_options(args))
+
+
+def resume_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The options typed with --resume, less those equal to the run's own value (`--seed 0` for a run made with
+    seed 0 changes nothing)."""
+    own = run_values(Path(os.path.expanduser(args.resume)))
+    return {k: v for k, v in given_config_options(args).items()
+            if k in RESUME_OPTIONS or k not in own or own[k] != v}
+
+
+def run_values(run_dir: Path) -> dict[str, Any]:
+    """A run's options as it trains them: config.json's choices with its live changes applied, the seed from
+    run.json and the values derived for options left unset (image_size from the dataset, ...); empty when the
+    folder holds no readable run (resuming it says why)."""
+    def read(name: str, kind: type) -> Any:
+        try:
+            value = json.loads((run_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return value if isinstance(value, kind) else None
+
+    values = read(CONFIG_FILE, dict)
+    if values is None:
+        return {}
+    try:
+        values = fork_base(values, read(CHANGES_FILE, list) or [], math.inf)
+        if values.get("seed") is None:
+            values["seed"] = (read(RECORD_FILE, dict) or {}).get("seed")
+        derived = TrainConfig.from_saved(values).resolved("cpu").to_dict()
+    except (ConfigError, TypeError, KeyError):  # a damaged run: resuming it says what is wrong
+        derived = {}
+    return {k: derived.get(k) if v is None else v for k, v in values.items()}
+
+
+def launched_processes(args: argparse.Namespace) -> int:
+    """How many training processes this command is: torchrun's WORLD_SIZE when torchrun started it, else --nproc's
+    N (it launches them), else 1."""
+    if all(name in os.environ for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK")):
+        return int(os.environ["WORLD_SIZE"])
+    return args.nproc if args.nproc is not None else 1
+
+
+def check_world_size(args: argparse.Namespace, chosen: TrainConfig | None) -> None:
+    """--world-size (or world_size in a config file) is the number of processes training is launched as; a value
+    the launch does not give is refused, not silently replaced. A file's world_size = 1, which every dry run
+    writes, leaves it to the launch."""
+    typed = getattr(args, "world_size", None)
+    if typed is not None:
+        wanted, where = typed, f"--world-size {typed}"
+    elif chosen is not None and chosen.world_size != 1:
+        wanted, where = chosen.world_size, f"{args.config}: world_size = {chosen.world_size}"
+    else:
+        return
+    processes = launched_processes(args)
+    if wanted != processes:
+        raise ConfigError(f"{where}, but this command trains as {processes} process{'es' * (processes != 1)}: "
+                          f"the world size is set by the launch; for {wanted} processes give --nproc {wanted} "
+                          f"(this machine) or start it with torchrun (README, \"Scaling out\")",
+                          field="world_size")
 
 
 def _wants_cuda(args: argparse.Namespace) -> bool:
@@ -153,7 +227,8 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
     origin = "dcgan " + shlex.join(sys.argv[1:])
     writers = RunWriters()  # the run files, TensorBoard and W&B as the config asks
     if args.resume:
-        trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, origin=origin, writers=writers, **given)
+        trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, origin=origin, writers=writers,
+                                 **resume_changes(args))
     elif args.fork:
         trainer = Trainer.fork(args.fork, given, checkpoint=args.checkpoint, run_dir=args.run_dir,
                                runs_dir=args.runs_dir, origin=origin, writers=writers)

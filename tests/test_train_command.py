@@ -1,0 +1,71 @@
+"""`dcgan train` as a command: where a run may be written, what a resume counts as a change, and --world-size
+against the processes actually launched."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dcgan.cli import main
+
+TINY = ["--batch-size", "32", "--g-width", "16", "--d-width", "16", "--no-tensorboard", "--no-progress"]
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def small_run(tmp_path):
+    """A real 2-step run made by the CLI with seed 0 and --log-every 50."""
+    assert main(["train", "--steps", "2", "--seed", "0", "--log-every", "50", "--run-dir", "runs/a", *TINY]) == 0
+    return tmp_path / "runs" / "a"
+
+
+# --- The run folder ------------------------------------------------------------------------------------------
+
+def test_an_empty_run_dir_is_refused_instead_of_training_into_the_current_folder(tmp_path, capsys):
+    assert main(["train", "--steps", "2", "--run-dir", "", *TINY]) == 2
+    assert "--run-dir is empty" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_of_other_files_is_refused_as_a_run_folder(tmp_path, capsys):
+    (tmp_path / "notrun").mkdir()
+    (tmp_path / "notrun" / "mine.txt").write_text("mine")
+    assert main(["train", "--steps", "2", "--run-dir", "notrun", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "dcgan train: error: --run-dir: notrun is not a run and holds other files (mine.txt); give a new or empty "
+        "folder for a new run (or --resume a run folder)"]
+    assert [p.name for p in (tmp_path / "notrun").iterdir()] == ["mine.txt"]
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--steps", "2", "--run-dir", "empty", *TINY]) == 0
+    assert (tmp_path / "empty" / "config.json").is_file()
+
+
+# --- Resuming ------------------------------------------------------------------------------------------------
+
+def test_a_resume_accepts_options_equal_to_the_runs_own(small_run, capsys):
+    """--seed 0 for a run made with seed 0, --log-every 50 for one made with 50, --image-size 28 for one that
+    derived 28: no change, so no refusal; a different value still is one."""
+    assert main(["train", "--resume", "runs/a", "--steps", "3", "--seed", "0", "--log-every", "50",
+                 "--image-size", "28", *TINY]) == 0
+    assert json.loads((small_run / "status.json").read_text())["step"] == 3
+    capsys.readouterr()
+    assert main(["train", "--resume", "runs/a", "--steps", "4", "--seed", "1"]) == 2
+    assert "--seed cannot change when resuming (the run's config.json fixes it at 0)" in capsys.readouterr().err
+
+
+# --- Processes -----------------------------------------------------------------------------------------------
+
+def test_a_world_size_the_launch_does_not_give_is_refused_not_reset(tmp_path, capsys):
+    assert main(["train", "--steps", "2", "--world-size", "2", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "--world-size 2, but this command trains as 1 process" in err and "--nproc 2" in err
+    (tmp_path / "w.toml").write_text("world_size = 2\n")
+    assert main(["train", "--config", "w.toml", "--steps", "2", *TINY]) == 2
+    assert "w.toml: world_size = 2, but this command trains as 1 process" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    assert main(["train", "--steps", "2", "--world-size", "1", "--run-dir", "runs/one", *TINY]) == 0
+    assert json.loads((tmp_path / "runs" / "one" / "config.json").read_text())["world_size"] == 1
