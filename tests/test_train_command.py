@@ -1,11 +1,16 @@
-"""`dcgan train` as a command: where a run may be written, what a resume counts as a change, and --world-size
-against the processes actually launched."""
+"""`dcgan train` as a command: what a dry run prints and leaves on disk, where a run may be written, what a resume
+counts as a change, and --world-size against the processes actually launched."""
 
 import json
+import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
+from conftest import FIXED_THREADS, run_cli
 from dcgan.cli import main
 
 TINY = ["--batch-size", "32", "--g-width", "16", "--d-width", "16", "--no-tensorboard", "--no-progress"]
@@ -15,11 +20,65 @@ def files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def write_images(folder: Path, n: int = 40) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+
+
 @pytest.fixture
 def small_run(tmp_path):
     """A real 2-step run made by the CLI with seed 0 and --log-every 50."""
     assert main(["train", "--steps", "2", "--seed", "0", "--log-every", "50", "--run-dir", "runs/a", *TINY]) == 0
     return tmp_path / "runs" / "a"
+
+
+# --- Dry runs -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args,words", [
+    (["--dataset", "folder:/nonexistent"], "image folder /nonexistent does not exist"),
+    pytest.param(["--device", "cuda"], "no CUDA GPU is available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+])
+def test_a_failed_dry_run_prints_no_config(tmp_path, capsys, args, words):
+    """`--dry-run > my.toml` that fails leaves my.toml empty (no config that looks good) and prints one line."""
+    assert main(["train", "--dry-run", *args, *TINY]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip().splitlines() == [next(l for l in err.splitlines() if words in l)]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dry_run_on_a_folder_of_images_writes_no_decode_cache(tmp_path, capsys):
+    write_images(tmp_path / "imgs")
+    before = files(tmp_path)
+    assert main(["train", "--dry-run", "--dataset", "folder:imgs", *TINY]) == 0
+    assert tomllib.loads(capsys.readouterr().out)["dataset"] == "folder:imgs"
+    assert files(tmp_path) == before and not (tmp_path / "data").exists()
+
+
+def test_a_dry_run_of_a_resume_or_a_fork_writes_nothing(small_run, tmp_path, capsys):
+    before = files(tmp_path)
+    assert main(["train", "--resume", "runs/a", "--steps", "4", "--dry-run"]) == 0
+    assert main(["train", "--fork", "runs/a", "--steps", "4", "--dry-run"]) == 0
+    assert files(tmp_path) == before and sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["a"]
+
+
+def test_a_dry_run_checks_the_run_folder_a_run_would_refuse(small_run, tmp_path, capsys):
+    assert main(["train", "--dry-run", "--run-dir", "runs/a", *TINY]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "runs/a already holds a run; resume it with --resume runs/a" in err
+
+
+def test_a_dry_run_of_several_processes_prints_the_config_once(tmp_path):
+    """--nproc 2 --dry-run: both processes take the step, the first alone prints, so the file reads back."""
+    result = run_cli("train", "--dry-run", "--nproc", "2", "--force-nproc", *TINY, cwd=tmp_path, env=FIXED_THREADS)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("batch_size = 32") == 1 and tomllib.loads(result.stdout)["g_width"] == 16
+    assert result.stderr.count("generator:") == 1 and result.stderr.count("one step:") == 1
+    (tmp_path / "np.toml").write_text(result.stdout)
+    assert main(["train", "--config", "np.toml", "--dry-run"]) == 0
 
 
 # --- The run folder ------------------------------------------------------------------------------------------

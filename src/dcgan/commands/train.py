@@ -10,6 +10,7 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -75,8 +76,11 @@ def register(p) -> None:
     p.add_argument("--run-dir", help="the run folder (default: runs/<dataset>-<size>-<time>)")
     p.add_argument("--runs-dir", default="runs", help="where auto-named runs go (default: runs)")
     p.add_argument("--dry-run", action="store_true",
-                   help="print the config as a file --config reads (TOML, or JSON when --config was JSON) on "
-                   "stdout and the model summary on stderr, run one step, write nothing")
+                   help="check the options, the data and the device and run one step, then print the config as "
+                   "a file --config reads (TOML, or JSON when --config was JSON) on stdout, the model summary and "
+                   "the step on stderr; nothing is printed on stdout when a check fails. Writes no run folder and "
+                   "no decode cache of a folder dataset (a dataset that is not on this machine is still "
+                   "downloaded, and CelebA's decoded images cached, as training would)")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     p.add_argument("--nproc", type=int, metavar="N", help="train with N processes on this machine (launches "
                    "torchrun; for several machines run torchrun yourself, see the README); at most one per CPU core, "
@@ -236,8 +240,7 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
         trainer = Trainer(chosen, run_dir=args.run_dir, runs_dir=args.runs_dir, write_files=not args.dry_run,
                           origin=origin, writers=writers)
     if args.dry_run:
-        return dry_run(trainer, chosen or trainer.choices, config_format(args.config) if args.config
-                       else "toml")
+        return dry_run(trainer, args, world.is_main, chosen)
     if world.is_main:
         trainer.subscribe(ConsoleProgress(bar=not args.no_progress))
     trainer.setup()
@@ -248,20 +251,44 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
     return 0 if status in ("finished", "stopped") else 1
 
 
-def dry_run(trainer, chosen: TrainConfig, fmt: str) -> int:
-    """The config on stdout, as a file --config reads back (`> my.toml` saves it); the rest on stderr."""
+def dry_run(trainer, args: argparse.Namespace, is_main: bool, chosen: TrainConfig | None) -> int:
+    """Check what a run would (its folder, the data, the device), run one step, and only then print the config
+    on stdout, as a file --config reads back (`> my.toml` saves it; a failed check leaves nothing there); the
+    model summary and the step on stderr. Of several processes (--nproc), the first prints."""
+    from dcgan import datasets
+    from dcgan.data import load_dataset
+    from dcgan.errors import refuse_a_file_in_the_way
+    from dcgan.rundir import CONFIG_FILE as RUN_CONFIG, check_run_folder
     from dcgan.summary import architecture, format_table
     from dcgan.vocabulary import label
 
-    print(format_config(chosen, fmt, resolved=trainer.config), end="", flush=True)
+    trainer.write_files = False  # also for a resumed or forked run: no session, config or folder is written
+    if not args.resume:  # the folder a new run (or fork) would open
+        if args.run_dir is None:
+            refuse_a_file_in_the_way(Path(args.runs_dir), "--runs-dir", "choose a folder for the runs")
+        elif (Path(args.run_dir) / RUN_CONFIG).exists():
+            raise ConfigError(f"{args.run_dir} already holds a run; resume it with --resume {args.run_dir} or "
+                              f"choose another --run-dir", field="run_dir")
+        else:
+            check_run_folder(Path(args.run_dir))
+    cfg = trainer.config
+    if trainer.data is None and datasets.is_folder(cfg.dataset):
+        # A folder's data_dir holds only its decode cache (dcgan.data): decoded into a scratch folder, it is
+        # not left behind.
+        with tempfile.TemporaryDirectory(prefix="dcgan-dry-run-") as scratch:
+            trainer.data = load_dataset(cfg.dataset, scratch, cfg.image_size, cfg.channels)
+    trainer.setup()
+    real, labels = trainer.next_batch()
+    out = trainer.train_step(real, labels, with_after=True)
+    if not is_main:
+        return 0
     arch = architecture(trainer.config)
     for name in ("generator", "discriminator"):
         print(format_table(f"{name}:", arch[name]["layers"], arch[name]["params"]), file=sys.stderr)
-    trainer.setup()
     print(f"device: {trainer.device}", file=sys.stderr)
-    real, labels = trainer.next_batch()
-    out = trainer.train_step(real, labels, with_after=True)
     print("one step: " + ", ".join(f"{label(k)} {float(v):.4f}" for k, v in out.items()), file=sys.stderr)
+    fmt = config_format(args.config) if args.config else "toml"
+    print(format_config(chosen or trainer.choices, fmt, resolved=trainer.config), end="", flush=True)
     return 0
 
 
