@@ -73,6 +73,31 @@ def test_dcgan_eval_errors_are_one_line(short_run):
     assert "scoring" not in done.stderr  # refused before the reference and the samples are made
 
 
+def test_the_fewest_samples_and_seeds_up_to_2_63_evaluate(short_run):
+    """4 samples and 4 real images are enough for every metric (precision and recall's k=3 neighbours), and a
+    noise seed beyond numpy's 32 bits is what `dcgan generate --seed` takes too."""
+    report = evaluate_run(short_run, samples=4, max_reference=4, seed=2**63 - 1, write=False)
+    assert report.samples == 4 and report.reference_images == 4 and report.seed == 2**63 - 1
+    assert {"fid", "kid", "precision", "recall", "nn_ratio"} <= set(report.metrics)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"samples": 3}, "-n must be between 4 and 100000"),
+    ({"max_reference": 3}, "--max-reference must be at least 4"),
+    ({"seed": -1}, "--seed must be a seed from 0 to 2**63 - 1"),
+    ({"seed": 2**63}, "--seed must be a seed from 0 to 2**63 - 1"),
+    ({"inception_weights": "nothere.pth"}, "--inception-weights nothere.pth does not exist"),
+    ({"classifier": "nothere.safetensors"}, "--classifier nothere.safetensors does not exist"),
+])
+def test_evaluate_run_refuses_what_it_cannot_measure(short_run, kwargs, words):
+    """A mistyped weights path is an error, not a silent fall back to another feature space."""
+    from dcgan.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        evaluate_run(short_run, **{"samples": 50, "max_reference": 100, "write": False, **kwargs})
+    assert words in str(refused.value)
+
+
 def test_a_64px_grey_run_evaluates_with_the_28px_classifier(fashion, tmp_path):
     run = tmp_path / "run64"
     data = ImageData(to_format(fashion.images[:256], 64, 1), fashion.labels[:256])

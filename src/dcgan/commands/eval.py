@@ -18,8 +18,9 @@ def register(p) -> None:
                      "analogue), class coverage, diversity and nearest-neighbour copying. Prints a "
                      "table and writes eval.json into the run. See docs/evaluation.md.")
     p.add_argument("run", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
-    p.add_argument("-n", "--samples", type=int, default=10000, help="generated samples to score (default: 10000; "
-                   "FID is biased by the count, so compare numbers made with the same -n)")
+    p.add_argument("-n", "--samples", type=int, default=10000, help="generated samples to score, from 4 (precision "
+                   "and recall compare each with its 3 nearest) to 100000 (default: 10000; FID is biased by the "
+                   "count, so compare numbers made with the same -n)")
     add_checkpoint_option(p)
     p.add_argument("--features", choices=FEATURE_SPACES, default="auto",
                    help="feature space: inception (Inception-v3, needs its weights), classifier (the shipped "
@@ -29,9 +30,10 @@ def register(p) -> None:
                    "(weights-inception-2015-12-05-6726825d.pth), for machines without internet")
     p.add_argument("--classifier", metavar="PATH", help="classifier weights instead of the shipped or cached ones")
     p.add_argument("--metrics", metavar="LIST", help=f"a comma list of {', '.join(METRICS)} (default: all)")
-    p.add_argument("--max-reference", type=int, metavar="N", help="real images for the reference statistics "
-                   "(default: the whole training split; Inception on a CPU may want 10000)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed of the samples (default: 0)")
+    p.add_argument("--max-reference", type=int, metavar="N", help="real images for the reference statistics, at "
+                   "least 4 (default: the whole training split; Inception on a CPU may want 10000)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed of the samples, from 0 to 2**63 - 1: sample i is "
+                   "image i of `dcgan generate -n N --seed S` (default: 0)")
     p.add_argument("--device", default="cpu", help="device to generate and extract features on (default: cpu)")
     p.add_argument("--no-write", action="store_true", help="print the table only; leave eval.json alone")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
@@ -64,8 +66,11 @@ def format_table(report) -> str:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from dcgan.commands.mix import check_seed
     from dcgan.metrics.evaluate import eval_file, evaluate_run
     from dcgan.rundir import checkpoint_in
+
+    check_seed(args.seed, "--seed")
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     if metrics is not None and not metrics:

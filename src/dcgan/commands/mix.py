@@ -9,18 +9,40 @@ from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError
 
 
-def parse_seeds(text: str, flag: str) -> list[int]:
-    """'0,1,2' or a range '0-5' (both ends included) -> seeds."""
+# A noise seed is what torch.Generator.manual_seed takes whole: 64 bits, non-negative here (the server's
+# schemas.MAX_SEED and LoadedGenerator.seed_latents bound it the same way). Every command that draws samples
+# (generate, eval, interpolate, arithmetic, mix, attribute) checks its seeds with check_seed or parse_seeds.
+MAX_SEED = 2**63 - 1
+MAX_LISTED = 1000  # seeds one list or range may name: "0-99999999999" would otherwise build a list of 10^11
+
+
+def check_seed(seed: int | None, flag: str) -> int | None:
+    """A seed option's value, refused unless it is from 0 to 2**63 - 1 (None: no seed given, passes)."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{flag} must be a seed from 0 to 2**63 - 1, got {seed}", field=flag.lstrip("-"))
+    return seed
+
+
+def parse_seeds(text: str, flag: str, alternatives: str = "") -> list[int]:
+    """'0,1,2' or a range '0-5' (both ends included) -> seeds, each from 0 to 2**63 - 1, at most MAX_LISTED.
+    `alternatives`: what else the option takes, for the error ("or a predicted class (e.g. --a class:7)")."""
     seeds: list[int] = []
     try:
         for part in (p.strip() for p in text.split(",") if p.strip()):
             lo, sep, hi = part.partition("-")
-            seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(part)]
+            first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
+            if last < first:
+                raise ValueError(part)  # a backwards range: the syntax error below
+            check_seed(first, flag), check_seed(last, flag)
+            if len(seeds) + last - first + 1 > MAX_LISTED:
+                raise ConfigError(f"{flag} {text} names {len(seeds) + last - first + 1} seeds: give at most "
+                                  f"{MAX_LISTED}", field=flag.lstrip("-"))
+            seeds += range(first, last + 1)
     except ValueError:
         seeds = []
-    if not seeds or any(s < 0 for s in seeds):
-        raise ConfigError(f"{flag} takes seeds as a comma list or a range (e.g. {flag} 0,1,2 or {flag} 0-5), got "
-                          f"{text!r}")
+    if not seeds:
+        raise ConfigError(f"{flag} takes seeds: a comma list of seeds (e.g. {flag} 0,1,2) or a range ({flag} 0-5)"
+                          f"{alternatives}, got {text!r}", field=flag.lstrip("-"))
     return seeds
 
 

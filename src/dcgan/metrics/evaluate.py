@@ -27,6 +27,11 @@ from dcgan.metrics.registry import METRICS
 from dcgan.rundir import EVAL_FILE, inside, run_of
 
 GENERATE_BATCH = 500
+# Precision and recall (k=3) measure each vector's distance to its third nearest other one: 4 samples at least,
+# and 4 real images (dcgan.metrics.precision_recall). Fewer make no numbers worth a table.
+MIN_SAMPLES = 4
+MAX_SEED = 2**63 - 1  # a noise seed, as `dcgan generate --seed` takes it: what torch.Generator takes, non-negative
+NUMPY_SEEDS = 2**32  # numpy's RandomState (KID's subsets, the Inception Score's shuffle) takes 32 bits
 
 # How each number reads in a table: label, format, what it means.
 ROWS: list[tuple[str, str, str, str]] = [
@@ -109,13 +114,13 @@ def score(fake: Features, reference: Reference, extractor: FeatureExtractor, *, 
           seed: int = 0) -> EvalReport:
     """Every chosen metric of the samples' features against the reference."""
     start = time.perf_counter()
-    if len(fake) < 2:
-        raise ConfigError(f"evaluation needs at least 2 samples, got {len(fake)}")
+    if len(fake) < MIN_SAMPLES:
+        raise ConfigError(f"evaluation needs at least {MIN_SAMPLES} samples, got {len(fake)}")
     names, notes = select_metrics(metrics, extractor)
     numbers: dict[str, float] = {}
     details: dict[str, Any] = {}
     for name in names:
-        values, extra = METRICS[name].compute(fake, reference, seed)
+        values, extra = METRICS[name].compute(fake, reference, seed % NUMPY_SEEDS)
         numbers.update(values)
         details.update(extra)
     return EvalReport(numbers, len(fake), reference.count, extractor.describe(), seed,
@@ -174,10 +179,14 @@ def evaluate_run(run: str | os.PathLike, *, samples: int = 10000, checkpoint: st
     say = progress or (lambda line: None)
     start = time.perf_counter()
     run = Path(run)
-    if not 2 <= samples <= 100000:
-        raise ConfigError(f"-n must be between 2 and 100000, got {samples}")
-    if max_reference is not None and max_reference < 2:
-        raise ConfigError(f"--max-reference must be at least 2, got {max_reference}")
+    if not MIN_SAMPLES <= samples <= 100000:
+        raise ConfigError(f"-n must be between {MIN_SAMPLES} and 100000 (precision and recall compare each sample "
+                          f"with its 3 nearest), got {samples}", field="samples")
+    if max_reference is not None and max_reference < MIN_SAMPLES:
+        raise ConfigError(f"--max-reference must be at least {MIN_SAMPLES} (precision and recall compare each real "
+                          f"image with its 3 nearest), got {max_reference}", field="max_reference")
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed must be a seed from 0 to 2**63 - 1, got {seed}", field="seed")
     check_metric_names(metrics)  # before the slow part
     device = resolve_device(device)
     generator = load_generator(checkpoint if checkpoint is not None else run, device=device)

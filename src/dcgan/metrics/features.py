@@ -143,7 +143,7 @@ def classifier_features(dataset: str, path: str | os.PathLike | None = None,
                               f"--dataset {dataset}` (needs the {dataset} data; it is written to "
                               f"{user_cache() / 'classifiers' / classifier_file(dataset)}), or use --features "
                               f"inception")
-    path = Path(path)
+    path = Path(os.path.expanduser(str(path)))
     if not path.is_file():
         raise ConfigError(f"classifier weights {path} do not exist")
     trained = load_classifier(path)
@@ -167,7 +167,8 @@ def inception_cache_path() -> Path:
 
 def inception_available(weights: str | os.PathLike | None = None) -> bool:
     """True when Inception features can be computed without a download."""
-    return Path(weights).is_file() if weights is not None else inception_cache_path().is_file()
+    return (Path(os.path.expanduser(str(weights))).is_file() if weights is not None else
+            inception_cache_path().is_file())
 
 
 def _offline_message(why: str) -> str:
@@ -250,6 +251,11 @@ def resolve_features(choice: str, dataset: str, *, inception_weights: str | os.P
     """
     if choice not in FEATURE_SPACES:
         raise ConfigError(f"--features must be one of {', '.join(FEATURE_SPACES)}, got {choice!r}")
+    # A file the user named must be there, whichever space is chosen: auto would otherwise pass over a mistyped
+    # path and measure in another space without a word.
+    for flag, given in (("--inception-weights", inception_weights), ("--classifier", classifier)):
+        if given is not None and not Path(os.path.expanduser(str(given))).is_file():
+            raise ConfigError(f"{flag} {given} does not exist: give the path of the weights file", field=flag[2:].replace("-", "_"))
     if choice == "classifier":
         return classifier_features(dataset, classifier, device)
     has_classifier = dataset in CLASSIFIER_DATASETS and (classifier is not None or find_classifier(dataset))
