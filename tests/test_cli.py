@@ -339,3 +339,160 @@ def test_a_fork_from_the_cli_with_a_new_lr_trains_both_networks_at_it(trained_ru
     assert result.returncode == 0, result.stderr
     rows = [r for r in read_metrics(tmp_path / "child" / "metrics.jsonl") if "loss/D" in r]
     assert rows[-1]["lr/G"] == 0.001 and rows[-1]["lr/D"] == 0.001
+
+
+# --- Seeds, outputs and classes of the commands that draw samples (audit) ----------------------------------
+
+def one_line_error(capsys) -> str:
+    """The single stderr line of a command refused with exit code 2."""
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["generate", "--seed", "99999999999999999999"], "--seed must be a seed from 0 to 2**63 - 1"),
+    (["generate", "--seed", "-1"], "--seed must be a seed from 0 to 2**63 - 1, got -1"),
+    (["eval", "--seed", "-1"], "--seed must be a seed from 0 to 2**63 - 1, got -1"),
+    (["eval", "--seed", "99999999999999999999"], "--seed must be a seed from 0 to 2**63 - 1"),
+    (["interpolate", "--from", "-1", "--to", "2"], "--from must be a seed from 0 to 2**63 - 1"),
+    (["interpolate", "--walk", "3", "--from", str(2**63 - 2)], "(the last point's seed) must be a seed"),
+    (["arithmetic", "--a", "1", "--b", "2", "--c", "3", "--seed", "-1"], "--seed must be a seed"),
+    (["arithmetic", "--a", "1-99999999999999999999", "--b", "2", "--c", "3"], "--a must be a seed"),
+    (["mix", "--rows", "0-99999999999999999999"], "--rows must be a seed from 0 to 2**63 - 1"),
+    (["mix", "--rows", "0-5000"], "--rows 0-5000 names 5001 seeds: give at most 1000"),
+])
+def test_every_command_bounds_its_seeds_alike(trained_run, tmp_path, capsys, argv, words):
+    """0 to 2**63 - 1, what torch's generator takes and `dcgan generate` names images by: one line, not numpy's or
+    torch's overflow, and a negative seed is refused by generate as by train."""
+    from dcgan.cli import main
+
+    before = snapshot(trained_run)
+    assert main([argv[0], str(trained_run), *argv[1:]]) == 2
+    assert words in one_line_error(capsys)
+    assert snapshot(trained_run) == before and not any(tmp_path.iterdir())
+
+
+def test_arithmetic_takes_seed_ranges_as_mix_and_attribute_do(trained_run, tmp_path, capsys):
+    from dcgan.cli import main
+
+    assert main(["arithmetic", str(trained_run), "--a", "1-3", "--b", "4", "--c", "5,6", "--out", "a.png"]) == 0
+    assert "A: seeds 1,2,3" in capsys.readouterr().out and Image.open(tmp_path / "a.png").format == "PNG"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--grid", "out.xyz"], "--grid out.xyz: .xyz is not an image type this can write; end the name in .png"),
+    (["--grid", "folder"], "--grid folder is a folder: give an image file name"),
+    (["--out-dir", "file.png"], "--out-dir file.png is a file"),
+    (["--out-dir", "full"], "--out-dir full already holds files: choose a new or empty folder"),
+    (["--npy", "out.png"], "--npy out.png: the file name must end in .npy"),
+    (["--npy", "folder"], "--npy folder is a folder"),
+])
+def test_generate_refuses_an_output_it_cannot_write_before_generating(trained_run, tmp_path, capsys, argv, words):
+    """One line, and the files already there untouched: --out-dir is new or empty, so no earlier image is
+    overwritten or left among the new ones."""
+    from dcgan.cli import main
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file.png").write_bytes(b"mine")
+    (tmp_path / "full").mkdir()
+    for i in range(5):  # an earlier `generate -n 5 --out-dir full`
+        (tmp_path / "full" / f"{i:05d}.png").write_bytes(b"earlier")
+    before = snapshot(tmp_path)
+    assert main(["generate", str(trained_run), "-n", "3", *argv]) == 2
+    assert words in one_line_error(capsys)
+    assert snapshot(tmp_path) == before
+
+
+def test_generate_writes_into_an_empty_folder_and_names_the_files_it_wrote(trained_run, tmp_path, capsys):
+    from dcgan.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["generate", str(trained_run), "-n", "3", "--out-dir", "empty", "--npy", "x.npy", "--grid",
+                 "g.jpg"]) == 0
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    assert np.load(tmp_path / "x.npy").shape == (3, 1, 28, 28) and Image.open(tmp_path / "g.jpg").format == "JPEG"
+    assert capsys.readouterr().out.rstrip().endswith(": x.npy, empty/ (3 PNGs), g.jpg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "g.jpg", "x.npy"]  # no temporary files left
+
+
+def test_arithmetic_out_that_is_a_folder_is_one_line(trained_run, tmp_path, capsys):
+    from dcgan.cli import main
+
+    (tmp_path / "outd").mkdir()
+    assert main(["arithmetic", str(trained_run), "--a", "1", "--b", "3", "--c", "4", "--out", "outd"]) == 2
+    assert "--out outd is a folder: give a file name" in one_line_error(capsys)
+    assert not any((tmp_path / "outd").iterdir())
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["-n", "2"], "-n must be between 4 and 100000"),
+    (["-n", "3"], "-n must be between 4 and 100000"),
+    (["--max-reference", "2"], "--max-reference must be at least 4"),
+    (["--inception-weights", "nothere.pth"], "--inception-weights nothere.pth does not exist"),
+])
+def test_eval_refuses_too_few_images_and_missing_weights_in_one_line(trained_run, capsys, argv, words):
+    """Precision and recall's k=3 neighbours need 4 images a side (they were kthvalue's RuntimeError); a weights
+    path that is not there is an error, not a silent fall back to the classifier."""
+    from dcgan.cli import main
+
+    before = snapshot(trained_run)
+    assert main(["eval", str(trained_run), *argv]) == 2
+    assert words in one_line_error(capsys)
+    assert snapshot(trained_run) == before
+
+
+def test_interpolate_of_a_strip_only_does_not_mention_an_animation(trained_run, tmp_path, capsys):
+    from dcgan.cli import main
+
+    assert main(["interpolate", str(trained_run), "--from", "1", "--to", "2", "--format", "png", "--out", "p"]) == 0
+    out = capsys.readouterr().out
+    assert "animation" not in out and "wrote p.png" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory, fashion):
+    """A two-step conditional Fashion-MNIST run: enough to draw a chosen class."""
+    from dcgan.data import ImageData
+    from dcgan.training import Trainer
+
+    folder = tmp_path_factory.mktemp("cli-conditional") / "cond"
+    data = ImageData(fashion.images[:256], fashion.labels[:256], fashion.class_names, fashion.source)
+    Trainer(TrainConfig(dataset="fashion-mnist", steps=2, batch_size=16, g_width=8, d_width=8, latent_dim=16,
+                        seed=0, sample_every=1000, tensorboard=False, conditional=True), run_dir=folder,
+            data=data).run()
+    return folder
+
+
+def test_a_class_is_chosen_by_name_as_arithmetic_and_attribute_take_it(conditional_run, tmp_path, capsys):
+    from dcgan.cli import main
+
+    assert main(["generate", str(conditional_run), "-n", "4", "--seed", "1", "--class", "sneaker", "--npy",
+                 "named.npy"]) == 0
+    assert "of class 7 (Sneaker)" in capsys.readouterr().out
+    assert main(["generate", str(conditional_run), "-n", "4", "--seed", "1", "--class", "7", "--npy", "7.npy"]) == 0
+    assert np.array_equal(np.load(tmp_path / "named.npy"), np.load(tmp_path / "7.npy"))
+    assert main(["interpolate", str(conditional_run), "--from", "1", "--to", "2", "--class", "Sneaker", "--format",
+                 "png", "--out", "p"]) == 0
+    assert main(["generate", str(conditional_run), "--class", "hat"]) == 2
+    assert "unknown class 'hat': use a number or a name from 0=T-shirt/top" in one_line_error(capsys)
+
+
+def test_arithmetic_by_class_on_a_dataset_without_a_classifier_says_to_give_seeds(tmp_path, capsys):
+    """The evaluation's advice (--features inception) is no option of arithmetic's."""
+    import torch
+
+    from dcgan.cli import main
+    from dcgan.data import ImageData
+    from dcgan.training import Trainer
+
+    config = TrainConfig(dataset=f"folder:{tmp_path / 'photos'}", image_size=28, steps=1, batch_size=16, g_width=8,
+                         d_width=8, latent_dim=16, seed=0, sample_every=1000, tensorboard=False)
+    images = torch.randint(0, 256, (32, 3, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    Trainer(config, run_dir=tmp_path / "f", data=ImageData(images, None)).run()
+    capsys.readouterr()
+    assert main(["arithmetic", str(tmp_path / "f"), "--a", "class:0", "--b", "1", "--c", "2"]) == 2
+    err = one_line_error(capsys)
+    assert "exists for mnist and fashion-mnist only" in err and "give seeds instead" in err
+    assert "--features" not in err

@@ -13,54 +13,156 @@ def register(p) -> None:
     p.description = "Generate images from a run folder, a checkpoint or generator.safetensors."
     p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("-n", "--count", type=int, default=64, help="how many images (default: 64)")
-    p.add_argument("--seed", type=int, default=None, help="noise seed: the same seed gives the same images")
-    p.add_argument("--class", dest="class_id", type=int, metavar="K", help="class to draw, for a conditional "
-                   "run (default: the classes in turn)")
+    p.add_argument("--seed", type=int, default=None, help="noise seed, from 0 to 2**63 - 1: the same seed gives the "
+                   "same images (default: a random one)")
+    p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number "
+                   "or a name (sneaker, seven) (default: the classes in turn)")
     p.add_argument("--by-class", action="store_true", help="a conditional run's class grid: one row per class, "
                    "--per-class columns sharing their noise down each column")
     p.add_argument("--per-class", type=int, default=10, metavar="N", help="columns of --by-class (default: 10)")
-    p.add_argument("--grid", metavar="PNG", help="write one grid image (default when no output is given: "
-                   "generated.png)")
-    p.add_argument("--out-dir", metavar="DIR", help="write one PNG per image")
-    p.add_argument("--npy", metavar="FILE", help="write a uint8 array N x C x H x W")
+    p.add_argument("--grid", metavar="PNG", help="write one grid image, a .png (or another image type: .jpg, "
+                   ".webp, ...) (default when no output is given: generated.png)")
+    p.add_argument("--out-dir", metavar="DIR", help="write one PNG per image, 00000.png, 00001.png, ..., into DIR, "
+                   "which must not exist yet or be empty (it is written complete or not at all, so no image of "
+                   "an earlier run is overwritten or left beside the new ones)")
+    p.add_argument("--npy", metavar="FILE", help="write a uint8 array N x C x H x W to FILE, which ends in .npy")
     add_checkpoint_option(p)
     p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import numpy as np
+def image_format(path: str, flag: str) -> str:
+    """The PIL format an image path's suffix asks for (PNG for .png); a folder or an unknown suffix is a
+    ConfigError, before anything is generated."""
     from PIL import Image
 
+    if Path(path).is_dir():
+        raise ConfigError(f"{flag} {path} is a folder: give an image file name, e.g. {flag} "
+                          f"{Path(path) / 'grid.png'}", field=flag.lstrip("-"))
+    suffix = Path(path).suffix.lower()
+    format = Image.registered_extensions().get(suffix)
+    if format is None or format not in Image.SAVE:
+        what = f"{suffix} is not an image type this can write" if suffix else "the name has no suffix"
+        raise ConfigError(f"{flag} {path}: {what}; end the name in .png (or .jpg, .webp, ...)",
+                          field=flag.lstrip("-"))
+    return format
+
+
+def check_out_dir(path: str, flag: str = "--out-dir") -> None:
+    """A folder of generated files must not exist yet or be empty, as `dcgan export` asks of its --out."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{flag} {out} is a file: give a folder that does not exist yet or is empty",
+                          field=flag.lstrip("-"))
+    if out.is_dir() and any(out.iterdir()):
+        raise ConfigError(f"{flag} {out} already holds files: choose a new or empty folder (or remove it), so no "
+                          f"earlier image is overwritten or left among the new ones", field=flag.lstrip("-"))
+
+
+def check_output_file(path: str, flag: str, suffix: str) -> None:
+    """An output file's path: not a folder, and ending in `suffix`."""
+    if Path(path).is_dir():
+        raise ConfigError(f"{flag} {path} is a folder: give a file name, e.g. {flag} {Path(path) / ('out' + suffix)}",
+                          field=flag.lstrip("-"))
+    if Path(path).suffix.lower() != suffix:
+        raise ConfigError(f"{flag} {path}: the file name must end in {suffix}", field=flag.lstrip("-"))
+
+
+def resolve_class(g, spec: str | None) -> int | None:
+    """--class K or --class NAME -> a conditional G's class id (None when none was given)."""
+    from dcgan.export.card import class_names
+    from dcgan.latent import class_id
+
+    if spec is None:
+        return None
+    if not g.num_classes:
+        raise ConfigError(f"{g.source} is an unconditional generator: it takes no --class; train with "
+                          f"--conditional to choose classes", field="class_id")
+    if spec.strip().isdigit():
+        return int(spec)  # the generator says which numbers it has
+    return class_id(spec, class_names(g))
+
+
+def class_label(g, k: int) -> str:
+    """Class k as a line shows it: 7 (Sneaker), 7 (seven) for MNIST's "7 - seven", 7 where it has no name."""
+    from dcgan.export.card import class_names
+    from dcgan.latent import class_word
+
+    name = class_word(class_names(g)[k])
+    return f"{k} ({name})" if name != str(k) else str(k)
+
+
+def write_pngs(images, out: Path) -> None:
+    """One PNG per image into `out` (new or empty), written in a temporary sibling folder and renamed into
+    place: `out` ends complete or as it was."""
+    import os
+    import shutil
+    import tempfile
+
+    from PIL import Image
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        for i, image in enumerate(images.numpy()):
+            Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)).save(tmp / f"{i:05d}.png")
+        tmp.chmod(0o755)  # mkdtemp's folder is private; a folder of samples is not
+        if out.exists():
+            out.rmdir()  # empty: checked before generating
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    import io
+
+    import numpy as np
+
+    from dcgan.checkpoint import atomic_write_bytes
+    from dcgan.commands.mix import check_seed
     from dcgan.device import resolve_device
     from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
+    # Check everything the user typed before loading anything.
     if not 1 <= args.count <= 100000:
         raise ConfigError(f"-n must be between 1 and 100000, got {args.count}")
+    check_seed(args.seed, "--seed")
     if args.by_class and args.class_id is not None:
         raise ConfigError("--by-class draws every class, one per row; drop --class (or --by-class)")
+    if args.npy:
+        check_output_file(args.npy, "--npy", ".npy")
+    if args.out_dir:
+        check_out_dir(args.out_dir)
+    grid = args.grid or (None if args.npy or args.out_dir else "generated.png")
+    grid_format = image_format(grid, "--grid") if grid else None
+
     device = resolve_device(args.device)
     g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=device)
+    label = resolve_class(g, args.class_id)
     if args.by_class:
         images = g.by_class(args.per_class, seed=args.seed)
     else:
-        images = g.sample(args.count, seed=args.seed, label=args.class_id)
+        images = g.sample(args.count, seed=args.seed, label=label)
     written = []
     if args.npy:
-        path = Path(args.npy)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, images.numpy())
-        written.append(str(path))
+        buffer = io.BytesIO()
+        np.save(buffer, images.numpy())
+        atomic_write_bytes(args.npy, buffer.getvalue())
+        written.append(str(args.npy))
     if args.out_dir:
-        out = Path(args.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(images.numpy()):
-            Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)).save(out / f"{i:05d}.png")
-        written.append(f"{out}/ ({len(images)} PNGs)")
-    if args.grid or not written:
-        written.append(str(images.save(args.grid or "generated.png")))
-    what = (f" of class {args.class_id}" if args.class_id is not None else
+        write_pngs(images, Path(args.out_dir))
+        written.append(f"{args.out_dir}/ ({len(images)} PNGs)")
+    if grid:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(images.grid()).save(buffer, format=grid_format)
+        atomic_write_bytes(grid, buffer.getvalue())
+        written.append(str(grid))
+    what = (f" of class {class_label(g, label)}" if label is not None else
             f", one row per class ({g.num_classes})" if args.by_class else "")
     print(f"generated {len(images)} images{what} at {g.config.image_size}x{g.config.image_size} from {g.source} "
           f"(step {g.step}): {', '.join(written)}")

@@ -19,7 +19,7 @@ def register(p) -> None:
                      "draws.")
     p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--from", dest="from_seed", type=int, metavar="SEED",
-                   help="seed of the first image (with --walk: of the first point; default 0)")
+                   help="seed of the first image, from 0 to 2**63 - 1 (with --walk: of the first point; default 0)")
     p.add_argument("--to", dest="to_seed", type=int, metavar="SEED", help="seed of the last image")
     p.add_argument("--steps", type=int, default=10, help="images per path, both ends included, at least 2 "
                    "(default: 10)")
@@ -27,7 +27,8 @@ def register(p) -> None:
                    "(White 2016); lerp is a straight line (default: slerp)")
     p.add_argument("--walk", type=int, metavar="K", help="loop through K points: seeds --from, --from+1, ..., "
                    "--from+K-1 and back to the first")
-    p.add_argument("--class", dest="class_id", type=int, metavar="K", help="class to draw, for a conditional run")
+    p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number or "
+                   "a name (sneaker, seven)")
     p.add_argument("--out", metavar="PREFIX", help="output path without suffix (default: RUN/latent/"
                    "interpolation-FROM-TO-MODE or RUN/latent/walk-FROM-K-MODE)")
     p.add_argument("--fps", type=float, default=10, help="frames per second of the GIF and MP4 (default: 10)")
@@ -40,8 +41,10 @@ def register(p) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgan.commands.generate import resolve_class
+    from dcgan.commands.mix import check_seed
     from dcgan.device import resolve_device
-    from dcgan.latent import check_mode, check_steps, output_dir
+    from dcgan.latent import MAX_FRAMES, check_mode, check_steps, output_dir
     from dcgan.images import ffmpeg_path
     from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(formats) - {"png", "gif", "mp4"})
     if unknown or not formats:
         raise ConfigError(f"--format takes a comma list of png, gif and mp4, got {args.format!r}")
+    check_seed(args.from_seed, "--from")
+    check_seed(args.to_seed, "--to")
     if not 0.1 <= args.fps <= 100:  # a GIF frame lasts at most 655 s (16-bit centiseconds)
         raise ConfigError(f"--fps must be from 0.1 to 100, got {args.fps}")
     if args.walk is not None:
@@ -60,29 +65,38 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--walk K loops through seeds --from ... --from+K-1: drop --to")
         if args.walk < 2:
             raise ConfigError(f"--walk needs at least 2 points, got {args.walk}")
+        if args.walk * (args.steps - 1) > MAX_FRAMES:  # before the walk lists its K seeds
+            raise ConfigError(f"--walk {args.walk} points x {args.steps - 1} frames per leg is more than "
+                              f"{MAX_FRAMES} frames; use fewer points or --steps")
         start = args.from_seed if args.from_seed is not None else 0
+        check_seed(start + args.walk - 1, "--from + --walk - 1 (the last point's seed)")
         name = f"walk-{start}-{args.walk}-{args.mode}"
     elif args.from_seed is None or args.to_seed is None:
         raise ConfigError("give --from SEED and --to SEED for a path, or --walk K for a loop")
     else:
         name = f"interpolation-{args.from_seed}-{args.to_seed}-{args.mode}"
-    if args.class_id is not None:
-        name += f"-class{args.class_id}"
 
     g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
+    label = resolve_class(g, args.class_id)
+    if label is not None:
+        name += f"-class{label}"
     prefix = Path(args.out) if args.out else output_dir(g.source) / name
     if prefix.suffix.lower() in MEDIA_SUFFIXES:
         prefix = prefix.with_suffix("")
-    if args.walk is not None:
-        result = g.walk(args.walk, start=start, steps=args.steps, mode=args.mode, label=args.class_id)
-    else:
-        result = g.interpolate(args.from_seed, args.to_seed, steps=args.steps, mode=args.mode,
-                               label=args.class_id)
     missing_ffmpeg = "mp4" in formats and ffmpeg_path() is None
     suffixes = [f".{f}" for f in ("png", "gif", "mp4") if f in formats and not (f == "mp4" and missing_ffmpeg)]
-    frames = len(result.animation(scale=1))
+    for suffix in suffixes:
+        if Path(f"{prefix}{suffix}").is_dir():
+            raise ConfigError(f"{prefix}{suffix} is a folder: choose another --out (a path without suffix)")
+    if args.walk is not None:
+        result = g.walk(args.walk, start=start, steps=args.steps, mode=args.mode, label=label)
+    else:
+        result = g.interpolate(args.from_seed, args.to_seed, steps=args.steps, mode=args.mode,
+                               label=label)
+    animated = [s for s in suffixes if s != ".png"]
+    frames = f"; animation: {len(result.animation(scale=1))} frames at {args.fps:g} fps" if animated else ""
     print(f"{len(result)} images along {args.mode} paths through seeds {', '.join(map(str, result.seeds))} from "
-          f"{g.source} (step {g.step}); animation: {frames} frames at {args.fps:g} fps")
+          f"{g.source} (step {g.step}){frames}")
     for suffix in suffixes:
         print(f"  wrote {result.save(f'{prefix}{suffix}', fps=args.fps)}")
     if missing_ffmpeg:
