@@ -200,7 +200,7 @@ def test_resume_from_a_corrupt_checkpoint_changes_nothing(trained_run, tmp_path)
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
     before = snapshot(run)
     result = run_cli("train", "--resume", str(run), "--steps", "40", cwd=tmp_path)
-    assert result.returncode == 2 and "truncated or foreign" in result.stderr
+    assert result.returncode == 2 and "is not a readable dcgan checkpoint: it is truncated" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert snapshot(run) == before
 
