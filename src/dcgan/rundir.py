@@ -415,6 +415,13 @@ class RunFolder:
         record["sessions"].append(session)
         atomic_write_text(self.file(RECORD_FILE), json.dumps(record, indent=2))
 
+    def update_session(self, session: dict[str, Any]) -> None:
+        """Replace run.json's last session with `session` (the one training now, under the run's lock)."""
+        record = self.record()
+        if isinstance(record, dict) and isinstance(record.get("sessions"), list) and record["sessions"]:
+            record["sessions"][-1] = session
+            atomic_write_text(self.file(RECORD_FILE), json.dumps(record, indent=2))
+
     # --- eval.json: `dcgan eval`'s report -----------------------------------------------------------------------
 
     def evaluation(self) -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import threading
 import time
@@ -24,8 +23,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from dcgan.cadence import every_n, sample_due
-from dcgan.checkpoint import (GENERATOR_FILE, atomic_write_text, export_generator, load_checkpoint, resolve_checkpoint,
-                              save_checkpoint, stale_temp_files)
+from dcgan.checkpoint import (GENERATOR_FILE, export_generator, load_checkpoint, resolve_checkpoint, save_checkpoint,
+                              stale_temp_files)
 from dcgan.config import TrainConfig, fork_config
 from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, epoch_order, load_dataset
@@ -38,7 +37,7 @@ from dcgan.images import to_uint8
 from dcgan.losses import LOSSES
 from dcgan.metrics.health import HealthMonitor, loss_ratio, non_finite
 from dcgan.models import build_discriminator, build_generator
-from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RECORD_FILE, RunFolder, RunLock, check_links, checkpoint_in,
+from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, checkpoint_in,
                           refuse_if_busy, make_run_folder, session_record, unique_run_dir)
 from dcgan.runfiles import RunWriters
 from dcgan.sampling import fixed_inputs, real_grid
@@ -379,11 +378,7 @@ class Trainer:
         else:
             determinism.setdefault("threads_changes", []).append(
                 {"from_step": changed_from, "threads": torch.get_num_threads()})
-        folder = RunFolder(self.run_dir)
-        record = folder.record()
-        if isinstance(record, dict) and isinstance(record.get("sessions"), list) and record["sessions"]:
-            record["sessions"][-1] = self._session  # the last session is this one: the run's lock is held
-            atomic_write_text(folder.file(RECORD_FILE), json.dumps(record, indent=2))
+        RunFolder(self.run_dir).update_session(self._session)
 
     # --- Control from other threads -------------------------------------------------------------------------
 
