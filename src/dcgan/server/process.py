@@ -165,7 +165,9 @@ class ProcessRun:
     def _read_status(self, status: dict[str, Any] | None) -> None:
         if not status:
             return
-        key = (status.get("status"), status.get("step"), status.get("message"), status.get("updated"))
+        # Not the step: status.json moves on with each checkpoint, and the live step comes from the metrics (an
+        # event per checkpoint would set the shown step back to the checkpoint's until the next row).
+        key = (status.get("status"), status.get("message"), status.get("updated"))
         if key == self._status:
             return
         self._status = key
