@@ -69,7 +69,7 @@ def test_bad_attribute_input_teaches(g, logits):
         fit_direction(g, logits, TROUSER, samples=10)
     cifar = TrainConfig(dataset="cifar10").resolved()
     colour = LoadedGenerator(Generator(32, 3, 100, 8), cifar, 0, "cifar-run")
-    with pytest.raises(ConfigError, match="classifier features exist for mnist, fashion-mnist only"):
+    with pytest.raises(ConfigError, match="a domain classifier exists for mnist and fashion-mnist only, not cifar10"):
         colour.attribute("cat")
 
 

@@ -477,6 +477,14 @@ def test_a_class_is_chosen_by_name_as_arithmetic_and_attribute_take_it(condition
                  "png", "--out", "p"]) == 0
     assert main(["generate", str(conditional_run), "--class", "hat"]) == 2
     assert "unknown class 'hat': use a number or a name from 0=T-shirt/top" in one_line_error(capsys)
+    assert main(["mix", str(conditional_run), "--rows", "1", "--cols", "2", "--block", "0", "--class", "sneaker",
+                 "--out", "m"]) == 0  # style mixing and attribute slides take names too
+    assert main(["mix", str(conditional_run), "--rows", "1", "--cols", "2", "--class", "hat"]) == 2
+    assert "unknown class 'hat'" in one_line_error(capsys)
+    assert main(["attribute", str(conditional_run), "--toward", "bag", "--class", "hat"]) == 2
+    assert "unknown class 'hat'" in one_line_error(capsys)
+    assert main(["attribute", str(conditional_run), "--toward", "bag", "--fit-seed", "-1"]) == 2
+    assert "--fit-seed must be a seed from 0 to 2**63 - 1, got -1" in one_line_error(capsys)
 
 
 def test_arithmetic_by_class_on_a_dataset_without_a_classifier_says_to_give_seeds(tmp_path, capsys):

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from dcgan.commands import add_checkpoint_option
-from dcgan.commands.mix import parse_seeds
+from dcgan.commands.generate import resolve_class
+from dcgan.commands.mix import check_seed, parse_seeds
 
 
 def register(p) -> None:
@@ -26,7 +27,7 @@ def register(p) -> None:
                    "along the direction (default: 3)")
     p.add_argument("--samples", type=int, default=2000, help="sampled z the direction is fitted on (default: 2000)")
     p.add_argument("--fit-seed", type=int, default=0, help="seed of those samples (default: 0)")
-    p.add_argument("--class", dest="class_id", type=int, metavar="K", help="class label to draw with, for a "
+    p.add_argument("--class", dest="class_id", metavar="K", help="class to draw with (a number or a name), for a "
                    "conditional run")
     p.add_argument("--out", metavar="PNG", help="the strip (default: RUN/latent/attribute-CLASS-SEEDS.png)")
     add_checkpoint_option(p)
@@ -41,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from dcgan.sampling import load_generator
 
     seeds = parse_seeds(args.seeds, "--from")
+    check_seed(args.fit_seed, "--fit-seed")
     g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
     result = g.attribute(args.toward, seeds, steps=args.steps, distance=args.distance, samples=args.samples,
-                         fit_seed=args.fit_seed, label=args.class_id)
+                         fit_seed=args.fit_seed, label=resolve_class(g, args.class_id))
     d = result.direction
     name = re.sub(r"[^\w.]+", "-", class_word(d.class_name)).strip("-") or str(d.class_id)
     path = result.save(Path(args.out) if args.out else

@@ -59,7 +59,8 @@ def register(p) -> None:
                    "6-11)")
     p.add_argument("--block", default="all", metavar="K", help="block(s) to mix from: a number, a comma list or "
                    "all (default: all, one grid each); 0 is G's first and smallest map, the last is its output")
-    p.add_argument("--class", dest="class_id", type=int, metavar="K", help="class to draw, for a conditional run")
+    p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number "
+                   "or a name")
     p.add_argument("--out", metavar="PREFIX", help="output path without suffix; -block<K>.png is added (default: "
                    "RUN/latent/mix-ROWS-COLS)")
     add_checkpoint_option(p)
@@ -68,6 +69,7 @@ def register(p) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgan.commands.generate import resolve_class
     from dcgan.device import resolve_device
     from dcgan.latent import output_dir
     from dcgan.mixing import block_shapes, check_block
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     rows, cols = parse_seeds(args.rows, "--rows"), parse_seeds(args.cols, "--cols")
     g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
+    label = resolve_class(g, args.class_id)
     shapes = block_shapes(g.model)
     if args.block.strip().lower() == "all":
         blocks = list(range(len(shapes)))
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"style mixing from {g.source} (step {g.step}): rows = seeds {','.join(map(str, rows))} (A), columns = "
           f"seeds {','.join(map(str, cols))} (B)")
     for block in blocks:
-        grid = g.mix(rows, cols, block, label=args.class_id)
+        grid = g.mix(rows, cols, block, label=label)
         c, h, w = shapes[block]
         what = "the output, before Tanh" if block == len(shapes) - 1 else f"{c} maps of {h}x{w}"
         path = grid.save(f"{prefix}-block{block}.png")

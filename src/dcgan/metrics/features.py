@@ -134,8 +134,8 @@ def classifier_features(dataset: str, path: str | os.PathLike | None = None,
                         device: str | torch.device = "cpu") -> FeatureExtractor:
     """The domain classifier's feature space for mnist or fashion-mnist."""
     if dataset not in CLASSIFIER_DATASETS:
-        raise ConfigError(f"classifier features exist for {', '.join(CLASSIFIER_DATASETS)} only; evaluate "
-                          f"{dataset} with --features inception")
+        raise ConfigError(f"a domain classifier exists for {' and '.join(CLASSIFIER_DATASETS)} only, not {dataset} "
+                          f"(`dcgan eval --features inception` measures it)")
     if path is None:
         path = find_classifier(dataset)
         if path is None:
