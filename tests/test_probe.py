@@ -14,7 +14,7 @@ from dcgan.config import TrainConfig, apply_preset
 from dcgan.data import ImageData
 from dcgan.errors import CheckpointError
 from dcgan.models import build_discriminator
-from dcgan.probe import initial_discriminator, pooled_features, run_probe
+from dcgan.probe import initial_discriminator, load_discriminator, pooled_features, run_probe
 from dcgan.training import Trainer
 
 TINY = dict(dataset="fashion-mnist", batch_size=16, g_width=8, d_width=8, latent_dim=16, seed=0,
@@ -47,6 +47,18 @@ def test_the_random_d_is_bit_for_bit_the_d_the_run_started_from(fashion):
 def test_the_probe_needs_d_which_an_exported_generator_lacks(tiny_run):
     with pytest.raises(CheckpointError, match="only the generator"):
         run_probe(tiny_run / GENERATOR_FILE)
+
+
+def test_d_weights_that_do_not_fit_are_said_in_one_line(tiny_run, tmp_path):
+    """torch's own error lists every key on many lines: the probe says how many and one of each kind."""
+    ckpt_path = next((tiny_run / "checkpoints").glob("step-*.pt"))
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    ckpt["D"] = {k: v for k, v in ckpt["D"].items() if "head" not in k}
+    torch.save(ckpt, tmp_path / "step-0000002.pt")
+    with pytest.raises(CheckpointError, match=r"D's weights do not fit the discriminator its config describes "
+                                              r"\(1 missing, such as head.weight\)") as err:
+        load_discriminator(tmp_path / "step-0000002.pt")
+    assert "\n" not in str(err.value)
 
 
 def test_probe_command_prints_three_accuracies_and_writes_json(tiny_run, tmp_path, capsys):

@@ -30,6 +30,7 @@ from dcgan.datasets import DATASETS, FOLDER_PREFIX, labelled_names
 from dcgan.data import ImageData, load_dataset
 from dcgan.errors import CheckpointError, ConfigError, DataError
 from dcgan.models import Discriminator, build_discriminator, build_generator
+from dcgan.sampling import misfit
 
 GRID = 4  # each block's activation is max-pooled to 4x4 (section 5.1)
 SVM_C = 0.001  # the L2-SVM's inverse penalty on standardised features, the same for all three probes
@@ -81,10 +82,10 @@ def load_discriminator(target: str | os.PathLike) -> tuple[Discriminator, TrainC
     ckpt = load_checkpoint(path)
     config = TrainConfig.from_dict(ckpt["config"]).resolved()
     D = build_discriminator(config)
-    try:
-        D.load_state_dict(ckpt["D"])
-    except (KeyError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: D's weights do not fit the discriminator its config describes ({e})") from e
+    wrong = misfit(D, ckpt.get("D"), "D")  # torch's own error lists every key, on many lines
+    if wrong:
+        raise CheckpointError(f"{path}: D's weights do not fit the discriminator its config describes ({wrong})")
+    D.load_state_dict(ckpt["D"])
     _check_unconditioned_features(config)
     return D.eval(), config, int(ckpt["step"]), path
 

@@ -167,23 +167,23 @@ def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu"
         state, config_dict, step = ckpt.get("G_ema", ckpt["G"]), ckpt["config"], ckpt["step"]
     config = TrainConfig.from_saved(config_dict).resolved("cpu")  # a checkpoint keeps the run's choices
     model = build_generator(config)
-    misfit = _misfit(model, state)
-    if misfit:
-        raise CheckpointError(f"{path}: the weights do not fit the generator its config describes ({misfit}); "
+    wrong = misfit(model, state)
+    if wrong:
+        raise CheckpointError(f"{path}: the weights do not fit the generator its config describes ({wrong}); "
                               f"use a file written by dcgan train or dcgan export, unchanged")
     try:
         model.load_state_dict(state)
-    except RuntimeError as e:  # what _misfit does not foresee
+    except RuntimeError as e:  # what misfit does not foresee
         raise CheckpointError(f"{path}: the weights do not fit the generator its config describes "
                               f"({first_line(e)}); use a file written by dcgan train or dcgan export, unchanged") from e
     return LoadedGenerator(model, config, step, str(path)).to(device)
 
 
-def _misfit(model: Generator, state: object) -> str:
-    """Why `state` cannot load into `model`, in a short clause (torch's own error lists every key, on many lines);
-    "" when it fits."""
+def misfit(model: torch.nn.Module, state: object, name: str = "G") -> str:
+    """Why `state` cannot load into `model` (`name`: G or D), in a short clause (torch's own error lists every key,
+    on many lines); "" when it fits."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        return "G's weights are not a table of tensors"
+        return f"{name}'s weights are not a table of tensors"
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
