@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import FIXED_THREADS, run_cli
+from conftest import FIXED_THREADS, run_cli, write_celeba_layout
 from dcgan.cli import main
 
 TINY = ["--batch-size", "32", "--g-width", "16", "--d-width", "16", "--no-tensorboard", "--no-progress"]
@@ -56,6 +56,16 @@ def test_a_dry_run_on_a_folder_of_images_writes_no_decode_cache(tmp_path, capsys
     assert main(["train", "--dry-run", "--dataset", "folder:imgs", *TINY]) == 0
     assert tomllib.loads(capsys.readouterr().out)["dataset"] == "folder:imgs"
     assert files(tmp_path) == before and not (tmp_path / "data").exists()
+
+
+def test_a_dry_run_on_celeba_writes_no_decode_cache(tmp_path, capsys):
+    """CelebA's JPEGs are decoded and cached as a folder's are: a dry run reads them and leaves no cache."""
+    write_celeba_layout(tmp_path / "data")
+    before = files(tmp_path)
+    assert main(["train", "--dry-run", "--dataset", "celeba", "--data-dir", "data", "--batch-size", "4",
+                 "--g-width", "8", "--d-width", "8", "--no-tensorboard", "--no-progress"]) == 0
+    assert tomllib.loads(capsys.readouterr().out)["dataset"] == "celeba"
+    assert files(tmp_path) == before and not (tmp_path / "data" / ".dcgan-cache").exists()
 
 
 def test_a_dry_run_of_a_resume_or_a_fork_writes_nothing(small_run, tmp_path, capsys):

@@ -67,14 +67,15 @@ class ImageData:
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike, image_size: int, channels: int, split: str = "train",
-                 download: bool = True) -> ImageData:
-    """Find, decode and format a dataset: (N, channels, image_size, image_size) uint8 in memory."""
+                 download: bool = True, cache: bool = True) -> ImageData:
+    """Find, decode and format a dataset: (N, channels, image_size, image_size) uint8 in memory. `cache`: keep the
+    decoded images of a folder or CelebA in data_dir/.dcgan-cache for next time (a dry run does not)."""
     data_dir = Path(os.path.expanduser(str(data_dir)))
     if is_folder(name):
-        raw = _load_folder(Path(os.path.expanduser(folder_path(name))), data_dir, image_size, channels)
+        raw = _load_folder(Path(os.path.expanduser(folder_path(name))), data_dir, image_size, channels, cache)
     else:
         kind = get(name)
-        raw = READERS[kind.format].load(kind, data_dir, split, download, image_size, channels)
+        raw = READERS[kind.format].load(kind, data_dir, split, download, image_size, channels, cache)
     raw.images = to_format(raw.images, image_size, channels)
     return raw
 
@@ -118,7 +119,8 @@ def _not_found(kind: DatasetKind, data_dir: Path, why: Exception | str) -> DataE
 @dataclass(frozen=True)
 class Reader:
     """How one file format is found and read: present(folder) says whether a dataset folder holds a readable
-    copy; load(kind, data_dir, split, download, image_size, channels) finds, reads or downloads it."""
+    copy; load(kind, data_dir, split, download, image_size, channels, cache) finds, reads or downloads it (`cache`:
+    whether it may keep decoded images for next time; formats read in place have none)."""
 
     present: Callable[[Path], bool]
     load: Callable[..., ImageData]
@@ -169,7 +171,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _load_idx(kind: DatasetKind, data_dir: Path, split: str, download: bool, image_size: int,
-              channels: int) -> ImageData:
+              channels: int, cache: bool = True) -> ImageData:
     classes = list(kind.class_names)
     # --data-dir, the data home, system copies (plain or gzipped IDX files, read in place).
     for root in search_roots(kind.name, data_dir):
@@ -207,7 +209,7 @@ class _LocalCIFAR10(torchvision.datasets.CIFAR10):
 
 
 def _load_cifar10(kind: DatasetKind, data_dir: Path, split: str, download: bool, image_size: int,
-                  channels: int) -> ImageData:
+                  channels: int, cache: bool = True) -> ImageData:
     found = next((r for r in search_roots(kind.name, data_dir) if _LocalCIFAR10.present(r)), None)
     if found is None and not download:
         raise _not_found(kind, data_dir, "not on disk and downloads are off")
@@ -242,7 +244,7 @@ class _LocalCelebA(torchvision.datasets.CelebA):
 
 
 def _load_celeba(kind: DatasetKind, data_dir: Path, split: str, download: bool, image_size: int,
-                 channels: int) -> ImageData:
+                 channels: int, cache: bool = True) -> ImageData:
     found = next((r for r in search_roots(kind.name, data_dir) if _LocalCelebA.present(r)), None)
     if found is None and not download:
         raise _not_found(kind, data_dir, "not on disk and downloads are off")
@@ -265,7 +267,7 @@ def _load_celeba(kind: DatasetKind, data_dir: Path, split: str, download: bool, 
     folder = root / _LocalCelebA.base_folder / "img_align_celeba"
     paths = [folder / name for name in ds.filename]
     return _decode_cached(paths, data_dir, image_size, channels, labels=None, class_names=[],
-                          source=str(folder))
+                          source=str(folder), write=cache)
 
 
 # The file formats named datasets come in (a registry entry's `format`).
@@ -278,7 +280,7 @@ READERS: dict[str, Reader] = {
 
 # --- Any folder of images -----------------------------------------------------------------------------------
 
-def _load_folder(root: Path, data_dir: Path, image_size: int, channels: int) -> ImageData:
+def _load_folder(root: Path, data_dir: Path, image_size: int, channels: int, cache: bool = True) -> ImageData:
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist; give --dataset folder:PATH with a folder of images")
     paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
@@ -289,7 +291,7 @@ def _load_folder(root: Path, data_dir: Path, image_size: int, channels: int) -> 
     labelled = all(len(p.relative_to(root).parts) > 1 for p in paths) and len(top) > 1
     class_names = sorted(top) if labelled else []
     labels = [class_names.index(p.relative_to(root).parts[0]) for p in paths] if labelled else None
-    return _decode_cached(paths, data_dir, image_size, channels, labels, class_names, str(root))
+    return _decode_cached(paths, data_dir, image_size, channels, labels, class_names, str(root), write=cache)
 
 
 def _decode_one(path: Path, image_size: int, channels: int) -> torch.Tensor | None:
@@ -305,9 +307,10 @@ def _decode_one(path: Path, image_size: int, channels: int) -> torch.Tensor | No
 
 
 def _decode_cached(paths: list[Path], data_dir: Path, image_size: int, channels: int, labels: list[int] | None,
-                   class_names: list[str], source: str) -> ImageData:
+                   class_names: list[str], source: str, write: bool = True) -> ImageData:
     """Decode image files once (threads: PIL releases the GIL while decoding) and cache the tensor under
-    data_dir/.dcgan-cache, keyed by the files' names, sizes and times and the format."""
+    data_dir/.dcgan-cache, keyed by the files' names, sizes and times and the format (`write`: False reads a cache
+    that is there but writes none)."""
     listing = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
     key = hashlib.sha256(json.dumps([listing, image_size, channels]).encode()).hexdigest()[:20]
     cache = data_dir / CACHE_FOLDER / f"{key}.pt"
@@ -327,6 +330,8 @@ def _decode_cached(paths: list[Path], data_dir: Path, image_size: int, channels:
     label_tensor = torch.tensor([labels[i] for i in keep], dtype=torch.long) if labels is not None else None
     unread = [str(p) for p, t in zip(paths, decoded) if t is None]
     data = ImageData(images, label_tensor, class_names, source, skipped=len(unread), skipped_files=unread[:5])
+    if not write:
+        return data
     try:
         from dcgan.checkpoint import atomic_save
 

@@ -10,7 +10,6 @@ import os
 import shlex
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -79,8 +78,8 @@ def register(p) -> None:
                    help="check the options, the data and the device and run one step, then print the config as "
                    "a file --config reads (TOML, or JSON when --config was JSON) on stdout, the model summary and "
                    "the step on stderr; nothing is printed on stdout when a check fails. Writes no run folder and "
-                   "no decode cache of a folder dataset (a dataset that is not on this machine is still "
-                   "downloaded, and CelebA's decoded images cached, as training would)")
+                   "no decode cache (a dataset that is not on this machine is still downloaded, as training "
+                   "would)")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     p.add_argument("--nproc", type=int, metavar="N", help="train with N processes on this machine (launches "
                    "torchrun; for several machines run torchrun yourself, see the README); at most one per CPU core, "
@@ -255,7 +254,6 @@ def dry_run(trainer, args: argparse.Namespace, is_main: bool, chosen: TrainConfi
     """Check what a run would (its folder, the data, the device), run one step, and only then print the config
     on stdout, as a file --config reads back (`> my.toml` saves it; a failed check leaves nothing there); the
     model summary and the step on stderr. Of several processes (--nproc), the first prints."""
-    from dcgan import datasets
     from dcgan.data import load_dataset
     from dcgan.errors import refuse_a_file_in_the_way
     from dcgan.rundir import CONFIG_FILE as RUN_CONFIG, check_run_folder
@@ -272,11 +270,8 @@ def dry_run(trainer, args: argparse.Namespace, is_main: bool, chosen: TrainConfi
         else:
             check_run_folder(Path(args.run_dir))
     cfg = trainer.config
-    if trainer.data is None and datasets.is_folder(cfg.dataset):
-        # A folder's data_dir holds only its decode cache (dcgan.data): decoded into a scratch folder, it is
-        # not left behind.
-        with tempfile.TemporaryDirectory(prefix="dcgan-dry-run-") as scratch:
-            trainer.data = load_dataset(cfg.dataset, scratch, cfg.image_size, cfg.channels)
+    if trainer.data is None:  # a folder's or CelebA's decoded images are not cached by a dry run
+        trainer.data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.channels, cache=False)
     trainer.setup()
     real, labels = trainer.next_batch()
     out = trainer.train_step(real, labels, with_after=True)
