@@ -11,6 +11,7 @@ import difflib
 import functools
 import json
 import math
+import numbers
 import random
 import types
 import typing
@@ -270,6 +271,20 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+
+# A noise seed (samples, latent walks, evaluation, the server's seeds) is what torch.Generator.manual_seed takes
+# whole, non-negative; a run's training seed (TrainConfig.seed) is a different, smaller thing.
+MAX_NOISE_SEED = 2**63 - 1
+
+
+def check_noise_seed(seed: Any, name: str = "the seed", field: str | None = None) -> int:
+    """`seed` as an int when it is a noise seed (an integer from 0 to 2**63 - 1), else one ConfigError that names
+    it as `name` (a flag such as --seed, or words)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_NOISE_SEED:
+        raise ConfigError(f"{name} must be a seed from 0 to 2**63 - 1, got {seed!r}",
+                          field=field or name.lstrip("-"))
+    return int(seed)
 
 
 # What other DCGAN code calls our options (the PyTorch tutorial's nz, ngf, ndf, nc; Keras' learning_rate; ...).

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import torch
 
+from dcgan.config import check_noise_seed
 from dcgan.errors import ConfigError
 from dcgan.images import FIGURE_SIDE, Images, display_scale, gif_bytes, image_array, mp4_bytes, png_bytes
 
@@ -272,8 +273,7 @@ def arithmetic(g: LoadedGenerator, a: Sequence[int] | torch.Tensor, b: Sequence[
         raise ConfigError(f"variations must be from 0 to {MAX_VARIATIONS}, got {variations!r}", field="variations")
     if not (math.isfinite(noise_scale) and noise_scale >= 0):
         raise ConfigError(f"noise scale must be a finite number >= 0, got {noise_scale!r}", field="noise_scale")
-    if not 0 <= seed < 2**63:
-        raise ConfigError(f"the noise seed must be from 0 to 2**63 - 1, got {seed}", field="seed")
+    check_noise_seed(seed, "the noise seed", field="seed")
     groups = [_group_latents(g, group, name) for group, name in ((a, "A"), (b, "B"), (c, "C"))]
     y = arithmetic_z(*groups)
     means = torch.stack([z.mean(0) for z in groups])  # (3, D)

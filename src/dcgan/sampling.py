@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from dcgan.checkpoint import load_checkpoint, load_generator_file, resolve_checkpoint
-from dcgan.config import TrainConfig
+from dcgan.config import TrainConfig, check_noise_seed
 from dcgan.errors import CheckpointError, ConfigError, first_line
 from dcgan.images import Images, grid_nrow, to_uint8
 from dcgan.models import Generator, build_generator
@@ -56,12 +56,10 @@ class LoadedGenerator:
     def seed_latents(self, seeds: list[int]) -> torch.Tensor:
         """(len(seeds), latent_dim): the z of each seed, the one `sample(1, seed=s)` draws. Seeds are how the
         CLI, notebooks and the dashboard name a sample."""
-        for s in seeds:
-            if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or not 0 <= s < 2**63:
-                raise ConfigError(f"a seed is an integer from 0 to 2**63 - 1, got {s!r}")
+        seeds = [check_noise_seed(s, field="seeds") for s in seeds]
         if not len(seeds):
             raise ConfigError("give at least one seed")
-        return torch.cat([self.noise(1, int(s)) for s in seeds])
+        return torch.cat([self.noise(1, s) for s in seeds])
 
     def _labels(self, count: int, labels: int | torch.Tensor | None) -> torch.Tensor | None:
         """Class labels (count,) for a conditional G, None for an unconditional one; an int means one class."""

@@ -9,18 +9,16 @@ from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError
 
 
-# A noise seed is what torch.Generator.manual_seed takes whole: 64 bits, non-negative here (the server's
-# schemas.MAX_SEED and LoadedGenerator.seed_latents bound it the same way). Every command that draws samples
-# (generate, eval, interpolate, arithmetic, mix, attribute) checks its seeds with check_seed or parse_seeds.
-MAX_SEED = 2**63 - 1
+# Every command that draws samples (generate, eval, interpolate, arithmetic, mix, attribute) checks its seeds with
+# check_seed or parse_seeds, before anything loads (the bound is dcgan.config's, as the server's and the API's).
 MAX_LISTED = 1000  # seeds one list or range may name: "0-99999999999" would otherwise build a list of 10^11
 
 
 def check_seed(seed: int | None, flag: str) -> int | None:
     """A seed option's value, refused unless it is from 0 to 2**63 - 1 (None: no seed given, passes)."""
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise ConfigError(f"{flag} must be a seed from 0 to 2**63 - 1, got {seed}", field=flag.lstrip("-"))
-    return seed
+    from dcgan.config import check_noise_seed
+
+    return seed if seed is None else check_noise_seed(seed, flag)
 
 
 def parse_seeds(text: str, flag: str, alternatives: str = "") -> list[int]:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from dcgan.checkpoint import atomic_write_text
+from dcgan.config import check_noise_seed
 from dcgan.errors import ConfigError
 from dcgan.metrics.features import FeatureExtractor, Features, resolve_features
 from dcgan.metrics.reference import Reference, reference_statistics
@@ -30,7 +31,6 @@ GENERATE_BATCH = 500
 # Precision and recall (k=3) measure each vector's distance to its third nearest other one: 4 samples at least,
 # and 4 real images (dcgan.metrics.precision_recall). Fewer make no numbers worth a table.
 MIN_SAMPLES = 4
-MAX_SEED = 2**63 - 1  # a noise seed, as `dcgan generate --seed` takes it: what torch.Generator takes, non-negative
 NUMPY_SEEDS = 2**32  # numpy's RandomState (KID's subsets, the Inception Score's shuffle) takes 32 bits
 
 # How each number reads in a table: label, format, what it means.
@@ -185,8 +185,7 @@ def evaluate_run(run: str | os.PathLike, *, samples: int = 10000, checkpoint: st
     if max_reference is not None and max_reference < MIN_SAMPLES:
         raise ConfigError(f"--max-reference must be at least {MIN_SAMPLES} (precision and recall compare each real "
                           f"image with its 3 nearest), got {max_reference}", field="max_reference")
-    if not 0 <= seed <= MAX_SEED:
-        raise ConfigError(f"--seed must be a seed from 0 to 2**63 - 1, got {seed}", field="seed")
+    check_noise_seed(seed, "--seed")
     check_metric_names(metrics)  # before the slow part
     device = resolve_device(device)
     generator = load_generator(checkpoint if checkpoint is not None else run, device=device)

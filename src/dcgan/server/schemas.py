@@ -10,12 +10,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from dcgan.config import MAX_NOISE_SEED
+
 # Run folder names: what `dcgan train` makes (e.g. fashion-mnist-28-20250101-120000) and what a user would type.
 # No slashes and no leading dot, so a name can never leave the runs folder.
 RUN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 CHECKPOINT_NAME = r"^(step-[0-9]{7,12}\.pt|generator\.safetensors)$"
 TRAINING_CHECKPOINT = r"^step-[0-9]{7,12}\.pt$"  # resume and fork need optimiser state, not just G
-MAX_SEED = 2**63 - 1
+MAX_SEED = MAX_NOISE_SEED
 MAX_PROCESSES = 16  # local training processes a dashboard start may ask for
 # Sample steps one answer lists (a run with sample_every 1 saves a grid per step): about a slider's resolution in
 # pixels; the count and both ends are always exact.
