@@ -243,10 +243,14 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
     if world.is_main:
         trainer.subscribe(ConsoleProgress(bar=not args.no_progress))
     trainer.setup()
-    with graceful_interrupt(trainer.request_stop):
+    with graceful_interrupt(trainer.request_stop) as interrupt:
         status = trainer.run()
     if world.is_main:
         print(f"run folder: {trainer.run_dir}")
+    if status == "stopped" and interrupt.signum is not None and not world.distributed:
+        # 130 after Ctrl-C, 143 after SIGTERM, as the shell reports an interrupted command, so a script can tell
+        # the run did not end; torchrun's processes end with 0 (torchrun takes any other code for a failure).
+        return 128 + interrupt.signum
     return 0 if status in ("finished", "stopped") else 1
 
 
@@ -293,11 +297,13 @@ class graceful_interrupt:
     def __init__(self, request_stop: Callable[[], None]):
         self.request_stop = request_stop
         self.previous: Any = None
+        self.signum: int | None = None  # the signal that asked for the stop, if one did
 
     def __enter__(self):
         self.previous = signal.getsignal(signal.SIGINT)
 
         def handler(signum, frame):
+            self.signum = signum
             print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             self.request_stop()
