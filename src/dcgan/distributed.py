@@ -88,6 +88,14 @@ def any_process(flag: bool, world: World, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def finish_together() -> None:
+    """Wait until every process has ended its run, before the process group is torn down: a rank that tore it
+    down while another still wrote its last checkpoint was seen to abort in gloo's teardown ("terminate called
+    without an active exception", exit -6). Only on success: after an error the others may never arrive."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -110,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
         return code
     world = distributed.init_from_env("cuda" if _wants_cuda(args) else "cpu")
     try:
-        return train(args, world, chosen)
+        code = train(args, world, chosen)
+        distributed.finish_together()
+        return code
     finally:
         distributed.shutdown()
 
