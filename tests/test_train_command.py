@@ -75,8 +75,12 @@ def test_a_dry_run_of_a_resume_or_a_fork_writes_nothing(small_run, tmp_path, cap
     assert files(tmp_path) == before and sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["a"]
 
 
-def test_a_dry_run_checks_the_run_folder_a_run_would_refuse(small_run, tmp_path, capsys):
-    assert main(["train", "--dry-run", "--run-dir", "runs/a", *TINY]) == 2
+@pytest.mark.parametrize("args", [TINY, ["--fork", "runs/a", "--steps", "4"],
+                                  ["--dataset", "folder:/nonexistent", *TINY]], ids=["new", "fork", "bad-data-too"])
+@pytest.mark.parametrize("dry", [["--dry-run"], []], ids=["dry-run", "run"])
+def test_a_run_folder_a_run_would_refuse_is_refused_first(small_run, tmp_path, capsys, args, dry):
+    """The trainer's own check (Trainer.check_run_dir), asked by a dry run too, before the data loads."""
+    assert main(["train", *dry, "--run-dir", "runs/a", *args]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "runs/a already holds a run; resume it with --resume runs/a" in err
 

@@ -30,7 +30,7 @@ from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS,
 from dcgan.data import ImageData, epoch_order, load_dataset
 from dcgan.device import cpu_has_native_bf16, resolve_device, resolve_precision
 from dcgan.distributed import all_mean, any_process, current_world, lr_scale
-from dcgan.errors import CheckpointError, ConfigError, DataError
+from dcgan.errors import CheckpointError, ConfigError, DataError, refuse_a_file_in_the_way
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RealGrid,
                           RunStarted, SampleGrid, StatusChanged, StepMetrics)
 from dcgan.images import to_uint8
@@ -38,7 +38,7 @@ from dcgan.losses import LOSSES
 from dcgan.metrics.health import HealthMonitor, loss_ratio, non_finite
 from dcgan.models import build_discriminator, build_generator
 from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, checkpoint_in,
-                          refuse_if_busy, make_run_folder, session_record, unique_run_dir)
+                          check_run_folder, refuse_if_busy, make_run_folder, session_record, unique_run_dir)
 from dcgan.runfiles import RunWriters
 from dcgan.sampling import fixed_inputs, real_grid
 from dcgan.step import GanStep
@@ -195,8 +195,9 @@ class Trainer:
         if not self.world.is_main:  # only rank 0 writes files and serves events
             self.write_files = False
             self.events = EventBus()
-        if self.write_files:
-            self.writers.check(cfg)  # before the data loads and anything is written (W&B that cannot log)
+        if self.write_files:  # before the data loads and anything is written
+            self.writers.check(cfg)  # W&B that cannot log
+            self.check_run_dir()
         self.device = resolve_device(cfg.device)
         if self.device.type == "cuda" and self.world.distributed:
             self.device = torch.device("cuda", self.world.local_rank)
@@ -325,11 +326,14 @@ class Trainer:
             return images.to(self.device)
         return images
 
-    def _open_run_dir(self) -> None:
-        option = "--run-dir" if self.run_dir is not None else "--runs-dir"
+    def check_run_dir(self) -> None:
+        """Refuse a folder this session may not train in, without writing anything (setup asks before the data
+        loads, and again as it opens the folder; a dry run asks too): a run already there unless this session
+        resumes it, a file in the way, or a folder of other files."""
         if self.run_dir is None:
-            self.run_dir = unique_run_dir(self.runs_dir, self.config)
-        elif (self.resume_from is None or self.parent) and (self.run_dir / CONFIG_FILE).exists():
+            refuse_a_file_in_the_way(self.runs_dir, "--runs-dir", "choose a folder for the runs")
+            return
+        if (self.resume_from is None or self.parent) and (self.run_dir / CONFIG_FILE).exists():
             if RunFolder(self.run_dir).last_checkpoint_step() is None:
                 refuse_if_busy(self.run_dir)  # not yet at its first checkpoint, but alive
                 raise ConfigError(f"{self.run_dir} holds a run that ended before its first checkpoint; delete it to "
@@ -337,6 +341,13 @@ class Trainer:
             raise ConfigError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
                               f"(Python: Trainer.resume({str(self.run_dir)!r})) or choose another --run-dir",
                               field="run_dir")
+        check_run_folder(self.run_dir)
+
+    def _open_run_dir(self) -> None:
+        option = "--run-dir" if self.run_dir is not None else "--runs-dir"
+        self.check_run_dir()
+        if self.run_dir is None:
+            self.run_dir = unique_run_dir(self.runs_dir, self.config)
         # One writer per run: the lock is taken before anything is written, and no link may lead out of the folder.
         make_run_folder(self.run_dir, option)
         self._lock = RunLock(self.run_dir).acquire()

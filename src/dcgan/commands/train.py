@@ -261,20 +261,11 @@ def dry_run(trainer, args: argparse.Namespace, is_main: bool, chosen: TrainConfi
     on stdout, as a file --config reads back (`> my.toml` saves it; a failed check leaves nothing there); the
     model summary and the step on stderr. Of several processes (--nproc), the first prints."""
     from dcgan.data import load_dataset
-    from dcgan.errors import refuse_a_file_in_the_way
-    from dcgan.rundir import CONFIG_FILE as RUN_CONFIG, check_run_folder
     from dcgan.summary import architecture, format_table
     from dcgan.vocabulary import label
 
+    trainer.check_run_dir()  # the folder the run would train in
     trainer.write_files = False  # also for a resumed or forked run: no session, config or folder is written
-    if not args.resume:  # the folder a new run (or fork) would open
-        if args.run_dir is None:
-            refuse_a_file_in_the_way(Path(args.runs_dir), "--runs-dir", "choose a folder for the runs")
-        elif (Path(args.run_dir) / RUN_CONFIG).exists():
-            raise ConfigError(f"{args.run_dir} already holds a run; resume it with --resume {args.run_dir} or "
-                              f"choose another --run-dir", field="run_dir")
-        else:
-            check_run_folder(Path(args.run_dir))
     cfg = trainer.config
     if trainer.data is None:  # a folder's or CelebA's decoded images are not cached by a dry run
         trainer.data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.channels, cache=False)
