@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, Response
 from torch import nn
 
 from dcgan.config import TrainConfig
+from dcgan.export import FORMATS
 from dcgan.latent import arithmetic, interpolate
 from dcgan.models import build_discriminator, build_generator
 from dcgan.rundir import REAL_GRID, RunFolder
@@ -186,7 +187,7 @@ def vector_arithmetic(name: RunName, request: schemas.ArithmeticRequest, store: 
 # One export at a time: an ONNX export traces G with torch.export (seconds of CPU), and a page carries ~5 MB of
 # onnxruntime-web; a second request while one runs is told to retry instead of queueing without bound.
 EXPORTS = threading.BoundedSemaphore(1)
-ExportFormat = Annotated[Literal["page", "onnx", "torchscript", "safetensors"], Query(
+ExportFormat = Annotated[Literal[FORMATS], Query(
     description="page (index.html that generates in the browser), onnx, torchscript or safetensors")]
 ZIP = {200: {"content": {"application/zip": {}}, "description": "a zip of one folder: the model (or the page), "
              "manifest.json, MODEL_CARD.md and samples.png"},
