@@ -485,6 +485,8 @@ def test_a_class_is_chosen_by_name_as_arithmetic_and_attribute_take_it(condition
     assert "unknown class 'hat'" in one_line_error(capsys)
     assert main(["attribute", str(conditional_run), "--toward", "bag", "--fit-seed", "-1"]) == 2
     assert "--fit-seed must be a seed from 0 to 2**63 - 1, got -1" in one_line_error(capsys)
+    assert main(["attribute", str(conditional_run), "--toward", "bag", "--out", "strip.xyz"]) == 2
+    assert "--out strip.xyz: .xyz is not an image type this can write" in one_line_error(capsys)
 
 
 def test_arithmetic_by_class_on_a_dataset_without_a_classifier_says_to_give_seeds(tmp_path, capsys):

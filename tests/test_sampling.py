@@ -149,3 +149,26 @@ def test_generate_says_which_weights_do_not_fit_in_one_line(plain, tmp_path, cap
     assert _generate_error(capsys, tmp_path / "no-g.pt").endswith(
         f"{tmp_path / 'no-g.pt'} is a dcgan checkpoint without G, so G cannot be made from it; use another "
         f"checkpoint of the run or its generator.safetensors")
+
+
+def test_saving_images_is_complete_or_leaves_the_old_file(plain, tmp_path, monkeypatch):
+    """Images.save (grids, interpolation strips) writes through a temp file: an encoder that fails half-way leaves
+    the file that was there, and a suffix it cannot write is one ConfigError before anything is written."""
+    images = load_generator(plain).sample(4, seed=0)
+    out = tmp_path / "grid.png"
+    out.write_bytes(b"the earlier grid")
+    real_save = Image.Image.save
+
+    def fails_half_way(self, fp, format=None, **params):
+        target = fp if hasattr(fp, "write") else open(fp, "wb")
+        target.write(b"\x89PNG half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", fails_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        images.save(out)
+    assert out.read_bytes() == b"the earlier grid" and sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"]
+    monkeypatch.setattr(Image.Image, "save", real_save)
+    with pytest.raises(ConfigError, match=r"the path .*grid.xyz: .xyz is not an image type this can write"):
+        images.save(tmp_path / "grid.xyz")
+    assert Image.open(images.save(out)).size == (images.grid().shape[1], images.grid().shape[0])

@@ -19,6 +19,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
+from dcgan.checkpoint import atomic_write_bytes
 from dcgan.errors import ConfigError
 
 MAX_GIF_FRAMES = 120
@@ -131,15 +132,33 @@ class Images:
         return png_bytes(enlarged(self.grid(), DISPLAY_SIDE))
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the grid as an image file (format from the suffix)."""
+        """Write the grid as an image file (format from the suffix), complete or not at all: a stopped write
+        leaves the file that was there."""
         path = Path(path)
+        buffer = io.BytesIO()
+        Image.fromarray(self.grid()).save(buffer, format=image_format(path))
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(self.grid()).save(path)
+        atomic_write_bytes(path, buffer.getvalue())
         return path
 
     def numpy(self) -> np.ndarray:
         return self.tensor.numpy()
 
+
+
+def image_format(path: str | os.PathLike, option: str = "the path") -> str:
+    """The PIL format an image path's suffix asks for (PNG for .png); a folder or a suffix PIL cannot write is a
+    ConfigError naming `option`, so a command can check its outputs before it computes them."""
+    if Path(path).is_dir():
+        raise ConfigError(f"{option} {path} is a folder: give an image file name, e.g. {option} "
+                          f"{Path(path) / 'grid.png'}", field=option.lstrip("-"))
+    suffix = Path(path).suffix.lower()
+    format = Image.registered_extensions().get(suffix)
+    if format is None or format not in Image.SAVE:
+        what = f"{suffix} is not an image type this can write" if suffix else "the name has no suffix"
+        raise ConfigError(f"{option} {path}: {what}; end the name in .png (or .jpg, .webp, ...)",
+                          field=option.lstrip("-"))
+    return format
 
 def enlarged(array: np.ndarray, side: int) -> np.ndarray:
     """An image array enlarged by the integer factor (nearest neighbour) that brings its longer side to `side`."""

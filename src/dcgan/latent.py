@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import torch
 
+from dcgan.checkpoint import atomic_write_bytes
 from dcgan.config import check_noise_seed
 from dcgan.errors import ConfigError
 from dcgan.images import FIGURE_SIDE, Images, display_scale, gif_bytes, image_array, mp4_bytes, png_bytes
@@ -143,7 +144,7 @@ class Interpolation(Images):
             return super().save(path)
         data = self.gif_bytes(fps, scale) if suffix == ".gif" else self.mp4_bytes(fps, scale)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        atomic_write_bytes(path, data)
         return path
 
 

@@ -37,12 +37,15 @@ def register(p) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcgan.device import resolve_device
+    from dcgan.images import image_format
     from dcgan.latent import class_word, output_dir
     from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
     seeds = parse_seeds(args.seeds, "--from")
     check_seed(args.fit_seed, "--fit-seed")
+    if args.out:
+        image_format(args.out, "--out")  # before the fit
     g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
     result = g.attribute(args.toward, seeds, steps=args.steps, distance=args.distance, samples=args.samples,
                          fit_seed=args.fit_seed, label=resolve_class(g, args.class_id))

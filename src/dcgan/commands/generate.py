@@ -31,23 +31,6 @@ def register(p) -> None:
     p.set_defaults(func=run)
 
 
-def image_format(path: str, flag: str) -> str:
-    """The PIL format an image path's suffix asks for (PNG for .png); a folder or an unknown suffix is a
-    ConfigError, before anything is generated."""
-    from PIL import Image
-
-    if Path(path).is_dir():
-        raise ConfigError(f"{flag} {path} is a folder: give an image file name, e.g. {flag} "
-                          f"{Path(path) / 'grid.png'}", field=flag.lstrip("-"))
-    suffix = Path(path).suffix.lower()
-    format = Image.registered_extensions().get(suffix)
-    if format is None or format not in Image.SAVE:
-        what = f"{suffix} is not an image type this can write" if suffix else "the name has no suffix"
-        raise ConfigError(f"{flag} {path}: {what}; end the name in .png (or .jpg, .webp, ...)",
-                          field=flag.lstrip("-"))
-    return format
-
-
 def check_out_dir(path: str, flag: str = "--out-dir") -> None:
     """A folder of generated files must not exist yet or be empty, as `dcgan export` asks of its --out."""
     out = Path(path)
@@ -123,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from dcgan.checkpoint import atomic_write_bytes
     from dcgan.commands.mix import check_seed
     from dcgan.device import resolve_device
+    from dcgan.images import image_format
     from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
@@ -137,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out_dir:
         check_out_dir(args.out_dir)
     grid = args.grid or (None if args.npy or args.out_dir else "generated.png")
-    grid_format = image_format(grid, "--grid") if grid else None
+    if grid:
+        image_format(grid, "--grid")  # before generating
 
     device = resolve_device(args.device)
     g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=device)
@@ -156,11 +141,7 @@ def run(args: argparse.Namespace) -> int:
         write_pngs(images, Path(args.out_dir))
         written.append(f"{args.out_dir}/ ({len(images)} PNGs)")
     if grid:
-        from PIL import Image
-
-        buffer = io.BytesIO()
-        Image.fromarray(images.grid()).save(buffer, format=grid_format)
-        atomic_write_bytes(grid, buffer.getvalue())
+        images.save(grid)
         written.append(str(grid))
     what = (f" of class {class_label(g, label)}" if label is not None else
             f", one row per class ({g.num_classes})" if args.by_class else "")
