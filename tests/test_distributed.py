@@ -135,6 +135,25 @@ def test_a_dead_rank_stops_the_job_with_a_clear_message(tmp_path):
     assert (tmp_path / "r" / "checkpoints" / "last").is_file()
 
 
+def test_ctrl_c_in_a_terminal_stops_every_process_after_its_step(tmp_path):
+    """A terminal's Ctrl-C reaches its whole foreground process group: the launcher passes it on to the training
+    processes (torchrun, in its own session, would take it for a failure and print a traceback), they write the
+    checkpoint, and the command exits 130 as an interrupted command does, with one line about the stop."""
+    proc = subprocess.Popen([sys.executable, "-m", "dcgan", "train", "--nproc", "2", "--steps", "100000",
+                             "--batch-size", "32", "--g-width", "8", "--d-width", "8", "--run-dir", "r",
+                             "--no-progress", "--no-tensorboard", "--log-every", "5"], cwd=tmp_path, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    until(lambda: (tmp_path / "r" / "metrics.jsonl").exists(), "a logged step")
+    os.killpg(proc.pid, signal.SIGINT)  # as the terminal sends it
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "failed" not in err, err[-3000:]
+    assert err.count("stopping after this step and writing a checkpoint") == 1, err[-3000:]
+    status = json.loads((tmp_path / "r" / "status.json").read_text())
+    assert status["status"] == "stopped"
+    assert (tmp_path / "r" / "checkpoints" / "last").read_text().strip() == f"step-{status['step']:07d}.pt"
+
+
 def _torchrun_pid(cli_pid: int) -> int:
     """The torchrun agent started by `dcgan train --nproc`."""
     for _ in range(100):

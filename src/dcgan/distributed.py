@@ -9,6 +9,7 @@ connects them (NCCL on CUDA, gloo on CPU) and DistributedDataParallel averages t
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import signal
@@ -21,7 +22,7 @@ import torch
 import torch.distributed as dist
 
 from dcgan.errors import ConfigError
-from dcgan.lifeline import die_with_parent, preexec_die_with_parent
+from dcgan.lifeline import children, die_with_parent, preexec_die_with_parent
 
 # Collectives that wait longer than this fail instead of hanging forever when a rank has died.
 DEFAULT_TIMEOUT_S = 300
@@ -110,7 +111,8 @@ def lr_scale(rule: str, world_size: int) -> float:
 def run_torchrun(nproc: int, argv: Sequence[str], limit: int | None = None) -> int:
     """`dcgan train --nproc N ...`: relaunch this command under torchrun with N processes on this machine (at most
     `limit`, the machine's CPU cores or GPUs, unless None); returns torchrun's exit code (0: every process
-    finished, else one failed and torchrun stopped the others)."""
+    finished, else one failed and torchrun stopped the others; 130 (143) when a Ctrl-C (SIGTERM) stopped them,
+    each after its step and the checkpoint, as the shell reports an interrupted command)."""
     if nproc < 1:
         raise ConfigError(f"--nproc must be at least 1, got {nproc}")
     if limit is not None:
@@ -119,14 +121,25 @@ def run_torchrun(nproc: int, argv: Sequence[str], limit: int | None = None) -> i
         check_processes(nproc, limit, "--nproc", force="--force-nproc")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "dcgan", *argv]
-    # torchrun ends with this launcher however it ends (its training processes end with torchrun in turn).
-    launcher = subprocess.Popen(command, preexec_fn=preexec_die_with_parent)
-    # Ctrl-C reaches torchrun and the training processes too (one process group): torchrun forwards the stop
-    # and each rank's own handler finishes its step and checkpoints. Waiting through our own SIGINT keeps us from
-    # killing torchrun mid-shutdown and orphaning the ranks without a checkpoint.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # torchrun ends with this launcher however it ends (its training processes end with torchrun in turn). It
+    # runs in a session of its own: torchrun takes a Ctrl-C for a failure (it kills its processes after 30 s and
+    # exits 1 with a traceback), so the terminal's Ctrl-C (or a SIGTERM) comes to this launcher alone, which
+    # passes it to each training process: they finish the step, write the checkpoint and end with 0, and torchrun
+    # with them. A second Ctrl-C passed on the same way aborts them.
+    launcher = subprocess.Popen(command, preexec_fn=preexec_die_with_parent, start_new_session=True)
+    received: list[int] = []
+
+    def pass_on(signum, frame):
+        received.append(signum)
+        for pid in children(launcher.pid) or [launcher.pid]:  # torchrun itself only before it started them
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    previous = {sig: signal.signal(sig, pass_on) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         code = launcher.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
-    return code
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    # Stopped as asked (an abort, by a second Ctrl-C, too): the code the shell gives an interrupted command.
+    return 128 + received[0] if received and (code == 0 or len(received) > 1) else code

@@ -14,6 +14,7 @@ import ctypes.util
 import os
 import signal
 import sys
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_ENV = "DCGAN_PARENT_PID"  # set by a parent that wants its `dcgan` child to end with it
@@ -50,3 +51,31 @@ def preexec_die_with_parent() -> None:
     """A Popen preexec_fn: the child (torchrun) gets SIGTERM when the process that started it ends. Only for
     single-threaded parents such as the `dcgan train --nproc` launcher."""
     die_with_parent(signal.SIGTERM)
+
+
+def _process_tree() -> dict[int, list[int]]:
+    """Each process's children by its id, from /proc (Linux); empty where /proc is not there."""
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            # /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after its ')'.
+            ppid = int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (torchrun's: the training processes); empty where /proc is not there."""
+    return _process_tree().get(pid, [])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`; empty where /proc is not there."""
+    tree, found, todo = _process_tree(), [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

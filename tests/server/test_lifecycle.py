@@ -18,7 +18,7 @@ from conftest import HANG_S, read_dashboard_url, until
 from dcgan.checkpoint import resolve_checkpoint
 from dcgan.rundir import holder
 from dcgan.rundir import read_metrics
-from dcgan.server.process import descendants
+from dcgan.lifeline import descendants
 
 from .conftest import TINY, finish, wait_idle
 

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
         limit = None if args.force_nproc else machine_processes(getattr(args, "device", "auto"))
         code = distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"), limit=limit)
-        if code != 0:
+        if code not in (0, 128 + signal.SIGINT, 128 + signal.SIGTERM):  # a failure, not a stop
             print(f"dcgan train: error: a training process failed (exit code {code}) and torchrun stopped the "
                   f"others; the run keeps its last checkpoint: resume it with --resume", file=sys.stderr)
         return code
@@ -245,7 +245,7 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
     if world.is_main:
         trainer.subscribe(ConsoleProgress(bar=not args.no_progress))
     trainer.setup()
-    with graceful_interrupt(trainer.request_stop) as interrupt:
+    with graceful_interrupt(trainer.request_stop, quiet=not world.is_main) as interrupt:
         status = trainer.run()
     if world.is_main:
         print(f"run folder: {trainer.run_dir}")
@@ -287,8 +287,9 @@ def dry_run(trainer, args: argparse.Namespace, is_main: bool, chosen: TrainConfi
 class graceful_interrupt:
     """First Ctrl-C (or SIGTERM): finish the step, checkpoint and stop. Second Ctrl-C: abort at once."""
 
-    def __init__(self, request_stop: Callable[[], None]):
+    def __init__(self, request_stop: Callable[[], None], quiet: bool = False):
         self.request_stop = request_stop
+        self.quiet = quiet  # the other training processes of a run: the first says it for them all
         self.previous: Any = None
         self.signum: int | None = None  # the signal that asked for the stop, if one did
 
@@ -297,7 +298,8 @@ class graceful_interrupt:
 
         def handler(signum, frame):
             self.signum = signum
-            print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+            if not self.quiet:
+                print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             self.request_stop()
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from dcgan.config import TrainConfig, field_type
 from dcgan.events import CheckpointSaved, Event, Log, SampleGrid, StatusChanged
 from dcgan.errors import RunFolderError
-from dcgan.lifeline import parent_env
+from dcgan.lifeline import descendants, parent_env
 from dcgan.rundir import (CHECKPOINTS, CONSOLE_FILE, LOG_FILE, METRICS, RunFolder, parse_log_line, parse_rows,
                           read_appended, row_event, step_of)
 
@@ -108,16 +108,13 @@ class ProcessRun:
         threading.Thread(target=self._follow, name="dcgan-follow", daemon=True).start()
 
     def stop(self) -> None:
-        """Graceful: SIGINT to each training process (they finish the step, rank 0 writes a checkpoint). The
-        launcher and torchrun in between would kill their children on SIGINT, so they are left alone and exit
-        when the ranks do."""
+        """Graceful: SIGINT, as a Ctrl-C: the trainer finishes its step and writes a checkpoint (a `--nproc`
+        launcher passes it on to each training process, dcgan.distributed.run_torchrun)."""
         self.stop_requested = True
         if self.process is None or self.process.poll() is not None:
             return
-        ranks = leaves(self.process.pid)
-        for pid in ranks or [self.process.pid]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGINT)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -203,31 +200,3 @@ def console_tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return ""
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc (Linux); empty where /proc is not there."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            # /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after its ')'.
-            ppid = int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def leaves(pid: int) -> list[int]:
-    """The processes below `pid` that have none below them: torchrun's training processes."""
-    below = descendants(pid)
-    parents = set()
-    for p in below:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            parents.add(int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]))
-    return [p for p in below if p not in parents]
