@@ -62,6 +62,20 @@ def test_page_loads_without_errors_and_builds_the_form_from_the_schema(open_page
     page.wait_for_selector("#cfg-batch_size.invalid")
     assert ">= 1" in page.inner_text("#form-error")
     assert server.status()["state"] not in ("running", "starting")
+    # An emptied box, or letters Chromium reads as no number, is refused in place and named: sent without it,
+    # the run would train with the default while the box looks empty.
+    for name, typed, said in (("batch_size", "", "batch size: give a value (the default is 16)"),
+                              ("dataset", "", "dataset: give a value (the default is fashion-mnist)"),
+                              ("lr", "1e", "lr: not a number (the default is 0.001)")):
+        fill_form(page, {"batch_size": "16"})
+        page.fill(f"#cfg-{name}", "")
+        page.locator(f"#cfg-{name}").press_sequentially(typed)
+        page.click("#start")
+        page.wait_for_function(f"document.querySelector('#form-error').textContent === {said!r}")
+        assert page.locator(".invalid").evaluate_all("ns => ns.map(n => n.id)") == [f"cfg-{name}"]
+        assert page.evaluate("document.activeElement.id") == f"cfg-{name}"
+        page.fill(f"#cfg-{name}", {"batch_size": "16", "dataset": "fashion-mnist", "lr": "0.001"}[name])
+    assert server.status()["state"] not in ("running", "starting")
 
 
 def test_the_page_takes_its_lists_of_options_from_the_server(open_page, server):

@@ -77,6 +77,17 @@ export function setInputs(fields, prefix, values) {
   }
 }
 
+// A box left empty is refused in place, naming the field as the form labels it: sending the config without it
+// would train with its default while the box still looks empty. Only an optional field's blank means "auto", and
+// a text field whose default is empty (diffaugment: none) may stay empty. Letters in a number box read as empty
+// in Chromium (validity.badInput tells them apart).
+function refuse(field, reason) {
+  const shown = field.default === null || field.default === undefined || field.default === '' ? ''
+    : ` (the default is ${field.default})`;
+  const message = `${field.name.replaceAll('_', ' ')}: ${reason}${shown}`;
+  return new ApiError(422, message, [{ field: field.name, reason }]);
+}
+
 export function readInputs(fields, prefix) {
   const config = {};
   for (const field of fields) {
@@ -85,7 +96,9 @@ export function readInputs(fields, prefix) {
     if (input.type === 'checkbox') {
       config[field.name] = input.checked;
     } else if (input.validity?.badInput) {
-      throw new ApiError(422, `${field.name}: not a number`, [{ field: field.name, reason: 'not a number' }]);
+      throw refuse(field, 'not a number');
+    } else if (input.value === '' && !field.optional && field.default !== '') {
+      throw refuse(field, 'give a value');
     } else if (input.value !== '') {
       const numeric = field.type === 'int' || field.type === 'float' || (field.choices && typeof field.choices[0] === 'number');
       config[field.name] = numeric ? Number(input.value) : input.value;
