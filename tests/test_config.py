@@ -35,10 +35,10 @@ def test_explicit_values_win_over_native_format():
 
 
 @pytest.mark.parametrize("values,field,words", [
-    ({"lr": -1.0}, "lr", "--lr must be > 0"),
-    ({"batch_size": 0}, "batch_size", "--batch-size must be >= 1"),
-    ({"image_size": 30}, "image_size", "--image-size must be one of"),
-    ({"channels": 2}, "channels", "--channels must be one of"),
+    ({"lr": -1.0}, "lr", "lr must be > 0"),
+    ({"batch_size": 0}, "batch_size", "batch_size must be >= 1"),
+    ({"image_size": 30}, "image_size", "image_size must be one of"),
+    ({"channels": 2}, "channels", "channels must be one of"),
     ({"dataset": "imagenet"}, "dataset", "unknown dataset 'imagenet'"),
     ({"epochs": 1, "steps": 5}, "steps", "not both"),
     ({"lr": float("nan")}, "lr", "finite"),
@@ -49,6 +49,22 @@ def test_bad_values_raise_one_teaching_error(values, field, words):
     with pytest.raises(ConfigError) as err:
         TrainConfig.from_dict(values)
     assert words in str(err.value) and err.value.field == field
+
+
+def test_errors_name_options_as_python_does_and_flags_on_the_command_line(capsys):
+    """In Python (and the server's answers) an option reads as its field name; the command line shows its flag;
+    a command the message quotes keeps its flags, and flags that are no option of a run stay as they are."""
+    from dcgan.cli import main
+
+    message = ("--batch-size must be >= 1; give --epochs or --steps, not both; train one with `dcgan "
+               "train-classifier --dataset mnist`; resume it with --resume runs/a")
+    assert str(ConfigError(message)) == ("batch_size must be >= 1; give epochs or steps, not both; train one with "
+                                         "`dcgan train-classifier --dataset mnist`; resume it with --resume runs/a")
+    with pytest.raises(ConfigError, match=r"^batch_size must be >= 1, got 0$"):
+        TrainConfig(batch_size=0).resolved()
+    assert main(["train", "--batch-size", "0", "--steps", "1"]) == 2
+    assert capsys.readouterr().err == "dcgan train: error: --batch-size must be >= 1, got 0\n"
+    assert str(ConfigError("--lr must be > 0")) == "lr must be > 0"  # the command's style ends with it
 
 
 def test_unknown_option_is_named_with_the_one_meant():

@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import Sequence
 
-from dcgan.errors import DcganError
+from dcgan.errors import FLAG_STYLE, DcganError
 
 EXIT_USAGE = 2
 # Each command's module (with `register(parser)`) and the line `dcgan --help` gives it, in the order it lists them.
@@ -120,11 +120,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # imports them after (`dcgan serve`, `dcgan train`).
         if getattr(args, "imports_first", True):
             import_torch()
+        # Errors name options as flags here; a server's answers name them as fields, as its API does.
+        FLAG_STYLE["on"] = args.command != "serve"
         try:
             return args.func(args)
         except DcganError as e:
             print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
             return EXIT_USAGE
+        finally:
+            FLAG_STYLE["on"] = False
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

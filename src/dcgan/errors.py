@@ -3,11 +3,35 @@
 Interfaces turn them into one line (the CLI: exit code 2; the server: HTTP 4xx) instead of a traceback.
 """
 
+import re
 from pathlib import Path
+
+# Messages name a run's options as the command line spells them (--batch-size). The command line shows them so;
+# elsewhere (Python, the server's answers) an option of TrainConfig reads as its field name (batch_size), unless
+# it is part of a command the message quotes (`dcgan train-classifier --dataset mnist`).
+FLAG_STYLE = {"on": False}  # set by dcgan.cli.main while a command runs
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+
+
+def _option_names(text: str) -> str:
+    from dcgan.config import TrainConfig
+
+    fields = {f.name for f in TrainConfig.__dataclass_fields__.values()}
+
+    def name(match: re.Match) -> str:
+        field = match.group(1).replace("-", "_")
+        clause = re.split(r"[;:(]|\. ", text[:match.start()])[-1]
+        return field if field in fields and "dcgan " not in clause else match.group(0)
+
+    return _FLAG.sub(name, text)
 
 
 class DcganError(Exception):
     """Base class: a problem with the user's input or environment, not a bug."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if FLAG_STYLE["on"] else _option_names(text)
 
 
 class ConfigError(DcganError):

@@ -224,8 +224,8 @@ class Trainer:
             self._load_state(load_checkpoint(self.resume_from, map_location="cpu"))
             if self.step >= self.total_steps:
                 where = self.parent["run"] if self.parent else self.run_dir
-                raise ConfigError(f"{where} is already at step {self.step} of {self.total_steps}; give a larger "
-                                  f"--steps or --epochs", field="steps")
+                raise ConfigError(f"{where} is already at step {self.step} of {self.total_steps}; to train on, give "
+                                  f"more --steps (or --epochs) in all", field="steps")
             for change in self.changes:  # in effect at the checkpoint already
                 if change.step <= self.step:
                     setattr(self.config, change.field, change.new)

@@ -44,13 +44,17 @@ def test_resume_continues_from_the_checkpoint(api):
     assert final["state"] == "finished" and final["step"] == at + 6
     steps = api.get(f"/api/runs/{run}/metrics").json()["step"]
     assert steps == list(range(1, at + 7))  # one row per step, none twice
+    # A total it has reached: the run by its name and the request's field names, no path or command-line flag.
+    again = api.post("/api/training/resume", json={"run": run, "steps": at + 6})
+    assert again.status_code == 422 and again.json()["detail"] == (
+        f"{run} is already at step {at + 6} of {at + 6}; to train on, give more steps (or epochs) in all")
 
 
 def test_bad_options_answer_422_naming_the_field(api):
     response = api.post("/api/training/start", json={"config": {**TINY, "batch_size": 0}})
     assert response.status_code == 422
     body = response.json()
-    assert "batch-size" in body["detail"] and body["errors"][0]["field"] == "batch_size"
+    assert body["detail"] == "batch_size must be >= 1, got 0" and body["errors"][0]["field"] == "batch_size"
     unknown = api.post("/api/training/start", json={"config": {"bogus": 1}})
     assert unknown.status_code == 422 and "bogus" in unknown.json()["detail"]
     wrong_type = api.post("/api/training/start", json={"config": {"lr": "fast"}})

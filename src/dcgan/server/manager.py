@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -439,8 +440,9 @@ class RunManager:
                 setattr(self.status, key, info[key])
 
     def scrub(self, text: str) -> str:
-        """Text for clients, without file paths outside the data roots and the runs folder."""
-        return self.data_roots.scrub(text, allowed=[self.store.root])
+        """Text for clients, without file paths outside the data roots, and runs named as the API names them."""
+        text = self.data_roots.scrub(text, allowed=[self.store.root])
+        return re.sub(re.escape(str(self.store.root)) + r"/(?=[\w.-])", "", text)
 
     def _process_exit(self, code: int, tail: str) -> None:
         if code != 0 and self.status.state in ACTIVE:
