@@ -134,9 +134,18 @@ def test_resume_then_reload_mid_run_shows_the_whole_curve(open_page, server):
     server.call("POST", "/api/training/stop?wait_s=60", timeout=90)
     stopped_at = server.status()["step"]
 
-    page = open_page().open()
+    opened = open_page()
+    opened.expected_statuses.add(422)
+    page = opened.open()
     page.locator("#run-list button.open", has_text="e2e-resume").click()
     page.wait_for_selector("#resume-row:not([hidden])")
+    # A refused resume says why and leaves the button usable for the next try.
+    page.fill("#resume-steps", "-5")
+    page.click("#resume")
+    page.wait_for_selector("#message.error")
+    assert "steps" in page.inner_text("#message")
+    page.wait_for_selector("#resume:not([disabled])")
+    page.fill("#resume-steps", "")
     page.click("#resume")
     page.wait_for_function("document.querySelector('#status-pill').textContent === 'running'")
     page.wait_for_function(f"Number(document.querySelector('#stat-step').dataset.step) > {stopped_at + 20}")

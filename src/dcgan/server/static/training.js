@@ -285,6 +285,7 @@ export function renderStatus() {
   const viewState = live ? s.state : summary?.status;
   $('#resume-row').hidden = busy || !state.view || !['stopped', 'finished', 'failed'].includes(viewState)
     || (summary && summary.checkpoints === 0);
+  if (!$('#resume').dataset.sending) $('#resume').disabled = busy; // control() disabled it while it was sent
   // The live run can be forked from where it is now (the dialog stops it first: one training at a time).
   const forkLive = live && busy && s.state !== 'starting' && (s.nproc || 1) === 1;
   $('#fork').disabled = !state.view || !(forkLive || (!busy && summary?.checkpoints > 0));
