@@ -9,11 +9,13 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from conftest import FIXED_THREADS, run_cli, until
 from dcgan.checkpoint import _temp_file
 from dcgan.config import TrainConfig
 from dcgan.data import ImageData
-from dcgan.events import CheckpointSaved
+from dcgan.events import CheckpointSaved, StepMetrics
 from dcgan.training import Trainer
 
 TINY = ["--batch-size", "16", "--g-width", "8", "--d-width", "8", "--latent-dim", "16", "--seed", "3",
@@ -36,6 +38,27 @@ def test_status_json_moves_on_with_each_checkpoint(tmp_path, fashion):
         ("running", 2, 2), ("running", 4, 4), ("running", 6, 6)]
     final = json.loads((tmp_path / "run" / "status.json").read_text())
     assert (final["status"], final["step"], final["total_steps"]) == ("finished", 6, 6)
+
+
+def test_an_aborted_run_says_so_and_names_the_step_a_resume_continues_from(tmp_path, fashion):
+    """A second Ctrl-C aborts at once (a KeyboardInterrupt wherever the step is): status.json says stopped, at the
+    last checkpoint's step, not 'running'."""
+    def second_ctrl_c(event):
+        if isinstance(event, StepMetrics) and event.step == 5:
+            raise KeyboardInterrupt
+
+    data = ImageData(fashion.images[:256], fashion.labels[:256], fashion.class_names, fashion.source)
+    config = TrainConfig(dataset="fashion-mnist", steps=100, checkpoint_every=4, batch_size=16, g_width=8,
+                         d_width=8, latent_dim=16, seed=0, sample_every=1000, log_every=1, tensorboard=False)
+    trainer = Trainer(config, run_dir=tmp_path / "run", data=data, subscribers=[second_ctrl_c])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert (status["status"], status["step"]) == ("stopped", 4), status
+    assert status["message"] == "aborted at step 5; a resume continues from step 4, its last checkpoint"
+    resumed = Trainer.resume(tmp_path / "run", data=data).setup()
+    assert resumed.step == 4
+    resumed.close()
 
 
 def test_a_killed_run_names_its_last_checkpoint_and_its_resume_clears_unfinished_writes(tmp_path):

@@ -482,6 +482,12 @@ class Trainer:
                 self._checkpoint()
         except Diverged as e:
             return self._diverged(e)
+        except KeyboardInterrupt:  # a second Ctrl-C: aborted without a checkpoint of this step
+            kept = self._checkpoint_step
+            self._set_status("stopped", f"aborted at step {self.step}; " + (
+                f"a resume continues from step {kept}, its last checkpoint" if kept is not None else
+                "no checkpoint was written: start it again"), step=kept or 0)
+            raise
         except Exception as e:
             self.events.emit(Log("error", f"training failed at step {self.step}: {e!r}"))
             self._set_status("failed", str(e))
@@ -759,7 +765,7 @@ class Trainer:
         export_generator(folder.file(GENERATOR_FILE), self.sampling_generator, self.config.to_dict(), self.step)
         self.events.emit(CheckpointSaved(self.step, str(path)))
 
-    def _set_status(self, status: str, message: str = "") -> None:
+    def _set_status(self, status: str, message: str = "", step: int | None = None) -> None:
         self.status = status
-        self.events.emit(StatusChanged(status, self.step, message))
+        self.events.emit(StatusChanged(status, self.step if step is None else step, message))
 
