@@ -138,6 +138,7 @@ class Page:
         self.server = server
         self.errors: list[str] = []
         self.expected_statuses: set[int] = set()  # HTTP errors a test provokes on purpose (e.g. 422)
+        self.expected_messages: list[str] = []  # console errors it provokes on purpose, by a part of their text
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         self.page.set_default_timeout(30_000)
@@ -148,6 +149,8 @@ class Page:
         where = (message.location or {}).get("url", "")
         status = re.search(r"status of (\d+)", message.text)
         if status and int(status.group(1)) in self.expected_statuses:
+            return
+        if any(part in message.text for part in self.expected_messages):
             return
         self.errors.append(f"console: {message.text} ({where})")
 

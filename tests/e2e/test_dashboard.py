@@ -160,6 +160,52 @@ def test_resume_then_reload_mid_run_shows_the_whole_curve(open_page, server):
     assert page.inner_text("#view-name") == "e2e-resume"
 
 
+def test_a_server_that_stops_answering_is_said_and_the_run_controls_wait_for_it(open_page, server):
+    """The server goes away mid-run (its live socket and requests cut here, while the run is stopped behind them,
+    as a restarted server would have it): a banner says so at once, the run's controls are off, the ETA shows no
+    stale number and a request that fails says why in words. Back, the banner and that error go, and the page
+    says the run no longer trains."""
+    server.idle()
+    server.start({"name": "e2e-offline", "config": {**TINY, "steps": 100000}})
+    opened = open_page()
+    opened.expected_messages += ["ERR_FAILED", "WebSocket"]
+    down, sockets = [False], []
+
+    def live(socket):
+        if down[0]:
+            socket.close()
+        else:
+            socket.connect_to_server()
+            sockets.append(socket)
+
+    opened.page.route_web_socket(re.compile(r"/api/live$"), live)
+    page = opened.open()
+    page.wait_for_function("document.querySelector('#status-pill').textContent === 'running'")
+    page.wait_for_selector("#pause:not([disabled])")
+    page.wait_for_function("document.querySelector('#stat-eta').textContent !== '–'")
+
+    down[0] = True
+    page.route("**/api/**", lambda route: route.abort())
+    sockets[-1].close()
+    page.wait_for_selector("#offline:not([hidden])")
+    assert "not answering — retrying" in page.inner_text("#offline")
+    for control in ("#pause", "#stop", "#save-checkpoint", "#fork", "#hparam-apply"):
+        assert page.is_disabled(control), control
+    assert page.inner_text("#stat-eta") == "–" and page.inner_text("#status-pill") == "running?"
+    page.click("#refresh-runs")
+    page.wait_for_selector("#message.error")
+    assert "the server is not answering" in page.inner_text("#message")
+    assert "Failed to fetch" not in page.inner_text("#message")
+
+    server.call("POST", "/api/training/stop?wait_s=60", timeout=90)
+    page.unroute("**/api/**")
+    down[0] = False
+    page.wait_for_selector("#offline", state="hidden")
+    page.wait_for_function("document.querySelector('#status-pill').textContent === 'stopped'")
+    assert "e2e-offline is no longer training" in page.inner_text("#message")
+    page.wait_for_selector("#resume:not([disabled])")
+
+
 def test_generate_panel_shows_and_downloads_a_png(open_page, server):
     server.train("e2e-gen", steps=20)
     page = open_page().open()

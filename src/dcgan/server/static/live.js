@@ -2,7 +2,7 @@
 // reload loses nothing; each later message goes to the panels it concerns. A silent socket is closed and
 // reconnected with backoff.
 
-import { $, say } from './util.js';
+import { $, say, NOT_ANSWERING } from './util.js';
 import { state, ACTIVE, emit, isLiveView } from './state.js';
 import { addPoint, addMark, addSample, showReal, renderStatus, noteWarning, logLine, setLog } from './training.js';
 import { showRun, openRun, refreshRuns, updateRunCounts, updateActiveRunMeta } from './runs.js';
@@ -19,23 +19,30 @@ export function connect() {
     clearTimeout(watchdog);
     watchdog = setTimeout(() => socket.close(), state.heartbeatS * 3000 + 2000);
   };
-  const conn = $('#conn');
-  socket.onopen = () => {
-    conn.dataset.state = 'live';
-    conn.textContent = 'live';
-    retries = 0;
-    kick();
-  };
+  socket.onopen = kick; // live once the hello has come: a socket that opens and says nothing is not back
   socket.onmessage = (event) => {
     kick();
     onMessage(JSON.parse(event.data));
   };
   socket.onclose = () => {
     clearTimeout(watchdog);
-    conn.dataset.state = 'offline';
-    conn.textContent = 'reconnecting';
-    setTimeout(connect, Math.min(10000, 500 * 2 ** retries++));
+    const wait = Math.min(10000, 500 * 2 ** retries++);
+    setOffline(true);
+    setTimeout(connect, wait);
   };
+}
+
+// While the server does not answer, a banner says so, the run's controls are off (renderStatus) and its speed and
+// ETA show no stale numbers; once the hello comes back, the banner and any "not answering" error go.
+function setOffline(offline) {
+  const conn = $('#conn');
+  conn.dataset.state = offline ? 'offline' : 'live';
+  conn.textContent = offline ? 'reconnecting' : 'live';
+  $('#offline').hidden = !offline;
+  if (state.offline === offline) return;
+  state.offline = offline;
+  if (!offline && $('#message').textContent.includes(NOT_ANSWERING)) say('');
+  renderStatus();
 }
 
 function onMessage(message) {
@@ -85,8 +92,15 @@ function onHello(hello) {
   state.heartbeatS = hello.heartbeat_s;
   const previous = state.status;
   state.status = hello.status;
-  setLog(hello.log);
+  retries = 0;
+  setOffline(false);
   const run = hello.status.run;
+  if (ACTIVE.includes(previous.state) && !(run === previous.run && ACTIVE.includes(hello.status.state))) {
+    // The connection came back to a server that no longer trains the run (it was stopped or restarted meanwhile).
+    say(`${previous.run} is no longer training: the server stopped it while the page was not connected`
+      + ' (a stopped run resumes from its last checkpoint)', 'error');
+  }
+  setLog(hello.log);
   if (run && (state.followLive || state.view === run)) {
     state.followLive = true;
     state.warnings = hello.log.filter((line) => ['warning', 'error'].includes(line.level));

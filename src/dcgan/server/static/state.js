@@ -27,6 +27,7 @@ export const state = {
     losses: [] },
   datasets: [], // GET /api/system/datasets: the named datasets, where each is found offline, their class names
   heartbeatS: 5,
+  offline: false, // the live connection is lost: what the page shows of the server may be stale
   architecture: null,
   network: 'generator',
 };

@@ -45,7 +45,7 @@ export function renderSteer() {
 }
 
 export function renderSteerState() {
-  const editable = isLiveActive() && state.status.state !== 'starting' && (state.status.nproc || 1) === 1;
+  const editable = !state.offline && isLiveActive() && state.status.state !== 'starting' && (state.status.nproc || 1) === 1;
   $$('#hparam-form input').forEach((input) => { input.disabled = !editable; });
   $('#hparam-apply').disabled = !editable;
   $('#steer-hint').textContent = editable ? `in effect from the next step of ${state.status.run}`

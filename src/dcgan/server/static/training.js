@@ -234,19 +234,22 @@ export async function loadBands() {
 
 export function renderStatus() {
   const s = state.status;
+  const { offline } = state;
+  // Disconnected, the last status is all the page knows: the controls that act on the run are off until it is back.
   const busy = ACTIVE.includes(s.state);
   const paused = s.state === 'paused';
   const pill = $('#status-pill');
-  pill.textContent = s.stop_requested && busy ? 'stopping' : s.state;
-  pill.dataset.state = s.state;
+  pill.textContent = offline ? `${s.state}?` : s.stop_requested && busy ? 'stopping' : s.state;
+  pill.dataset.state = offline ? 'unknown' : s.state;
+  pill.title = offline ? 'the last state the server reported before the connection was lost' : '';
   $('#live-run').textContent = s.run ? `${s.run}${s.message ? ` — ${s.message}` : ''}` : s.message || '';
   if (!$('#start').dataset.sending) {
     $('#start').disabled = busy;
     $('#start').textContent = busy ? 'A run is training' : 'Start training';
   }
-  $('#stop').disabled = !busy || s.stop_requested;
-  $('#save-checkpoint').disabled = !busy || s.state === 'starting';
-  const steerable = busy && s.state !== 'starting' && !s.stop_requested && (s.nproc || 1) === 1;
+  $('#stop').disabled = offline || !busy || s.stop_requested;
+  $('#save-checkpoint').disabled = offline || !busy || s.state === 'starting';
+  const steerable = !offline && busy && s.state !== 'starting' && !s.stop_requested && (s.nproc || 1) === 1;
   const pause = $('#pause');
   if (!pause.dataset.sending) {
     pause.disabled = !steerable;
@@ -275,20 +278,20 @@ export function renderStatus() {
   const perEpoch = live ? s.steps_per_epoch : null;
   $('#stat-epoch').textContent = perEpoch && total
     ? `${Math.min(s.epoch + 1, Math.ceil(total / perEpoch))} / ${Math.ceil(total / perEpoch)}` : '–';
-  $('#stat-speed').textContent = live && busy && !paused && s.images_per_s ? integer(s.images_per_s) : '–';
-  $('#stat-eta').textContent = live && busy ? (paused ? 'paused' : duration(s.eta_s)) : '–';
+  $('#stat-speed').textContent = live && busy && !paused && !offline && s.images_per_s ? integer(s.images_per_s) : '–';
+  $('#stat-eta').textContent = live && busy && !offline ? (paused ? 'paused' : duration(s.eta_s)) : '–';
   $('#stat-device').textContent = live ? `${s.device || '–'}${s.nproc > 1 ? ` × ${s.nproc}` : ''}` : state.detail?.summary?.device || state.detail?.config?.device || '–';
 
   $('#step-row').hidden = !(live && paused);
-  $$('#step-row button').forEach((button) => { if (!button.dataset.sending) button.disabled = !(live && paused); });
+  $$('#step-row button').forEach((button) => { if (!button.dataset.sending) button.disabled = offline || !(live && paused); });
 
   const viewState = live ? s.state : summary?.status;
   $('#resume-row').hidden = busy || !state.view || !['stopped', 'finished', 'failed'].includes(viewState)
     || (summary && summary.checkpoints === 0);
-  if (!$('#resume').dataset.sending) $('#resume').disabled = busy; // control() disabled it while it was sent
+  if (!$('#resume').dataset.sending) $('#resume').disabled = busy || offline; // control() disabled it while sent
   // The live run can be forked from where it is now (the dialog stops it first: one training at a time).
   const forkLive = live && busy && s.state !== 'starting' && (s.nproc || 1) === 1;
-  $('#fork').disabled = !state.view || !(forkLive || (!busy && summary?.checkpoints > 0));
+  $('#fork').disabled = offline || !state.view || !(forkLive || (!busy && summary?.checkpoints > 0));
   $('#fork').title = forkLive ? 'stop this run here, or pick a checkpoint, and start a new run from it'
     : busy ? 'one training at a time: stop the active run to fork' : 'a new run from a checkpoint of this one';
   renderHealth();

@@ -25,6 +25,9 @@ export function say(text, kind = '') {
   message.className = `message ${kind}`;
 }
 
+// What a request that never reached the server says (fetch's own "Failed to fetch" tells people nothing).
+export const NOT_ANSWERING = 'the server is not answering (stopped, or the network is down)';
+
 // --- REST ---------------------------------------------------------------------------------------------------
 
 export class ApiError extends Error {
@@ -42,7 +45,12 @@ export async function api(method, path, body) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(path, init);
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, NOT_ANSWERING);
+  }
   if (!response.ok) {
     let detail = `${response.status} ${response.statusText}`;
     let errors = [];
