@@ -127,8 +127,18 @@ def test_start_from_the_form_shows_live_charts_progress_and_grid_then_stop(open_
     assert server.call("GET", "/api/runs/e2e-live")["checkpoints"]
 
 
+def log_shows(page, name: str, server) -> None:
+    """The Log card holds the run's own lines (GET /api/runs/{name}/log), not the live run's."""
+    lines = [line["message"] for line in server.call("GET", f"/api/runs/{name}/log")["lines"]]
+    assert lines
+    page.wait_for_function(f"document.querySelectorAll('#log li').length === {len(lines)}")
+    assert page.locator("#log li").last.inner_text().endswith(lines[-1])
+
+
 def test_resume_then_reload_mid_run_shows_the_whole_curve(open_page, server):
-    server.idle()
+    """Also: a past run opened (while nothing trains, and while another run trains) shows its own log, and the
+    controls that act on the live run are on only beside the live run."""
+    server.train("e2e-resume-other", steps=2)
     server.start({"name": "e2e-resume", "config": {**TINY, "steps": 100000}})
     server.wait(lambda: server.status()["step"] >= 40, what="40 steps")
     server.call("POST", "/api/training/stop?wait_s=60", timeout=90)
@@ -137,7 +147,10 @@ def test_resume_then_reload_mid_run_shows_the_whole_curve(open_page, server):
     opened = open_page()
     opened.expected_statuses.add(422)
     page = opened.open()
-    page.locator("#run-list button.open", has_text="e2e-resume").click()
+    page.locator("#run-list button.open", has_text="e2e-resume-other").click()
+    log_shows(page, "e2e-resume-other", server)
+    page.click("#run-list li[data-run='e2e-resume'] button.open")
+    page.wait_for_function("document.querySelector('#view-name').textContent === 'e2e-resume'")
     page.wait_for_selector("#resume-row:not([hidden])")
     # A refused resume says why and leaves the button usable for the next try.
     page.fill("#resume-steps", "-5")
@@ -148,6 +161,15 @@ def test_resume_then_reload_mid_run_shows_the_whole_curve(open_page, server):
     page.fill("#resume-steps", "")
     page.click("#resume")
     page.wait_for_function("document.querySelector('#status-pill').textContent === 'running'")
+    page.wait_for_function(f"Number(document.querySelector('#stat-step').dataset.step) > {stopped_at + 20}")
+    page.wait_for_selector("#pause:not([disabled])")
+    page.locator("#run-list button.open", has_text="e2e-resume-other").click()
+    log_shows(page, "e2e-resume-other", server)
+    for control in ("#pause", "#stop", "#save-checkpoint"):  # they act on the live run, not the one in view
+        assert page.is_disabled(control), control
+    page.click("#go-live")
+    page.wait_for_selector("#pause:not([disabled])")
+    assert not page.is_disabled("#stop") and not page.is_disabled("#save-checkpoint")
     page.wait_for_function(f"Number(document.querySelector('#stat-step').dataset.step) > {stopped_at + 20}")
     before = points(page)
     assert before > 20

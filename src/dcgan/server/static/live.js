@@ -4,7 +4,7 @@
 
 import { $, say, NOT_ANSWERING } from './util.js';
 import { state, ACTIVE, emit, isLiveView } from './state.js';
-import { addPoint, addMark, addSample, showReal, renderStatus, noteWarning, logLine, setLog } from './training.js';
+import { addPoint, addMark, addSample, showReal, renderStatus, noteWarning, liveLogLine, setLiveLog } from './training.js';
 import { showRun, openRun, refreshRuns, updateRunCounts, updateActiveRunMeta } from './runs.js';
 import { renderEval } from './record.js';
 import { loadHyperparameters } from './steer.js';
@@ -65,11 +65,11 @@ function onMessage(message) {
       emit('sample', message);
       break;
     case 'log':
-      logLine(message.line);
+      liveLogLine(message.line); // the live run's: in the Log while it is the run in view
       if (isLiveView()) noteWarning(message.line);
       break;
     case 'checkpoint':
-      logLine({ time: Date.now() / 1000, level: 'info', message: `checkpoint ${message.checkpoint} saved` });
+      liveLogLine({ time: Date.now() / 1000, level: 'info', message: `checkpoint ${message.checkpoint} saved` });
       emit('checkpoint', message);
       updateRunCounts(message.run);
       break;
@@ -100,10 +100,9 @@ function onHello(hello) {
     say(`${previous.run} is no longer training: the server stopped it while the page was not connected`
       + ' (a stopped run resumes from its last checkpoint)', 'error');
   }
-  setLog(hello.log);
+  setLiveLog(hello.log);
   if (run && (state.followLive || state.view === run)) {
     state.followLive = true;
-    state.warnings = hello.log.filter((line) => ['warning', 'error'].includes(line.level));
     showRun(run, hello.history, hello.sample_steps);
   } else {
     renderStatus();

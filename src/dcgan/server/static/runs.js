@@ -3,8 +3,8 @@
 
 import { $, el, getJSON, runPath, integer, say } from './util.js';
 import { toSeries } from './charts.js';
-import { state, ACTIVE, emit, isLiveView, liveStarting } from './state.js';
-import { rebuildCharts, addPoint, addMark, setSamples, addSample, renderStatus, loadWarnings } from './training.js';
+import { state, ACTIVE, emit, liveStarting } from './state.js';
+import { rebuildCharts, addPoint, addMark, setSamples, addSample, renderStatus, loadLog } from './training.js';
 import { loadEval, renderEval, loadArchitecture, loadRecord } from './record.js';
 import { renderSteer } from './steer.js';
 
@@ -15,7 +15,7 @@ export function showRun(name, metrics, samples) {
   state.view = name;
   state.series = toSeries(metrics);
   state.marks = [...(metrics.hparams || [])];
-  if (changed) state.warnings = [];
+  if (changed) loadLog(name); // and its warnings
   rebuildCharts();
   setSamples(samples);
   renderStatus();
@@ -64,7 +64,6 @@ async function loadViewDetails(name) {
   emit('details', name);
   renderSteer();
   renderStatus();
-  if (!isLiveView()) loadWarnings(name);
 }
 
 // --- Runs list: the family tree of forks, and the runs ticked for side by side --------------------------------

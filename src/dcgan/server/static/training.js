@@ -236,6 +236,8 @@ export function renderStatus() {
   const s = state.status;
   const { offline } = state;
   // Disconnected, the last status is all the page knows: the controls that act on the run are off until it is back.
+  // They act on the live run, so they are on only while it is the run in view (not beside another run's charts).
+  const live = isLiveView();
   const busy = ACTIVE.includes(s.state);
   const paused = s.state === 'paused';
   const pill = $('#status-pill');
@@ -247,9 +249,9 @@ export function renderStatus() {
     $('#start').disabled = busy;
     $('#start').textContent = busy ? 'A run is training' : 'Start training';
   }
-  $('#stop').disabled = offline || !busy || s.stop_requested;
-  $('#save-checkpoint').disabled = offline || !busy || s.state === 'starting';
-  const steerable = !offline && busy && s.state !== 'starting' && !s.stop_requested && (s.nproc || 1) === 1;
+  $('#stop').disabled = offline || !live || !busy || s.stop_requested;
+  $('#save-checkpoint').disabled = offline || !live || !busy || s.state === 'starting';
+  const steerable = !offline && live && busy && s.state !== 'starting' && !s.stop_requested && (s.nproc || 1) === 1;
   const pause = $('#pause');
   if (!pause.dataset.sending) {
     pause.disabled = !steerable;
@@ -258,7 +260,6 @@ export function renderStatus() {
   }
   $('#go-live').hidden = state.followLive || !s.run || state.view === s.run;
 
-  const live = isLiveView();
   const summary = viewedSummary();
   $('#view-label').textContent = live ? (busy ? (paused ? 'Live run · paused' : 'Live run') : 'Last run of this server')
     : state.view ? 'Past run' : 'Live run';
@@ -307,14 +308,25 @@ export function noteWarning(line) {
   renderHealth();
 }
 
-export async function loadWarnings(name) {
-  try {
-    const answer = await getJSON(`${runPath(name)}/log?lines=500`);
-    if (state.view !== name) return;
-    state.warnings = answer.lines.filter((line) => ['warning', 'error'].includes(line.level));
-  } catch {
-    state.warnings = [];
+const isWarning = (line) => ['warning', 'error'].includes(line.level);
+
+// The viewed run's log and warnings: the live run's as the server sent them (liveLog), any other's from its
+// log.txt (GET /api/runs/{name}/log).
+export async function loadLog(name) {
+  if (isLiveView()) {
+    setLog(liveLog);
+    state.warnings = liveLog.filter(isWarning);
+    renderHealth();
+    return;
   }
+  setLog([]);
+  let lines = [];
+  try {
+    lines = (await getJSON(`${runPath(name)}/log?lines=${LOG_LINES}`)).lines;
+  } catch { /* no log.txt: an empty log */ }
+  if (state.view !== name || isLiveView()) return;
+  setLog(lines);
+  state.warnings = lines.filter(isWarning);
   renderHealth();
 }
 
@@ -327,6 +339,23 @@ function renderHealth() {
 }
 
 // --- Log ----------------------------------------------------------------------------------------------------
+
+// The live run's log lines (the hello's, then each one the server sends), shown while the live run is in view.
+const liveLog = [];
+
+export function setLiveLog(lines) {
+  liveLog.splice(0, liveLog.length, ...lines.slice(-LOG_LINES));
+  if (!isLiveView()) return;
+  setLog(liveLog);
+  state.warnings = liveLog.filter(isWarning);
+  renderHealth();
+}
+
+export function liveLogLine(line) {
+  liveLog.push(line);
+  if (liveLog.length > LOG_LINES) liveLog.shift();
+  if (isLiveView()) logLine(line);
+}
 
 export function logLine(line) {
   const log = $('#log');
