@@ -162,6 +162,10 @@ def test_resume_then_reload_mid_run_shows_the_whole_curve(open_page, server):
     page.click("#resume")
     page.wait_for_function("document.querySelector('#status-pill').textContent === 'running'")
     page.wait_for_function(f"Number(document.querySelector('#stat-step').dataset.step) > {stopped_at + 20}")
+    # The record has the resumed session without a reload.
+    page.click("#tab-model")
+    page.wait_for_function("document.querySelector('#record').textContent.includes('session 2 of 2 (resumed)')")
+    page.click("#tab-training")
     page.wait_for_selector("#pause:not([disabled])")
     page.locator("#run-list button.open", has_text="e2e-resume-other").click()
     log_shows(page, "e2e-resume-other", server)

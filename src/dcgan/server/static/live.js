@@ -6,7 +6,7 @@ import { $, say, NOT_ANSWERING } from './util.js';
 import { state, ACTIVE, emit, isLiveView } from './state.js';
 import { addPoint, addMark, addSample, showReal, renderStatus, noteWarning, liveLogLine, setLiveLog } from './training.js';
 import { showRun, openRun, refreshRuns, updateRunCounts, updateActiveRunMeta } from './runs.js';
-import { renderEval } from './record.js';
+import { renderEval, loadRecord } from './record.js';
 import { loadHyperparameters } from './steer.js';
 
 let retries = 0;
@@ -128,4 +128,7 @@ function onStatus(status) {
   renderStatus();
   updateActiveRunMeta();
   if (previous.state !== status.state || previous.run !== status.run) refreshRuns();
+  // A resumed run has a new session in its record once it trains; an ended one its last checkpoint.
+  if (status.run === state.view && status.run === previous.run && previous.state !== status.state
+    && ['running', 'stopped', 'finished', 'failed'].includes(status.state)) loadRecord(status.run);
 }
