@@ -135,6 +135,17 @@ const emptyPlugin = {
   },
 };
 
+// With 'data' bounds Chart.js counts the ticks from the axis's first step and adds one at its last, whose label
+// printed over the round one before it ("500" and "520" as "5020"): keep its spacing, at its whole multiples.
+function roundTicks(scale) {
+  const { ticks } = scale;
+  const step = ticks.length > 2 ? ticks[1].value - ticks[0].value : 0;
+  if (!(step > 0)) return;
+  const round = [];
+  for (let v = Math.ceil(scale.min / step) * step; v <= scale.max; v += step) round.push({ value: v });
+  if (round.length > 1) scale.ticks = round;
+}
+
 // y: the left axis's options; scales: any other axis (a dataset's yAxisID names it).
 export function makeChart(canvas, y, { legend = true, empty = 'Curves appear here as a run trains.', scales = {} } = {}) {
   const grid = { color: '#eef0f4' };
@@ -151,9 +162,10 @@ export function makeChart(canvas, y, { legend = true, empty = 'Curves appear her
       interaction: { mode: 'nearest', axis: 'x', intersect: false },
       elements: { point: { radius: 0, hitRadius: 6 }, line: { borderWidth: 1.6 } },
       scales: {
-        // The axis ends at the last logged step, not at the next round number beyond it.
+        // The axis ends at the last logged step, not at the next round number beyond it; it is labelled at round
+        // steps only (roundTicks).
         x: { type: 'linear', bounds: 'data', min: 0, title: { display: true, text: 'step', color: '#667085' },
-          ticks: { maxTicksLimit: 7, precision: 0 }, grid },  // steps are whole numbers, even on an empty chart
+          ticks: { maxTicksLimit: 7, precision: 0 }, afterBuildTicks: roundTicks, grid },  // whole steps, even empty
         y: { ...y, grid },
         ...scales,
       },
