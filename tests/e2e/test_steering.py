@@ -115,14 +115,14 @@ def test_fork_shows_the_family_tree_and_side_by_side_compares_two_runs(open_page
     server.wait(lambda: server.status()["state"] == "finished", timeout=60, what="the fork to finish")
     child = server.call("GET", "/api/runs/e2e-child")
     assert child["summary"]["parent"]["step"] == 50 and child["config"]["lr_d"] == 0.0004
-    # Its charts' step axis is labelled at evenly spaced round steps: no label at its last step printed over the
-    # round one before it.
+    # Its charts' step axis starts where it forked (not at 0, its curves squeezed to the right), and is labelled
+    # at evenly spaced round steps: no label at its first or last step printed over the round one beside it.
     last = server.call("GET", "/api/runs/e2e-child/metrics")["step"][-1]
     assert last % 5
     page.wait_for_function(f"document.querySelector('#chart-loss').dataset.lastStep === '{last}'")
     axis = page.evaluate("""(() => { const x = Chart.getChart(document.querySelector('#chart-loss')).scales.x;
         return { min: x.min, max: x.max, ticks: x.ticks.map((t) => t.value) }; })()""")
-    assert axis["max"] == last, axis
+    assert (axis["min"], axis["max"]) == (50, last), axis
     gaps = {b - a for a, b in zip(axis["ticks"], axis["ticks"][1:])}
     assert len(axis["ticks"]) >= 3 and len(gaps) == 1, axis
 

@@ -13,6 +13,12 @@ export const W_DISTANCE = 'D/W_distance';
 export const PROBABILITY_TITLE = 'probability "real"';
 export const SCORE_TITLE = 'σ(D score)';
 
+// The step a run's curves start from: a fork's at its parent's checkpoint (its axis starts there instead of
+// squeezing its curves into the right of an axis from 0), any other run's at 0.
+export function runStart(name) {
+  return state.runs.find((run) => run.name === name)?.parent?.step ?? 0;
+}
+
 // A metric's label for people (loss_D, D(x)), as the server publishes it (GET /api/config/schema: metrics); a
 // name outside the vocabulary (eval/fid) is its own label.
 export function label(name) {
@@ -162,8 +168,8 @@ export function makeChart(canvas, y, { legend = true, empty = 'Curves appear her
       interaction: { mode: 'nearest', axis: 'x', intersect: false },
       elements: { point: { radius: 0, hitRadius: 6 }, line: { borderWidth: 1.6 } },
       scales: {
-        // The axis ends at the last logged step, not at the next round number beyond it; it is labelled at round
-        // steps only (roundTicks).
+        // The axis ends at the last logged step, not at the next round number beyond it, and starts at 0 or where
+        // the run starts (runStart); it is labelled at round steps only (roundTicks).
         x: { type: 'linear', bounds: 'data', min: 0, title: { display: true, text: 'step', color: '#667085' },
           ticks: { maxTicksLimit: 7, precision: 0 }, afterBuildTicks: roundTicks, grid },  // whole steps, even empty
         y: { ...y, grid },

@@ -2,7 +2,8 @@
 // loss_D and D(x), dashed for loss_G and D(G(z))) and their fixed-noise grids at matched steps.
 
 import { $, el, getJSON, integer, thinned, SampleSteps } from './util.js';
-import { CHARTS, RUN_COLORS, PROBABILITY_TITLE, SCORE_TITLE, label, objective, makeChart, dataset, resmooth, toSeries } from './charts.js';
+import { CHARTS, RUN_COLORS, PROBABILITY_TITLE, SCORE_TITLE, label, objective, makeChart, dataset, resmooth, toSeries,
+  runStart } from './charts.js';
 import { state, on, emit } from './state.js';
 
 const COMPARED = ['loss', 'd']; // of the viewed run's charts (CHARTS), the ones overlaid here
@@ -77,6 +78,7 @@ function render() {
       metrics.forEach((metric, i) => datasets.push({ ...dataset(`${name} · ${label(metric)}`, [], run.color, i > 0), run: name, metric }));
     }
     charts[key].data.datasets = datasets;
+    charts[key].options.scales.x.min = state.compare.size ? Math.min(...names().map(runStart)) : 0;
     resmooth(charts[key], comparedSeries);
     charts[key].canvas.dataset.runs = String(state.compare.size);
   }

@@ -3,7 +3,7 @@
 
 import { $, $$, el, getJSON, runPath, duration, integer, value, SampleSteps } from './util.js';
 import { CHARTS, METRIC_COLORS, BAND_COLORS, W_DISTANCE, PROBABILITY_TITLE, SCORE_TITLE, label, objective, scoreNote,
-  makeChart, dataset, rawDataset, halve, resmooth, loadSmoothing, saveSmoothing } from './charts.js';
+  makeChart, dataset, rawDataset, halve, resmooth, loadSmoothing, saveSmoothing, runStart } from './charts.js';
 import { state, ACTIVE, on, emit, isLiveView, viewedSummary } from './state.js';
 import { renderSteerState } from './steer.js';
 
@@ -87,9 +87,11 @@ export function drawCharts() {
   drawPending = true;
   requestAnimationFrame(() => {
     drawPending = false;
+    const start = state.view ? runStart(state.view) : 0;
     for (const key of Object.keys(CHARTS)) {
       const metrics = chartMetrics(key);
       resmooth(charts[key], viewedSeries);
+      charts[key].options.scales.x.min = start;
       charts[key].update('none');
       // For tests and curious users: the longest curve's length and last step.
       const longest = Math.max(...metrics.map((m) => (state.series[m] || []).length));
