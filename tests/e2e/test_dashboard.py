@@ -234,7 +234,8 @@ def test_a_server_that_stops_answering_is_said_and_the_run_controls_wait_for_it(
 
 def test_generate_panel_shows_and_downloads_a_png(open_page, server):
     server.train("e2e-gen", steps=20)
-    page = open_page().open()
+    opened = open_page()
+    page = opened.open()
     page.click("#tab-generate")
     page.select_option("#generate-run", "e2e-gen")
     page.fill("#generate-seed", "7")
@@ -250,6 +251,22 @@ def test_generate_panel_shows_and_downloads_a_png(open_page, server):
     image = Image.open(io.BytesIO(data))
     # A 4x4 grid of 28x28 images with 2-pixel padding: 4*28 + 5*2 = 122 pixels a side.
     assert image.format == "PNG" and image.size == (122, 122)
+    # The seed box knows the server's bound; a refused request (here a checkpoint gone meanwhile) is said as an
+    # error, and the grid of the request before goes instead of reading as its answer.
+    assert page.get_attribute("#generate-seed", "max") == str(2**63 - 1)
+    page.fill("#generate-seed", str(2**64))
+    assert page.evaluate("document.querySelector('#generate-seed').validity.rangeOverflow")
+    page.fill("#generate-seed", "8")
+    opened.expected_statuses.add(404)
+    page.route("**/generate.png?*", lambda route: route.fulfill(status=404, json={"detail": "no checkpoint here"}))
+    page.click("#generate")
+    page.wait_for_selector("#generate-info.error")
+    assert page.inner_text("#generate-info") == "no checkpoint here"
+    assert page.is_hidden("#generate-img") and page.is_hidden("#generate-download")
+    page.unroute("**/generate.png?*")
+    page.click("#generate")
+    page.wait_for_selector("#generate-img:not([hidden])")
+    assert page.get_attribute("#generate-info", "class") == "hint"
 
 
 def test_model_tab_shows_architecture_and_the_reproducibility_record(open_page, server):

@@ -106,8 +106,15 @@ async function generate(event) {
     link.download = filenameOf(response, 'generated.png');
     link.hidden = false;
     $('#generate-info').textContent = `step ${integer(Number(response.headers.get('X-Step')))} · seed ${response.headers.get('X-Seed')}`;
+    $('#generate-info').className = 'hint';
   } catch (error) {
+    // Said as an error, and the grid of the request before goes: left there, it read as this request's answer.
     $('#generate-info').textContent = error.message;
+    $('#generate-info').className = 'hint error';
+    $('#generate-img').hidden = true;
+    $('#generate-download').hidden = true;
+    $('#generate-empty').hidden = false;
+    $('#generate-empty').textContent = 'Nothing generated: see the error above.';
   } finally {
     button.disabled = false;
   }
