@@ -13,7 +13,9 @@ def pill(page) -> str:
 def test_pause_step_once_and_change_d_learning_rate_with_a_marker(open_page, server):
     server.idle()
     server.start({"name": "e2e-steer", "config": {**TINY, "steps": 100000}})
-    page = open_page().open()
+    opened = open_page()
+    opened.expected_statuses.add(422)
+    page = opened.open()
     page.wait_for_function("document.querySelector('#status-pill').textContent === 'running'")
     page.wait_for_function("Number(document.querySelector('#chart-loss').dataset.points) >= 5")
 
@@ -39,6 +41,7 @@ def test_pause_step_once_and_change_d_learning_rate_with_a_marker(open_page, ser
     assert f"step {held + 1:,}" in page.inner_text("#step-result")
     page.wait_for_timeout(500)
     assert server.status()["step"] == held + 1 and pill(page) == "paused"
+    assert page.inner_text("#live-run") == f"e2e-steer — paused at step {held + 1:,}"  # as the card, not as paused
 
     # Raise D's learning rate: the change is recorded and marked on both charts at the step it was made.
     page.fill("#live-lr_d", "0.0008")
@@ -48,6 +51,13 @@ def test_pause_step_once_and_change_d_learning_rate_with_a_marker(open_page, ser
     assert page.get_attribute("#chart-loss", "data-marks") == "1"
     assert page.get_attribute("#chart-d", "data-marks") == "1"
     assert "lr_d" in page.inner_text("#changes") and "0.0008" in page.inner_text("#changes")
+    assert page.inner_text("#message").startswith("changed lr_d = 0.0008")
+    # A refused change says so, and the earlier change's "changed ..." goes from beside it.
+    page.fill("#live-lr_d", "-1")
+    page.click("#hparam-apply")
+    page.wait_for_selector("#live-lr_d.invalid")
+    assert page.inner_text("#hparam-error") and "changed" not in page.inner_text("#message")
+    page.fill("#live-lr_d", "0.0008")
     hparams = server.call("GET", "/api/training/hyperparameters")
     assert hparams["values"]["lr_d"] == 0.0008
     # The marker is drawn where the chart puts that step: orange pixels at the marker's x.

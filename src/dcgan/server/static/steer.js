@@ -77,6 +77,7 @@ async function applyHyperparameters(event) {
     }
     renderSteer();
   } catch (error) {
+    if ($('#message').textContent.startsWith('changed ')) say(''); // an earlier change's "changed ...": not this one's
     showFieldErrors($('#hparam-form'), $('#hparam-error'), error);
   }
 }

@@ -246,7 +246,10 @@ export function renderStatus() {
   pill.textContent = offline ? `${s.state}?` : s.stop_requested && busy ? 'stopping' : s.state;
   pill.dataset.state = offline ? 'unknown' : s.state;
   pill.title = offline ? 'the last state the server reported before the connection was lost' : '';
-  $('#live-run').textContent = s.run ? `${s.run}${s.message ? ` — ${s.message}` : ''}` : s.message || '';
+  // Paused, the step moves with single steps while the server's message keeps the step it paused at: the page says
+  // the step itself, as the card does.
+  const message = paused ? `paused at step ${integer(s.step)}` : s.message;
+  $('#live-run').textContent = s.run ? `${s.run}${message ? ` — ${message}` : ''}` : message || '';
   if (!$('#start').dataset.sending) {
     $('#start').disabled = busy;
     $('#start').textContent = busy ? 'A run is training' : 'Start training';
