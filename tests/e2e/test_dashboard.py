@@ -31,8 +31,16 @@ def fill_form(page, values: dict[str, str]) -> None:
 
 
 def test_page_loads_without_errors_and_builds_the_form_from_the_schema(open_page, server):
-    opened = open_page()
+    opened = open_page(1366, 768)  # a small laptop
     page = opened.open()
+    # Start is in reach without scrolling, and the length a run would have is said before it starts: the
+    # default's, which the server resolves (and in the empty length boxes, what "auto" will be).
+    start = page.locator("#start").bounding_box()
+    assert start["y"] + start["height"] <= 768, start
+    epochs = server.call("POST", "/api/config/resolve", {"config": {}})["config"]["epochs"]
+    assert page.inner_text("#run-length") == f"Length: {epochs} epochs (the default here)"
+    assert page.get_attribute("#cfg-epochs", "placeholder") == f"auto: {epochs} epochs"
+
     schema = server.call("GET", "/api/config/schema")
     # world_size is set by the launcher: the form's "processes" box instead.
     shown = [f for f in schema["fields"] if f["name"] not in schema["launcher_options"]]
@@ -309,6 +317,8 @@ def test_a_phone_without_runs_shows_the_start_form_first(browser, tmp_path):
             page = phone.open()
             assert top(page, "#new-run") < top(page, "#progress-card")
             assert top(page, "#config-form") < 844  # on the first screen, without scrolling
+            start = page.locator("#start").bounding_box()
+            assert start["y"] + start["height"] <= 844, start  # and its Start too, at the foot of the window
             assert not phone.errors, phone.errors
         finally:
             phone.context.close()

@@ -30,7 +30,36 @@ export async function loadForm() {
   preset.addEventListener('change', () => setInputs(formFields(), 'cfg', schema.presets[preset.value] || {}));
   buildSteer();
   renderSteer();
+  $('#config-form').addEventListener('change', showResolved);
+  preset.addEventListener('change', showResolved);
+  await showResolved();
   document.body.dataset.ready = '1';
+}
+
+// What "auto" will be for the form as it stands (POST /api/config/resolve fills in what training would: the
+// dataset's size, the length for this server's device, TTUR's rates): said in each empty box's placeholder and
+// in the auto choice of a select, so a run's length is known before it starts. The seed is drawn afresh.
+async function showResolved() {
+  let resolved;
+  try {
+    resolved = (await sendJSON('POST', '/api/config/resolve', { config: readForm() })).config;
+  } catch {
+    return; // a value the form refuses: said when it is sent
+  }
+  const minutes = resolved.minutes > 0 ? `, or ${resolved.minutes} min if that comes first` : '';
+  $('#run-length').textContent = `Length: ${resolved.steps ? `${integer(resolved.steps)} steps`
+    : `${resolved.epochs} epochs`}${$('#cfg-epochs')?.value || $('#cfg-steps')?.value ? '' : ' (the default here)'}${minutes}`;
+  for (const field of formFields().filter((f) => f.optional && f.name !== 'seed')) {
+    const input = document.getElementById(`cfg-${field.name}`);
+    const v = resolved[field.name];
+    const shown = v === null || v === undefined ? 'auto' : `auto: ${v}${field.name === 'epochs' ? ' epochs' : ''}`;
+    if (input?.tagName === 'SELECT') {
+      const auto = [...input.options].find((o) => o.value === '');
+      if (auto) auto.textContent = shown;
+    } else if (input) {
+      input.placeholder = field.name === 'steps' && resolved.epochs ? `auto: by epochs (${resolved.epochs})` : shown;
+    }
+  }
 }
 
 function readForm() {
