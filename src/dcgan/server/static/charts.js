@@ -166,7 +166,9 @@ export function makeChart(canvas, y, { legend = true, empty = 'Curves appear her
       parsing: false,
       normalized: true,
       interaction: { mode: 'nearest', axis: 'x', intersect: false },
-      elements: { point: { radius: 0, hitRadius: 6 }, line: { borderWidth: 1.6 } },
+      // No dots on a curve, but a curve of one point (a run that logged once) is a dot: a line needs two.
+      elements: { point: { radius: (context) => (context.dataset.data.length === 1 ? 3 : 0), hitRadius: 6 },
+        line: { borderWidth: 1.6 } },
       scales: {
         // The axis ends at the last logged step, not at the next round number beyond it, and starts at 0 or where
         // the run starts (runStart); it is labelled at round steps only (roundTicks).
