@@ -303,6 +303,10 @@ def test_phone_width_has_no_horizontal_overflow(open_page, server, tmp_path):
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the {tab} tab is {width} px wide at a 390 px viewport"
     page.click("#tab-training")
+    # Every tab fits, the last one whole (nothing to scroll to without a hint).
+    assert page.evaluate("(() => { const t = document.querySelector('.tabs'); return t.scrollWidth <= t.clientWidth; })()")
+    last = page.locator("#tab-model").bounding_box()
+    assert last["x"] + last["width"] <= 390, last
     save_screenshot(page, tmp_path, "dashboard-phone.png")
 
 
