@@ -303,10 +303,17 @@ def test_phone_width_has_no_horizontal_overflow(open_page, server, tmp_path):
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the {tab} tab is {width} px wide at a 390 px viewport"
     page.click("#tab-training")
-    # Every tab fits, the last one whole (nothing to scroll to without a hint).
+    # Every tab fits, the last one whole (nothing to scroll to without a hint); the arrow keys move between them.
     assert page.evaluate("(() => { const t = document.querySelector('.tabs'); return t.scrollWidth <= t.clientWidth; })()")
     last = page.locator("#tab-model").bounding_box()
     assert last["x"] + last["width"] <= 390, last
+    page.focus("#tab-training")
+    for key, tab in (("ArrowRight", "compare"), ("ArrowRight", "generate"), ("ArrowLeft", "compare"),
+                     ("End", "model"), ("ArrowRight", "training")):
+        page.keyboard.press(key)
+        assert page.evaluate("document.activeElement.id") == f"tab-{tab}", key
+        assert page.get_attribute(f"#tab-{tab}", "aria-selected") == "true"
+        assert page.is_visible(f"#panel-{tab}")
     save_screenshot(page, tmp_path, "dashboard-phone.png")
 
 

@@ -18,10 +18,25 @@ import { initExport } from './export.js';
 // --- Tabs ---------------------------------------------------------------------------------------------------
 
 function showTab(name) {
-  $$('.tabs [role="tab"]').forEach((tab) => tab.setAttribute('aria-selected', String(tab.dataset.tab === name)));
+  $$('.tabs [role="tab"]').forEach((tab) => {
+    tab.setAttribute('aria-selected', String(tab.dataset.tab === name));
+    tab.tabIndex = tab.dataset.tab === name ? 0 : -1; // one stop in the Tab order; arrows move between them
+  });
   $$('.panel').forEach((panel) => { panel.hidden = panel.id !== `panel-${name}`; });
   emit('tab', name);
   if (name === 'training') drawCharts();
+}
+
+// The ARIA tabs pattern: Left and Right move to the tab before or after (round), Home and End to the first or last.
+function tabKeys(event) {
+  const tabs = $$('.tabs [role="tab"]');
+  const at = tabs.indexOf(document.activeElement);
+  const moves = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: tabs.length - 1 };
+  if (at < 0 || !(event.key in moves)) return;
+  event.preventDefault();
+  const next = tabs[(moves[event.key] + tabs.length) % tabs.length];
+  showTab(next.dataset.tab);
+  next.focus();
 }
 
 // --- Start-up -----------------------------------------------------------------------------------------------
@@ -30,6 +45,8 @@ function init() {
   initTraining();
   initRecord();
   $$('.tabs [role="tab"]').forEach((tab) => tab.addEventListener('click', () => showTab(tab.dataset.tab)));
+  $('.tabs').addEventListener('keydown', tabKeys);
+  showTab('training');
   initForms();
   initSteer();
   initRuns();
