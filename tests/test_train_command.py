@@ -142,3 +142,31 @@ def test_a_world_size_the_launch_does_not_give_is_refused_not_reset(tmp_path, ca
     assert not (tmp_path / "runs").exists()
     assert main(["train", "--steps", "2", "--world-size", "1", "--run-dir", "runs/one", *TINY]) == 0
     assert json.loads((tmp_path / "runs" / "one" / "config.json").read_text())["world_size"] == 1
+
+
+def test_a_full_disk_stops_the_run_in_one_line_and_keeps_its_checkpoint(tmp_path, capsys, monkeypatch):
+    """A run folder that can take no more (its metrics file here) fails the run at once, in one line saying what
+    to do and where a resume continues: not a warning a step while the record is lost, nor a traceback."""
+    import errno
+
+    from dcgan.rundir import RunFolder
+
+    append_row = RunFolder.append_row
+
+    def full_after_step_5(folder, row):
+        if row.get("step", 0) > 5:
+            raise OSError(errno.ENOSPC, "No space left on device", str(folder.file("metrics.jsonl")))
+        append_row(folder, row)
+
+    monkeypatch.setattr(RunFolder, "append_row", full_after_step_5)
+    assert main(["train", "--run-dir", "r", "--steps", "50", "--checkpoint-every", "4", "--log-every", "1",
+                 *TINY]) == 1
+    err = capsys.readouterr().err
+    assert "subscriber failed" not in err and "Traceback" not in err, err
+    last = err.splitlines()[-1]
+    assert last.startswith("dcgan train: error: No space left on device (") and last.endswith(
+        "metrics.jsonl); free some space on that disk, or choose a folder on another one; then continue from "
+        "step 4 with --resume r"), last
+    status = json.loads((tmp_path / "r" / "status.json").read_text())
+    assert status["status"] == "failed" and status["message"].endswith("a resume continues from step 4, its last "
+                                                                       "checkpoint")

@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import Sequence
 
-from dcgan.errors import FLAG_STYLE, DcganError
+from dcgan.errors import FLAG_STYLE, DcganError, disk_error
 
 EXIT_USAGE = 2
 # Each command's module (with `register(parser)`) and the line `dcgan --help` gives it, in the order it lists them.
@@ -126,7 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.func(args)
         except DcganError as e:
             print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
-            return EXIT_USAGE
+            return getattr(e, "exit_code", EXIT_USAGE)
+        except OSError as e:  # the disk, not the options: full, read-only, a folder gone
+            print(f"dcgan {args.command}: error: {disk_error(e)}", file=sys.stderr)
+            return 1
         finally:
             FLAG_STYLE["on"] = False
     except KeyboardInterrupt:

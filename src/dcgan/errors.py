@@ -3,6 +3,7 @@
 Interfaces turn them into one line (the CLI: exit code 2; the server: HTTP 4xx) instead of a traceback.
 """
 
+import errno
 import re
 from pathlib import Path
 
@@ -40,6 +41,25 @@ class ConfigError(DcganError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class DiskError(DcganError):
+    """Files could not be written or read: a full or read-only disk, a folder removed. Not the user's options, so
+    the command line ends with 1, not 2."""
+
+    exit_code = 1
+
+
+def disk_error(e: OSError) -> str:
+    """An OSError of a file operation as one line: what failed and where, and what to do."""
+    where = f" ({e.filename})" if e.filename else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free some space on that disk, or choose a folder on another one"
+    elif e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        advice = "choose a folder you can write to"
+    else:
+        advice = "check that the folder is there and can be written"
+    return f"{e.strerror or e}{where}; {advice}"
 
 
 class DataError(DcganError):

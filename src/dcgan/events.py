@@ -116,12 +116,15 @@ class Subscriber(Protocol):
 
 
 class EventBus:
-    """Delivers each event to every subscriber in order. A subscriber that raises is reported, not fatal:
-    a broken dashboard connection must not stop training."""
+    """Delivers each event to every subscriber in order. A subscriber that raises is reported (its first failure),
+    not fatal: a broken dashboard connection must not stop training. A subscriber marked `essential` (the run
+    folder's own files) is: a write that fails there (a full disk) stops the run instead of losing its record
+    line by line, unless the run is already ending on an error (`best_effort`)."""
 
     def __init__(self, subscribers: list[Callable[[Event], None]] | None = None):
         self.subscribers: list[Callable[[Event], None]] = list(subscribers or [])
         self.errors: list[tuple[Callable, BaseException]] = []
+        self.best_effort = False
 
     def subscribe(self, fn: Callable[[Event], None]) -> None:
         self.subscribers.append(fn)
@@ -131,6 +134,10 @@ class EventBus:
             try:
                 fn(event)
             except Exception as e:  # noqa: BLE001 - isolation is the point
+                if getattr(fn, "essential", False) and not self.best_effort:
+                    raise
+                first = all(failed is not fn for failed, _ in self.errors)
                 self.errors.append((fn, e))
-                if not isinstance(event, Log):
-                    self.emit(Log("warning", f"a subscriber failed on {type(event).__name__}: {e!r}"))
+                if first and not isinstance(event, Log):
+                    self.emit(Log("warning", f"a subscriber failed on {type(event).__name__}: {e!r} (its later "
+                                             f"failures are not reported)"))

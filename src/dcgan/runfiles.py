@@ -20,6 +20,8 @@ class RunFiles:
     """Writes the run folder's files from the trainer's events, each through `rundir.inside`: a link planted in
     the folder is refused, never written through."""
 
+    essential = True  # the run's own record: a write that fails (a full disk) stops the run (dcgan.events.EventBus)
+
     def __init__(self, run_dir: str | os.PathLike, gif_every: int = 1):
         self.folder = RunFolder(run_dir)
         self.run_dir = self.folder.path

@@ -73,6 +73,26 @@ def test_dcgan_eval_errors_are_one_line(short_run):
     assert "scoring" not in done.stderr  # refused before the reference and the samples are made
 
 
+def test_a_disk_that_refuses_eval_json_loses_no_scores(short_run, monkeypatch, capsys):
+    """The table is printed before eval.json is written; the refusal is one line (exit 1), no traceback."""
+    import errno
+
+    from dcgan.cli import main
+
+    def full_disk(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr("dcgan.metrics.evaluate.atomic_write_text", full_disk)
+    before = (short_run / EVAL_FILE).read_bytes() if (short_run / EVAL_FILE).exists() else None
+    assert main(["eval", str(short_run), "-n", "8", "--max-reference", "8"]) == 1
+    out, err = capsys.readouterr()
+    assert "FID" in out and "precision" in out
+    assert err.splitlines()[-1] == (f"dcgan eval: error: No space left on device ({short_run / EVAL_FILE}); free "
+                                    f"some space on that disk, or choose a folder on another one")
+    after = (short_run / EVAL_FILE).read_bytes() if (short_run / EVAL_FILE).exists() else None
+    assert after == before
+
+
 def test_the_fewest_samples_and_seeds_up_to_2_63_evaluate(short_run):
     """4 samples and 4 real images are enough for every metric (precision and recall's k=3 neighbours), and a
     noise seed beyond numpy's 32 bits is what `dcgan generate --seed` takes too."""
@@ -84,8 +104,8 @@ def test_the_fewest_samples_and_seeds_up_to_2_63_evaluate(short_run):
 @pytest.mark.parametrize("kwargs, words", [
     ({"samples": 3}, "-n must be between 4 and 100000"),
     ({"max_reference": 3}, "--max-reference must be at least 4"),
-    ({"seed": -1}, "--seed must be a seed from 0 to 2**63 - 1"),
-    ({"seed": 2**63}, "--seed must be a seed from 0 to 2**63 - 1"),
+    ({"seed": -1}, "seed must be a seed from 0 to 2**63 - 1"),
+    ({"seed": 2**63}, "seed must be a seed from 0 to 2**63 - 1"),
     ({"inception_weights": "nothere.pth"}, "--inception-weights nothere.pth does not exist"),
     ({"classifier": "nothere.safetensors"}, "--classifier nothere.safetensors does not exist"),
 ])

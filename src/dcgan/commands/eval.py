@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError
@@ -67,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from dcgan.commands.mix import check_seed
-    from dcgan.metrics.evaluate import eval_file, evaluate_run
+    from dcgan.metrics.evaluate import evaluate_run, write_report
     from dcgan.rundir import checkpoint_in
 
     check_seed(args.seed, "--seed")
@@ -82,11 +81,13 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate_run(args.run, samples=args.samples, checkpoint=checkpoint_in(args.run, args.checkpoint),
                           features=args.features, inception_weights=args.inception_weights,
                           classifier=args.classifier, device=args.device, seed=args.seed, metrics=metrics,
-                          max_reference=args.max_reference, write=not args.no_write, progress=say)
+                          max_reference=args.max_reference, write=False, progress=say)
+    # Shown before eval.json is written: a disk that refuses the file loses no minutes of scoring.
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(report.to_dict(), indent=2), flush=True)
     else:
-        print(format_table(report))
-        where = "" if args.no_write else f"; wrote {eval_file(Path(args.run))}"
-        print(f"\n{report.seconds:.1f} s{where}")
+        print(format_table(report), flush=True)
+    written = None if args.no_write else write_report(args.run, report)
+    if not args.json:
+        print(f"\n{report.seconds:.1f} s" + (f"; wrote {written}" if written else ""))
     return 0

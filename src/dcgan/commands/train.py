@@ -244,9 +244,17 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
         return dry_run(trainer, args, world.is_main, chosen)
     if world.is_main:
         trainer.subscribe(ConsoleProgress(bar=not args.no_progress))
-    trainer.setup()
-    with graceful_interrupt(trainer.request_stop, quiet=not world.is_main) as interrupt:
-        status = trainer.run()
+    try:
+        trainer.setup()
+        with graceful_interrupt(trainer.request_stop, quiet=not world.is_main) as interrupt:
+            status = trainer.run()
+    except OSError as e:  # a full or read-only disk: the checkpoints written before it are whole
+        from dcgan.errors import DiskError, disk_error
+        from dcgan.rundir import RunFolder
+
+        kept = RunFolder(trainer.run_dir).last_checkpoint_step() if trainer.run_dir else None
+        then = f"; then continue from step {kept} with --resume {trainer.run_dir}" if kept is not None else ""
+        raise DiskError(disk_error(e) + then) from None
     if world.is_main:
         print(f"run folder: {trainer.run_dir}")
     if status == "stopped" and interrupt.signum is not None and not world.distributed:

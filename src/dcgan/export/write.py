@@ -100,7 +100,9 @@ def write_torchscript(g: LoadedGenerator, path: Path) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(module, example, check_trace=False)
-        torch.jit.save(traced, str(path))
+    buffer = io.BytesIO()  # torch.jit.save aborts the process on a full disk (a C++ error): Python writes it
+    torch.jit.save(traced, buffer)
+    path.write_bytes(buffer.getvalue())
     return {"exporter": f"torch.jit.trace, torch {torch.__version__}"}
 
 

@@ -204,8 +204,15 @@ def evaluate_run(run: str | os.PathLike, *, samples: int = 10000, checkpoint: st
     report.source = {"run": str(run), "checkpoint": generator.source, "step": generator.step,
                      "dataset": cfg.dataset, "image_size": cfg.image_size, "channels": cfg.channels}
     if write:
-        atomic_write_text(eval_file(run), json.dumps(report.to_dict(), indent=2))
+        write_report(run, report)
     return report
+
+
+def write_report(run: str | Path, report) -> Path:
+    """The report as the run's eval.json (what the dashboard and `dcgan export`'s model card show)."""
+    path = eval_file(Path(run))
+    atomic_write_text(path, json.dumps(report.to_dict(), indent=2))
+    return path
 
 
 def eval_file(target: Path) -> Path:
