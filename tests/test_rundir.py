@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dcgan import TrainConfig, Trainer
-from dcgan.checkpoint import checkpoint_name
+from dcgan.checkpoint import _temp_file, checkpoint_name
 from dcgan.errors import CheckpointError, ConfigError, RunBusyError, RunFolderError
 from dcgan.events import EpochEnd, HyperparameterChanged, Log, StepMetrics
 from dcgan.rundir import (LOCK_FILE, NOT_METRICS, RowEvent, RunFolder, RunLock, check_links, event_row, holder, inside,
@@ -264,6 +264,7 @@ def test_a_run_folder_is_new_empty_or_a_run_never_a_folder_of_other_files(tmp_pa
     (folder / "checkpoints").mkdir(parents=True)
     (folder / LOCK_FILE).write_text("")
     (folder / "console.txt").write_text("")
+    os.close(_temp_file(folder / "config.json")[0])  # a run killed while writing its config.json (its temp file)
     make_run_folder(folder)
     (folder / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match=r"--run-dir: .*a is not a run and holds other files \(notes.txt\); "

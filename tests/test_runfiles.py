@@ -73,9 +73,13 @@ def test_a_killed_run_names_its_last_checkpoint_and_its_resume_clears_unfinished
     kept = {int(p.stem.split("-")[1]) for p in checkpoints.glob("step-*.pt")}
     assert status["status"] == "running" and status["step"] >= 10 and status["step"] in kept, (status, kept)
 
-    # What a kill during a checkpoint write leaves: the writer's own temp files, never renamed into place.
-    stale = []
-    for target in (checkpoints / "last", checkpoints / "step-0000030.pt", tmp_path / "r" / "generator.safetensors"):
+    # What a kill during a write leaves: the writer's own temp files, never renamed into place (checkpoints, the
+    # exported G, the run's own files, sample grids, and an earlier version's fixed-name progress.gif temp).
+    stale = [tmp_path / "r" / ".progress.gif.tmp"]
+    stale[0].write_bytes(b"GIF89a half")
+    run = tmp_path / "r"
+    for target in (checkpoints / "last", checkpoints / "step-0000030.pt", run / "generator.safetensors",
+                   run / "config.json", run / "metrics.jsonl", run / "samples" / "step-0000030.png"):
         fd, name = _temp_file(target)
         os.write(fd, b"half a checkpoint")
         os.close(fd)
@@ -87,4 +91,4 @@ def test_a_killed_run_names_its_last_checkpoint_and_its_resume_clears_unfinished
     assert result.returncode == 0, result.stderr
     assert not [name for name in stale if os.path.exists(name)] and notes.exists()
     log = (tmp_path / "r" / "log.txt").read_text()
-    assert "removed the unfinished checkpoint writes of a session killed while writing: checkpoints/.last." in log
+    assert "removed the unfinished writes of a session killed while writing: " in log and "checkpoints/.last." in log

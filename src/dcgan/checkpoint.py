@@ -82,9 +82,13 @@ def _temp_file(path: Path) -> tuple[int, str]:
 def stale_temp_files(folder: str | os.PathLike, target: str = "*") -> list[Path]:
     """The temp files in `folder` that atomic writes of `target` (a name or a glob) began and never renamed into
     place: what a process killed while writing leaves. Only the one writer of a folder may remove them."""
-    pattern = re.compile(rf"\..+\.[0-9a-f]{{{_TEMP_HEX}}}\.tmp")
     return sorted(p for p in Path(folder).glob(f".{target}.*.tmp")
-                  if pattern.fullmatch(p.name) and not p.is_symlink() and p.is_file())
+                  if is_temp_name(p.name) and not p.is_symlink() and p.is_file())
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether `name` is one an atomic write gives its temp file (_temp_file)."""
+    return re.fullmatch(rf"\..+\.[0-9a-f]{{{_TEMP_HEX}}}\.tmp", name) is not None
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

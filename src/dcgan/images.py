@@ -198,7 +198,6 @@ def write_gif(frames: list[Path], path: str | os.PathLike, duration_ms: int = 20
         frames = [frames[i] for i in sorted(set(picks.tolist()))]
     images = [captioned_frame(f, scale) for f in frames]
     durations = [duration_ms] * (len(images) - 1) + [max(duration_ms, LAST_FRAME_MS)]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -55,7 +55,7 @@ from dcgan import datasets
 from dcgan import vocabulary as v
 # The checkpoint files' names are dcgan.checkpoint's; readers of a run folder find them here with the rest.
 from dcgan.checkpoint import (GENERATOR_FILE, LAST, atomic_write_bytes, atomic_write_chunks,  # noqa: F401
-                              atomic_write_text)
+                              atomic_write_text, is_temp_name)
 from dcgan.errors import CheckpointError, ConfigError, RunBusyError, RunFolderError, refuse_a_file_in_the_way
 from dcgan.events import EpochEnd, Event, HyperparameterChanged, StepMetrics
 
@@ -157,8 +157,8 @@ def check_run_folder(run_dir: Path, option: str = "--run-dir") -> None:
     if not run_dir.is_dir() or (run_dir / CONFIG_FILE).exists():
         return
     try:
-        others = sorted(p.name for p in run_dir.iterdir()
-                        if p.name not in OPENING_FILES and not p.name.startswith(TENSORBOARD_PREFIX))
+        others = sorted(p.name for p in run_dir.iterdir() if p.name not in OPENING_FILES
+                        and not p.name.startswith(TENSORBOARD_PREFIX) and not is_temp_name(p.name))
     except OSError as e:
         raise ConfigError(f"{option}: cannot read the folder {run_dir} ({e.strerror or e}); choose a {option} you "
                           f"can write to", field=option[2:].replace("-", "_")) from None

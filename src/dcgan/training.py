@@ -37,8 +37,9 @@ from dcgan.images import to_uint8
 from dcgan.losses import LOSSES
 from dcgan.metrics.health import HealthMonitor, loss_ratio, non_finite
 from dcgan.models import build_discriminator, build_generator
-from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, RunFolder, RunLock, check_links, checkpoint_in,
-                          check_run_folder, refuse_if_busy, make_run_folder, session_record, unique_run_dir)
+from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, PROGRESS_FILE, SAMPLES, RunFolder, RunLock, check_links,
+                          check_run_folder, checkpoint_in, make_run_folder, refuse_if_busy, session_record,
+                          unique_run_dir)
 from dcgan.runfiles import RunWriters
 from dcgan.sampling import fixed_inputs, real_grid
 from dcgan.step import GanStep
@@ -118,7 +119,7 @@ class Trainer:
         self._sample_step: int | None = None
         self._epoch_start = time.perf_counter()
         self.threads: ThreadGovernor | None = None  # lowers the intra-op threads when the CPU is shared
-        self._removed_temps: list[str] = []  # temp files of checkpoint writes a killed session left
+        self._removed_temps: list[str] = []  # temp files of writes a killed session left
         self._session: dict[str, Any] | None = None  # this session's entry in run.json
         self.status = "starting"
 
@@ -355,7 +356,7 @@ class Trainer:
             check_links(self.run_dir)
             folder = RunFolder(self.run_dir)
             folder.file(CHECKPOINTS).mkdir(parents=True, exist_ok=True)
-            self._remove_unfinished_checkpoints(folder)
+            self._remove_unfinished_writes(folder)
             writers = self.writers.open(self.run_dir, self.config)  # before config.json (see RunWriters)
             folder.write_config(self.choices)
             session = session_record(self.origin, self.step, str(self.device), self.world.size, self.precision,
@@ -367,11 +368,15 @@ class Trainer:
             raise
         self.events.subscribers[:0] = writers  # files first: a dashboard told of a sample can read its PNG
 
-    def _remove_unfinished_checkpoints(self, folder: RunFolder) -> None:
-        """Delete the temp files of checkpoint writes that never finished (a session killed while writing one):
-        with the run's lock held, no other trainer is writing them."""
-        stale = {f"{CHECKPOINTS}/{path.name}": path for path in stale_temp_files(folder.file(CHECKPOINTS))}
-        stale.update({path.name: path for path in stale_temp_files(folder.path, GENERATOR_FILE)})
+    def _remove_unfinished_writes(self, folder: RunFolder) -> None:
+        """Delete the temp files of writes that never finished (a session killed while writing a checkpoint, a
+        sample grid, config.json, ...): with the run's lock held, no other process writes them."""
+        stale = {f"{where}{path.name}": path for where, files in (
+            ("", stale_temp_files(folder.file("."))), (f"{CHECKPOINTS}/", stale_temp_files(folder.file(CHECKPOINTS))),
+            (f"{SAMPLES}/", stale_temp_files(folder.file(SAMPLES)))) for path in files}
+        earlier_gif = folder.file(f".{PROGRESS_FILE}.tmp")  # an earlier version's fixed name for progress.gif's
+        if earlier_gif.is_file() and not earlier_gif.is_symlink():
+            stale[earlier_gif.name] = earlier_gif
         for path in stale.values():
             path.unlink(missing_ok=True)
         self._removed_temps = list(stale)
@@ -483,14 +488,18 @@ class Trainer:
         except Diverged as e:
             return self._diverged(e)
         except KeyboardInterrupt:  # a second Ctrl-C: aborted without a checkpoint of this step
+            self.events.best_effort = True
             kept = self._checkpoint_step
             self._set_status("stopped", f"aborted at step {self.step}; " + (
                 f"a resume continues from step {kept}, its last checkpoint" if kept is not None else
                 "no checkpoint was written: start it again"), step=kept or 0)
             raise
         except Exception as e:
-            self.events.emit(Log("error", f"training failed at step {self.step}: {e!r}"))
-            self._set_status("failed", str(e))
+            self.events.best_effort = True  # a full disk may refuse these last words too: the error is told anyway
+            kept = self._checkpoint_step
+            resume = f"; a resume continues from step {kept}, its last checkpoint" if kept is not None else ""
+            self.events.emit(Log("error", f"training failed at step {self.step}: {str(e) or repr(e)}{resume}"))
+            self._set_status("failed", f"{e}{resume}")
             raise
         if self.step < self.total_steps and trained >= budget:
             self._set_status("finished", f"the {self.config.minutes:g}-minute budget ended at step {self.step}")
@@ -547,7 +556,7 @@ class Trainer:
                                     f"replaced; `dcgan train --fork {self.run_dir} --checkpoint "
                                     f"{self.resume_from.name}` would keep them and train a new run instead"))
         if self._removed_temps:
-            emit(Log("info", f"removed the unfinished checkpoint writes of a session killed while writing: "
+            emit(Log("info", f"removed the unfinished writes of a session killed while writing: "
                              f"{', '.join(self._removed_temps)}"))
         for change in self.changes:
             if change.step <= self.step:
