@@ -88,18 +88,23 @@ def _refusal(path):
     return message
 
 
-def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+def test_truncated_checkpoint_is_a_clear_error_naming_the_one_to_use(tmp_path):
     path = save_checkpoint(tmp_path, _state(5))
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     assert _refusal(path) == (f"{path} is not a readable dcgan checkpoint: it is truncated (a zip archive whose end "
-                              f"is missing: a copy or write of it did not finish); use another checkpoint of the run "
-                              f"(its checkpoints/ keeps the last --keep-checkpoints) or its generator.safetensors, "
-                              f"or copy the file again")
+                              f"is missing: a copy or write of it did not finish); use the run's "
+                              f"generator.safetensors, or copy the file again")
+    save_checkpoint(tmp_path, _state(3))  # an earlier one beside it (last now names it: put it back)
+    (tmp_path / "last").write_text(path.name + "\n")
     path.write_bytes(b"")
     assert _refusal(path) == (f"{path} is not a readable dcgan checkpoint: it is empty (0 bytes): a copy or write "
-                              f"of it did not finish; use another checkpoint of the run (its checkpoints/ keeps the "
-                              f"last --keep-checkpoints) or its generator.safetensors, or copy the file again")
+                              f"of it did not finish; use another checkpoint of the run, e.g. --checkpoint "
+                              f"step-0000003.pt, or its generator.safetensors, or copy the file again")
+    (tmp_path / "last").write_text("")  # the pointer itself cut short
+    with pytest.raises(CheckpointError, match=r"last is empty \(a copy of it did not finish\); give the newest, "
+                                              r"--checkpoint step-0000005.pt"):
+        resolve_checkpoint(tmp_path)
 
 
 GIVE = "give a run folder (runs/<name>), a step-*.pt file from its checkpoints/ or its generator.safetensors"

@@ -141,11 +141,15 @@ def resolve_checkpoint(target: str | os.PathLike) -> Path:
     for folder in (target / "checkpoints", target):
         pointer = folder / LAST
         if pointer.is_file():
-            path = folder / pointer.read_text().strip()
-            if path.is_file() and path.parent == folder:
+            name = pointer.read_text().strip()
+            path = folder / name
+            if name and path.is_file() and path.parent == folder:
                 return path
-            raise CheckpointError(f"{pointer} names {path.name}, which is missing; pass a checkpoint file "
-                                  f"from {folder} with --checkpoint")
+            what = f"names {path.name}, which is missing" if name else "is empty (a copy of it did not finish)"
+            newest = sorted(folder.glob("step-*.pt"))
+            choose = (f"give the newest, --checkpoint {newest[-1].name}" if newest else
+                      f"pass a checkpoint file from {folder} with --checkpoint")
+            raise CheckpointError(f"{pointer} {what}; {choose}")
     if target.is_dir() and (target / GENERATOR_FILE).is_file():
         return target / GENERATOR_FILE
     if not target.exists():
@@ -190,8 +194,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 # loader off (which would let the file run code): the file's own first bytes say what it is, in our words.
 
 _GIVE = "give a run folder (runs/<name>), a step-*.pt file from its checkpoints/ or its generator.safetensors"
-_DAMAGED = ("use another checkpoint of the run (its checkpoints/ keeps the last --keep-checkpoints) or its "
-            "generator.safetensors, or copy the file again")
+
+
+def _damaged(path: Path) -> str:
+    """What to use instead of a damaged checkpoint: the newest other one beside it, if any."""
+    others = sorted(p.name for p in path.parent.glob("step-*.pt") if p.name != path.name)
+    if others:
+        return (f"use another checkpoint of the run, e.g. --checkpoint {others[-1]}, or its generator.safetensors, "
+                f"or copy the file again")
+    return "use the run's generator.safetensors, or copy the file again"
+
 _NEVER_LOADED = ("empty", "cut-zip", "torchscript", "onnx", "safetensors", "text", "other")
 
 
@@ -233,9 +245,9 @@ def _is_text(head: bytes) -> bool:
 def _unreadable(path: Path, kind: str, error: Exception | None) -> str:
     """One line: what `path` is instead of a checkpoint, and what to give (or do) instead."""
     what = {
-        "empty": f"it is empty (0 bytes): a copy or write of it did not finish; {_DAMAGED}",
+        "empty": f"it is empty (0 bytes): a copy or write of it did not finish; {_damaged(path)}",
         "cut-zip": f"it is truncated (a zip archive whose end is missing: a copy or write of it did not finish); "
-                   f"{_DAMAGED}",
+                   f"{_damaged(path)}",
         "torchscript": f"it is a TorchScript export (`dcgan export --format torchscript`; torch.jit.load runs it); "
                        f"{_GIVE}",
         "onnx": f"it is an ONNX export (onnxruntime runs it); {_GIVE}",
@@ -252,7 +264,7 @@ def _unreadable(path: Path, kind: str, error: Exception | None) -> str:
         refused = re.search(r"GLOBAL ([\w.]+)", str(error)) if isinstance(error, pickle.UnpicklingError) else None
         what = (f"it holds Python objects besides weights and plain values ({refused.group(1)}), and dcgan never "
                 f"loads code from a file; {_GIVE}" if refused else
-                f"its contents do not read back as weights (damaged or truncated); {_DAMAGED}")
+                f"its contents do not read back as weights (damaged or truncated); {_damaged(path)}")
     return f"{path} is not a readable dcgan checkpoint: {what}"
 
 
