@@ -130,6 +130,23 @@ def test_a_resume_accepts_options_equal_to_the_runs_own(small_run, capsys):
     assert "--seed cannot change when resuming (the run's config.json fixes it at 0)" in capsys.readouterr().err
 
 
+def test_a_resume_that_extended_the_run_and_was_killed_is_continued_to_the_new_length(small_run, capsys):
+    """config.json holds the total a session extended the run to before its first checkpoint recorded it: a plain
+    --resume afterwards trains to that total (it said the run was already at step 2 of 2)."""
+    from dcgan.events import RunStarted
+    from dcgan.training import Trainer
+
+    def killed(event):  # as soon as the session has opened the folder (and written config.json)
+        if isinstance(event, RunStarted):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer.resume("runs/a", steps=6, subscribers=[killed]).run()
+    assert json.loads((small_run / "config.json").read_text())["steps"] == 6
+    assert main(["train", "--resume", "runs/a", "--no-progress"]) == 0
+    assert json.loads((small_run / "status.json").read_text())["step"] == 6
+
+
 # --- Processes -----------------------------------------------------------------------------------------------
 
 def test_a_world_size_the_launch_does_not_give_is_refused_not_reset(tmp_path, capsys):

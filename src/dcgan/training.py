@@ -147,6 +147,11 @@ class Trainer:
         path = training_checkpoint(resolve_checkpoint(checkpoint_in(run_dir, checkpoint) or run_dir), "resuming")
         state = load_checkpoint(path)
         config = TrainConfig.from_saved(state["config"])
+        if steps is None and epochs is None:  # config.json's length: a session that extended the run may have
+            saved = RunFolder(run_dir).config_values()  # ended before the checkpoint that would record it
+            length = (saved.get("steps"), saved.get("epochs")) if isinstance(saved, dict) else None
+            if length is not None and length != (config.steps, config.epochs):
+                steps, epochs = length
         if steps is not None or epochs is not None:
             config = dataclasses.replace(config, steps=steps, epochs=epochs)
         if device is not None:
