@@ -8,6 +8,7 @@ import torch
 from dcgan.checkpoint import (atomic_save, atomic_write_text, export_generator, load_checkpoint, load_generator_file,
                               resolve_checkpoint, save_checkpoint)
 from dcgan.errors import CheckpointError
+from dcgan.rundir import RunLock
 
 
 def _state(step):
@@ -176,8 +177,17 @@ def test_a_folder_without_checkpoints_is_explained(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         resolve_checkpoint(tmp_path / "nope")
     (tmp_path / "checkpoints").mkdir()  # a run killed before its first checkpoint: nothing to resume, say so
-    with pytest.raises(CheckpointError, match="no checkpoint yet.*killed before its first checkpoint, delete"):
+    with pytest.raises(CheckpointError, match="has no checkpoint: its training ended before its first checkpoint .* "
+                                              "nothing to load or resume; delete the folder"):
         resolve_checkpoint(tmp_path)
+    lock = RunLock(tmp_path).acquire()  # still training (this process holds its lock): wait, do not delete it
+    try:
+        with pytest.raises(CheckpointError, match="is still training and has no checkpoint yet .*; try again "
+                                                  "after its first") as refused:
+            resolve_checkpoint(tmp_path)
+        assert "delete" not in str(refused.value)
+    finally:
+        lock.release()
 
 
 def test_a_broken_generator_export_is_a_clear_error(tmp_path):

@@ -155,9 +155,14 @@ def resolve_checkpoint(target: str | os.PathLike) -> Path:
     if not target.exists():
         raise CheckpointError(f"{target} does not exist; give a run folder (runs/<name>) or a checkpoint file")
     if (target / "checkpoints").is_dir():  # a run folder: still before its first checkpoint, or killed there
-        raise CheckpointError(f"{target} has no checkpoint yet (a run writes one every --checkpoint-every steps "
-                              f"and when it stops); if its training was killed before its first checkpoint, delete "
-                              f"the folder and train again")
+        from dcgan.rundir import holder
+
+        if holder(target) is not None:
+            raise CheckpointError(f"{target} is still training and has no checkpoint yet (a run writes one every "
+                                  f"--checkpoint-every steps and when it stops); try again after its first")
+        raise CheckpointError(f"{target} has no checkpoint: its training ended before its first checkpoint (a run "
+                              f"writes one every --checkpoint-every steps and when it stops), so there is nothing to "
+                              f"load or resume; delete the folder and train again")
     raise CheckpointError(f"{target} holds no checkpoint (no checkpoints/last); is it a run folder made by "
                           f"`dcgan train`?")
 

@@ -497,7 +497,7 @@ class Trainer:
             kept = self._checkpoint_step
             self._set_status("stopped", f"aborted at step {self.step}; " + (
                 f"a resume continues from step {kept}, its last checkpoint" if kept is not None else
-                "no checkpoint was written: start it again"), step=kept or 0)
+                "no checkpoint was written: nothing to resume; delete the folder and train again"), step=kept or 0)
             raise
         except Exception as e:
             self.events.best_effort = True  # a full disk may refuse these last words too: the error is told anyway

@@ -103,7 +103,8 @@ class RunStore:
             last = folder.last_checkpoint_step()
             state, step = "interrupted", last
             message = (f"interrupted: its trainer ended without stopping; resume continues from step {last}"
-                       if last is not None else "interrupted before its first checkpoint; start it again")
+                       if last is not None else
+                       "interrupted before its first checkpoint: nothing to resume; delete it and start a new run")
         resolved = self._resolved(config, status)
         return schemas.RunSummary(
             name=name, status=state, step=step, total_steps=status.get("total_steps"), message=message,
