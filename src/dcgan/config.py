@@ -154,8 +154,9 @@ class TrainConfig:
     # Reporting.
     log_every: int = _opt(10, "steps per logged row of metrics (each value the mean of those steps)", ge=1, le=1000000, group="report")
     # Snapshot cadence (dcgan.cadence): by steps and by epochs, each 0 = off; both rules apply.
-    sample_every: int = _opt(200, "steps between fixed-noise sample grids, after early ones at steps 10, 25, 50, "
-                             "100, 250, ... below it; 0 = none by steps", ge=0, le=100000000, group="report")
+    sample_every: int = _opt(200, "steps between fixed-noise sample grids, after early ones at those of steps 10, "
+                             "25, 50, 100, 250, 500, ... below it (10 to 100 for 200); 0 = none by steps", ge=0,
+                             le=100000000, group="report")
     sample_every_epochs: int = _opt(1, "epochs between sample grids at epoch ends, 0 = none by epochs", ge=0,
                                     le=100000, group="report")
     checkpoint_every: int = _opt(1000, "steps between checkpoints, 0 = none by steps (one is always written at "
