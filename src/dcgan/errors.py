@@ -3,6 +3,7 @@
 Interfaces turn them into one line (the CLI: exit code 2; the server: HTTP 4xx) instead of a traceback.
 """
 
+import bisect
 import errno
 import re
 from pathlib import Path
@@ -18,11 +19,18 @@ def _option_names(text: str) -> str:
     from dcgan.config import TrainConfig
 
     fields = {f.name for f in TrainConfig.__dataclass_fields__.values()}
+    # Where each clause starts and where `dcgan ` commands are quoted, found once: a message may hold a long
+    # user-given value (a server's request), so each flag is placed by bisection, never by rescanning the text.
+    clauses = [0, *(m.end() for m in re.finditer(r"[;:(]|\. ", text))]
+    commands = [m.start() for m in re.finditer("dcgan ", text)]
 
     def name(match: re.Match) -> str:
         field = match.group(1).replace("-", "_")
-        clause = re.split(r"[;:(]|\. ", text[:match.start()])[-1]
-        return field if field in fields and "dcgan " not in clause else match.group(0)
+        if field not in fields:
+            return match.group(0)
+        clause_start = clauses[bisect.bisect_right(clauses, match.start()) - 1]
+        quoted = bisect.bisect_left(commands, clause_start) < bisect.bisect_left(commands, match.start())
+        return match.group(0) if quoted else field
 
     return _FLAG.sub(name, text)
 
