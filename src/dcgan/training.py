@@ -579,7 +579,7 @@ class Trainer:
             kind, arg = command
             if kind == "pause" and not self.paused:
                 self._commands.paused = True
-                self._set_status("paused", f"paused at step {self.step}")
+                self._set_status("paused", "paused: continue, or train one step of D or G at a time")
             elif kind == "continue" and self.paused:
                 self._commands.paused = False
                 self._tick = (time.perf_counter(), self.step)  # images/s should not count the pause
