@@ -37,8 +37,10 @@ def test_page_loads_without_errors_and_builds_the_form_from_the_schema(open_page
     # default's, which the server resolves (and in the empty length boxes, what "auto" will be).
     start = page.locator("#start").bounding_box()
     assert start["y"] + start["height"] <= 768, start
-    epochs = server.call("POST", "/api/config/resolve", {"config": {}})["config"]["epochs"]
-    assert page.inner_text("#run-length") == f"Length: {epochs} epochs (the default here)"
+    resolved = server.call("POST", "/api/config/resolve", {"config": {}})
+    epochs = resolved["config"]["epochs"]
+    assert page.inner_text("#run-length") == (f"Length: {epochs} epochs = {resolved['total_steps']:,} steps "
+                                              f"(the default here)")
     assert page.get_attribute("#cfg-epochs", "placeholder") == f"auto: {epochs} epochs"
 
     schema = server.call("GET", "/api/config/schema")

@@ -67,8 +67,14 @@ def test_config_schema_carries_what_the_page_would_otherwise_copy(api):
 
 
 def test_resolve_and_architecture_of_a_config(api):
-    resolved = api.post("/api/config/resolve", json={"config": {"dataset": "cifar10"}}).json()["config"]
+    answer = api.post("/api/config/resolve", json={"config": {"dataset": "cifar10"}}).json()
+    resolved = answer["config"]
     assert resolved["image_size"] == 32 and resolved["channels"] == 3 and resolved["seed"] is not None
+    # The length in steps, for one process: 50,000 CIFAR-10 images in batches of 16 (the defaults) a step.
+    assert answer["steps_per_epoch"] == 50000 // resolved["batch_size"] == 3125
+    assert answer["total_steps"] == resolved["epochs"] * 3125
+    by_steps = api.post("/api/config/resolve", json={"config": {"dataset": "folder:/x", "steps": 500}}).json()
+    assert (by_steps["steps_per_epoch"], by_steps["total_steps"]) == (None, 500)  # a folder's size is not known
     arch = api.post("/api/config/architecture", json={"config": {"g_width": 8, "d_width": 8}}).json()
     assert arch["generator"]["layers"][-1]["output_shape"] == [1, 28, 28]
     bad = api.post("/api/config/resolve", json={"config": {"image_size": 30}})

@@ -388,6 +388,10 @@ class ConfigRequest(BaseModel):
 
 class ResolvedConfig(BaseModel):
     config: dict[str, Any] = Field(description="with the dataset's native size, a length and a seed filled in")
+    steps_per_epoch: int | None = Field(None, description="for one training process, where the dataset's size is "
+                                        "known (a named dataset; not a folder)")
+    total_steps: int | None = Field(None, description="the run's length in steps, for one training process, where "
+                                    "it is known (given in steps, or a named dataset's epochs)")
 
 
 class Device(BaseModel):

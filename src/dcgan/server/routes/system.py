@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from dcgan import __version__, budget
 from dcgan.config import MAIN_GROUPS, PRESETS, TrainConfig, schema
 from dcgan.control import FORK_FIXED, LIVE_FIELDS
+from dcgan.datasets import get as dataset_kind, is_named
 from dcgan.losses import LOSSES
 from dcgan.server import schemas
 from dcgan.server.deps import AppSettings, Roots
@@ -72,8 +73,13 @@ def config_schema() -> schemas.ConfigSchema:
 
 @router.post("/config/resolve", response_model=schemas.ResolvedConfig, responses=INVALID)
 def resolve(request: schemas.ConfigRequest) -> schemas.ResolvedConfig:
-    """Validate options and fill in what training would (native size, length, seed); 422 names a bad one."""
-    return schemas.ResolvedConfig(config=TrainConfig.from_dict(request.config).resolved().to_dict())
+    """Validate options and fill in what training would (native size, length, seed); 422 names a bad one. The
+    steps an epoch and the run take, for one process, where the dataset's size is known (not a folder's)."""
+    config = TrainConfig.from_dict(request.config).resolved()
+    images = dataset_kind(config.dataset).train_images if is_named(config.dataset) else 0
+    per_epoch = images // config.images_per_step() if images else None
+    total = config.steps if config.steps is not None else config.epochs * per_epoch if per_epoch else None
+    return schemas.ResolvedConfig(config=config.to_dict(), steps_per_epoch=per_epoch, total_steps=total)
 
 
 @router.post("/config/architecture", response_model=schemas.Architecture, responses=INVALID)

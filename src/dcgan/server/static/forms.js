@@ -40,15 +40,18 @@ export async function loadForm() {
 // dataset's size, the length for this server's device, TTUR's rates): said in each empty box's placeholder and
 // in the auto choice of a select, so a run's length is known before it starts. The seed is drawn afresh.
 async function showResolved() {
-  let resolved;
+  let answer;
   try {
-    resolved = (await sendJSON('POST', '/api/config/resolve', { config: readForm() })).config;
+    answer = await sendJSON('POST', '/api/config/resolve', { config: readForm() });
   } catch {
     return; // a value the form refuses: said when it is sent
   }
+  const resolved = answer.config;
   const minutes = resolved.minutes > 0 ? `, or ${resolved.minutes} min if that comes first` : '';
+  // Epochs in steps where the dataset's size is known (the server counts them for one process).
+  const inSteps = answer.total_steps && Number($('#nproc')?.value || 1) === 1 ? ` = ${integer(answer.total_steps)} steps` : '';
   $('#run-length').textContent = `Length: ${resolved.steps ? `${integer(resolved.steps)} steps`
-    : `${resolved.epochs} epochs`}${$('#cfg-epochs')?.value || $('#cfg-steps')?.value ? '' : ' (the default here)'}${minutes}`;
+    : `${resolved.epochs} epochs${inSteps}`}${$('#cfg-epochs')?.value || $('#cfg-steps')?.value ? '' : ' (the default here)'}${minutes}`;
   for (const field of formFields().filter((f) => f.optional && f.name !== 'seed')) {
     const input = document.getElementById(`cfg-${field.name}`);
     const v = resolved[field.name];
