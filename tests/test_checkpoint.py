@@ -108,6 +108,20 @@ def test_truncated_checkpoint_is_a_clear_error_naming_the_one_to_use(tmp_path):
         resolve_checkpoint(tmp_path)
 
 
+def test_a_checkpoint_whose_bytes_were_changed_is_refused_not_loaded(tmp_path):
+    """torch.load does not check the CRC-32 torch.save stores with each tensor: changed bytes would load as
+    weights (and train on, or diverge). They are refused, naming a checkpoint to use instead."""
+    save_checkpoint(tmp_path, _state(1))
+    path = save_checkpoint(tmp_path, {**_state(2), "G": {"w": torch.zeros(100_000)}})  # mostly tensor bytes
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte of the weights, as a disk or a copy may change it
+    path.write_bytes(bytes(data))
+    assert _refusal(path) == (f"{path} is not a readable dcgan checkpoint: its bytes were changed after it was "
+                              f"written (a stored checksum does not match: a disk or a copy damaged it); use another "
+                              f"checkpoint of the run, e.g. --checkpoint step-0000001.pt, or its "
+                              f"generator.safetensors, or copy the file again")
+
+
 GIVE = "give a run folder (runs/<name>), a step-*.pt file from its checkpoints/ or its generator.safetensors"
 
 

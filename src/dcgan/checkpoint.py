@@ -209,7 +209,7 @@ def _damaged(path: Path) -> str:
                 f"or copy the file again")
     return "use the run's generator.safetensors, or copy the file again"
 
-_NEVER_LOADED = ("empty", "cut-zip", "torchscript", "onnx", "safetensors", "text", "other")
+_NEVER_LOADED = ("empty", "cut-zip", "changed", "torchscript", "onnx", "safetensors", "text", "other")
 
 
 def _sniff(path: Path) -> str:
@@ -222,11 +222,14 @@ def _sniff(path: Path) -> str:
         try:
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError):
+                # torch.save stores each tensor's CRC-32 and torch.load does not check them: changed bytes
+                # would load as weights. Checking costs a read of the file (5 MB: 6 ms).
+                damaged = z.testzip() is not None
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
             return "cut-zip"  # no central directory: the end of the archive is missing
         if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
             return "torchscript"
-        return "zip"
+        return "changed" if damaged else "zip"
     if path.suffix.lower() == ".onnx":
         return "onnx"
     if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:
@@ -253,6 +256,8 @@ def _unreadable(path: Path, kind: str, error: Exception | None) -> str:
         "empty": f"it is empty (0 bytes): a copy or write of it did not finish; {_damaged(path)}",
         "cut-zip": f"it is truncated (a zip archive whose end is missing: a copy or write of it did not finish); "
                    f"{_damaged(path)}",
+        "changed": f"its bytes were changed after it was written (a stored checksum does not match: a disk or a "
+                   f"copy damaged it); {_damaged(path)}",
         "torchscript": f"it is a TorchScript export (`dcgan export --format torchscript`; torch.jit.load runs it); "
                        f"{_GIVE}",
         "onnx": f"it is an ONNX export (onnxruntime runs it); {_GIVE}",
