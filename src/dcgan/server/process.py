@@ -118,9 +118,12 @@ class ProcessRun:
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            # Found first: torchrun runs in a session of its own (dcgan.distributed.run_torchrun), so the group
+            # does not reach it, and once the launcher is dead its processes are no longer found below it.
+            below = descendants(self.process.pid)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            for pid in descendants(self.process.pid):
+            for pid in below:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
 
