@@ -19,9 +19,9 @@ from dcgan import TrainConfig, Trainer
 from dcgan.checkpoint import _temp_file, checkpoint_name
 from dcgan.errors import CheckpointError, ConfigError, RunBusyError, RunFolderError
 from dcgan.events import EpochEnd, HyperparameterChanged, Log, StepMetrics
-from dcgan.rundir import (LOCK_FILE, NOT_METRICS, RowEvent, RunFolder, RunLock, check_links, event_row, holder, inside,
-                          links_out, log_line, make_run_folder, parse_log_line, parse_rows, read_appended, row_event,
-                          sample_name, step_of, unique_run_dir)
+from dcgan.rundir import (LOCK_FILE, NOT_METRICS, RowEvent, RunFolder, RunLock, check_links, checkpoint_in, event_row,
+                          holder, inside, links_out, log_line, make_run_folder, parse_log_line, parse_rows,
+                          read_appended, row_event, sample_name, step_of, unique_run_dir)
 from dcgan.vocabulary import STEP_METRICS
 from conftest import write_long_metrics
 
@@ -273,3 +273,21 @@ def test_a_run_folder_is_new_empty_or_a_run_never_a_folder_of_other_files(tmp_pa
     assert e.value.field == "run_dir"
     (folder / "config.json").write_text("{}")  # a run: its caller decides whether it may continue it
     make_run_folder(folder)
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    """An export's card, eval.json or a resume made from it would carry this run's name and record."""
+    for run in ("a", "b"):
+        (tmp_path / run / "checkpoints").mkdir(parents=True)
+        (tmp_path / run / "config.json").write_text("{}")
+        (tmp_path / run / "checkpoints" / "step-0000004.pt").write_bytes(b"")
+    other = tmp_path / "b" / "checkpoints" / "step-0000004.pt"
+    with pytest.raises(CheckpointError, match=r"--checkpoint .*b/checkpoints/step-0000004.pt is a checkpoint of the "
+                                              r"run .*b, not of .*a: give one of .*a's \(ls .*a/checkpoints\)"):
+        checkpoint_in(tmp_path / "a", other)
+    assert checkpoint_in(tmp_path / "a", "step-0000004.pt") == (tmp_path / "a" / "checkpoints" /
+                                                                "step-0000004.pt").resolve()
+    assert checkpoint_in(tmp_path / "b", other) == other  # its own run's, by path
+    loose = tmp_path / "copy.pt"  # a file outside any run: nothing to compare with
+    loose.write_bytes(b"")
+    assert checkpoint_in(tmp_path / "a", loose) == loose

@@ -108,12 +108,17 @@ def inside(run_dir: str | os.PathLike, *parts: str) -> Path:
 
 def checkpoint_in(run_dir: str | os.PathLike, checkpoint: str | os.PathLike | None) -> Path | None:
     """A --checkpoint option: a path as given, or a name in the run's checkpoints/ folder (the names `ls` shows
-    there, e.g. step-0001000.pt); None stays None (the run's last)."""
+    there, e.g. step-0001000.pt); None stays None (the run's last). A checkpoint of another run is refused: what
+    is made from it (an export's card, eval.json, a resumed run) would carry this run's name and record."""
     if checkpoint is None:
         return None
     path = Path(checkpoint)
     if not path.exists() and path.name == str(checkpoint) and (Path(run_dir) / CHECKPOINTS / path.name).is_file():
         return inside(run_dir, CHECKPOINTS, path.name)
+    mine, its = run_of(run_dir), run_of(path) if path.is_file() else None
+    if mine is not None and its is not None and mine.resolve() != its.resolve():
+        raise CheckpointError(f"--checkpoint {checkpoint} is a checkpoint of the run {its}, not of {run_dir}: give "
+                              f"one of {run_dir}'s (ls {Path(run_dir) / CHECKPOINTS}), or give the run {its}")
     return path
 
 
