@@ -17,7 +17,7 @@ import secrets
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -281,16 +281,19 @@ def _unreadable(path: Path, kind: str, error: Exception | None) -> str:
 # --- Exported generator -------------------------------------------------------------------------------------
 
 def export_generator(path: str | os.PathLike, generator: torch.nn.Module, config: dict[str, Any],
-                     step: int) -> None:
-    """G's weights and buffers as safetensors (no pickle at all), its config in the metadata."""
+                     step: int, class_names: Sequence[str] = ()) -> None:
+    """G's weights and buffers as safetensors (no pickle at all), its config (and a conditional G's class names,
+    in label order) in the metadata."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     meta = {"format": "dcgan-generator", "format_version": str(FORMAT_VERSION), "config": json.dumps(config),
             "step": str(step), "package_version": package_version()}
+    if class_names:
+        meta["class_names"] = json.dumps(list(class_names))
     atomic_write_bytes(path, save(tensors, metadata=meta))
 
 
-def load_generator_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any], int]:
-    """(state_dict, config, step) from an exported generator.safetensors."""
+def load_generator_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any], int, list[str]]:
+    """(state_dict, config, step, class names) from an exported generator.safetensors."""
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -307,4 +310,14 @@ def load_generator_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"{path} is a dcgan generator export without a readable config in its metadata; "
                               f"export the generator again, or give the run folder or a checkpoint") from e
-    return tensors, config, int(meta.get("step", 0))
+    names = _names(meta.get("class_names"))
+    return tensors, config, int(meta.get("step", 0)), names
+
+
+def _names(text: str | None) -> list[str]:
+    """Class names as stored (a JSON list of strings); none when absent or not such a list."""
+    try:
+        names = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else []

@@ -6,7 +6,7 @@ The images it returns, grids and files are dcgan.images'.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -29,11 +29,13 @@ class LoadedGenerator:
     dcgan.latent; the methods below are their notebook-friendly entry points.
     """
 
-    def __init__(self, model: Generator, config: TrainConfig, step: int, source: str):
+    def __init__(self, model: Generator, config: TrainConfig, step: int, source: str,
+                 class_names: Sequence[str] = ()):
         self.model = model.eval()
         self.config = config
         self.step = step
         self.source = source
+        self.class_names = list(class_names)  # a conditional G's, in label order, as its training recorded them
 
     @property
     def device(self) -> torch.device:
@@ -154,7 +156,7 @@ def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu"
     """Load G from a run folder, a checkpoint file or an exported generator.safetensors."""
     path = resolve_checkpoint(target)
     if path.suffix == ".safetensors":
-        state, config_dict, step = load_generator_file(path)
+        state, config_dict, step, names = load_generator_file(path)
     else:
         ckpt = load_checkpoint(path)
         missing = [key for key in ("G", "config", "step") if key not in ckpt]
@@ -163,6 +165,7 @@ def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu"
                                   f"made from it; use another checkpoint of the run or its generator.safetensors")
         # With --ema the moving average is the G that samples (as in the run's own grids and export).
         state, config_dict, step = ckpt.get("G_ema", ckpt["G"]), ckpt["config"], ckpt["step"]
+        names = ckpt.get("class_names") if isinstance(ckpt.get("class_names"), list) else []
     config = TrainConfig.from_saved(config_dict).resolved("cpu")  # a checkpoint keeps the run's choices
     model = build_generator(config)
     wrong = misfit(model, state)
@@ -174,7 +177,7 @@ def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu"
     except RuntimeError as e:  # what misfit does not foresee
         raise CheckpointError(f"{path}: the weights do not fit the generator its config describes "
                               f"({first_line(e)}); use a file written by dcgan train or dcgan export, unchanged") from e
-    return LoadedGenerator(model, config, step, str(path)).to(device)
+    return LoadedGenerator(model, config, step, str(path), names).to(device)
 
 
 def misfit(model: torch.nn.Module, state: object, name: str = "G") -> str:

@@ -753,7 +753,13 @@ class Trainer:
         fixed noise, and the networks, optimisers and random streams (GanStep.state_dict)."""
         return {"config": self.choices.to_dict(), "step": self.step, "epoch": self.epoch,
                 "position": self.position, "changes": [c.as_dict() for c in self.changes],
-                "fixed_noise": self.fixed_noise.cpu(), **self.gan_step.state_dict()}
+                "class_names": self.class_names, "fixed_noise": self.fixed_noise.cpu(), **self.gan_step.state_dict()}
+
+    @property
+    def class_names(self) -> list[str]:
+        """A conditional run's class names in label order, as its data named them (a folder's sub-folders, which
+        may be renamed later): kept in checkpoints and generator.safetensors for generating and sharing."""
+        return list(self.data.class_names) if self.config.conditional and self.data is not None else []
 
     def _load_state(self, state: dict[str, Any]) -> None:
         try:
@@ -776,7 +782,8 @@ class Trainer:
         folder = RunFolder(self.run_dir)
         path = save_checkpoint(folder.file(CHECKPOINTS), self.state_dict(), keep=self.config.keep_checkpoints)
         self._checkpoint_step = self.step
-        export_generator(folder.file(GENERATOR_FILE), self.sampling_generator, self.config.to_dict(), self.step)
+        export_generator(folder.file(GENERATOR_FILE), self.sampling_generator, self.config.to_dict(), self.step,
+                         self.class_names)
         self.events.emit(CheckpointSaved(self.step, str(path)))
 
     def _set_status(self, status: str, message: str = "", step: int | None = None) -> None:

@@ -95,8 +95,11 @@ def training_seconds(rows: list[dict], session_starts: list[int]) -> float | Non
 
 
 def class_names(g: LoadedGenerator) -> list[str]:
-    """The names of a conditional G's classes, in label order (numbers where the dataset gives none)."""
+    """The names of a conditional G's classes, in label order (numbers where the dataset gives none): as its
+    training recorded them, else as the dataset names them now (runs made before they were recorded)."""
     count, dataset = g.num_classes, g.config.dataset
+    if len(g.class_names) == count:
+        return list(g.class_names)
     names = DATASET_CLASSES.get(dataset)
     if dataset.startswith(FOLDER_PREFIX):  # class sub-folders, sorted, as dcgan.data labels them
         root = Path(dataset[len(FOLDER_PREFIX):]).expanduser()

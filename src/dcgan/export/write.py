@@ -22,8 +22,9 @@ from torch import nn
 from dcgan.checkpoint import GENERATOR_FILE, export_generator
 from dcgan.errors import ConfigError
 from dcgan.export import FORMATS
-from dcgan.export.card import MANIFEST_FILE, CARD_FILE, SAMPLES_FILE, build_manifest, model_card, read_run
-from dcgan.rundir import run_of
+from dcgan.export.card import (CARD_FILE, MANIFEST_FILE, SAMPLES_FILE, build_manifest, class_names, model_card,
+                               public_config, read_run)
+from dcgan.rundir import checkpoint_in, run_of
 from dcgan.sampling import LoadedGenerator, load_generator
 
 MODEL_FILES = {"onnx": "generator.onnx", "torchscript": "generator.pt", "safetensors": GENERATOR_FILE}
@@ -90,19 +91,40 @@ def write_onnx(g: LoadedGenerator, path: Path) -> dict:
                                     output_names=["image"], dynamic_shapes=tuple({0: batch} for _ in example),
                                     external_data=False)
         program.save(str(path), external_data=False)
+    _strip_onnx_provenance(path)
     opset = next((o.version for o in program.model_proto.opset_import if o.domain in ("", "ai.onnx")), None)
     return {"opset": opset, "exporter": f"torch.onnx.export(dynamo=True), torch {torch.__version__}"}
+
+
+def _strip_onnx_provenance(path: Path) -> None:
+    """Drop the exporter's notes on each node (the Python stack that made it, with this machine's file paths, the
+    module names): a shared model carries no local path, and a runtime reads none of them."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for graph_nodes in (model.graph.node, *(f.node for f in model.functions)):
+        for node in graph_nodes:
+            del node.metadata_props[:]
+    del model.graph.metadata_props[:]
+    onnx.save(model, str(path))
 
 
 def write_torchscript(g: LoadedGenerator, path: Path) -> dict:
     """G traced to TorchScript. The trace records z's batch size symbolically, so any batch runs."""
     module, example, _ = graph_inputs(g)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(module, example, check_trace=False)
     buffer = io.BytesIO()  # torch.jit.save aborts the process on a full disk (a C++ error): Python writes it
-    torch.jit.save(traced, buffer)
-    path.write_bytes(buffer.getvalue())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit's deprecation notices are not the user's to act on
+        traced = torch.jit.trace(module, example, check_trace=False, _store_inputs=False)
+        torch.jit.save(traced, buffer)
+    # Without the *.debug_pkl source maps (this machine's file paths, for tracebacks): a shared model carries no
+    # local path, and torch.jit.load runs it all the same.
+    shared = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as saved, zipfile.ZipFile(shared, "w") as kept:
+        for info in saved.infolist():
+            if not info.filename.endswith(".debug_pkl"):
+                kept.writestr(info, saved.read(info))
+    path.write_bytes(shared.getvalue())
     return {"exporter": f"torch.jit.trace, torch {torch.__version__}"}
 
 
@@ -112,6 +134,7 @@ def export_run(target: str | os.PathLike, out: str | os.PathLike, format: str = 
                checkpoint: str | os.PathLike | None = None) -> Exported:
     """Export the generator of a run folder (its last checkpoint, or `checkpoint`), a checkpoint file or a
     generator.safetensors into the folder `out`, which must not exist yet or be empty."""
+    checkpoint = checkpoint_in(os.path.expanduser(str(target)), checkpoint)  # never another run's
     source = Path(os.path.expanduser(str(checkpoint if checkpoint is not None else target)))
     g = load_generator(source)
     return export_loaded(g, out, format, run_dir=run_of(Path(os.path.expanduser(str(target)))))
@@ -162,7 +185,8 @@ def write_export(g: LoadedGenerator, folder: Path, format: str, run_dir: Path | 
         details = write_torchscript(g, model_path)
     else:
         model_path = folder / MODEL_FILES["safetensors"]
-        export_generator(model_path, g.model, g.config.to_dict(), g.step)
+        export_generator(model_path, g.model, public_config(g.config), g.step,
+                         class_names(g) if g.num_classes else ())
     manifest = build_manifest(g, format, run, details=details,
                               model_file=PAGE_MODEL_FILE if format == "page" else model_path.name)
     if format == "page":
