@@ -120,6 +120,14 @@ def test_a_conditional_page_offers_its_classes_by_name(browser, conditional):
     first = grid[2:30, 2:30, 0]
     z0 = torch.tensor(page.evaluate("() => Array.from(window.dcgan.seededNormals(0, 16))"))[None]
     assert np.abs(first - g.generate(z0, 7)[0, 0].numpy().astype(np.int64)).max() <= PIXEL_TOLERANCE
+    # A seed outside the range is drawn as the nearest one, and the box then says so as the status line does.
+    page.fill("#seed", "-5")
+    page.press("#seed", "Tab")
+    assert page.input_value("#seed") == "0"
+    page.wait_for_function("document.getElementById('status').textContent.includes('from seed 0 ')")
+    # On a phone the page fits its width: Fashion-MNIST's licence link wraps instead of widening every section.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     opened.close()
 
 

@@ -186,6 +186,12 @@
   // --- The controls -------------------------------------------------------------------------------------------
 
   const seedOf = (input) => Math.min(4294967295, Math.max(0, Math.floor(Number(input.value) || 0)));
+  const stepsOf = (input) => Math.min(32, Math.max(2, Math.floor(Number(input.value) || 2)));
+  // A typed value outside a box's range is drawn as its nearest allowed one; once typed, the box shows that one,
+  // so the box and the status line never disagree (-5 read as seed 0 while the box kept -5).
+  function settle(input, valueOf) {
+    input.addEventListener('change', () => { input.value = String(valueOf(input)); });
+  }
 
   function gridLabels(count) {
     if (!CLASSES) return null;
@@ -221,7 +227,7 @@
   }, $('status'));
 
   const renderStrip = latest(async () => {
-    const steps = Math.min(32, Math.max(2, Math.floor(Number($('steps').value) || 10)));
+    const steps = stepsOf($('steps'));
     const a = seededNormals(seedOf($('from-seed')), LATENT); // a seed's z is the first image of its grid
     const b = seededNormals(seedOf($('to-seed')), LATENT);
     const noise = [];
@@ -286,6 +292,8 @@
     $('count').addEventListener('change', renderGrid);
     $('class').addEventListener('change', () => { renderGrid(); renderStrip(); });
     for (const id of ['from-seed', 'to-seed', 'steps']) $(id).addEventListener('input', renderStrip);
+    for (const id of ['seed', 'from-seed', 'to-seed']) settle($(id), seedOf);
+    settle($('steps'), stepsOf);
     $('download').addEventListener('click', download);
   }
 
