@@ -122,8 +122,8 @@ def test_live_lr_change_reaches_the_optimizer_and_the_files(paused, tmp_path):
 
 @pytest.mark.parametrize("changes,words", [
     ({"latent_dim": 10}, "cannot change during training"),
-    ({"lr_d": -1.0}, "--lr-d must be > 0"),
-    ({"d_steps": 0}, "--d-steps must be >= 1"),
+    ({"lr_d": -1.0}, "lr_d must be > 0"),  # in Python, the field's name (the command line says --lr-d)
+    ({"d_steps": 0}, "d_steps must be >= 1"),
 ])
 def test_bad_live_changes_are_refused_in_the_callers_thread(fashion, changes, words):
     trainer = Trainer(small(steps=5), data=fashion, write_files=False)

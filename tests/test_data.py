@@ -129,7 +129,7 @@ def test_missing_dataset_says_how_to_get_it(tmp_path, monkeypatch):
     with pytest.raises(DataError) as err:
         load_dataset("cifar10", tmp_path / "data", 32, 3, download=False)
     message = str(err.value)
-    assert "Ways to get it" in message and "`dcgan fetch cifar10`" in message and "--data-dir" in message
+    assert "Ways to get it" in message and "`dcgan fetch cifar10`" in message and "put it in data_dir" in message
     assert str(tmp_path / "home") in message and "\n" not in message
 
 

@@ -161,13 +161,13 @@ def test_conditional_run_has_one_grid_row_per_class(fashion, tmp_path, condition
 
 
 @pytest.mark.parametrize("values,words", [
-    ({"loss": "hinge", "label_smoothing": 0.1}, "no meaning for --loss hinge"),
+    ({"loss": "hinge", "label_smoothing": 0.1}, "no meaning for loss hinge"),
     ({"loss": "wgan-gp", "d_norm": "batch"}, "BatchNorm"),
     ({"diffaugment": "translation,zoom"}, "'zoom' is unknown"),
     ({"dataset": "celeba", "conditional": True}, "needs class labels"),
-    ({"loss": "wasserstein"}, "--loss must be one of"),
+    ({"loss": "wasserstein"}, "loss must be one of"),
     ({"loss": "wgan-gp", "d_norm": "layer", "minibatch_discrimination": 100}, "depend on the rest of its batch"),
-    ({"minibatch_discrimination": -1}, "--minibatch-discrimination must be >= 0"),
+    ({"minibatch_discrimination": -1}, "minibatch_discrimination must be >= 0"),
 ])
 def test_bad_technique_options_teach(values, words):
     with pytest.raises(ConfigError, match=words):
