@@ -495,8 +495,9 @@ def test_the_discriminator_chart_says_what_it_draws_for_the_runs_objective(open_
     page.wait_for_function(f"{balance}.options.plugins.empty.text.startsWith('No ratio with --feature-matching')")
     # Its 2 steps logged once: each curve is one point, drawn as a dot (a line needs two).
     page.wait_for_function("document.querySelector('#chart-loss').dataset.points === '1'")
-    radius = "Chart.getChart(document.querySelector('#chart-loss')).getDatasetMeta(0).data[0].options.radius"
-    assert page.evaluate(radius) > 0
+    # (Chart.js resolves a point's options when it draws it: wait for the drawing, not only for the data.)
+    page.wait_for_function("Chart.getChart(document.querySelector('#chart-loss')).getDatasetMeta(0).data[0]"
+                           "?.options?.radius > 0")
 
     for name in ("e2e-critic", "e2e-cross-entropy"):
         page.check(f"#run-list li[data-run='{name}'] input[type=checkbox]")

@@ -89,15 +89,20 @@ export function renderArchitecture() {
 
 // --- Reproducibility record ---------------------------------------------------------------------------------
 
+// Answers can come back out of order (a run that stops and is resumed asks twice in a second): the latest asked wins,
+// or a slow answer about the stopped run would overwrite the resumed session's record.
+let asked = 0;
+
 export async function loadRecord(name) {
   const box = $('#record');
+  const ask = ++asked;
   try {
     const record = await getJSON(`${runPath(name)}/record`);
-    if (state.view !== name) return;
+    if (state.view !== name || ask !== asked) return;
     $('#record-source').textContent = name;
     box.replaceChildren(...renderRecord(record));
   } catch (error) {
-    if (state.view !== name) return;
+    if (state.view !== name || ask !== asked) return;
     $('#record-source').textContent = '';
     box.replaceChildren(el('p', { class: 'empty-note' }, error.status === 404 ? `${name} has no run.json (made by an older version)` : error.message));
   }
