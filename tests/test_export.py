@@ -115,8 +115,14 @@ def test_export_writes_the_ema_generator_with_a_manifest_a_card_and_samples(run,
     got = onnx_output(share / "generator.onnx", z, None)
     np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)
     assert np.abs(got - other).max() > 100 * TOLERANCE
+    # The layers as PyTorch writes them, named as the weights are: enough to rebuild G without dcgan.
+    layers = manifest["architecture"]
+    assert [layer["name"] for layer in layers] == [name for name, m in raw.named_modules() if not list(m.children())]
+    assert layers[0]["module"].startswith("ConvTranspose2d(16, ") and layers[-1] == {
+        "name": "main.7", "module": "Tanh()", "output_shape": [1, 28, 28]}
     card = (share / "MODEL_CARD.md").read_text()
-    for heading in ("## Data", "## Training recipe", "## Training time and device", "## Evaluation",
+    assert "| `main.3` | `ConvTranspose2d(" in card and "stride=(2, 2), padding=(1, 1)" in card
+    for heading in ("## Architecture", "## Data", "## Training recipe", "## Training time and device", "## Evaluation",
                     "## Known limits", "## Licence"):
         assert heading in card
     assert "Zalando" in card and "on cpu" in card and "![samples](samples.png)" in card and "Not evaluated" in card

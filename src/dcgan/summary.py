@@ -18,8 +18,9 @@ class LayerRow:
     params: int
 
 
-def summarize(model: nn.Module, example: torch.Tensor) -> list[LayerRow]:
-    """Rows for every leaf module in forward order, from hooks on one forward pass of `example`."""
+def summarize(model: nn.Module, *inputs: torch.Tensor) -> list[LayerRow]:
+    """Rows for every leaf module in forward order, from hooks on one forward pass of `inputs` (a conditional
+    model's labels after its images or noise)."""
     rows: list[LayerRow] = []
     hooks = []
     for name, module in model.named_modules():
@@ -32,7 +33,7 @@ def summarize(model: nn.Module, example: torch.Tensor) -> list[LayerRow]:
     model.eval()
     try:
         with torch.no_grad():
-            model(example)
+            model(*inputs)
     finally:
         model.train(was_training)
         for h in hooks:

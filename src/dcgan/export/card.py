@@ -176,6 +176,7 @@ def build_manifest(g: LoadedGenerator, format: str, run: RunInfo, model_file: st
                    "layout": "NCHW", "range": [-1.0, 1.0], "color": "grey" if cfg.channels == 1 else "RGB",
                    "to_pixels": TO_PIXELS},
         "weights": f"exponential moving average of G (decay {cfg.ema})" if cfg.ema else "G",
+        "architecture": generator_layers(g),
         "export": {"format": format, **details},
         "source": {"run": run.name, "checkpoint": Path(g.source).name, "step": g.step,
                    "dataset": public_dataset(cfg.dataset), "config": public_config(cfg)},
@@ -183,6 +184,18 @@ def build_manifest(g: LoadedGenerator, format: str, run: RunInfo, model_file: st
         "training": training_summary(g, run),
         "evaluation": evaluation_summary(run),
     }
+
+
+def generator_layers(g: LoadedGenerator) -> list[dict[str, Any]]:
+    """G's layers in the order they run, each as PyTorch writes the module (kernel, stride, padding) with its
+    output shape: with the weights' names (layer.weight, ...) enough to rebuild G without dcgan."""
+    from dcgan.summary import summarize
+
+    modules = dict(g.model.named_modules())
+    z = torch.zeros(1, g.config.latent_dim, device=g.device)
+    labels = (torch.zeros(1, dtype=torch.long, device=g.device),) if g.num_classes else ()
+    return [{"name": r.name, "module": repr(modules[r.name]), "output_shape": r.output_shape}
+            for r in summarize(g.model, z, *labels)]
 
 
 # --- The model card -----------------------------------------------------------------------------------------
@@ -202,7 +215,8 @@ def model_card(manifest: dict[str, Any], run: RunInfo) -> str:
         f"![samples]({SAMPLES_FILE})", "",
         ("*One row per class, eight columns; each column shares its noise (seed 0).*" if count else
          "*64 samples from the noise of seed 0 (`torch.randn` with `torch.Generator().manual_seed(0)`).*"), "",
-        *usage(m), *data_section(m), *recipe_section(m), *training_section(m), *evaluation_section(m, run),
+        *usage(m), *architecture_section(m), *data_section(m), *recipe_section(m), *training_section(m),
+        *evaluation_section(m, run),
         *limits_section(m), "## Licence", "",
         f"- Data: {m['data_licence']}.",
         "- The weights are derived from that data: share them on terms that respect its licence.",
@@ -242,6 +256,20 @@ def usage(m: dict[str, Any]) -> list[str]:
         lines += ["Open `index.html` in a browser, from the file system or any static host: it draws the "
                   "images itself with onnxruntime-web's WebAssembly build and needs no network.", ""]
     return lines
+
+
+def architecture_section(m: dict[str, Any]) -> list[str]:
+    if not m.get("architecture"):
+        return []
+    joined = "z joined by its class's learned embedding (`embed`: z first)" if m["num_classes"] else "z"
+    lines = ["## Architecture", "",
+             f"{joined}, reshaped to a 1x1 map (batch, length, 1, 1), through these layers in order (Radford et "
+             f"al. 2015: transposed convolutions, BatchNorm and ReLU, Tanh out); each layer's weights are named "
+             f"after it (`{m['architecture'][0]['name']}.weight`, ...):", "",
+             "| layer | module | output |", "|---|---|---|"]
+    lines += [f"| `{layer['name']}` | `{layer['module']}` | {' x '.join(map(str, layer['output_shape']))} |"
+              for layer in m["architecture"]]
+    return lines + [""]
 
 
 def data_section(m: dict[str, Any]) -> list[str]:

@@ -15,7 +15,6 @@ import torch
 from PIL import Image
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
-from torch import nn
 
 from dcgan.config import TrainConfig
 from dcgan.export import FORMATS
@@ -237,17 +236,6 @@ def architecture_of(config: TrainConfig) -> schemas.Architecture:
         return schemas.Architecture(**model_architecture(config))
 
 
-class WithLabels(nn.Module):
-    """A conditional model with class 0 for every input, so the one-input summary can run it."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, torch.zeros(x.shape[0], dtype=torch.long))
-
-
 def conditional_architecture(config: TrainConfig) -> schemas.Architecture:
     """G's and D's layers for a conditional config (the class count defaults to the dataset's, 10 for the
     labelled named datasets, before training has set it)."""
@@ -258,9 +246,9 @@ def conditional_architecture(config: TrainConfig) -> schemas.Architecture:
             ("generator", build_generator(config), torch.zeros(2, config.latent_dim)),
             ("discriminator", build_discriminator(config),
              torch.zeros(2, config.channels, config.image_size, config.image_size))):
-        rows = summarize(WithLabels(model), example)
-        layers = [schemas.Layer(name=r.name.removeprefix("model."), kind=r.kind, output_shape=r.output_shape,
-                                params=r.params) for r in rows]
+        rows = summarize(model, example, torch.zeros(len(example), dtype=torch.long))  # class 0 for each
+        layers = [schemas.Layer(name=r.name, kind=r.kind, output_shape=r.output_shape, params=r.params)
+                  for r in rows]
         networks[key] = schemas.Network(layers=layers, params=sum(p.numel() for p in model.parameters()))
     return schemas.Architecture(**networks)
 
