@@ -113,7 +113,11 @@ def test_a_conditional_page_offers_its_classes_by_name(browser, conditional):
     page = opened.page
     options = page.locator("#class option").all_text_contents()
     assert options[0] == "every class in turn" and options[8] == "7 · Sneaker" and len(options) == 11
+    # Every class in turn: a column per class (64 images: 10 columns of 28 + 2 pixels).
+    page.wait_for_function("document.getElementById('status').textContent.includes('a column per class')")
+    assert page.evaluate("document.getElementById('grid').width") == 10 * 30 + 2
     page.select_option("#class", "7")
+    page.wait_for_function("document.getElementById('status').textContent.includes('class 7 · Sneaker')")
     page.wait_for_function("document.getElementById('interp-status').textContent.includes('7 · Sneaker')")
     grid = opened.grid()
     # Every image of the grid is class 7 now: the page's first image equals G(its z, 7) drawn by the hook.
@@ -124,7 +128,7 @@ def test_a_conditional_page_offers_its_classes_by_name(browser, conditional):
     page.fill("#seed", "-5")
     page.press("#seed", "Tab")
     assert page.input_value("#seed") == "0"
-    page.wait_for_function("document.getElementById('status').textContent.includes('from seed 0 ')")
+    page.wait_for_function("document.getElementById('status').textContent.includes('from seed 0, class 7')")
     # On a phone the page fits its width: Fashion-MNIST's licence link wraps instead of widening every section.
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

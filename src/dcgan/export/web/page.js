@@ -220,9 +220,14 @@
   const renderGrid = latest(async () => {
     const seed = seedOf($('seed'));
     const count = Number($('count').value);
-    const shown = await drawNoise(seededNormals(seed, count * LATENT), gridLabels(count));
+    // Every class in turn: a column per class (with 8 columns for 10 classes they ran diagonally).
+    const inTurn = CLASSES && $('class').value === '';
+    const shown = await drawNoise(seededNormals(seed, count * LATENT), gridLabels(count), $('grid'),
+      inTurn ? Math.min(CLASSES, count) : undefined);
     $('status').className = 'status';
-    $('status').textContent = `${count} images from seed ${seed} in ${shown.ms.toFixed(0)} ms`;
+    $('status').textContent = `${count} images from seed ${seed}`
+      + `${CLASSES ? (inTurn ? ', a column per class' : `, class ${className(Number($('class').value))}`) : ''}`
+      + ` in ${shown.ms.toFixed(0)} ms`;
     $('download').disabled = false;
   }, $('status'));
 
