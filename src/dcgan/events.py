@@ -123,7 +123,7 @@ class EventBus:
 
     def __init__(self, subscribers: list[Callable[[Event], None]] | None = None):
         self.subscribers: list[Callable[[Event], None]] = list(subscribers or [])
-        self.errors: list[tuple[Callable, BaseException]] = []
+        self.failures: dict[int, int] = {}  # failures by subscriber (id): the first is reported, the rest counted
         self.best_effort = False
 
     def subscribe(self, fn: Callable[[Event], None]) -> None:
@@ -136,8 +136,7 @@ class EventBus:
             except Exception as e:  # noqa: BLE001 - isolation is the point
                 if getattr(fn, "essential", False) and not self.best_effort:
                     raise
-                first = all(failed is not fn for failed, _ in self.errors)
-                self.errors.append((fn, e))
-                if first and not isinstance(event, Log):
+                self.failures[id(fn)] = self.failures.get(id(fn), 0) + 1
+                if self.failures[id(fn)] == 1 and not isinstance(event, Log):
                     self.emit(Log("warning", f"a subscriber failed on {type(event).__name__}: {e!r} (its later "
                                              f"failures are not reported)"))
