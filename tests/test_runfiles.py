@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from conftest import FIXED_THREADS, run_cli, until
 from dcgan.checkpoint import _temp_file
 from dcgan.config import TrainConfig
 from dcgan.data import ImageData
+from dcgan.errors import RunFolderGone
 from dcgan.events import CheckpointSaved, StepMetrics
 from dcgan.training import Trainer
 
@@ -59,6 +61,23 @@ def test_an_aborted_run_says_so_and_names_the_step_a_resume_continues_from(tmp_p
     resumed = Trainer.resume(tmp_path / "run", data=data).setup()
     assert resumed.step == 4
     resumed.close()
+
+
+def test_a_run_folder_deleted_during_training_stays_gone(tmp_path, fashion):
+    """Atomic writes make missing parent folders: the failure's status.json (and a checkpoint, a sample) recreated
+    a deleted run folder holding only that file. The run fails in one line that offers no resume."""
+    def delete_the_folder(event):
+        if isinstance(event, StepMetrics) and event.step == 5:
+            shutil.rmtree(tmp_path / "run")
+
+    data = ImageData(fashion.images[:256], fashion.labels[:256], fashion.class_names, fashion.source)
+    config = TrainConfig(dataset="fashion-mnist", steps=100, checkpoint_every=4, batch_size=16, g_width=8,
+                         d_width=8, latent_dim=16, seed=0, sample_every=6, log_every=1, tensorboard=False)
+    trainer = Trainer(config, run_dir=tmp_path / "run", data=data, subscribers=[delete_the_folder])
+    with pytest.raises(RunFolderGone, match="is gone .*nothing is left to resume: train a new run"):
+        trainer.run()
+    assert not (tmp_path / "run").exists()
+    assert trainer.status == "failed"
 
 
 def test_a_killed_run_names_its_last_checkpoint_and_its_resume_clears_unfinished_writes(tmp_path):

@@ -86,6 +86,10 @@ class RunBusyError(RunFolderError):
     """Another live trainer is writing the run folder."""
 
 
+class RunFolderGone(RunFolderError):
+    """The run folder was deleted or moved while its run wrote it: nothing is left to write to or resume."""
+
+
 def first_line(error: BaseException, limit: int = 200) -> str:
     """A foreign exception (a network or library error, often several lines) as a short clause for a one-line
     message."""

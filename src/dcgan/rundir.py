@@ -56,7 +56,8 @@ from dcgan import vocabulary as v
 # The checkpoint files' names are dcgan.checkpoint's; readers of a run folder find them here with the rest.
 from dcgan.checkpoint import (GENERATOR_FILE, LAST, atomic_write_bytes, atomic_write_chunks,  # noqa: F401
                               atomic_write_text, is_temp_name)
-from dcgan.errors import CheckpointError, ConfigError, RunBusyError, RunFolderError, refuse_a_file_in_the_way
+from dcgan.errors import (CheckpointError, ConfigError, RunBusyError, RunFolderError, RunFolderGone,
+                          refuse_a_file_in_the_way)
 from dcgan.events import EpochEnd, Event, HyperparameterChanged, StepMetrics
 
 if TYPE_CHECKING:
@@ -383,6 +384,14 @@ class RunFolder:
     def file(self, *parts: str) -> Path:
         return inside(self.path, *parts)
 
+    def target(self, *parts: str) -> Path:
+        """`file` for a write: a RunFolderGone when the folder itself is gone. Atomic writes make missing parent
+        folders, so a write into a run folder deleted during training would make it again, holding only that file."""
+        if not self.path.is_dir():
+            raise RunFolderGone(f"the run folder {self.path} is gone (deleted or moved while the run wrote it); "
+                                f"nothing is left to resume: train a new run")
+        return self.file(*parts)
+
     # --- config.json, changes.json, run.json: the trainer's own ----------------------------------------------
 
     def has_config(self) -> bool:
@@ -392,7 +401,7 @@ class RunFolder:
         return read_json(self.file(CONFIG_FILE))
 
     def write_config(self, config: "TrainConfig") -> None:
-        atomic_write_text(self.file(CONFIG_FILE), config.to_json())
+        atomic_write_text(self.target(CONFIG_FILE), config.to_json())
 
     def changes(self) -> list[dict[str, Any]]:
         """The live changes from changes.json (empty when none were made); a damaged file is a CheckpointError,
@@ -407,7 +416,7 @@ class RunFolder:
                                   f"changes") from e
 
     def write_changes(self, changes: list[dict[str, Any]]) -> None:
-        atomic_write_text(self.file(CHANGES_FILE), json.dumps(changes, indent=1))
+        atomic_write_text(self.target(CHANGES_FILE), json.dumps(changes, indent=1))
 
     def record(self) -> Any:
         return read_json(self.file(RECORD_FILE))
@@ -418,14 +427,14 @@ class RunFolder:
         if not isinstance(record, dict) or not isinstance(record.get("sessions"), list):
             record = {"seed": seed, "parent": parent, "sessions": []}
         record["sessions"].append(session)
-        atomic_write_text(self.file(RECORD_FILE), json.dumps(record, indent=2))
+        atomic_write_text(self.target(RECORD_FILE), json.dumps(record, indent=2))
 
     def update_session(self, session: dict[str, Any]) -> None:
         """Replace run.json's last session with `session` (the one training now, under the run's lock)."""
         record = self.record()
         if isinstance(record, dict) and isinstance(record.get("sessions"), list) and record["sessions"]:
             record["sessions"][-1] = session
-            atomic_write_text(self.file(RECORD_FILE), json.dumps(record, indent=2))
+            atomic_write_text(self.target(RECORD_FILE), json.dumps(record, indent=2))
 
     # --- eval.json: `dcgan eval`'s report -----------------------------------------------------------------------
 
@@ -438,10 +447,10 @@ class RunFolder:
         return read_json(self.file(STATUS_FILE))
 
     def write_status(self, status: dict[str, Any]) -> None:
-        atomic_write_text(self.file(STATUS_FILE), json.dumps(status, indent=2))
+        atomic_write_text(self.target(STATUS_FILE), json.dumps(status, indent=2))
 
     def append_log(self, level: str, message: str) -> None:
-        with open(self.file(LOG_FILE), "a", encoding="utf-8") as f:
+        with open(self.target(LOG_FILE), "a", encoding="utf-8") as f:
             f.write(log_line(level, message))
 
     def log_tail(self, lines: int) -> list[tuple[str, str]]:
@@ -454,7 +463,7 @@ class RunFolder:
         return [parse_log_line(line.rstrip("\r\n")) for line in tail]
 
     def append_row(self, row: dict[str, Any]) -> None:
-        with open(self.file(METRICS), "a", encoding="utf-8") as f:
+        with open(self.target(METRICS), "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
     def rows(self) -> list[dict[str, Any]]:
@@ -474,11 +483,11 @@ class RunFolder:
                                        if r.get("step", 0) <= step))
 
     def write_sample(self, step: int, png: bytes) -> None:
-        self.file(SAMPLES).mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.file(SAMPLES, sample_name(step)), png)
+        self.target(SAMPLES).mkdir(exist_ok=True)
+        atomic_write_bytes(self.target(SAMPLES, sample_name(step)), png)
 
     def write_real(self, png: bytes) -> None:
-        atomic_write_bytes(self.file(REAL_GRID), png)
+        atomic_write_bytes(self.target(REAL_GRID), png)
 
     def sample_file(self, step: int) -> Path:
         return self.file(SAMPLES, sample_name(step))

@@ -42,7 +42,7 @@ class RunFiles:
             self.folder.write_sample(event.step, png_bytes(grid_array(event.images, event.nrow)))
             self._grids += 1
             if self._grids % self.gif_every == 0:
-                write_gif(self.folder.sample_files(), self.folder.file(PROGRESS_FILE))
+                write_gif(self.folder.sample_files(), self.folder.target(PROGRESS_FILE))
         elif isinstance(event, RealGrid):
             self.folder.write_real(png_bytes(grid_array(event.images, event.nrow)))
         elif isinstance(event, StatusChanged):

@@ -30,7 +30,7 @@ from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS,
 from dcgan.data import ImageData, epoch_order, load_dataset
 from dcgan.device import cpu_has_native_bf16, resolve_device, resolve_precision
 from dcgan.distributed import all_mean, any_process, current_world, lr_scale
-from dcgan.errors import CheckpointError, ConfigError, DataError, refuse_a_file_in_the_way
+from dcgan.errors import CheckpointError, ConfigError, DataError, RunFolderGone, refuse_a_file_in_the_way
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RealGrid,
                           RunStarted, SampleGrid, StatusChanged, StepMetrics)
 from dcgan.images import to_uint8
@@ -501,7 +501,7 @@ class Trainer:
             raise
         except Exception as e:
             self.events.best_effort = True  # a full disk may refuse these last words too: the error is told anyway
-            kept = self._checkpoint_step
+            kept = None if isinstance(e, RunFolderGone) else self._checkpoint_step
             resume = f"; a resume continues from step {kept}, its last checkpoint" if kept is not None else ""
             self.events.emit(Log("error", f"training failed at step {self.step}: {str(e) or repr(e)}{resume}"))
             self._set_status("failed", f"{e}{resume}")
@@ -780,7 +780,7 @@ class Trainer:
         if not self.write_files:
             return
         folder = RunFolder(self.run_dir)
-        path = save_checkpoint(folder.file(CHECKPOINTS), self.state_dict(), keep=self.config.keep_checkpoints)
+        path = save_checkpoint(folder.target(CHECKPOINTS), self.state_dict(), keep=self.config.keep_checkpoints)
         self._checkpoint_step = self.step
         export_generator(folder.file(GENERATOR_FILE), self.sampling_generator, self.config.to_dict(), self.step,
                          self.class_names)
