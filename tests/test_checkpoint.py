@@ -1,12 +1,14 @@
 import os
 import pickle
+import subprocess
+import sys
 import warnings
 
 import pytest
 import torch
 
-from dcgan.checkpoint import (atomic_save, atomic_write_text, export_generator, load_checkpoint, load_generator_file,
-                              resolve_checkpoint, save_checkpoint)
+from dcgan.checkpoint import (atomic_folder, atomic_save, atomic_write_text, export_generator, load_checkpoint,
+                              load_generator_file, resolve_checkpoint, save_checkpoint)
 from dcgan.errors import CheckpointError
 from dcgan.rundir import RunLock
 
@@ -37,6 +39,38 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
     assert load_checkpoint(resolve_checkpoint(tmp_path))["step"] == 10
     assert not (tmp_path / "step-0000020.pt").exists()
     assert not list(tmp_path.glob(".*.tmp"))  # the temp file was cleaned up
+
+
+def test_a_folder_write_cut_short_by_a_kill_is_removed_by_the_next_but_a_live_one_is_not(tmp_path):
+    """`generate --out-dir` and `export` fill a temp sibling and rename it: SIGKILL leaves the temp folder (with
+    the files written so far) where the user put the output. The next write of that output removes it; one that
+    a live process is still filling stays."""
+    fill_then = """
+import os, signal, sys, time
+from dcgan.checkpoint import atomic_folder
+with atomic_folder(sys.argv[1]) as tmp:
+    (tmp / "00000.png").write_bytes(b"half")
+    print(tmp.name, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL) if sys.argv[2] == "die" else time.sleep(60)
+"""
+    killed = subprocess.run([sys.executable, "-c", fill_then, str(tmp_path / "out"), "die"], capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -9 and (tmp_path / killed.stdout.strip()).is_dir()
+    live = subprocess.Popen([sys.executable, "-c", fill_then, str(tmp_path / "other"), "wait"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        live_tmp = tmp_path / live.stdout.readline().strip()
+        (tmp_path / ".out.notours.tmp").mkdir()  # not a name atomic_folder gives
+        with atomic_folder(tmp_path / "out") as tmp:
+            (tmp / "00000.png").write_bytes(b"whole")
+        with atomic_folder(tmp_path / "other") as tmp:  # the live process's output: its temp folder is held
+            (tmp / "a.png").write_bytes(b"x")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".out.notours.tmp", live_tmp.name, "out",
+                                                                      "other"])
+        assert (tmp_path / "out" / "00000.png").read_bytes() == b"whole"
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_atomic_files_get_the_permissions_of_plain_ones(tmp_path):

@@ -8,16 +8,19 @@ and beside it generator.safetensors: G's weights with its config as metadata, fo
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import io
 import json
 import os
 import pickle
 import re
 import secrets
+import shutil
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -25,6 +28,11 @@ from safetensors.torch import load_file, save
 from safetensors import safe_open
 
 from dcgan.errors import CheckpointError, first_line
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock
+    fcntl = None
 
 FORMAT = "dcgan-checkpoint"
 FORMAT_VERSION = 1
@@ -109,6 +117,62 @@ def _fsync_dir(folder: Path) -> None:
         return  # not supported on this platform (Windows)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """A folder written whole or not at all: the body fills the temp sibling yielded (.<name>.<hex>.tmp), which
+    is renamed onto `out` (new, or empty: the caller checks) when the body ends without an error and removed when
+    it raises. A kill leaves the temp folder behind; the next write of `out` removes it, known abandoned because
+    nothing holds its flock (the writer holds one until the rename), so a concurrent writer's is never touched."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+        if (re.fullmatch(rf"\.{re.escape(out.name)}\.[0-9a-f]{{{_TEMP_HEX}}}\.tmp", stale.name)
+                and not stale.is_symlink() and stale.is_dir()):
+            with _folder_lock(stale) as held:
+                if held:
+                    shutil.rmtree(stale, ignore_errors=True)
+    while True:
+        tmp = out.parent / f".{out.name}.{secrets.token_hex(_TEMP_HEX // 2)}.tmp"
+        try:
+            tmp.mkdir()
+            break
+        except FileExistsError:
+            continue
+    try:
+        with _folder_lock(tmp):
+            yield tmp
+            if out.exists():
+                out.rmdir()
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(out.parent)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[bool]:
+    """An exclusive flock on a folder for the block; yields whether it was had (False: another process holds
+    it). Without flock (Windows) never had, so nothing is taken for abandoned."""
+    if fcntl is None:
+        yield False
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)
 

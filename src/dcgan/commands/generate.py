@@ -78,24 +78,13 @@ def class_label(g, k: int) -> str:
 def write_pngs(images, out: Path) -> None:
     """One PNG per image into `out` (new or empty), written in a temporary sibling folder and renamed into
     place: `out` ends complete or as it was."""
-    import os
-    import shutil
-    import tempfile
-
     from PIL import Image
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    from dcgan.checkpoint import atomic_folder
+
+    with atomic_folder(out) as tmp:
         for i, image in enumerate(images.numpy()):
             Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)).save(tmp / f"{i:05d}.png")
-        tmp.chmod(0o755)  # mkdtemp's folder is private; a folder of samples is not
-        if out.exists():
-            out.rmdir()  # empty: checked before generating
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:

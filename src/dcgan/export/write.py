@@ -9,7 +9,6 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 import tempfile
 import warnings
 import zipfile
@@ -19,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dcgan.checkpoint import GENERATOR_FILE, export_generator
+from dcgan.checkpoint import GENERATOR_FILE, atomic_folder, export_generator
 from dcgan.errors import ConfigError
 from dcgan.export import FORMATS
 from dcgan.export.card import (CARD_FILE, MANIFEST_FILE, SAMPLES_FILE, build_manifest, class_names, model_card,
@@ -150,17 +149,9 @@ def export_loaded(g: LoadedGenerator, out: str | os.PathLike, format: str = "onn
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out} already exists and is not an empty folder: choose another --out or remove it",
                           field="out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         exported = write_export(g, tmp, format, run_dir)
         shareable(tmp)
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     exported.folder = out
     return exported
 
