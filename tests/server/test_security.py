@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import ssl
@@ -213,6 +214,25 @@ def test_links_planted_in_a_run_folder_are_never_followed(api, done, server, tmp
         if (run / "log.txt.real").exists():
             (run / "log.txt").unlink()
             (run / "log.txt.real").rename(run / "log.txt")
+
+
+@pytest.mark.parametrize("pointer", ["checkpoints/last", "last"])
+def test_a_checkpoint_pointer_that_links_out_is_refused_before_it_is_read(api, done, server, tmp_path, pointer):
+    """A run's `last` pointer names its newest checkpoint, and a pointer that names a missing file is quoted in the
+    error: one planted as a link to any file outside would show that file's text to whoever forks the run or draws
+    from it."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hunter2-in-a-file-outside")
+    run = server.runs / f"pointer-out-{pointer.count('/')}"
+    shutil.copytree(server.runs / done, run, ignore=shutil.ignore_patterns("trainer.lock"))
+    (run / "checkpoints" / "last").unlink()
+    (run / pointer).symlink_to(secret)
+    answers = [api.post("/api/training/fork", json={"run": run.name}),
+               api.get(f"/api/runs/{run.name}/generate.png", params={"seed": 1})]
+    for response in answers:
+        detail = refusal(response, 409)
+        assert "leads outside the run folder" in detail and "hunter2" not in response.text, detail
+    assert not server.manager.busy
 
 
 def test_a_broken_run_is_listed_as_broken_and_the_others_still_list(api, done, server, tmp_path):

@@ -22,7 +22,6 @@ from typing import Any, Callable
 from fastapi import HTTPException
 
 from dcgan import budget
-from dcgan.checkpoint import resolve_checkpoint
 from dcgan.config import DATASETS, TrainConfig
 from dcgan.control import LIVE_FIELDS
 from dcgan.data import ImageData
@@ -34,7 +33,7 @@ from dcgan.server.dataroots import DataRoots
 from dcgan.server.hub import Hub
 from dcgan.server.livestate import ACTIVE, Earlier, LiveHistory, LiveState, Update
 from dcgan.server.process import ProcessRun, train_command
-from dcgan.server.runs import RunStore, number
+from dcgan.server.runs import RunStore, last_checkpoint, number
 from dcgan.server.settings import Settings
 from dcgan.training import Trainer
 
@@ -164,7 +163,7 @@ class RunManager:
         and no larger than the memory budget (it is read into memory before the models are measured)."""
         run_dir = self.store.run(run)
         if checkpoint is None:
-            path = inside(run_dir, *resolve_checkpoint(run_dir).relative_to(run_dir).parts)
+            path = last_checkpoint(run_dir)
         else:
             path = inside(run_dir, CHECKPOINTS, checkpoint)
             if not path.is_file():

@@ -211,8 +211,7 @@ class RunStore:
             if not inside(run, CHECKPOINTS, LAST).is_file() and not inside(run, GENERATOR_FILE).is_file():
                 raise HTTPException(409, f"run {name!r} has no checkpoint yet; one is written every "
                                          f"checkpoint_every steps and when training stops")
-            found = resolve_checkpoint(run)
-            return inside(run, *found.relative_to(run).parts)
+            return last_checkpoint(run)
         if not re.match(schemas.CHECKPOINT_NAME, checkpoint):
             raise HTTPException(422, f"{checkpoint!r} is not a checkpoint name: use step-NNNNNNN.pt or "
                                      f"{GENERATOR_FILE}")
@@ -294,6 +293,15 @@ class RunStore:
             if stamps and (newest is None or max(stamps) > newest[0]):
                 newest = (max(stamps), name)
         return newest[1] if newest else None
+
+
+def last_checkpoint(run: Path) -> Path:
+    """A run's newest checkpoint (the one its `last` pointer names, else its generator.safetensors), every file read
+    on the way inside the run folder: a pointer that is a link out of it is refused before it is read, since a
+    pointer naming a missing file is quoted in the error (a link to any file would show its text)."""
+    for pointer in ((CHECKPOINTS, LAST), (LAST,)):
+        inside(run, *pointer)
+    return inside(run, *resolve_checkpoint(run).relative_to(run).parts)
 
 
 # --- Sample steps -------------------------------------------------------------------------------------------
