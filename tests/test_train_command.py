@@ -58,6 +58,16 @@ def test_a_dry_run_on_a_folder_of_images_writes_no_decode_cache(tmp_path, capsys
     assert files(tmp_path) == before and not (tmp_path / "data").exists()
 
 
+def test_a_conditional_dry_run_prints_the_summary_with_the_class_embedding(tmp_path, capsys):
+    """`dcgan train --conditional --dry-run` measures G and D with class labels (it was a traceback)."""
+    write_images(tmp_path / "imgs" / "cats", n=20)
+    write_images(tmp_path / "imgs" / "dogs", n=20)
+    assert main(["train", "--dry-run", "--conditional", "--dataset", "folder:imgs", *TINY]) == 0
+    out, err = capsys.readouterr()
+    assert tomllib.loads(out)["conditional"] is True
+    assert "  embed         Embedding         50" in err and "Traceback" not in err
+
+
 def test_a_dry_run_on_celeba_writes_no_decode_cache(tmp_path, capsys):
     """CelebA's JPEGs are decoded and cached as a folder's are: a dry run reads them and leaves no cache."""
     write_celeba_layout(tmp_path / "data")

@@ -46,8 +46,10 @@ def architecture(config) -> dict[str, object]:
     g, d = build_generator(config), build_discriminator(config)
     z = torch.zeros(2, config.latent_dim)
     x = torch.zeros(2, config.channels, config.image_size, config.image_size)
+    # A conditional G and D take class labels after z or x: class 0 for both examples.
+    labels = (torch.zeros(2, dtype=torch.long),) if config.conditional else ()
     return {
-        name: {"layers": [asdict(r) for r in summarize(model, example)],
+        name: {"layers": [asdict(r) for r in summarize(model, example, *labels)],
                "params": sum(p.numel() for p in model.parameters())}
         for name, model, example in (("generator", g, z), ("discriminator", d, x))
     }
