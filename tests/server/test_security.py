@@ -404,6 +404,32 @@ def test_options_that_are_not_text_are_refused(api, done, server, path, body, fi
     assert not server.manager.busy
 
 
+LONG = "x" * 60_000  # inside the body limit (64 KiB)
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/config/resolve", {"config": {"dataset": LONG}}, "config"),
+    ("/api/config/architecture", {"config": {LONG: 1}}, "config"),
+    ("/api/training/start", {"config": {"loss": LONG, "steps": 5}}, "config"),
+    ("/api/training/fork", {"run": "links", "changes": {"wandb_project": LONG}}, "changes"),
+    ("/api/training/hyperparameters", {"changes": {LONG[:65]: 1}}, "changes"),
+    ("/start_training", {"steps": 5, "diffaugment": LONG}, None),
+])
+def test_option_text_is_bounded_so_a_refusal_stays_one_short_line(api, done, server, path, body, field):
+    """Free-form options hold text of any length the body allows, and a refusal quotes the value (unknown dataset
+    'xxx...'), so a 60 KB value came back twice in a 120 KB answer; their text is bounded as typed fields' is."""
+    method = api.patch if path.endswith("hyperparameters") else api.post
+    response = method(path, json=body)
+    detail = refusal(response, 422, field)
+    assert "characters" in detail and len(response.content) < 2000, detail[:200]
+    assert not server.manager.busy
+
+
+def test_a_path_of_any_length_a_file_system_takes_is_still_an_option(api):
+    response = api.post("/api/config/resolve", json={"config": {"data_dir": "./" + "d/" * 2000}})
+    assert response.status_code == 200, response.text[:300]
+
+
 def test_a_live_change_that_would_fill_the_disk_is_refused(api, server, monkeypatch):
     """The disk is checked again when sample_every changes live: a run admitted with one grid at its end may not
     then ask for a grid every step (2.5 GB here) by PATCH."""

@@ -59,9 +59,20 @@ class Status(BaseModel):
                        "paused, stepped or changed live)")
 
 
+MAX_OPTION_TEXT = 4096  # the longest text an option holds: a path (folder:PATH, data_dir), PATH_MAX on Linux
+MAX_OPTION_NAME = 64  # option names are shorter than 32 characters
+
+
 def writable_text(value: Any) -> Any:
     """Options sent as free-form JSON must hold only text that can be written: JSON lets a lone UTF-16 surrogate
-    ("\\ud800") through, which no config.json, log line or answer can encode (typed fields refuse it already)."""
+    ("\\ud800") through, which no config.json, log line or answer can encode (typed fields refuse it already).
+    Their text is bounded too, as typed fields' is: a refusal quotes the value, so a 60 KB name would come back
+    in every line of the answer."""
+    if isinstance(value, dict):
+        for key in value:
+            if isinstance(key, str) and len(key) > MAX_OPTION_NAME:
+                raise ValueError(f"an option name of {len(key):,} characters is not an option (none is longer than "
+                                 f"{MAX_OPTION_NAME}); GET /api/config/schema lists them")
     pending = [value]
     while pending:  # a loop, not recursion: the body may nest as deeply as the JSON decoder allows
         item = pending.pop()
@@ -70,6 +81,9 @@ def writable_text(value: Any) -> Any:
         elif isinstance(item, list):
             pending += item
         elif isinstance(item, str):
+            if len(item) > MAX_OPTION_TEXT:
+                raise ValueError(f"a text of {len(item):,} characters is longer than any option takes (at most "
+                                 f"{MAX_OPTION_TEXT:,}, a path's limit); send less")
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as e:
