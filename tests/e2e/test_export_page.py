@@ -9,6 +9,8 @@ import base64
 import functools
 import io
 import threading
+import urllib.parse
+import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -141,6 +143,10 @@ def test_the_page_from_a_static_host_draws_colour_images_like_pytorch(browser, c
     z = g.noise(8, seed=4)
     assert_same_pixels(opened.draw(z), grid_array(g.generate(z)))
     assert all(url.startswith(("http://127.0.0.1", "blob:")) for url in opened.requests), opened.requests
+    # The licence link opens as text: a file without a suffix is served as bytes to download.
+    licence = urllib.parse.urljoin(url, opened.page.get_attribute("a[href*='LICENSE']", "href"))
+    with urllib.request.urlopen(licence) as answer:
+        assert answer.headers.get_content_type() == "text/plain" and b"MIT License" in answer.read()
     opened.close()
 
 

@@ -49,7 +49,7 @@ def test_the_page_export_holds_the_page_and_onnxruntime_web(api, run):
     archive = unzip(api.get("/api/runs/to-share/export.zip"))  # the default format: the page, last checkpoint
     names = set(archive.namelist())
     for name in ("index.html", "page.js", "model.js", "onnxruntime-web/ort.js", "onnxruntime-web/ort-wasm.js",
-                 "onnxruntime-web/LICENSE", "MODEL_CARD.md", "manifest.json"):
+                 "onnxruntime-web/LICENSE.txt", "MODEL_CARD.md", "manifest.json"):
         assert f"to-share-step6-page/{name}" in names
 
 

@@ -221,7 +221,7 @@ def model_card(manifest: dict[str, Any], run: RunInfo) -> str:
         f"- Data: {m['data_licence']}.",
         "- The weights are derived from that data: share them on terms that respect its licence.",
         "- dcgan is MIT-licensed." + (" The page's onnxruntime-web (Microsoft) is MIT-licensed: "
-                                      "`onnxruntime-web/LICENSE`." if m["export_format"] == "page" else ""), "",
+                                      "`onnxruntime-web/LICENSE.txt`." if m["export_format"] == "page" else ""), "",
     ]
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ that neither file:// nor a plain static host gives. So everything the page needs
                                  from a blob: URL, which file:// pages may do
   onnxruntime-web/ort-wasm.js    its WebAssembly binary, gzip + base64 (unpacked by DecompressionStream) and
                                  handed to it as env.wasm.wasmBinary, single-threaded
-  onnxruntime-web/LICENSE        MIT, Microsoft
+  onnxruntime-web/LICENSE.txt    MIT, Microsoft
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def ort_scripts() -> tuple[str, str]:
     # Drop the source-map comment: the map is not shipped, and devtools would ask for it.
     bundle = bundle.replace(f"//# sourceMappingURL={BUNDLE}.map".encode(), b"")
     wasm = checked("ort-wasm-simd-threaded.wasm", lzma.decompress((VENDOR / WASM_XZ).read_bytes()))
-    head = (f"// onnxruntime-web {ORT_WEB_VERSION} (MIT, Microsoft; LICENSE beside this file), the WebAssembly "
+    head = (f"// onnxruntime-web {ORT_WEB_VERSION} (MIT, Microsoft; LICENSE.txt beside this file), the WebAssembly "
             f"build, as a classic script so that pages opened from file:// can load it.\n"
             f"window.ORT_WEB = window.ORT_WEB || {{}};\nwindow.ORT_WEB.version = {json.dumps(ORT_WEB_VERSION)};\n")
     ort_js = head + f"// dist/{BUNDLE}, base64\nwindow.ORT_WEB.bundle = \"{base64.b64encode(bundle).decode()}\";\n"
@@ -73,5 +73,5 @@ def write_page(folder: Path, onnx: bytes, manifest: dict[str, Any]) -> list[str]
     (folder / ORT_DIR).mkdir()
     (folder / ORT_DIR / "ort.js").write_text(ort_js, encoding="utf-8")
     (folder / ORT_DIR / "ort-wasm.js").write_text(wasm_js, encoding="utf-8")
-    shutil.copyfile(VENDOR / "LICENSE", folder / ORT_DIR / "LICENSE")
-    return [*PAGE_FILES, "model.js", f"{ORT_DIR}/ort.js", f"{ORT_DIR}/ort-wasm.js", f"{ORT_DIR}/LICENSE"]
+    shutil.copyfile(VENDOR / "LICENSE", folder / ORT_DIR / "LICENSE.txt")  # .txt: a static host serves it as text
+    return [*PAGE_FILES, "model.js", f"{ORT_DIR}/ort.js", f"{ORT_DIR}/ort-wasm.js", f"{ORT_DIR}/LICENSE.txt"]
