@@ -131,6 +131,22 @@ def test_numeric_query_parameters_are_bounded(api, done, query):
     refusal(api.get(f"/api/runs/{done}/{path}?{query}"), 422)
 
 
+@pytest.mark.parametrize("method, path, request_options, field", [
+    ("POST", "arithmetic.png", {"json": {"a": [1], "b": [-1], "c": [0]}}, "b.0"),
+    ("POST", "arithmetic.png", {"json": {"a": [1], "b": [2], "c": [3, 2**64]}}, "c.1"),
+    ("GET", "mix.png", {"params": {"rows": [1], "cols": [2**64], "block": 0}}, "cols.0"),
+    ("GET", "mix.png", {"params": {"rows": [-5], "cols": [1], "block": 0}}, "rows.0"),
+    ("GET", "attribute.png", {"params": {"toward": "1", "seeds": [0, -1]}}, "seeds.1"),
+])
+def test_every_seed_of_a_list_is_bounded_and_named(api, done, method, path, request_options, field):
+    """Seeds given in lists (arithmetic's groups, a mixing grid's rows and columns, an attribute's rows) are held to
+    the seed range by the request's schema: they were refused only by the drawing, with a field the request does
+    not have ('seeds', at body.config.seeds)."""
+    response = api.request(method, f"/api/runs/{done}/{path}", **request_options)
+    refusal(response, 422, field)
+    assert response.json()["errors"][0]["loc"][0] == ("body" if method == "POST" else "query")
+
+
 def test_a_slow_gif_is_drawn(api, done):
     response = api.get(f"/api/runs/{done}/interpolate.gif", params={"fps": 0.1, "steps": 2})
     assert response.status_code == 200 and response.content[:3] == b"GIF"

@@ -18,6 +18,7 @@ RUN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 CHECKPOINT_NAME = r"^(step-[0-9]{7,12}\.pt|generator\.safetensors)$"
 TRAINING_CHECKPOINT = r"^step-[0-9]{7,12}\.pt$"  # resume and fork need optimiser state, not just G
 MAX_SEED = MAX_NOISE_SEED
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]  # a seed in a list (a group of them, a row of a grid)
 MAX_PROCESSES = 16  # local training processes a dashboard start may ask for
 # Sample steps one answer lists (a run with sample_every 1 saves a grid per step): about a slider's resolution in
 # pixels; the count and both ends are always exact.
@@ -279,9 +280,9 @@ class GeneratorInfo(BaseModel):
 
 class ArithmeticRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    a: list[int] = Field(min_length=1, max_length=64, description="seeds of group A (the paper averages three)")
-    b: list[int] = Field(min_length=1, max_length=64)
-    c: list[int] = Field(min_length=1, max_length=64)
+    a: list[Seed] = Field(min_length=1, max_length=64, description="seeds of group A (the paper averages three)")
+    b: list[Seed] = Field(min_length=1, max_length=64)
+    c: list[Seed] = Field(min_length=1, max_length=64)
     variations: int = Field(8, ge=0, le=64, description="samples of the result plus uniform noise")
     noise_scale: float = Field(0.25, ge=0, le=10, description="the noise's half-width (the paper's 0.25)")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of that noise")

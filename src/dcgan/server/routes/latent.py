@@ -17,7 +17,7 @@ from dcgan.server.deps import DrawingTurn, RunName, Store
 from dcgan.server.routes.runs import PNG, Checkpoint, Label, NOT_FOUND, fast_png, image
 
 router = APIRouter(prefix="/api/runs", tags=["latent"])
-Seeds = Annotated[list[int], Query(min_length=1, max_length=MAX_SIDE, description="seeds: ?rows=0&rows=1")]
+Seeds = Annotated[list[schemas.Seed], Query(min_length=1, max_length=MAX_SIDE, description="seeds: ?rows=0&rows=1")]
 DIRECTIONS = 16  # fitted directions kept (each costs `samples` images and their classification)
 _directions: OrderedDict[tuple, Direction] = OrderedDict()
 _lock = threading.Lock()
@@ -47,7 +47,7 @@ def mix(name: RunName, store: Store, rows: Seeds, cols: Seeds,
 @router.get("/{name}/attribute.png", response_class=Response, responses=PNG, dependencies=[DrawingTurn])
 def attribute(name: RunName, store: Store,
               toward: str = Query(min_length=1, max_length=40, description="a class number or name, e.g. sneaker"),
-              seeds: list[int] = Query([0], min_length=1, max_length=16, description="start seeds, one row each"),
+              seeds: list[schemas.Seed] = Query([0], min_length=1, max_length=16, description="start seeds, one row each"),
               steps: int = Query(10, ge=2, le=64, description="images per row, the start included"),
               distance: float = Query(3.0, gt=0, le=20, description="how far, in standard deviations along the "
                                       "direction"),
