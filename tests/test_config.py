@@ -65,6 +65,11 @@ def test_errors_name_options_as_python_does_and_flags_on_the_command_line(capsys
     assert main(["train", "--batch-size", "0", "--steps", "1"]) == 2
     assert capsys.readouterr().err == "dcgan train: error: --batch-size must be >= 1, got 0\n"
     assert str(ConfigError("--lr must be > 0")) == "lr must be > 0"  # the command's style ends with it
+    # A value written with its flag reads as a keyword argument in Python, and stays as typed on the command line.
+    assert str(ConfigError("no meaning for --loss=hinge; use --minibatch-discrimination=0 or --lr=1e-4")) == (
+        "no meaning for loss='hinge'; use minibatch_discrimination=0 or lr=1e-4")
+    assert main(["train", "--loss", "hinge", "--label-smoothing", "0.1", "--steps", "1"]) == 2
+    assert "--label-smoothing has no meaning for --loss=hinge (it has no targets)" in capsys.readouterr().err
 
 
 def test_unknown_option_is_named_with_the_one_meant():

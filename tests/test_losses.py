@@ -91,7 +91,7 @@ def test_each_objective_is_offered_and_its_traits_are_read_wherever_objectives_m
     if objective.smoothable:
         TrainConfig(loss=name, label_smoothing=0.1).validate()
     else:
-        with pytest.raises(ConfigError, match=f"no meaning for loss {name}"):
+        with pytest.raises(ConfigError, match=f"no meaning for loss='{name}'"):
             TrainConfig(loss=name, label_smoothing=0.1).validate()
     if objective.gradient_penalty:  # a per-sample penalty: no BatchNorm in D
         assert config.d_norm == "layer"

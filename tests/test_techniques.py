@@ -161,7 +161,7 @@ def test_conditional_run_has_one_grid_row_per_class(fashion, tmp_path, condition
 
 
 @pytest.mark.parametrize("values,words", [
-    ({"loss": "hinge", "label_smoothing": 0.1}, "no meaning for loss hinge"),
+    ({"loss": "hinge", "label_smoothing": 0.1}, "no meaning for loss='hinge'"),
     ({"loss": "wgan-gp", "d_norm": "batch"}, "BatchNorm"),
     ({"diffaugment": "translation,zoom"}, "'zoom' is unknown"),
     ({"dataset": "celeba", "conditional": True}, "needs class labels"),

@@ -192,14 +192,14 @@ class TrainConfig:
         objective = losses.LOSSES[self.loss]
         if self.label_smoothing and not objective.smoothable:
             smoothable = [name for name, o in losses.LOSSES.items() if o.smoothable]
-            raise ConfigError(f"--label-smoothing has no meaning for --loss {self.loss} (it has no targets); "
+            raise ConfigError(f"--label-smoothing has no meaning for --loss={self.loss} (it has no targets); "
                               f"use it with {', '.join(smoothable[:-1])} or {smoothable[-1]}", field="label_smoothing")
         if objective.gradient_penalty and self.d_norm == "batch":
-            raise ConfigError(f"--loss {self.loss} penalises each sample's gradient, which BatchNorm couples across "
+            raise ConfigError(f"--loss={self.loss} penalises each sample's gradient, which BatchNorm couples across "
                               "the batch (Gulrajani et al. 2017, section 4); use --d-norm layer, instance or none",
                               field="d_norm")
         if objective.gradient_penalty and self.minibatch_discrimination:
-            raise ConfigError(f"--loss {self.loss} penalises each sample's gradient, and minibatch discrimination "
+            raise ConfigError(f"--loss={self.loss} penalises each sample's gradient, and minibatch discrimination "
                               "makes D's score of a sample depend on the rest of its batch (Gulrajani et al. 2017, "
                               "section 4); use --minibatch-discrimination 0 or another --loss",
                               field="minibatch_discrimination")

@@ -12,7 +12,9 @@ from pathlib import Path
 # elsewhere (Python, the server's answers) an option of TrainConfig reads as its field name (batch_size), unless
 # it is part of a command the message quotes (`dcgan train-classifier --dataset mnist`).
 FLAG_STYLE = {"on": False}  # set by dcgan.cli.main while a command runs
-_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+# A value written with the flag (--loss=hinge) reads as Python's keyword argument: loss='hinge'.
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?:=([^\s,;()]+))?")
+_NUMBER = re.compile(r"-?[0-9.]+(?:e-?[0-9]+)?")
 
 
 def _option_names(text: str) -> str:
@@ -30,7 +32,12 @@ def _option_names(text: str) -> str:
             return match.group(0)
         clause_start = clauses[bisect.bisect_right(clauses, match.start()) - 1]
         quoted = bisect.bisect_left(commands, clause_start) < bisect.bisect_left(commands, match.start())
-        return match.group(0) if quoted else field
+        if quoted:
+            return match.group(0)
+        value = match.group(2)
+        if value is None:
+            return field
+        return f"{field}={value if _NUMBER.fullmatch(value) else repr(value)}"
 
     return _FLAG.sub(name, text)
 
