@@ -75,6 +75,27 @@ def test_the_class_grid_has_one_row_per_class_sharing_noise_down_each_column(con
     assert torch.equal(grid.tensor[3 * 5:4 * 5], g.generate(z, 3))  # row 3: class 3, the same five z
 
 
+def test_a_class_is_named_in_python_as_on_the_command_line(conditional):
+    g = load_generator(conditional)
+    assert torch.equal(g.sample(4, seed=1, label="sneaker").tensor, g.sample(4, seed=1, label=7).tensor)
+    assert torch.equal(g.interpolate(1, 2, steps=3, label="Ankle boot").tensor,
+                       g.interpolate(1, 2, steps=3, label=9).tensor)
+    for wrong in (10, -1, "hat", 3.0, True, torch.tensor([1.0, 2.0, 3.0, 4.0])):
+        with pytest.raises(ConfigError, match="0=T-shirt/top|one per image") as caught:
+            g.sample(4, label=wrong)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"conditional generator \(10 classes\): give a class .*9=Ankle boot"):
+        g.interpolate(1, 2)
+
+
+def test_the_classes_in_turn_have_a_column_each(conditional, tmp_path):
+    """Without a class a conditional G draws 0, 1, ..., 9, 0, ...: ten columns, so column k is class k."""
+    g = load_generator(conditional)
+    assert Image.open(io.BytesIO(g.sample(20, seed=0).png_bytes())).size == (10 * 30 + 2, 2 * 30 + 2)
+    assert main(["generate", str(conditional), "-n", "30", "--grid", str(tmp_path / "turn.png")]) == 0
+    assert Image.open(tmp_path / "turn.png").size == (10 * 30 + 2, 3 * 30 + 2)
+
+
 def test_an_unconditional_generator_refuses_a_class(plain):
     g = load_generator(plain)
     with pytest.raises(ConfigError, match="unconditional"):
@@ -99,7 +120,7 @@ def test_generate_by_class_writes_one_row_per_class(conditional, tmp_path):
 @pytest.mark.parametrize("run, argv, message", [
     ("plain", ["--class", "3"], "unconditional"),
     ("plain", ["--by-class"], "unconditional"),
-    ("conditional", ["--class", "10"], "class must be from 0 to 9"),
+    ("conditional", ["--class", "10"], "unknown class 10: use a number or a name from 0=T-shirt/top, 1=Trouser"),
     ("conditional", ["--class", "1", "--by-class"], "drop --class"),
 ])
 def test_generate_rejects_bad_classes_with_exit_code_2(request, capsys, run, argv, message):

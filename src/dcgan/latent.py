@@ -340,8 +340,13 @@ def class_id(spec: str | int, class_names: Sequence[str], field: str = "class_id
         for k, name in enumerate(class_names):
             if wanted in (name.lower(), class_word(name).lower()):
                 return k
-    listing = ", ".join(f"{i}={class_word(n)}" for i, n in enumerate(class_names))
-    raise ConfigError(f"unknown class {spec!r}: use a number or a name from {listing}", field=field)
+    raise ConfigError(f"unknown class {spec!r}: use a number or a name from {class_listing(class_names)}",
+                      field=field)
+
+
+def class_listing(class_names: Sequence[str]) -> str:
+    """The classes as an error lists them: 0=T-shirt/top, 1=Trouser, ..."""
+    return ", ".join(f"{i}={class_word(n)}" for i, n in enumerate(class_names))
 
 
 def predicted_class_seeds(g: LoadedGenerator, spec: str | int, count: int = 3, start: int = 0,

@@ -5,6 +5,7 @@ The images it returns, grids and files are dcgan.images'.
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import TYPE_CHECKING, Sequence
 
@@ -13,6 +14,7 @@ import torch
 
 from dcgan.checkpoint import load_checkpoint, load_generator_file, resolve_checkpoint
 from dcgan.config import TrainConfig, check_noise_seed
+from dcgan.datasets import DATASETS
 from dcgan.errors import CheckpointError, ConfigError, first_line
 from dcgan.images import Images, grid_nrow, to_uint8
 from dcgan.models import Generator, build_generator
@@ -63,22 +65,55 @@ class LoadedGenerator:
             raise ConfigError("give at least one seed")
         return torch.cat([self.noise(1, s) for s in seeds])
 
-    def _labels(self, count: int, labels: int | torch.Tensor | None) -> torch.Tensor | None:
-        """Class labels (count,) for a conditional G, None for an unconditional one; an int means one class."""
+    @property
+    def classes(self) -> list[str]:
+        """A conditional G's class names in label order: as its training recorded them, else as its dataset names
+        them (runs made before they were recorded), else the numbers; [] for an unconditional G."""
+        if len(self.class_names) == self.num_classes:
+            return list(self.class_names)
+        kind = DATASETS.get(self.config.dataset)
+        if kind is not None and len(kind.class_names) == self.num_classes:
+            return list(kind.class_names)
+        return [str(k) for k in range(self.num_classes)]
+
+    def class_id(self, label: int | str) -> int:
+        """A class given by number or by name (7, "7", "sneaker", "Ankle boot") -> its label; a class this G
+        does not have is one ConfigError that lists the ones it has."""
+        from dcgan.latent import class_id, class_listing  # dcgan.latent builds on this module
+
+        if not self.num_classes:
+            raise ConfigError(f"{self.source} is an unconditional generator: it takes no class (--class / "
+                              f"label=); train with --conditional to choose classes", field="label")
+        if isinstance(label, bool) or not isinstance(label, (numbers.Integral, str)):
+            raise ConfigError(f"a class is a number or a name, got {label!r}: use one of "
+                              f"{class_listing(self.classes)}", field="label")
+        return class_id(int(label) if isinstance(label, numbers.Integral) else label, self.classes, field="label")
+
+    def _labels(self, count: int, labels: int | str | torch.Tensor | None) -> torch.Tensor | None:
+        """Class labels (count,) for a conditional G, None for an unconditional one; an int or a name means one
+        class for every image."""
         if not self.num_classes:
             if labels is not None:
-                raise ConfigError(f"{self.source} is an unconditional generator: it takes no class (--class / "
-                                  f"label=); train with --conditional to choose classes", field="label")
+                self.class_id(labels)  # the unconditional generator's error
             return None
         if labels is None:
+            from dcgan.latent import class_listing
+
             raise ConfigError(f"{self.source} is a conditional generator ({self.num_classes} classes): give a "
-                              f"class from 0 to {self.num_classes - 1} (--class K / label=K)", field="label")
-        if isinstance(labels, (int, np.integer)) and not isinstance(labels, bool):
-            labels = torch.full((count,), int(labels))
-        labels = torch.as_tensor(labels).long()
-        if labels.shape != (count,) or not ((labels >= 0) & (labels < self.num_classes)).all():
-            raise ConfigError(f"class must be from 0 to {self.num_classes - 1} (this generator has "
-                              f"{self.num_classes} classes), got {labels.unique().tolist()[:5]}", field="label")
+                              f"class (--class K / label=K), a number or a name: {class_listing(self.classes)}",
+                              field="label")
+        if isinstance(labels, (numbers.Integral, str)) and not isinstance(labels, bool):
+            return torch.full((count,), self.class_id(labels))
+        if not isinstance(labels, (torch.Tensor, np.ndarray, list, tuple)):
+            self.class_id(labels)  # not a class: its error
+        labels = torch.as_tensor(labels)
+        if labels.shape != (count,) or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+            raise ConfigError(f"labels must be one class for all images or {count} integer labels, one per image; "
+                              f"got {labels.dtype} of shape {tuple(labels.shape)}", field="label")
+        labels = labels.long()
+        outside = labels[(labels < 0) | (labels >= self.num_classes)]
+        if len(outside):
+            self.class_id(int(outside[0]))  # the first class this G does not have: its error
         return labels
 
     @torch.no_grad()
@@ -92,13 +127,16 @@ class LoadedGenerator:
             out.append(to_uint8(self.model(z[i:i + 256].to(self.device), y_part)))
         return torch.cat(out)
 
-    def sample(self, count: int = 64, seed: int | None = None, label: int | None = None) -> Images:
-        """`count` images from z drawn with `seed`. A conditional G draws class `label`, or without one the
-        classes in turn (0, 1, ..., K-1, 0, ...) so that a grid shows every class."""
+    def sample(self, count: int = 64, seed: int | None = None, label: int | str | None = None) -> Images:
+        """`count` images from z drawn with `seed`. A conditional G draws class `label` (a number or a name such
+        as "sneaker"), or without one the classes in turn (0, 1, ..., K-1, 0, ...), one column per class, so that
+        a grid shows every class."""
         if not isinstance(count, int) or count < 1:
             raise ConfigError(f"count must be at least 1, got {count!r}", field="count")
         if label is None and self.num_classes:
-            return Images(self.generate(self.noise(count, seed), torch.arange(count) % self.num_classes))
+            # A column per class, so that column k is class k all the way down.
+            return Images(self.generate(self.noise(count, seed), torch.arange(count) % self.num_classes),
+                          nrow=self.num_classes)
         return Images(self.generate(self.noise(count, seed), label))
 
     def by_class(self, per_class: int = 10, seed: int | None = None) -> Images:
