@@ -248,3 +248,18 @@ def test_classes_are_named_as_people_call_them():
         class_id("eleven", mnist)
     with pytest.raises(ConfigError, match="unknown class 10"):
         class_id(10, mnist)
+
+
+def test_a_class_name_may_be_typed_as_a_shell_user_types_it():
+    """Fashion-MNIST's "T-shirt/top" and "Ankle boot" without quotes or the exact spelling: t-shirt, top,
+    ankle-boot, ankle_boot; plurals (sneakers); a signed number is no class name."""
+    from dcgan.datasets import DATASETS
+    from dcgan.latent import class_id
+
+    fashion = DATASETS["fashion-mnist"].class_names
+    typed = {"t-shirt": 0, "TShirt": 0, "top": 0, "trousers": 1, "Dress": 3, "shirt": 6, "sneakers": 7,
+             "ankle-boot": 9, "ankle_boot": 9, "Ankle Boots": 9}
+    assert {spec: class_id(spec, fashion) for spec in typed} == typed
+    for wrong in ("hat", "-1", "+3", "", "boot"):
+        with pytest.raises(ConfigError, match="use a number or a name from 0=T-shirt/top"):
+            class_id(wrong, fashion)

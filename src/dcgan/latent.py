@@ -328,18 +328,30 @@ def class_word(name: str) -> str:
     return word if dash and number.isdigit() and word else name
 
 
+def _spelling(name: str) -> str:
+    """A class name as it is matched: lower case, letters and digits only ("Ankle boot", "ankle-boot" and
+    "ankle_boot" are one spelling; so are "T-shirt" and "tshirt")."""
+    return "".join(c for c in name.lower() if c.isalnum())
+
+
 def class_id(spec: str | int, class_names: Sequence[str], field: str = "class_id") -> int:
-    """A class given by number or by name (case-insensitive; "seven" or "7 - seven" for MNIST's 7) -> its id;
-    `field`: the option that gave it, for the error."""
+    """A class given by number or by name -> its id. A name is matched ignoring case, spaces and punctuation
+    (ankle-boot, "Ankle boot") and a plural's s (sneakers), and may be the word of MNIST's "7 - seven" or one of
+    the alternatives of Fashion-MNIST's "T-shirt/top" (t-shirt, top); `field`: the option that gave it, for the
+    error."""
     if isinstance(spec, int) or str(spec).strip().isdigit():
         k = int(spec)
         if 0 <= k < len(class_names):
             return k
-    else:
-        wanted = str(spec).strip().lower()
-        for k, name in enumerate(class_names):
-            if wanted in (name.lower(), class_word(name).lower()):
-                return k
+    elif _spelling(str(spec)) and not str(spec).strip().lstrip("+-").isdigit():  # -1 is no name of class 1
+        spelt = _spelling(str(spec))
+        for wanted in (spelt, spelt[:-1]) if spelt.endswith("s") else (spelt,):  # sneakers: sneaker
+            for k, name in enumerate(class_names):
+                if wanted in (_spelling(name), _spelling(class_word(name))):
+                    return k
+            parts = [k for k, name in enumerate(class_names) if wanted in map(_spelling, name.split("/"))]
+            if len(parts) == 1:
+                return parts[0]
     raise ConfigError(f"unknown class {spec!r}: use a number or a name from {class_listing(class_names)}",
                       field=field)
 
