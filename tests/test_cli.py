@@ -489,6 +489,29 @@ def test_a_class_is_chosen_by_name_as_arithmetic_and_attribute_take_it(condition
     assert "--out strip.xyz: .xyz is not an image type this can write" in one_line_error(capsys)
 
 
+def test_the_figures_of_two_classes_are_two_files_named_by_class(conditional_run, capsys):
+    """The default names of a conditional run's figures end in the class, so that drawing the same seeds as
+    another class (a class showing sneakers, then bags) does not overwrite the first figure."""
+    from dcgan.cli import main
+
+    run = str(conditional_run)
+    for cls in ("sneaker", "8"):
+        assert main(["interpolate", run, "--from", "1", "--to", "2", "--steps", "3", "--format", "png",
+                     "--class", cls]) == 0
+        assert main(["arithmetic", run, "--a", "1", "--b", "2", "--c", "3", "--variations", "0", "--class", cls]) == 0
+        assert main(["mix", run, "--rows", "1", "--cols", "2", "--block", "0", "--class", cls]) == 0
+        assert main(["attribute", run, "--toward", "bag", "--steps", "2", "--samples", "100", "--class", cls]) == 0
+    assert sorted(p.name for p in (conditional_run / "latent").iterdir()) == [
+        "arithmetic-1-2-3-class7-Sneaker.png", "arithmetic-1-2-3-class8-Bag.png",
+        "attribute-Bag-0-class7-Sneaker.png", "attribute-Bag-0-class8-Bag.png",
+        "interpolation-1-2-slerp-class7-Sneaker.png", "interpolation-1-2-slerp-class8-Bag.png",
+        "mix-1-2-class7-Sneaker-block0.png", "mix-1-2-class8-Bag-block0.png"]
+    capsys.readouterr()
+    assert main(["mix", run, "--rows", "1", "--cols", "2", "--block", "0"]) == 2  # no class: one line, no header
+    out, err = capsys.readouterr()
+    assert out == "" and "is a conditional generator (10 classes): give a class" in err
+
+
 def test_arithmetic_by_class_on_a_dataset_without_a_classifier_says_to_give_seeds(tmp_path, capsys):
     """The evaluation's advice (--features inception) is no option of arithmetic's."""
     import torch

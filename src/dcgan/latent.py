@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -79,6 +80,15 @@ def output_dir(source: str | os.PathLike) -> Path:
     source = Path(source)
     run = source.parent.parent if source.parent.name == "checkpoints" else source.parent
     return run / "latent"
+
+
+def class_tag(g: LoadedGenerator, label: int | None) -> str:
+    """What a default file name of a conditional run's figure ends in, so that figures of two classes do not
+    overwrite each other: -class7-Sneaker (-class7 where the class has no name); "" without a class."""
+    if label is None:
+        return ""
+    word = re.sub(r"[^\w.]+", "-", class_word(g.classes[label])).strip("-")
+    return f"-class{label}" + (f"-{word}" if word and word != str(label) else "")
 
 
 def path(a: torch.Tensor, b: torch.Tensor, steps: int, mode: str = "slerp") -> torch.Tensor:

@@ -56,7 +56,8 @@ def register(p) -> None:
     p.add_argument("--b", required=True, metavar="GROUP", help="group B, subtracted: seeds or class:K")
     p.add_argument("--c", required=True, metavar="GROUP", help="group C, added: seeds or class:K")
     p.add_argument("--per-group", type=int, default=3, help="seeds per class:K group (default: 3, the paper's)")
-    p.add_argument("--out", metavar="PNG", help="the figure, a .png file (default: RUN/latent/arithmetic-A-B-C.png)")
+    p.add_argument("--out", metavar="PNG", help="the figure, a .png file (default: RUN/latent/arithmetic-A-B-C.png, "
+                   "arithmetic-A-B-C-classK-NAME.png with --class)")
     p.add_argument("--variations", type=int, default=8, help="extra samples around the result, each with "
                    "uniform noise added to its vector, as the paper's figure 7 (default: 8)")
     p.add_argument("--noise", type=float, default=0.25, help="scale of that noise (default: 0.25, the paper's)")
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from dcgan.commands.generate import check_output_file, resolve_class
     from dcgan.commands.mix import check_seed
     from dcgan.device import resolve_device
-    from dcgan.latent import output_dir, predicted_class_seeds
+    from dcgan.latent import class_tag, output_dir, predicted_class_seeds
     from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
               predicted_class_seeds(g, spec, count=args.per_group, label=label) for spec in specs]
     result = g.arithmetic(*groups, variations=args.variations, noise_scale=args.noise, seed=args.seed, label=label)
     name = "-".join(re.sub(r"[^0-9A-Za-z]+", ".", t.strip()).strip(".") for t in (args.a, args.b, args.c))
-    path = Path(args.out) if args.out else output_dir(g.source) / f"arithmetic-{name}.png"
+    path = Path(args.out) if args.out else output_dir(g.source) / f"arithmetic-{name}{class_tag(g, label)}.png"
     if path.is_dir():  # the default name, taken by a folder
         raise ConfigError(f"{path} is a folder: give --out FILE.png")
     atomic_write_bytes(path, result.png_bytes())

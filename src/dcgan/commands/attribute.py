@@ -29,7 +29,8 @@ def register(p) -> None:
     p.add_argument("--fit-seed", type=int, default=0, help="seed of those samples (default: 0)")
     p.add_argument("--class", dest="class_id", metavar="K", help="class to draw with (a number or a name), for a "
                    "conditional run")
-    p.add_argument("--out", metavar="PNG", help="the strip (default: RUN/latent/attribute-CLASS-SEEDS.png)")
+    p.add_argument("--out", metavar="PNG", help="the strip (default: RUN/latent/attribute-CLASS-SEEDS.png, "
+                   "attribute-CLASS-SEEDS-classK-NAME.png with --class)")
     add_checkpoint_option(p)
     p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
     p.set_defaults(func=run)
@@ -38,7 +39,7 @@ def register(p) -> None:
 def run(args: argparse.Namespace) -> int:
     from dcgan.device import resolve_device
     from dcgan.images import image_format
-    from dcgan.latent import class_word, output_dir
+    from dcgan.latent import class_tag, class_word, output_dir
     from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
@@ -47,12 +48,13 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         image_format(args.out, "--out")  # before the fit
     g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
+    label = resolve_class(g, args.class_id)
     result = g.attribute(args.toward, seeds, steps=args.steps, distance=args.distance, samples=args.samples,
-                         fit_seed=args.fit_seed, label=resolve_class(g, args.class_id))
+                         fit_seed=args.fit_seed, label=label)
     d = result.direction
     name = re.sub(r"[^\w.]+", "-", class_word(d.class_name)).strip("-") or str(d.class_id)
-    path = result.save(Path(args.out) if args.out else
-                       output_dir(g.source) / f"attribute-{name}-{args.seeds.replace(',', '.')}.png")
+    path = result.save(Path(args.out) if args.out else output_dir(g.source) /
+                       f"attribute-{name}-{args.seeds.replace(',', '.')}{class_tag(g, label)}.png")
     print(f"direction toward class {d.class_id} ({d.class_name}) from {g.source} (step {g.step}), fitted on "
           f"{d.samples} samples: held-out R^2 {d.r2:.2f}, log-odds +{d.slope:.2f} per standard deviation")
     for seed, p in zip(result.seeds, result.probabilities.tolist()):

@@ -30,7 +30,7 @@ def register(p) -> None:
     p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number or "
                    "a name (sneaker, seven)")
     p.add_argument("--out", metavar="PREFIX", help="output path without suffix (default: RUN/latent/"
-                   "interpolation-FROM-TO-MODE or RUN/latent/walk-FROM-K-MODE)")
+                   "interpolation-FROM-TO-MODE or RUN/latent/walk-FROM-K-MODE, and -classK-NAME with --class)")
     p.add_argument("--fps", type=float, default=10, help="frames per second of the GIF and MP4 (default: 10)")
     p.add_argument("--format", default="png,gif,mp4", metavar="LIST", help="files to write, a comma list of png "
                    "(the strip), gif and mp4; mp4 is skipped with a note when ffmpeg is missing (default: "
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from dcgan.commands.generate import resolve_class
     from dcgan.commands.mix import check_seed
     from dcgan.device import resolve_device
-    from dcgan.latent import MAX_FRAMES, check_mode, check_steps, output_dir
+    from dcgan.latent import MAX_FRAMES, check_mode, check_steps, class_tag, output_dir
     from dcgan.images import ffmpeg_path
     from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
@@ -78,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
     label = resolve_class(g, args.class_id)
-    if label is not None:
-        name += f"-class{label}"
+    name += class_tag(g, label)
     prefix = Path(args.out) if args.out else output_dir(g.source) / name
     if prefix.suffix.lower() in MEDIA_SUFFIXES:
         prefix = prefix.with_suffix("")

@@ -60,7 +60,7 @@ def register(p) -> None:
     p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number "
                    "or a name")
     p.add_argument("--out", metavar="PREFIX", help="output path without suffix; -block<K>.png is added (default: "
-                   "RUN/latent/mix-ROWS-COLS)")
+                   "RUN/latent/mix-ROWS-COLS, and -classK-NAME with --class)")
     add_checkpoint_option(p)
     p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
     p.set_defaults(func=run)
@@ -69,7 +69,7 @@ def register(p) -> None:
 def run(args: argparse.Namespace) -> int:
     from dcgan.commands.generate import resolve_class
     from dcgan.device import resolve_device
-    from dcgan.latent import output_dir
+    from dcgan.latent import class_tag, output_dir
     from dcgan.mixing import block_shapes, check_block
     from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
@@ -89,13 +89,14 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--block takes a block number, a comma list or all, got {args.block!r}")
     for block in blocks:
         check_block(g.model, block)
-    prefix = Path(args.out) if args.out else output_dir(g.source) / f"mix-{args.rows}-{args.cols}".replace(",", ".")
+    name = f"mix-{args.rows}-{args.cols}".replace(",", ".") + class_tag(g, label)
+    prefix = Path(args.out) if args.out else output_dir(g.source) / name
     if prefix.suffix.lower() == ".png":
         prefix = prefix.with_suffix("")
+    grids = [g.mix(rows, cols, block, label=label) for block in blocks]  # a missing class fails before any line
     print(f"style mixing from {g.source} (step {g.step}): rows = seeds {','.join(map(str, rows))} (A), columns = "
           f"seeds {','.join(map(str, cols))} (B)")
-    for block in blocks:
-        grid = g.mix(rows, cols, block, label=label)
+    for block, grid in zip(blocks, grids):
         c, h, w = shapes[block]
         what = "the output, before Tanh" if block == len(shapes) - 1 else f"{c} maps of {h}x{w}"
         path = grid.save(f"{prefix}-block{block}.png")
