@@ -1,10 +1,13 @@
 """Conditional DCGAN (issue 5): after a short conditional training on real Fashion-MNIST, samples generated for
-class k are classified as k by the shipped evaluation classifier far above chance (10%)."""
+class k are classified as k by the shipped evaluation classifier far above chance (10%); a class count the data
+does not have is refused in the option's terms."""
 
 import pytest
 import torch
 
 from dcgan import Trainer, TrainConfig
+from dcgan.data import ImageData
+from dcgan.errors import ConfigError
 from dcgan.metrics.classifier import PACKAGE_WEIGHTS, load_classifier, to_input
 from dcgan.sampling import LoadedGenerator
 
@@ -30,3 +33,13 @@ def test_samples_of_class_k_are_classified_as_k(fashion):
     per_class = torch.stack([(predicted[labels == k] == k).float().mean() for k in range(10)])
     assert per_class.mean() > 0.35, per_class  # chance is 0.10
     assert (per_class > 0.10).sum() >= 7, per_class  # most classes, not one or two easy ones
+
+
+def test_a_class_count_the_data_does_not_have_says_to_leave_it_out(fashion):
+    """A new run's --num-classes that is not the data's: the option is wrong, not a run "trained with" it."""
+    data = ImageData(fashion.images[:64], fashion.labels[:64], fashion.class_names, fashion.source)
+    trainer = Trainer(TrainConfig(steps=1, batch_size=16, conditional=True, num_classes=5), data=data,
+                      write_files=False)
+    with pytest.raises(ConfigError, match="num_classes 5 does not match the data: .* has 10 classes; leave "
+                                          "num_classes out"):
+        trainer.setup()

@@ -44,6 +44,9 @@ def test_explicit_values_win_over_native_format():
     ({"lr": float("nan")}, "lr", "finite"),
     ({"batch_size": "8"}, "batch_size", "must be int"),
     ({"tensorboard": 1}, "tensorboard", "must be bool"),
+    ({"num_classes": 10}, "num_classes", "num_classes is an option of a conditional run, and this one is not: add "
+                                         "conditional"),
+    ({"d_conditioning": "concat"}, "d_conditioning", "d_conditioning concat is an option of a conditional run"),
 ])
 def test_bad_values_raise_one_teaching_error(values, field, words):
     with pytest.raises(ConfigError) as err:

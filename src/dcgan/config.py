@@ -207,6 +207,11 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"--diffaugment {sorted(unknown)[0]!r} is unknown: use a comma list of "
                               f"{', '.join(AUGMENTATIONS)}", field="diffaugment")
+        if not self.conditional and (self.num_classes is not None or self.d_conditioning != "projection"):
+            given = "--num-classes" if self.num_classes is not None else f"--d-conditioning {self.d_conditioning}"
+            raise ConfigError(f"{given} is an option of a conditional run, and this one is not: add --conditional "
+                              f"(a class-conditional DCGAN) or drop {given.split()[0]}",
+                              field="num_classes" if self.num_classes is not None else "d_conditioning")
         if self.conditional and datasets.is_named(ds) and not DATASETS[ds].labelled:
             raise ConfigError(f"--conditional needs class labels and {ds} has none; use "
                               f"{', '.join(datasets.labelled_names())} or a folder of class folders",

@@ -317,8 +317,12 @@ class Trainer:
                             f"one sub-folder per class)")
         found = max(len(self.data.class_names), int(self.data.labels.max()) + 1)
         if self.config.num_classes is not None and self.config.num_classes != found:
-            raise ConfigError(f"the run was trained with {self.config.num_classes} classes but the data has "
-                              f"{found}", field="num_classes")
+            if self.resume_from is not None:  # a resumed or forked run: its networks have that many classes
+                raise ConfigError(f"the run was trained with {self.config.num_classes} classes but the data has "
+                                  f"{found}; continue it on the data it was trained on", field="num_classes")
+            raise ConfigError(f"--num-classes {self.config.num_classes} does not match the data: "
+                              f"{self.data.source} has {found} classes; leave --num-classes out (a conditional "
+                              f"run takes it from the data)", field="num_classes")
         self.config.num_classes = self.choices.num_classes = found
 
     def _place_images(self, images: torch.Tensor) -> torch.Tensor:
