@@ -146,8 +146,9 @@ def log_shows(page, name: str, server) -> None:
 
 
 def test_resume_then_reload_mid_run_shows_the_whole_curve(open_page, server):
-    """Also: a past run opened (while nothing trains, and while another run trains) shows its own log, and the
-    controls that act on the live run are on only beside the live run."""
+    """Also: a past run opened (while nothing trains, and while another run trains) shows its own log, named as
+    not the live run's while one trains, and the controls that act on the live run are on only beside the live
+    run."""
     server.train("e2e-resume-other", steps=2)
     server.start({"name": "e2e-resume", "config": {**TINY, "steps": 100000}})
     server.wait(lambda: server.status()["step"] >= 40, what="40 steps")
@@ -177,11 +178,21 @@ def test_resume_then_reload_mid_run_shows_the_whole_curve(open_page, server):
     page.wait_for_function("document.querySelector('#record').textContent.includes('session 2 of 2 (resumed)')")
     page.click("#tab-training")
     page.wait_for_selector("#pause:not([disabled])")
+    assert page.is_hidden("#log-run")  # nothing else trains: the Log is the viewed run's, as always
     page.locator("#run-list button.open", has_text="e2e-resume-other").click()
     log_shows(page, "e2e-resume-other", server)
+    # Beside a live run, the Log card says whose lines it shows.
+    page.wait_for_selector("#log-run:not([hidden])")
+    assert page.inner_text("#log-run").startswith("e2e-resume-other's log, not the live run's (e2e-resume")
     for control in ("#pause", "#stop", "#save-checkpoint"):  # they act on the live run, not the one in view
         assert page.is_disabled(control), control
+    # A line the live run logs meanwhile (as the server sends it, with its run) is counted there, not shown.
+    page.evaluate("import('/static/training.js').then((m) => m.liveLogLine({time: 0, level: 'info', "
+                  "message: 'a live line'}, 'e2e-resume'))")
+    page.wait_for_function("document.querySelector('#log-run').textContent.endsWith(', 1 new line there)')")
+    assert "a live line" not in page.inner_text("#log")
     page.click("#go-live")
+    page.wait_for_selector("#log-run", state="hidden")
     page.wait_for_selector("#pause:not([disabled])")
     assert not page.is_disabled("#stop") and not page.is_disabled("#save-checkpoint")
     page.wait_for_function(f"Number(document.querySelector('#stat-step').dataset.step) > {stopped_at + 20}")

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
+from dcgan.events import Log
 from dcgan.server import create_app, schemas
 from dcgan.server.hub import Hub
 from dcgan.server.livestate import LiveState
@@ -112,6 +113,17 @@ def test_live_events_status_metrics_samples_log_checkpoint_heartbeat(api, server
         assert any("stopped at step" in m["status"]["message"] for m in live.of("status"))
         steps = [m["step"] for m in live.of("metrics")]
         assert steps == sorted(steps) and len(set(steps)) == len(steps)
+
+
+def test_a_live_log_line_names_its_run(api, server):
+    """A page that shows another run's log.txt beside the live run can tell the live run's lines by their run."""
+    run = start(api, steps=100000)["run"]
+    wait_status(api, lambda s: s["state"] == "running")
+    with Live(server.ws_url) as live:
+        live.wait_for(lambda m: m["type"] == "hello" and m["status"]["run"] == run)
+        server.manager.trainer.events.emit(Log("info", "a line of the live run"))  # as the trainer logs one
+        line = live.wait_for(lambda m: m["type"] == "log" and m["line"]["message"] == "a line of the live run")
+    assert line["run"] == run
 
 
 def test_many_clients_are_fed_at_once(api, server):

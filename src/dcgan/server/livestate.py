@@ -129,7 +129,7 @@ class LiveState:
     def add_log(self, level: str, message: str, when: float | None = None) -> schemas.LogMessage:
         line = schemas.LogLine(time=time.time() if when is None else when, level=level, message=message)
         self.log.append(line)
-        return schemas.LogMessage(line=line)
+        return schemas.LogMessage(run=self.status.run, line=line)
 
     def apply(self, event: Event, earlier: Earlier | None = None) -> Update:
         """Apply one event; `earlier` is a resumed run's history (read_earlier) with its RunStarted."""

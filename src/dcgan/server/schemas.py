@@ -482,6 +482,7 @@ class StatusMessage(BaseModel):
 
 class LogMessage(BaseModel):
     type: Literal["log"] = "log"
+    run: str | None = Field(None, description="the run whose log the line is (the live run's); None before any run")
     line: LogLine
 
 

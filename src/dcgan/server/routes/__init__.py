@@ -117,7 +117,7 @@ Live (routes/live.py):
                (redraw everything from it)
     metrics    {run, step, epoch, values: {loss/D, loss/G, D/real, D/fake, lr/G, ...}, manual}
     status     {status: Status}
-    log        {line: {time, level, message}}
+    log        {run, line: {time, level, message}}   a line of the live run's log (run: its name)
     sample     {run, step, url}
     checkpoint {run, step, checkpoint}
     epoch      {run, step, epoch, seconds}

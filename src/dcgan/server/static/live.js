@@ -65,11 +65,11 @@ function onMessage(message) {
       emit('sample', message);
       break;
     case 'log':
-      liveLogLine(message.line); // the live run's: in the Log while it is the run in view
+      liveLogLine(message.line, message.run); // the live run's: in the Log while it is the run in view
       if (isLiveView()) noteWarning(message.line);
       break;
     case 'checkpoint':
-      liveLogLine({ time: Date.now() / 1000, level: 'info', message: `checkpoint ${message.checkpoint} saved` });
+      liveLogLine({ time: Date.now() / 1000, level: 'info', message: `checkpoint ${message.checkpoint} saved` }, message.run);
       emit('checkpoint', message);
       updateRunCounts(message.run);
       break;

@@ -9,6 +9,8 @@ import { renderSteerState } from './steer.js';
 
 const MAX_POINTS = 4000; // per curve in the page; longer live runs are averaged down in pairs
 const LOG_LINES = 500;
+// Lines the live run (`run`, as the server names it in each) logged while another run's log was shown.
+let unseen = { run: null, lines: 0 };
 
 // --- Charts of the viewed run -------------------------------------------------------------------------------
 
@@ -302,6 +304,7 @@ export function renderStatus() {
     : busy ? 'one training at a time: stop the active run to fork' : 'a new run from a checkpoint of this one';
   renderHealth();
   renderSteerState();
+  renderLogSource();
 }
 
 // --- Health warnings: what the trainer's monitor (and the rest of it) logs at warning level ---------------
@@ -318,6 +321,8 @@ const isWarning = (line) => ['warning', 'error'].includes(line.level);
 // The viewed run's log and warnings: the live run's as the server sent them (liveLog), any other's from its
 // log.txt (GET /api/runs/{name}/log).
 export async function loadLog(name) {
+  unseen = { run: null, lines: 0 };
+  renderLogSource();
   if (isLiveView()) {
     setLog(liveLog);
     state.warnings = liveLog.filter(isWarning);
@@ -356,10 +361,28 @@ export function setLiveLog(lines) {
   renderHealth();
 }
 
-export function liveLogLine(line) {
+export function liveLogLine(line, run) {
   liveLog.push(line);
   if (liveLog.length > LOG_LINES) liveLog.shift();
-  if (isLiveView()) logLine(line);
+  if (isLiveView()) {
+    logLine(line);
+  } else if (run) {
+    unseen = { run, lines: unseen.run === run ? unseen.lines + 1 : 1 };
+    renderLogSource();
+  }
+}
+
+// Whose log the card shows, said only where the lines could be taken for the live run's: another run's log.txt
+// while a run trains, with the count of lines the live run has logged since (they are in its own Log).
+export function renderLogSource() {
+  const source = $('#log-run');
+  const live = state.status.run;
+  const other = Boolean(state.view && live && state.view !== live && ACTIVE.includes(state.status.state));
+  source.hidden = !other;
+  if (!other) return;
+  const lines = unseen.run === live ? unseen.lines : 0;
+  const news = lines ? `, ${lines} new line${lines === 1 ? '' : 's'} there` : '';
+  source.textContent = `${state.view}'s log, not the live run's (${live}${news})`;
 }
 
 export function logLine(line) {
