@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -13,7 +14,7 @@ from dcgan.cli import main
 from dcgan.config import TrainConfig
 from dcgan.data import ImageData
 from dcgan.errors import CheckpointError, ConfigError
-from dcgan.images import Images
+from dcgan.images import Images, grid_array
 from dcgan.sampling import load_generator
 from dcgan.training import Trainer
 
@@ -114,7 +115,19 @@ def test_generate_class_writes_a_grid_of_that_class(conditional, tmp_path, capsy
 def test_generate_by_class_writes_one_row_per_class(conditional, tmp_path):
     out = tmp_path / "classes.png"
     assert main(["generate", str(conditional), "--by-class", "--per-class", "6", "--grid", str(out)]) == 0
-    assert Image.open(out).size == (6 * 30 + 2, 10 * 30 + 2)
+    width, height = Image.open(out).size
+    assert height == 10 * 30 + 2 and width > 6 * 30 + 2  # and the class names on the left
+
+
+def test_the_class_grid_names_each_row_as_class_takes_it(conditional):
+    g = load_generator(conditional)
+    grid = g.by_class(per_class=5, seed=7)
+    assert grid.row_labels[:2] == ["0 T-shirt/top", "1 Trouser"] and grid.row_labels[9] == "9 Ankle boot"
+    array, plain = grid.grid(), grid_array(grid.tensor, 5)
+    margin = array.shape[1] - plain.shape[1]
+    assert margin > 0 and np.array_equal(array[:, margin:], plain)  # the images themselves, untouched
+    for row in range(10):  # light text in the margin beside every row
+        assert array[2 + row * 30:2 + row * 30 + 28, :margin].max() > 128
 
 
 @pytest.mark.parametrize("run, argv, message", [

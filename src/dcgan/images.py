@@ -107,12 +107,15 @@ def mp4_bytes(frames: list[np.ndarray], fps: float = 10) -> bytes:
 
 class Images:
     """A batch of generated images (N, C, H, W) uint8 that shows itself as a grid in Jupyter; `scale` enlarges
-    the grid's pixels (nearest neighbour) for display."""
+    the grid's pixels (nearest neighbour) for display; `row_labels` (one per row) are written left of the rows,
+    as a conditional G's class grid names its classes."""
 
-    def __init__(self, tensor: torch.Tensor, nrow: int | None = None, scale: int = 1):
+    def __init__(self, tensor: torch.Tensor, nrow: int | None = None, scale: int = 1,
+                 row_labels: list[str] | None = None):
         self.tensor = tensor
         self.nrow = nrow
         self.scale = scale
+        self.row_labels = row_labels
 
     def __len__(self) -> int:
         return self.tensor.shape[0]
@@ -120,7 +123,8 @@ class Images:
     def grid(self) -> np.ndarray:
         s = self.scale
         tensor = self.tensor.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3) if s > 1 else self.tensor
-        return grid_array(tensor, self.nrow)
+        array = grid_array(tensor, self.nrow)
+        return labelled_rows(array, self.row_labels, tensor.shape[2]) if self.row_labels else array
 
     def png_bytes(self) -> bytes:
         """The grid as PNG bytes (what Jupyter shows, what a web route sends)."""
@@ -144,6 +148,22 @@ class Images:
     def numpy(self) -> np.ndarray:
         return self.tensor.numpy()
 
+
+
+def labelled_rows(grid: np.ndarray, labels: list[str], side: int, padding: int = 2) -> np.ndarray:
+    """A grid array laid out by grid_array (rows of images `side` pixels high) with a black margin on its left
+    holding each row's label, in light grey text about 40% of a row high, centred on the row."""
+    font = ImageFont.load_default(size=max(10, round(side * 0.4)))
+    measure = ImageDraw.Draw(Image.new("L", (1, 1)))
+    width = max(round(measure.textlength(text, font=font)) for text in labels) + 2 * font.size // 2
+    mode, colour = ("L", 220) if grid.ndim == 2 else ("RGB", (220, 220, 220))
+    canvas = Image.new(mode, (width + grid.shape[1], grid.shape[0]), 0)
+    canvas.paste(Image.fromarray(grid), (width, 0))
+    draw = ImageDraw.Draw(canvas)
+    for row, text in enumerate(labels):
+        middle = padding + row * (side + padding) + side / 2
+        draw.text((width - font.size // 2, middle), text, fill=colour, font=font, anchor="rm")
+    return np.asarray(canvas)
 
 
 def image_format(path: str | os.PathLike, option: str = "the path") -> str:

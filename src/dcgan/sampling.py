@@ -140,16 +140,21 @@ class LoadedGenerator:
         return Images(self.generate(self.noise(count, seed), label))
 
     def by_class(self, per_class: int = 10, seed: int | None = None) -> Images:
-        """A conditional G's class grid: one row per class, `per_class` columns. Column j uses the same z in
-        every row, so a column shows what the class label changes and a row what z changes."""
+        """A conditional G's class grid: one row per class, `per_class` columns, each row named on its left
+        (7 Sneaker). Column j uses the same z in every row, so a column shows what the class label changes and
+        a row what z changes."""
         if not self.num_classes:
             raise ConfigError(f"{self.source} is an unconditional generator, so it has no classes to lay out "
                               f"by row; train with --conditional", field="label")
         if not isinstance(per_class, int) or not 1 <= per_class <= 100:
             raise ConfigError(f"images per class must be from 1 to 100, got {per_class!r}", field="per_class")
+        from dcgan.latent import class_word
+
         z = self.noise(per_class, seed).repeat(self.num_classes, 1)  # (K * per_class, D), row-major
         labels = torch.arange(self.num_classes).repeat_interleave(per_class)
-        return Images(self.generate(z, labels), nrow=per_class)
+        names = [f"{k} {class_word(name)}" if class_word(name) != str(k) else str(k)
+                 for k, name in enumerate(self.classes)]  # as --class takes them: 7 Sneaker
+        return Images(self.generate(z, labels), nrow=per_class, row_labels=names)
 
     def interpolate(self, from_seed: int, to_seed: int, steps: int = 10, mode: str = "slerp",
                     label: int | None = None):
