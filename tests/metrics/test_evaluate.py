@@ -139,3 +139,24 @@ def test_evaluation_during_training_logs_eval_metrics(fashion, tmp_path):
             "eval/diversity", "loss/D"} <= set(rows[0])
     log = (run / "log.txt").read_text()
     assert "eval at step 10 (200 samples, fashion-mnist classifier): FID" in log
+
+
+def test_a_conditional_run_is_scored_on_drawing_the_class_asked_for(fashion, tmp_path):
+    """Class accuracy: the share of a conditional G's samples that the classifier puts in the class G was asked
+    for, overall and per class, in the table beside the class histogram."""
+    from dcgan.commands.eval import format_table
+    from dcgan.metrics.evaluate import sample_labels
+    from dcgan.metrics.features import classifier_features
+    from dcgan.sampling import load_generator
+
+    run = tmp_path / "cond"
+    Trainer(small(steps=2, conditional=True), run_dir=run, data=fashion).run()
+    report = evaluate_run(run, samples=200, max_reference=1000, write=False)
+    g = load_generator(run)
+    labels = sample_labels(200, 10, fashion.labels, seed=0)  # the classes evaluate_run asks for
+    hits = classifier_features("fashion-mnist")(g.generate(g.noise(200, seed=0), labels)).logits.argmax(1) == labels
+    assert report.metrics["class_accuracy"] == pytest.approx(hits.double().mean().item())
+    assert report.details["class_accuracy"][7] == pytest.approx(hits[labels == 7].double().mean().item())
+    table = format_table(report)
+    assert "class accuracy" in table and "classified as the class asked for; chance: 10%" in table
+    assert "class histogram (samples / real), class accuracy:" in table

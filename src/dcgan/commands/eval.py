@@ -53,10 +53,14 @@ def format_table(report) -> str:
     hist = report.details.get("class_histogram")
     if hist and features.get("classes"):
         real = report.details.get("real_class_histogram", [])
-        lines += ["", "class histogram (samples / real):"]
+        accuracy = report.details.get("class_accuracy")  # a conditional G's, per class asked for
+        lines += ["", "class histogram (samples / real)" + (", class accuracy" if accuracy else "") + ":"]
         for i, name in enumerate(features["classes"]):
-            lines.append(f"  {name:<{w1 - 2}}  {hist[i]:6.1%} / {real[i]:6.1%}" if real else
-                         f"  {name:<{w1 - 2}}  {hist[i]:6.1%}")
+            line = (f"  {name:<{w1 - 2}}  {hist[i]:6.1%} / {real[i]:6.1%}" if real else
+                    f"  {name:<{w1 - 2}}  {hist[i]:6.1%}")
+            if accuracy:
+                line += f"   {accuracy[i]:6.1%}" if accuracy[i] is not None else "        -"
+            lines.append(line)
     for note in report.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)

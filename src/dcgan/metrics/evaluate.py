@@ -42,6 +42,8 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("is", "{is_label}", "{:.3f}", "higher: confident and varied classes"),
     ("classes_covered", "classes covered", "{:.0f}", "classes with >= 10% of their real share of samples"),
     ("class_kl", "class KL", "{:.4f}", "KL(samples || real) of the class histograms, nats; 0 = real mix"),
+    ("class_accuracy", "class accuracy", "{:.1%}", "a conditional G's samples classified as the class asked for; "
+                                                   "chance: {chance}"),
     ("diversity", "diversity", "{:.3f}", "mean pairwise feature distance / real's; 1 = as varied as real"),
     ("nn_ratio", "nearest-neighbour ratio", "{:.3f}", "sample-to-train / train-to-train distance; << 1 = copies"),
     ("copies", "copies", "{:.2%}", "samples closer to a training image than 99% of real ones (~1% by chance)"),
@@ -84,6 +86,9 @@ class EvalReport:
                     meaning = f"real images: {self.metrics['is_real']:.3f}; " + meaning
             elif key == "classes_covered":
                 value += f" / {self.metrics['num_classes']:.0f}"
+            elif key == "class_accuracy":
+                classes = len(self.details.get("class_accuracy") or [])
+                meaning = meaning.format(chance=f"{1 / classes:.0%}" if classes else "1 / classes")
             out.append((label.format(is_label=is_label), value, meaning))
         return out
 
@@ -152,6 +157,16 @@ def generated_batches(generator, count: int, seed: int, labels: torch.Tensor | N
         yield generator.generate(z[i:i + GENERATE_BATCH], labels[i:i + GENERATE_BATCH] if labels is not None else None)
 
 
+def class_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, list[float | None]]:
+    """How well a conditional G draws the class it is asked for: the share of its samples that the domain
+    classifier puts in that class, overall and per class (None for a class not drawn), the measure Odena et al.
+    2017 (AC-GAN, section 4.1) take with a pre-trained classifier. logits (N, K), labels (N,)."""
+    hits = (logits.argmax(1) == labels).double()  # (N,)
+    per_class = [round(float(hits[labels == k].mean()), 6) if (labels == k).any() else None
+                 for k in range(logits.shape[1])]
+    return float(hits.mean()), per_class
+
+
 def evaluate_generator(generator, extractor: FeatureExtractor, reference: Reference, *, samples: int = 10000,
                        seed: int = 0, metrics: list[str] | None = None,
                        real_labels: torch.Tensor | None = None) -> EvalReport:
@@ -160,6 +175,9 @@ def evaluate_generator(generator, extractor: FeatureExtractor, reference: Refere
     labels = sample_labels(samples, generator.num_classes, real_labels, seed) if generator.num_classes else None
     fake = extractor.stream(generated_batches(generator, samples, seed, labels))
     report = score(fake, reference, extractor, metrics=metrics, seed=seed)
+    if (labels is not None and fake.logits is not None and list(extractor.class_names) == generator.classes
+            and (metrics is None or "modes" in metrics)):  # the class metrics
+        report.metrics["class_accuracy"], report.details["class_accuracy"] = class_accuracy(fake.logits, labels)
     report.seconds = time.perf_counter() - start
     report.source = {"step": generator.step, "checkpoint": generator.source}
     return report
