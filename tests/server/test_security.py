@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from blocked_imports import env_without
-from conftest import HANG_S, read_dashboard_url, run_cli
+from conftest import HANG_S, read_dashboard_url, run_cli, until
 from dcgan import budget
 from dcgan.rundir import RunLock
 from dcgan.sampling import load_generator
@@ -123,6 +123,45 @@ def test_generators_are_loaded_one_at_a_time(api, done, server, monkeypatch):
         answers = list(pool.map(lambda r: api.request(r[0], r[1], json=r[2]), requests))
     assert [a.status_code for a in answers] == [200] * len(requests), [a.text for a in answers]
     assert most[0] == 1 and loads and len(loads) == len(set(loads))  # one at a time, each checkpoint once
+
+
+def test_a_comparison_answers_a_bounded_number_of_points(api, done):
+    """16 runs of 20,000 points each were one 55 MB answer, built in ~300 MB of the server's memory."""
+    detail = refusal(api.get("/api/compare/metrics", params={"runs": [done] * 16, "max_points": 20000}), 422,
+                     "max_points")
+    assert detail.endswith("ask for max_points 2500 or fewer runs")
+    assert api.get("/api/compare/metrics", params={"runs": [done] * 16, "max_points": 2500}).status_code == 200
+
+
+def test_metric_histories_are_read_two_at_a_time_and_a_long_queue_is_told_to_retry(api, done, server, monkeypatch):
+    """Reading a run's history costs the length of its file in CPU time (a million logged steps: about a minute) and
+    its answer in memory: the requests that read them (a run's metrics, a comparison, seed 000's /metrics) take turns,
+    two at a time, instead of each holding one of the server's worker threads."""
+    store, reading = server.app.state.store, server.app.state.reading
+    read, lock, release = [0, 0], threading.Lock(), threading.Event()  # reading now, most at once
+    metrics = store.metrics
+
+    def slow(*args):
+        with lock:
+            read[0] += 1
+            read[1] = max(read[1], read[0])
+        release.wait(60)
+        with lock:
+            read[0] -= 1
+        return metrics(*args)
+
+    monkeypatch.setattr(store, "metrics", slow)
+    monkeypatch.setattr(reading, "most_waiting", 1)
+    paths = [f"/api/runs/{done}/metrics", f"/api/compare/metrics?runs={done}", f"/api/runs/{done}/metrics"]
+    with ThreadPoolExecutor(len(paths)) as pool:
+        answers = [pool.submit(lambda p: server.client().get(p), path) for path in paths]
+        until(lambda: read[0] == 2 and reading.waiting == 1, "two reads and one waiting", 60)
+        one_more = api.get(f"/api/compare/metrics?runs={done}")
+        assert one_more.status_code == 429 and one_more.headers["retry-after"] == "5"
+        assert "waiting to be read already" in refusal(one_more, 429)
+        release.set()
+        assert [a.result().status_code for a in answers] == [200] * len(paths)
+    assert read[1] == 2
 
 
 @pytest.mark.parametrize("query", ["fps=0.001", "fps=0", "fps=1000", "steps=100000", "count=100000"])

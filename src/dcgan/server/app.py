@@ -24,7 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from dcgan import __version__, budget
 from dcgan.errors import CheckpointError, ConfigError, DataError, DcganError
 from dcgan.server import schemas
-from dcgan.server.deps import Drawing
+from dcgan.server.deps import Turns
 from dcgan.server.manager import RunManager
 from dcgan.server.routes import compare, health, latent, live, runs, seed000, system, training
 from dcgan.server.runs import RunStore
@@ -69,7 +69,9 @@ def create_app(runs_dir: str | Path = "runs", **options: Any) -> FastAPI:
                               "WebSocket feed (`/api/live`).")
     app.state.settings, app.state.store, app.state.manager = settings, store, manager
     app.state.seed000 = Seed000(manager, store)
-    app.state.drawing = Drawing(settings.max_drawing)
+    app.state.drawing = Turns(settings.max_drawing)
+    app.state.reading = Turns(settings.max_reading, "requests for metric histories are waiting to be read already; "
+                                                    "try again when they are answered")
     for module in (training, runs, latent, health, compare, system, live, seed000):
         app.include_router(module.router)
     # The last middleware added runs first: SiteGuard, then CORS (see dcgan.server.security), then AccessGuard.

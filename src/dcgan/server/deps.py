@@ -47,21 +47,23 @@ Step = Annotated[int, Path(ge=0, le=10**12, description="a training step")]
 
 # --- Drawing with a generator: one request at a time ------------------------------------------------------------
 
-class Drawing:
-    """The turns of requests that draw images with a generator. Each drawing is held to the memory budget before it
-    starts (RunStore.generator); taking turns keeps concurrent requests from multiplying it. A request waits for its
+class Turns:
+    """The turns of requests for one kind of expensive work, `at_once` at a time. A drawing is held to the memory
+    budget before it starts (RunStore.generator) and reading a run's history costs its file's length in CPU time and
+    its answer in memory: taking turns keeps concurrent requests from multiplying either. A request waits for its
     turn on the event loop, holding no worker thread."""
 
-    def __init__(self, at_once: int, most_waiting: int = 32):
+    def __init__(self, at_once: int, busy: str = "image requests are waiting for the generator already; try again "
+                 "when they are drawn", most_waiting: int = 32):
         self.turns = asyncio.Semaphore(at_once)
+        self.busy = busy  # what a request told to retry reads after the count of those waiting
         self.most_waiting = most_waiting  # beyond it a request is told to retry (a queue without bound is not one)
         self.waiting = 0  # requests waiting for their turn
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         if self.waiting >= self.most_waiting:
-            raise HTTPException(429, f"{self.waiting} image requests are waiting for the generator already; try again "
-                                     f"when they are drawn", headers={"Retry-After": "5"})
+            raise HTTPException(429, f"{self.waiting} {self.busy}", headers={"Retry-After": "5"})
         self.waiting += 1
         try:
             await self.turns.acquire()
@@ -78,4 +80,10 @@ async def drawing_turn(request: Request) -> AsyncIterator[None]:
         yield
 
 
+async def reading_turn(request: Request) -> AsyncIterator[None]:
+    async with request.app.state.reading.turn():
+        yield
+
+
 DrawingTurn = Depends(drawing_turn)  # a route that draws images: `dependencies=[DrawingTurn]`
+ReadingTurn = Depends(reading_turn)  # a route that reads runs' whole metric histories

@@ -29,6 +29,8 @@ class Settings(BaseModel):
     heartbeat_s: float = Field(5.0, description="seconds between heartbeats on the WebSocket")
     max_drawing: int = Field(1, description="requests drawing images with a generator at once (each is held to the "
                              "memory budget); the others wait their turn")
+    max_reading: int = Field(2, description="requests reading runs' metric histories at once (each costs its files' "
+                             "length in CPU time and its answer in memory); the others wait their turn")
     max_clients: int = Field(64, description="WebSocket clients fed at once (/api/live and /ws together): each costs "
                              "a queue and a share of every message's fan-out; one more is closed with code 1013")
     # Resources (issue 18): what one piece of work may take, checked before anything is built.

@@ -4,8 +4,8 @@ live WebSocket. The request and response models are in dcgan.server.schemas; /do
 Every error answers JSON `{"detail": "one clear line", "errors": [{"field", "loc", "reason"}]}` with 400, 404
 (no such run, checkpoint or sample), 409 (conflicts: a training is already active, none is, not paused, a
 multi-process run cannot be steered), 413 (body too large), 422 (a bad value; `errors[].field` names it) or 429
-(retry later: requests that draw with a generator take turns, one at a time, and at most 32 wait; one export at
-a time).
+(retry later: requests that draw with a generator take turns, one at a time, and at most 32 wait; those that read
+metric histories, two at a time; one export at a time).
 Run and checkpoint names are plain file names (`^[A-Za-z0-9][A-Za-z0-9._-]*$`, `step-NNNNNNN.pt`,
 `generator.safetensors`); anything else, and anything resolving outside the runs folder, is refused.
 
@@ -91,7 +91,8 @@ Health (routes/health.py):
                                             high, meaning}], overpower_d_real, overpower_d_fake, overpower_window}
 
 Side by side (routes/compare.py):
-  GET    /api/compare/metrics?runs=a&runs=b&max_points=1000   {runs: [{run, metrics: Metrics}]}
+  GET    /api/compare/metrics?runs=a&runs=b&max_points=1000   {runs: [{run, metrics: Metrics}]}; runs x
+                                            max_points at most 40,000
   GET    /api/compare/samples?runs=a&runs=b&step=N            {step, samples: [{run, step|null, url|null}]}
                                             each run's grid at the sample step nearest N
 

@@ -22,7 +22,7 @@ from dcgan.latent import arithmetic, interpolate
 from dcgan.models import build_discriminator, build_generator
 from dcgan.rundir import REAL_GRID, RunFolder
 from dcgan.server import schemas
-from dcgan.server.deps import DrawingTurn, Manager, RunName, Step, Store
+from dcgan.server.deps import DrawingTurn, Manager, ReadingTurn, RunName, Step, Store
 from dcgan.summary import architecture as model_architecture
 from dcgan.summary import summarize
 
@@ -58,7 +58,7 @@ def run_detail(name: RunName, store: Store, manager: Manager) -> schemas.RunDeta
                              changes=store.changes(name))
 
 
-@router.get("/{name}/metrics", response_model=schemas.Metrics, responses=NOT_FOUND)
+@router.get("/{name}/metrics", response_model=schemas.Metrics, responses=NOT_FOUND, dependencies=[ReadingTurn])
 def metrics(name: RunName, store: Store,
             max_points: int = Query(1000, ge=10, le=20000, description="longer histories are averaged down")
             ) -> schemas.Metrics:

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import FileResponse, Response
 
 from dcgan.server import schemas
-from dcgan.server.deps import DrawingTurn, Seed
+from dcgan.server.deps import DrawingTurn, ReadingTurn, Seed
 from dcgan.server.routes.live import follow
 from dcgan.server.seed000 import (ApiInfo, Feed, Generated, GenerateRequest, LoadRequest, SavedModel, SeedMetrics,
                                   SeedStatus, Started, StartTraining, Stopped, api_info, wants_json)
@@ -51,7 +51,7 @@ async def status(seed: Seed) -> SeedStatus:
     return seed.status()
 
 
-@router.get("/metrics", response_model=SeedMetrics, responses=ERRORS)
+@router.get("/metrics", response_model=SeedMetrics, responses=ERRORS, dependencies=[ReadingTurn])
 async def metrics(seed: Seed) -> SeedMetrics:
     """The current or last run's losses and D scores (the loaded run's after /load_model)."""
     return await seed.metrics()
