@@ -49,3 +49,60 @@ def test_piped_output_gets_a_line_per_logged_step_and_a_terminal_a_bar():
     for event in events:
         progress(event)
     assert "\r" in terminal.getvalue() and "50/100" in terminal.getvalue()  # tqdm's bar, redrawn in place
+
+
+
+class Clock:
+    """dcgan.console's time, set by hand."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def bar_frames(columns: int, steps=range(10, 210, 10), times=None, total: int = 18750):
+    """The bar's line after each logged step (`times`: the clock then) on a terminal `columns` wide, and all the
+    terminal received."""
+    import dcgan.console
+
+    clock, real = Clock(), dcgan.console.time
+    dcgan.console.time = clock
+    try:
+        terminal = Terminal()
+        progress = ConsoleProgress(stream=terminal, columns=columns)
+        progress(RunStarted("runs/x", {}, "cpu", 0, total, 3750, False))
+        metrics = {"loss/D": 1.2534, "loss/G": 0.7512, "D/real": 0.5, "D/fake": 0.25, "speed/images_per_s": 812.0}
+        frames = []
+        for i, step in enumerate(steps):
+            clock.now = times[i] if times else float(i)
+            progress(StepMetrics(step, 0, metrics))
+            frames.append(progress.bar.format_meter(**progress.bar.format_dict))
+        progress(StatusChanged("finished", steps[-1], "finished"))
+    finally:
+        dcgan.console.time = real
+    return frames, terminal.getvalue()
+
+
+def test_the_bar_fits_an_80_column_terminal_and_keeps_the_losses_and_ds_outputs():
+    """tqdm cut a line wider than the terminal at its edge: at 80 columns the bar was one character and D(x),
+    D(G(z)) and img/s were cut off mid-number. Numbers are left out whole from the least needed, and the bar
+    itself before the losses and D's outputs."""
+    for columns in (80, 100, 120):
+        frames, text = bar_frames(columns)
+        assert all(len(line) <= columns for line in text.replace("\n", "\r").split("\r")), columns
+        assert "loss_D 1.253 loss_G 0.751 D(x) 0.50 D(G(z)) 0.25" in frames[-1], columns
+    wide = bar_frames(120)[0][-1]
+    assert "812 img/s" in wide and "|" in wide
+
+
+def test_the_time_left_is_unknown_during_the_warm_up_and_then_measured_after_it():
+    """Steps 10-40 slow (1 s per 10, as the first steps and the early grids are), then 10 steps per 0.1 s: the
+    time left is '?' until step 50, then measured from there (100 steps/s: 18,650 steps in about 3 minutes), not
+    from an average that still holds the slow start (tqdm's said an hour at first)."""
+    steps = list(range(10, 110, 10))
+    times = [1.0, 2.0, 3.0, 4.0] + [4.0 + 0.1 * k for k in range(1, 7)]  # step 50 at 4.1 s, step 100 at 4.6 s
+    frames, _ = bar_frames(200, steps, times)
+    assert all("<?" in frame for frame in frames[:5]), frames[:5]  # steps 10 to 50
+    assert "<03:06" in frames[-1], frames[-1]  # (18750 - 100) / 100 steps/s = 186.5 s

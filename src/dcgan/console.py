@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import TextIO
 
 from tqdm import tqdm
@@ -12,18 +13,63 @@ from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChange
 from dcgan.vocabulary import D_FAKE, D_REAL, IMAGES_PER_S, LOSS_D, LOSS_G, label
 
 SHOWN = ((LOSS_D, LOSS_G), (D_REAL, D_FAKE))  # the losses, then D's probabilities, on every line
+# The first steps are slow (warm-up, the early sample grids at steps 0, 10, 25, 50): a time left measured over them
+# said 1:07:29 for a run of 10 minutes. It is '?' until this many steps have run, then measured from there.
+WARM_STEPS = 50
+BAR_MIN = 10  # a bar narrower than this says less than the percentage beside it
+WITH_BAR = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+WITHOUT_BAR = "{percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+
+
+class StepBar(tqdm):
+    """tqdm's bar with the run's numbers after it, fitted to the terminal's width: groups of numbers are left out
+    from the last (img/s, then the epoch), and below the losses and D's outputs the bar itself goes, instead of
+    tqdm's cutting the line off mid-number at the edge. Its time left comes from `steady_rate`."""
+
+    def __init__(self, *args, **kwargs):
+        self.groups: list[str] = []  # "loss_D 0.912 loss_G 2.210", "D(x) 0.70 D(G(z)) 0.30", "ep 1", "812 img/s"
+        self.steady_rate: float | None = None  # steps/s after the warm-up; None: the time left shows as '?'
+        super().__init__(*args, bar_format=WITH_BAR, **kwargs)
+
+    @property
+    def format_dict(self):
+        d = super().format_dict
+        d["rate"] = self.steady_rate or 0  # 0, not None: None would be the average since the start
+        d["bar_format"], d["postfix"] = fitted(d, self.groups)
+        return d
+
+
+def fitted(d: dict, groups: list[str]) -> tuple[str, str]:
+    """The bar format and the numbers after it that fit d["ncols"] columns: with the bar when it leaves room for
+    the losses and D's outputs (or when leaving it out shows no more), else without."""
+    def fits(bar: bool) -> int:  # how many groups fit
+        for k in range(len(groups), 0, -1):
+            line = tqdm.format_meter(**{**d, "bar_format": WITHOUT_BAR, "postfix": " ".join(groups[:k]),
+                                        "ncols": None})
+            if len(line) + (BAR_MIN + 1 if bar else 0) <= d["ncols"]:
+                return k
+        return 0
+
+    if not d.get("ncols"):  # width unknown: everything
+        return WITH_BAR, " ".join(groups)
+    with_bar = fits(True)
+    if with_bar >= min(2, len(groups)) or with_bar == fits(False):
+        return WITH_BAR, " ".join(groups[:with_bar])
+    return WITHOUT_BAR, " ".join(groups[:fits(False)])
 
 
 class ConsoleProgress:
     """A progress bar on a terminal; elsewhere (output piped to a file or a log) a line per logged step, since a
     bar's redraws would land in the file as lines of their own, with other lines glued to them."""
 
-    def __init__(self, stream: TextIO = sys.stderr, bar: bool = True):
+    def __init__(self, stream: TextIO = sys.stderr, bar: bool = True, columns: int | None = None):
         self.stream = stream
         self.show_bar = bar and getattr(stream, "isatty", lambda: False)()
-        self.bar: tqdm | None = None
+        self.columns = columns  # the terminal's width; None: measured at every redraw
+        self.bar: StepBar | None = None
         self.steps_per_epoch = 1
         self.total_steps = 0
+        self.steady_from: tuple[float, int] | None = None  # (time, step) where the warm-up ended
 
     def write(self, line: str) -> None:
         if self.bar is not None:
@@ -35,15 +81,24 @@ class ConsoleProgress:
         if isinstance(event, RunStarted):
             self.steps_per_epoch, self.total_steps = event.steps_per_epoch, event.total_steps
             self.write(f"run: {event.run_dir or '(no files: dry run)'}")
+            self.steady_from = None
             if self.show_bar:
-                self.bar = tqdm(total=event.total_steps, initial=event.start_step, file=self.stream,
-                                unit="step", dynamic_ncols=True, smoothing=0.1)
+                self.bar = StepBar(total=event.total_steps, initial=event.start_step, file=self.stream,
+                                   unit="step", ncols=self.columns, dynamic_ncols=self.columns is None)
         elif isinstance(event, StepMetrics):
             m = event.metrics
             if self.bar is not None:
+                now = time.monotonic()
+                if self.steady_from is None and event.step - self.bar.initial >= WARM_STEPS:
+                    self.steady_from = (now, event.step)
+                elif self.steady_from is not None and event.step > self.steady_from[1]:
+                    self.bar.steady_rate = (event.step - self.steady_from[1]) / max(now - self.steady_from[0], 1e-9)
+                self.bar.groups = [shown(m, 3, 2, (LOSS_D, LOSS_G)), shown(m, 3, 2, (D_REAL, D_FAKE)),
+                                   f"ep {event.epoch + 1}"]
+                if IMAGES_PER_S in m:
+                    self.bar.groups.append(f"{m[IMAGES_PER_S]:.0f} img/s")
+                self.bar.groups = [g for g in self.bar.groups if g]
                 self.bar.update(event.step - self.bar.n)
-                self.bar.set_postfix_str(f"ep {event.epoch + 1} {shown(m, 3, 2)} {m.get(IMAGES_PER_S, 0):.0f} img/s",
-                                         refresh=False)
             else:
                 speed = f" {m[IMAGES_PER_S]:.0f} img/s" if IMAGES_PER_S in m else ""
                 self.write(f"step {event.step}/{self.total_steps} ep {event.epoch + 1} {shown(m, 4, 3)}{speed}")
@@ -64,8 +119,8 @@ class ConsoleProgress:
             self.write(message if message.startswith(event.status) else f"{event.status}: {message}")
 
 
-def shown(metrics: dict[str, float], loss_digits: int, d_digits: int) -> str:
+def shown(metrics: dict[str, float], loss_digits: int, d_digits: int, only: tuple[str, ...] | None = None) -> str:
     """"loss_D 0.693 loss_G 0.693 D(x) 0.50 D(G(z)) 0.50": the metrics a logged step shows, by their labels (a single
-    D or G step made while paused has only its own)."""
+    D or G step made while paused has only its own); `only`: those of these names."""
     return " ".join(f"{label(name)} {metrics[name]:.{digits}f}" for names, digits in zip(SHOWN, (loss_digits, d_digits))
-                    for name in names if name in metrics)
+                    for name in names if name in metrics and (only is None or name in only))
