@@ -94,6 +94,18 @@ def test_live_lr_change_reaches_the_optimizer_the_metrics_file_and_the_websocket
     assert marks[-1]["field"] == "lr_d" and marks[-1]["step"] == mark["step"]
 
 
+def test_step_requests_that_stop_waiting_leave_nothing_behind(api, server, paused):
+    """A single step's request waits for its metrics and its grid; one that gave up first (wait_s=0: 504) left its
+    grid's waiter behind, tested against every later event for the rest of the server's life: a loop of such
+    requests grew the list, and every event's cost, without bound."""
+    before = api.get("/api/status").json()["step"]
+    for _ in range(8):
+        assert api.post("/api/training/step", params={"wait_s": 0}, json={"part": "full"}).status_code == 504
+    wait_status(api, lambda s: s["step"] == before + 8)  # each step was still taken
+    api.post("/api/training/checkpoint")  # one event more after the last step's
+    assert server.manager._waiters == []
+
+
 def test_options_that_cannot_change_live_answer_422(api, paused):
     response = api.patch("/api/training/hyperparameters", json={"changes": {"batch_size": 64}})
     assert response.status_code == 422

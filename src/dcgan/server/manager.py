@@ -234,9 +234,12 @@ class RunManager:
         metrics = self._wait_for(lambda e: isinstance(e, StepMetrics) and e.manual is not None and e.step >= target)
         sample = self._wait_for(lambda e: isinstance(e, SampleGrid) and e.step >= target)
         trainer.single_step(part)
-        event = await self._await(metrics, wait_s, "single step")
-        with contextlib.suppress(HTTPException):  # the grid follows the metrics at once; answer without it if not
-            await self._await(sample, 10, "sample")
+        try:
+            event = await self._await(metrics, wait_s, "single step")
+            with contextlib.suppress(HTTPException):  # the grid follows the metrics at once; answer without it if not
+                await self._await(sample, 10, "sample")
+        finally:
+            self._forget(sample)  # also when the step's own wait ended first (504): nobody will take the grid
         run = self.status.run or ""
         has_grid = event.step == self.live.samples.last
         return schemas.StepResult(
@@ -293,7 +296,10 @@ class RunManager:
             raise HTTPException(504, f"no {what} within {wait_s:g} s; it happens at the next step boundary: "
                                      f"watch the WebSocket for it") from None
         finally:
-            self._waiters = [(t, f) for t, f in self._waiters if f is not future]
+            self._forget(future)
+
+    def _forget(self, future: asyncio.Future) -> None:
+        self._waiters = [(t, f) for t, f in self._waiters if f is not future]
 
     # --- State for clients -----------------------------------------------------------------------------------
 
@@ -466,6 +472,8 @@ class RunManager:
         for test, future in list(self._waiters):
             if not future.done() and test(event):
                 future.set_result(event)
+        # A future its request no longer awaits would stay, tested against every later event: only waiting ones stay.
+        self._waiters = [(t, f) for t, f in self._waiters if not f.done()]
 
     def _update(self, event: Event, earlier: Earlier | None) -> None:
         self._publish(self.live.apply(event, earlier))
