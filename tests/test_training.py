@@ -186,6 +186,15 @@ def test_bf16_warns_where_the_cpu_would_emulate_it(fashion, tmp_path):
     assert warned == (not cpu_has_native_bf16())
 
 
+def test_a_single_process_run_states_its_batch_and_learning_rates_plainly(fashion, tmp_path):
+    """One process has no effective batch to multiply out and no learning-rate scaling to name."""
+    events = []
+    Trainer(small(steps=1, lr=1e-3), run_dir=tmp_path / "r", data=fashion, subscribers=[events.append]).run()
+    lines = [e.message for e in events if isinstance(e, Log)]
+    assert "batch 32; learning rates G 0.001, D 0.001" in lines
+    assert not any("process(es)" in line or "scaling" in line for line in lines)
+
+
 def test_checkpoint_now_is_written_after_the_current_step(fashion, tmp_path):
     trainer = None
 

@@ -551,9 +551,12 @@ class Trainer:
         if self.precision == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
             emit(Log("warning", "--precision bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX), so bf16 is "
                                 "emulated and slower than fp32; use --precision fp32"))
-        emit(Log("info", f"effective batch {cfg.batch_size * self.world.size} = {self.world.size} process(es) x "
-                         f"{cfg.batch_size}; learning rates G {cfg.lr_g * self.lr_scale:g}, "
-                         f"D {cfg.lr_d * self.lr_scale:g} (scaling: {cfg.lr_scaling})"))
+        rates = f"learning rates G {cfg.lr_g * self.lr_scale:g}, D {cfg.lr_d * self.lr_scale:g}"
+        if self.world.size == 1:  # nothing to multiply or scale: "1 process(es) x 16 ... (scaling: none)" was noise
+            emit(Log("info", f"batch {cfg.batch_size}; {rates}"))
+        else:
+            emit(Log("info", f"effective batch {cfg.batch_size * self.world.size} = {self.world.size} process(es) x "
+                             f"{cfg.batch_size}; {rates} (scaling: {cfg.lr_scaling})"))
         if self.parent is not None:
             emit(Log("info", f"forked from {self.parent['run']} at step {self.step} with {self.parent['changes']}"))
         elif self.resume_from is not None:
