@@ -9,6 +9,7 @@ import torch
 
 from dcgan.checkpoint import load_checkpoint
 from dcgan.rundir import read_metrics
+from dcgan.server.manager import MAX_QUEUED_STEPS
 
 from .conftest import TINY, Live, start, wait_idle, wait_status
 
@@ -104,6 +105,18 @@ def test_step_requests_that_stop_waiting_leave_nothing_behind(api, server, pause
     wait_status(api, lambda s: s["step"] == before + 8)  # each step was still taken
     api.post("/api/training/checkpoint")  # one event more after the last step's
     assert server.manager._waiters == []
+
+
+def test_single_steps_not_waited_for_are_queued_to_a_bound(api, server, paused):
+    """Each single step is taken with its own grid and metrics row, beyond what the run's sample_every was admitted
+    with: requests that do not wait for theirs (wait_s=0) queue at most MAX_QUEUED_STEPS, and the next is told to
+    retry; each queued one is still taken."""
+    before = api.get("/api/status").json()["step"]
+    codes = [api.post("/api/training/step", params={"wait_s": 0}, json={"part": "d"}).status_code
+             for _ in range(MAX_QUEUED_STEPS + 8)]
+    assert set(codes) == {504, 429} and codes[:MAX_QUEUED_STEPS // 2] == [504] * (MAX_QUEUED_STEPS // 2), codes
+    wait_status(api, lambda s: s["step"] == before + codes.count(504))
+    assert api.post("/api/training/step", json={"part": "g"}).status_code == 200  # the queue is free again
 
 
 def test_options_that_cannot_change_live_answer_422(api, paused):

@@ -39,6 +39,7 @@ from dcgan.training import Trainer
 
 log = logging.getLogger("dcgan.server")
 ENDED = ("stopped", "finished", "failed")
+MAX_QUEUED_STEPS = 16  # single steps asked for and not taken yet (a click each on the page)
 WIND_DOWN_S = 15.0  # how long a start waits for an ended run's worker to close
 
 
@@ -65,6 +66,7 @@ class RunManager:
         # Requests waiting for an event (a checkpoint, a status, a single step's metrics): (test, future).
         self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future]] = []
         self._data: tuple[tuple, ImageData] | None = None  # the last named dataset, reused by the next run
+        self._steps_queued = 0  # single steps asked for and not taken yet
 
     # --- Lifecycle (called by the app's lifespan) ----------------------------------------------------------
 
@@ -230,10 +232,16 @@ class RunManager:
         if self.status.total_steps is not None and self.status.step >= self.status.total_steps:
             raise HTTPException(409, f"the run is at its last step ({self.status.step}); resume it with a larger "
                                      f"total to step further")
+        if self._steps_queued >= MAX_QUEUED_STEPS:
+            # Each is taken in turn, with its grid and metrics row (more than the run's sample_every was admitted
+            # with): a client that does not wait for its steps must not queue them without bound.
+            raise HTTPException(429, f"{self._steps_queued} single steps are queued already; wait for them (each "
+                                     f"answers when it is taken)", headers={"Retry-After": "1"})
         target = self.status.step + 1
         metrics = self._wait_for(lambda e: isinstance(e, StepMetrics) and e.manual is not None and e.step >= target)
         sample = self._wait_for(lambda e: isinstance(e, SampleGrid) and e.step >= target)
         trainer.single_step(part)
+        self._steps_queued += 1
         try:
             event = await self._await(metrics, wait_s, "single step")
             with contextlib.suppress(HTTPException):  # the grid follows the metrics at once; answer without it if not
@@ -389,6 +397,7 @@ class RunManager:
 
     def _reset(self, run: str, nproc: int, images_per_step: int, **fields: Any) -> None:
         self.live.reset(run, nproc, images_per_step, **fields)
+        self._steps_queued = 0
         self.hub.resync_all()
 
     def _ended(self) -> None:
@@ -469,6 +478,10 @@ class RunManager:
 
     def _apply(self, event: Event, earlier: Earlier | None) -> None:
         self._update(event, earlier)
+        if isinstance(event, StepMetrics) and event.manual is not None:
+            self._steps_queued = max(0, self._steps_queued - 1)
+        elif isinstance(event, StatusChanged) and event.status != "paused":
+            self._steps_queued = 0  # the trainer drops the single steps it finds once it is not paused
         for test, future in list(self._waiters):
             if not future.done() and test(event):
                 future.set_result(event)
