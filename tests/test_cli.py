@@ -512,6 +512,19 @@ def test_the_figures_of_two_classes_are_two_files_named_by_class(conditional_run
     assert out == "" and "is a conditional generator (10 classes): give a class" in err
 
 
+def test_interpolate_moves_one_seed_from_class_to_class(conditional_run, tmp_path, capsys):
+    from dcgan.cli import main
+
+    assert main(["interpolate", str(conditional_run), "--from", "3", "--class", "sneaker", "--to-class", "bag",
+                 "--steps", "4", "--format", "png,gif", "--out", "morph"]) == 0
+    assert "4 images of seed 3 from class 7 (Sneaker) to class 8 (Bag)" in capsys.readouterr().out
+    assert (tmp_path / "morph.gif").is_file() and (tmp_path / "morph.png").is_file()
+    for wrong in (["--to", "4"], ["--walk", "3"]):
+        assert main(["interpolate", str(conditional_run), "--from", "3", "--class", "7", "--to-class", "8",
+                     *wrong]) == 2
+        assert "--to-class moves from --class to another class at one seed" in one_line_error(capsys)
+
+
 def test_arithmetic_by_class_on_a_dataset_without_a_classifier_says_to_give_seeds(tmp_path, capsys):
     """The evaluation's advice (--features inception) is no option of arithmetic's."""
     import torch

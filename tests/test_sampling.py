@@ -97,10 +97,25 @@ def test_the_classes_in_turn_have_a_column_each(conditional, tmp_path):
     assert Image.open(tmp_path / "turn.png").size == (10 * 30 + 2, 3 * 30 + 2)
 
 
+def test_a_seed_moves_between_two_classes_through_their_embeddings(conditional):
+    """interpolate_classes: one z, the class embedding on the line from one class's to another's; the ends are
+    that seed's images of the two classes, and the frames between are neither."""
+    g = load_generator(conditional)
+    strip = g.interpolate_classes(3, "sneaker", 9, steps=5)
+    assert strip.tensor.shape == (5, 1, 28, 28) and strip.nrow == 5 and strip.seeds == [3]
+    assert torch.equal(strip.tensor[0], g.sample(1, seed=3, label=7).tensor[0])
+    assert torch.equal(strip.tensor[-1], g.sample(1, seed=3, label=9).tensor[0])
+    assert not torch.equal(strip.tensor[2], strip.tensor[0]) and not torch.equal(strip.tensor[2], strip.tensor[-1])
+    with pytest.raises(ConfigError, match="unknown class 'hat'"):
+        g.interpolate_classes(3, "hat", 9)
+
+
 def test_an_unconditional_generator_refuses_a_class(plain):
     g = load_generator(plain)
     with pytest.raises(ConfigError, match="unconditional"):
         g.sample(4, label=1)
+    with pytest.raises(ConfigError, match="unconditional"):
+        g.interpolate_classes(0, 1, 2)
     with pytest.raises(ConfigError, match="unconditional"):
         g.by_class()
 

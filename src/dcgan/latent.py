@@ -168,6 +168,22 @@ def interpolate(g: LoadedGenerator, from_seed: int, to_seed: int, steps: int = 1
                          closed=False)
 
 
+def interpolate_classes(g: LoadedGenerator, seed: int, from_class: int | str, to_class: int | str,
+                        steps: int = 10) -> Interpolation:
+    """One seed's z drawn as the class embedding moves in a straight line from one class's to another's. A
+    conditional G joins a learned embedding of the label to z (Mirza & Osindero 2014), so the points between two
+    classes' embeddings are inputs too: the strip shows how G passes from one class to the other while z, the
+    style, stays. The ends are exactly the two classes' images of that seed (lerp, not slerp: the embeddings are
+    learned vectors, not draws of N(0, I))."""
+    a, b = g.class_id(from_class), g.class_id(to_class)
+    check_steps(steps)
+    z = g.seed_latents([seed]).repeat(steps, 1)  # (steps, latent_dim): the same z all along
+    embeddings = g.class_embeddings()
+    e = lerp(embeddings[a], embeddings[b], torch.linspace(0, 1, steps))  # (steps, EMBED_DIM)
+    e[0], e[-1] = embeddings[a], embeddings[b]
+    return Interpolation(g.generate_embedded(z, e), z, nrow=steps, seeds=[seed], mode="lerp", closed=False)
+
+
 def walk(g: LoadedGenerator, points: int | Sequence[int] = 8, start: int = 0, steps: int = 10,
          mode: str = "slerp", label: int | None = None) -> Interpolation:
     """A closed loop through seeds start, start+1, ..., start+points-1 (or through a list of seeds)."""

@@ -70,18 +70,23 @@ class Generator(nn.Module):
         self.main = nn.Sequential(*layers)
         init_weights(self)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.main(self.input_map(z, labels))
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                embedding: torch.Tensor | None = None) -> torch.Tensor:
+        return self.main(self.input_map(z, labels, embedding))
 
-    def input_map(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """What `main` starts from: z (and a conditional G's class embedding) as a 1x1 map (B, Z, 1, 1)."""
+    def input_map(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                  embedding: torch.Tensor | None = None) -> torch.Tensor:
+        """What `main` starts from: z (and a conditional G's class embedding) as a 1x1 map (B, Z, 1, 1).
+        `embedding` (B, EMBED_DIM) instead of labels joins any point of the embedding space, e.g. one between
+        two classes'."""
         if z.shape[1:] not in ((self.latent_dim,), (self.latent_dim, 1, 1)):
             raise ValueError(f"z must be noise of shape (batch, {self.latent_dim}) for this generator (its "
                              f"latent_dim), got {tuple(z.shape)}")
         if self.embed is not None:
-            if labels is None:
+            if labels is None and embedding is None:
                 raise ValueError("this generator is conditional: pass class labels")
-            z = torch.cat([z, self.embed(labels)], dim=1)  # (B, latent_dim + EMBED_DIM)
+            e = self.embed(labels) if embedding is None else embedding.to(z.dtype)
+            z = torch.cat([z, e], dim=1)  # (B, latent_dim + EMBED_DIM)
         return z.view(z.shape[0], -1, 1, 1)
 
 

@@ -127,6 +127,22 @@ class LoadedGenerator:
             out.append(to_uint8(self.model(z[i:i + 256].to(self.device), y_part)))
         return torch.cat(out)
 
+    @torch.no_grad()
+    def generate_embedded(self, z: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """A conditional G's images (N, C, H, W) uint8 for points of its class-embedding space (N, EMBED_DIM)
+        instead of labels: row k of `class_embeddings()` is class k's point."""
+        out = []
+        for i in range(0, z.shape[0], 256):
+            out.append(to_uint8(self.model(z[i:i + 256].to(self.device),
+                                            embedding=embedding[i:i + 256].to(self.device))))
+        return torch.cat(out)
+
+    def class_embeddings(self) -> torch.Tensor:
+        """(num_classes, EMBED_DIM): the learned embedding of each class that a conditional G joins to z."""
+        if not self.num_classes:
+            self.class_id(0)  # the unconditional generator's error
+        return self.model.embed.weight.detach().float().cpu()
+
     def sample(self, count: int = 64, seed: int | None = None, label: int | str | None = None) -> Images:
         """`count` images from z drawn with `seed`. A conditional G draws class `label` (a number or a name such
         as "sneaker"), or without one the classes in turn (0, 1, ..., K-1, 0, ...), one column per class, so that
@@ -163,6 +179,13 @@ class LoadedGenerator:
         from dcgan.latent import interpolate  # dcgan.latent builds on this module
 
         return interpolate(self, from_seed, to_seed, steps=steps, mode=mode, label=label)
+
+    def interpolate_classes(self, seed: int, from_class: int | str, to_class: int | str, steps: int = 10):
+        """A conditional G's images for seed `seed`'s z while the class embedding moves from one class's to
+        another's: an Interpolation, shown as a strip in Jupyter, saved as .png, .gif or .mp4."""
+        from dcgan.latent import interpolate_classes
+
+        return interpolate_classes(self, seed, from_class, to_class, steps=steps)
 
     def walk(self, points: int | list[int] = 8, start: int = 0, steps: int = 10, mode: str = "slerp",
              label: int | None = None):

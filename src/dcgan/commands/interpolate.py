@@ -16,7 +16,7 @@ def register(p) -> None:
                      "2015, section 6.1), or with --walk along a closed loop through K seeds. Writes a strip "
                      "PNG (one row per path), a looping GIF and, when ffmpeg is on PATH, an MP4, by default "
                      "into the run's latent/ folder. Seed S names the image `dcgan generate -n 1 --seed S` "
-                     "draws.")
+                     "draws. For a conditional run, --to-class moves between two classes at one seed.")
     p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--from", dest="from_seed", type=int, metavar="SEED",
                    help="seed of the first image, from 0 to 2**63 - 1 (with --walk: of the first point; default 0)")
@@ -29,8 +29,12 @@ def register(p) -> None:
                    "--from+K-1 and back to the first")
     p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number or "
                    "a name (sneaker, seven)")
+    p.add_argument("--to-class", metavar="K", help="a conditional run: keep seed --from's noise and move the class "
+                   "from --class to this one instead (the images between are G's input between the two classes' "
+                   "embeddings, on a straight line: --mode does not apply)")
     p.add_argument("--out", metavar="PREFIX", help="output path without suffix (default: RUN/latent/"
-                   "interpolation-FROM-TO-MODE or RUN/latent/walk-FROM-K-MODE, and -classK-NAME with --class)")
+                   "interpolation-FROM-TO-MODE or RUN/latent/walk-FROM-K-MODE, and -classK-NAME with --class; "
+                   "interpolation-seedFROM-classK-NAME-to-classK-NAME with --to-class)")
     p.add_argument("--fps", type=float, default=10, help="frames per second of the GIF and MP4 (default: 10)")
     p.add_argument("--format", default="png,gif,mp4", metavar="LIST", help="files to write, a comma list of png "
                    "(the strip), gif and mp4; mp4 is skipped with a note when ffmpeg is missing (default: "
@@ -60,7 +64,12 @@ def run(args: argparse.Namespace) -> int:
     check_seed(args.to_seed, "--to")
     if not 0.1 <= args.fps <= 100:  # a GIF frame lasts at most 655 s (16-bit centiseconds)
         raise ConfigError(f"--fps must be from 0.1 to 100, got {args.fps}")
-    if args.walk is not None:
+    if args.to_class is not None:
+        if args.class_id is None or args.from_seed is None or args.to_seed is not None or args.walk is not None:
+            raise ConfigError("--to-class moves from --class to another class at one seed: give --from SEED, "
+                              "--class K and --to-class K, without --to or --walk")
+        name = f"interpolation-seed{args.from_seed}"
+    elif args.walk is not None:
         if args.to_seed is not None:
             raise ConfigError("--walk K loops through seeds --from ... --from+K-1: drop --to")
         if args.walk < 2:
@@ -78,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
     label = resolve_class(g, args.class_id)
-    name += class_tag(g, label)
+    to_label = resolve_class(g, args.to_class)
+    name += class_tag(g, label) + (f"-to{class_tag(g, to_label)}" if to_label is not None else "")
     prefix = Path(args.out) if args.out else output_dir(g.source) / name
     if prefix.suffix.lower() in MEDIA_SUFFIXES:
         prefix = prefix.with_suffix("")
@@ -87,15 +97,23 @@ def run(args: argparse.Namespace) -> int:
     for suffix in suffixes:
         if Path(f"{prefix}{suffix}").is_dir():
             raise ConfigError(f"{prefix}{suffix} is a folder: choose another --out (a path without suffix)")
-    if args.walk is not None:
+    if to_label is not None:
+        result = g.interpolate_classes(args.from_seed, label, to_label, steps=args.steps)
+    elif args.walk is not None:
         result = g.walk(args.walk, start=start, steps=args.steps, mode=args.mode, label=label)
     else:
         result = g.interpolate(args.from_seed, args.to_seed, steps=args.steps, mode=args.mode,
                                label=label)
     animated = [s for s in suffixes if s != ".png"]
     frames = f"; animation: {len(result.animation(scale=1))} frames at {args.fps:g} fps" if animated else ""
-    print(f"{len(result)} images along {args.mode} paths through seeds {', '.join(map(str, result.seeds))} from "
-          f"{g.source} (step {g.step}){frames}")
+    if to_label is not None:
+        from dcgan.commands.generate import class_label
+
+        print(f"{len(result)} images of seed {args.from_seed} from class {class_label(g, label)} to class "
+              f"{class_label(g, to_label)} from {g.source} (step {g.step}){frames}")
+    else:
+        print(f"{len(result)} images along {args.mode} paths through seeds {', '.join(map(str, result.seeds))} "
+              f"from {g.source} (step {g.step}){frames}")
     for suffix in suffixes:
         print(f"  wrote {result.save(f'{prefix}{suffix}', fps=args.fps)}")
     if missing_ffmpeg:
