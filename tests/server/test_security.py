@@ -186,6 +186,20 @@ def test_every_seed_of_a_list_is_bounded_and_named(api, done, method, path, requ
     assert response.json()["errors"][0]["loc"][0] == ("body" if method == "POST" else "query")
 
 
+@pytest.mark.parametrize("path, body, loc", [
+    ("/api/config/resolve", {"config": {"steps": -5}}, ["body", "config", "steps"]),
+    ("/api/training/fork", {"run": "links", "changes": {"lr": -1}}, ["body", "changes", "lr"]),
+    ("/api/training/resume", {"run": "links", "device": "meta"}, ["body", "device"]),
+    ("/start_training", {"steps": -5}, ["body", "steps"]),
+])
+def test_a_refused_option_is_located_where_the_request_holds_it(api, done, path, body, loc):
+    """A refusal's loc points into the request as sent: a fork's options are its changes, a resume's and seed 000's
+    are at the top of the body (all were said to be in a 'config' the request does not have)."""
+    response = api.post(path, json=body)
+    refusal(response, 422, loc[-1])
+    assert response.json()["errors"][0]["loc"] == loc
+
+
 def test_a_slow_gif_is_drawn(api, done):
     response = api.get(f"/api/runs/{done}/interpolate.gif", params={"fps": 0.1, "steps": 2})
     assert response.status_code == 200 and response.content[:3] == b"GIF"

@@ -110,9 +110,8 @@ def add_error_handlers(app: FastAPI, settings: Settings, scrub: Callable[[str], 
         message = scrub(str(exc))
         if isinstance(exc, (ConfigError, DataError)):
             field = exc.field if isinstance(exc, ConfigError) else "dataset"
-            # A value of the query (a drawing's label, block, class) or, else, of the body's config.
-            loc = (["query", field] if field in request.query_params else
-                   ["body", "config", field] if field else ["body", "config"])
+            # A value of the query (a drawing's label, block, class) or, else, of the body's options.
+            loc = ["query", field] if field in request.query_params else body_loc(request.url.path, field)
             return error_response(422, message, [schemas.FieldError(field=field, loc=loc, reason=message)])
         status = 409 if isinstance(exc, CheckpointError) else 400
         return error_response(status, message)
@@ -136,6 +135,20 @@ def add_error_handlers(app: FastAPI, settings: Settings, scrub: Callable[[str], 
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return error_response(500, scrub(f"internal error ({type(exc).__name__}: {exc}); the server's log has "
                                          f"details"))
+
+
+# Where a request's body holds the options a ConfigError names: under "config" (a start, a preview), under "changes"
+# (a fork, a live change), or at its top (seed 000's start; a resume's own fields).
+OPTIONS_IN = {"/api/training/fork": "changes", "/api/training/hyperparameters": "changes", "/start_training": "",
+              "/api/training/resume": ""}
+
+
+def body_loc(path: str, field: str | None) -> list[str]:
+    """The place in the body of `path`'s request of the option `field` a ConfigError names."""
+    key = OPTIONS_IN.get(path, "config")
+    if path == "/api/training/resume" and field not in schemas.ResumeRequest.model_fields:
+        field = None  # a value of the run's own config (its resolved options), not of the request
+    return ["body", *([key] if key else []), *([field] if field else [])]
 
 
 def unreadable(cause: BaseException | None) -> str:
