@@ -108,6 +108,8 @@ def test_a_seed_moves_between_two_classes_through_their_embeddings(conditional):
     assert not torch.equal(strip.tensor[2], strip.tensor[0]) and not torch.equal(strip.tensor[2], strip.tensor[-1])
     with pytest.raises(ConfigError, match="unknown class 'hat'"):
         g.interpolate_classes(3, "hat", 9)
+    with pytest.raises(ConfigError, match=r"both ends are class 0 \(T-shirt/top\): give two different"):
+        g.interpolate_classes(3, "t-shirt", "top")
 
 
 def test_an_unconditional_generator_refuses_a_class(plain):

@@ -176,6 +176,9 @@ def interpolate_classes(g: LoadedGenerator, seed: int, from_class: int | str, to
     style, stays. The ends are exactly the two classes' images of that seed (lerp, not slerp: the embeddings are
     learned vectors, not draws of N(0, I))."""
     a, b = g.class_id(from_class), g.class_id(to_class)
+    if a == b:
+        raise ConfigError(f"both ends are class {a} ({class_word(g.classes[a])}): give two different classes to "
+                          f"move between", field="to_class")
     check_steps(steps)
     z = g.seed_latents([seed]).repeat(steps, 1)  # (steps, latent_dim): the same z all along
     embeddings = g.class_embeddings()
