@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from dcgan.commands import add_checkpoint_option
-from dcgan.commands.generate import resolve_class
+from dcgan.commands.generate import class_label, resolve_class
 from dcgan.commands.mix import check_seed, parse_seeds
 
 
@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     name = re.sub(r"[^\w.]+", "-", class_word(d.class_name)).strip("-") or str(d.class_id)
     path = result.save(Path(args.out) if args.out else output_dir(g.source) /
                        f"attribute-{name}-{args.seeds.replace(',', '.')}{class_tag(g, label)}.png")
-    print(f"direction toward class {d.class_id} ({d.class_name}) from {g.source} (step {g.step}), fitted on "
+    drawn = f", G drawing class {class_label(g, label)}" if label is not None else ""
+    print(f"direction toward class {d.class_id} ({d.class_name}) from {g.source} (step {g.step}){drawn}, fitted on "
           f"{d.samples} samples: held-out R^2 {d.r2:.2f}, log-odds +{d.slope:.2f} per standard deviation")
     for seed, p in zip(result.seeds, result.probabilities.tolist()):
         print(f"  seed {seed}: p({d.class_name}) " + " ".join(f"{v:.2f}" for v in p))
