@@ -106,3 +106,10 @@ def test_the_time_left_is_unknown_during_the_warm_up_and_then_measured_after_it(
     frames, _ = bar_frames(200, steps, times)
     assert all("<?" in frame for frame in frames[:5]), frames[:5]  # steps 10 to 50
     assert "<03:06" in frames[-1], frames[-1]  # (18750 - 100) / 100 steps/s = 186.5 s
+
+
+def test_the_progress_bar_is_part_of_the_public_api():
+    """The README's Python API trains with `subscribers=[ConsoleProgress()]`, imported from dcgan."""
+    import dcgan
+
+    assert dcgan.ConsoleProgress is ConsoleProgress and "ConsoleProgress" in dcgan.__all__

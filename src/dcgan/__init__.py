@@ -27,6 +27,7 @@ _EXPORTS = {
     "Direction": "dcgan.attributes", "AttributeSlide": "dcgan.attributes", "fit_direction": "dcgan.attributes",
     "attribute_slide": "dcgan.attributes",
     "Curves": "dcgan.curves", "load_curves": "dcgan.curves",
+    "ConsoleProgress": "dcgan.console",
 }
 __all__ = ["__version__", *_EXPORTS]
 
