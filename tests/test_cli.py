@@ -512,6 +512,14 @@ def test_the_figures_of_two_classes_are_two_files_named_by_class(conditional_run
     assert out == "" and "is a conditional generator (10 classes): give a class" in err
 
 
+def test_attribute_says_which_class_a_conditional_g_draws(conditional_run, tmp_path, capsys):
+    from dcgan.cli import main
+
+    assert main(["attribute", str(conditional_run), "--toward", "bag", "--steps", "2", "--samples", "100",
+                 "--class", "sneaker", "--out", "slide.png"]) == 0
+    assert ", G drawing class 7 (Sneaker), fitted on 100 samples" in capsys.readouterr().out
+
+
 def test_interpolate_moves_one_seed_from_class_to_class(conditional_run, tmp_path, capsys):
     from dcgan.cli import main
 
