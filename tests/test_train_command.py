@@ -197,3 +197,18 @@ def test_a_full_disk_stops_the_run_in_one_line_and_keeps_its_checkpoint(tmp_path
     status = json.loads((tmp_path / "r" / "status.json").read_text())
     assert status["status"] == "failed" and status["message"].endswith("a resume continues from step 4, its last "
                                                                        "checkpoint")
+
+
+def test_a_finished_run_says_where_its_grids_are_and_how_to_make_more(capsys):
+    """The last lines of a run point at what to look at and the next command: its grids and `dcgan generate`."""
+    main(["train", "--steps", "2", "--seed", "0", "--run-dir", "runs/b", *TINY])
+    out, err = capsys.readouterr()
+    assert out == "run folder: runs/b\n"  # stdout: the folder alone, for scripts
+    assert err.splitlines()[-1] == ("its fixed-noise grids: runs/b/progress.gif and runs/b/samples; more samples: "
+                                    "dcgan generate runs/b --grid samples.png")
+
+
+def test_a_run_ended_before_its_last_step_says_how_to_continue_it(capsys):
+    """A --minutes budget (as Ctrl-C does) ends a run early: the last line is the command that continues it."""
+    main(["train", "--steps", "100000", "--minutes", "0.001", "--seed", "0", "--run-dir", "runs/c", *TINY])
+    assert capsys.readouterr().err.splitlines()[-1] == "continue it: dcgan train --resume runs/c"

@@ -257,11 +257,26 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
         raise DiskError(disk_error(e) + then) from None
     if world.is_main:
         print(f"run folder: {trainer.run_dir}")
+        if status != "failed":  # a failure's own message says what to do
+            print(next_steps(trainer), file=sys.stderr)
     if status == "stopped" and interrupt.signum is not None and not world.distributed:
         # 130 after Ctrl-C, 143 after SIGTERM, as the shell reports an interrupted command, so a script can tell
         # the run did not end; torchrun's processes end with 0 (torchrun takes any other code for a failure).
         return 128 + interrupt.signum
     return 0 if status in ("finished", "stopped") else 1
+
+
+def next_steps(trainer) -> str:
+    """What to do after a run: where its pictures are and the command that makes more, or the one that continues
+    it when it stopped before its last step (Ctrl-C, --minutes)."""
+    from dcgan.rundir import PROGRESS_FILE, SAMPLES
+
+    run = shlex.quote(str(trainer.run_dir))
+    if trainer.step < trainer.total_steps:
+        return f"continue it: dcgan train --resume {run}"
+    grids = [trainer.run_dir / name for name in (PROGRESS_FILE, SAMPLES) if (trainer.run_dir / name).exists()]
+    shown = f"its fixed-noise grids: {' and '.join(map(str, grids))}; " if grids else ""
+    return f"{shown}more samples: dcgan generate {run} --grid samples.png"
 
 
 def dry_run(trainer, args: argparse.Namespace, is_main: bool, chosen: TrainConfig | None) -> int:
