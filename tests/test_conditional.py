@@ -8,6 +8,7 @@ import torch
 from dcgan import Trainer, TrainConfig
 from dcgan.data import ImageData
 from dcgan.errors import ConfigError
+from dcgan.events import Log
 from dcgan.metrics.classifier import PACKAGE_WEIGHTS, load_classifier, to_input
 from dcgan.sampling import LoadedGenerator
 
@@ -43,3 +44,15 @@ def test_a_class_count_the_data_does_not_have_says_to_leave_it_out(fashion):
     with pytest.raises(ConfigError, match="num_classes 5 does not match the data: .* has 10 classes; leave "
                                           "num_classes out"):
         trainer.setup()
+
+
+def test_a_conditional_run_says_its_classes_as_it_starts(fashion):
+    """The start of a conditional run names the labels --class will take."""
+    data = ImageData(fashion.images[:64], fashion.labels[:64], fashion.class_names, fashion.source)
+    logs = []
+    trainer = Trainer(TrainConfig(steps=1, batch_size=16, g_width=8, d_width=8, conditional=True,
+                                  tensorboard=False), data=data, write_files=False,
+                      subscribers=[lambda e: logs.append(e.message) if isinstance(e, Log) else None])
+    assert trainer.run() == "finished"
+    assert ("conditional: 10 classes (D takes labels by projection): 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, "
+            "4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot") in logs
