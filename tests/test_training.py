@@ -195,6 +195,32 @@ def test_a_single_process_run_states_its_batch_and_learning_rates_plainly(fashio
     assert not any("process(es)" in line or "scaling" in line for line in lines)
 
 
+def test_a_diverged_run_names_a_command_that_forks_it_with_a_lower_learning_rate(fashion, tmp_path, capsys):
+    """After a NaN the error named the last good checkpoint and said "resume from it with a lower --lr", which a
+    resume refuses (a run's options are fixed): it gives the fork command instead, and that command is accepted."""
+    import shlex
+
+    from dcgan.cli import main
+
+    events = []
+    trainer = Trainer(small(steps=20, checkpoint_every=5, lr=2e-3), run_dir=tmp_path / "run", data=fashion,
+                      subscribers=[events.append])
+
+    def poison(event):
+        if isinstance(event, StepMetrics) and event.step == 7:
+            with torch.no_grad():
+                next(trainer.D.parameters()).fill_(float("nan"))
+
+    trainer.subscribe(poison)
+    assert trainer.run() == "failed"
+    message = events[-1].message
+    assert "resume" not in message
+    command = message.split(": dcgan train ")[1].split(";")[0]
+    assert command.endswith("--checkpoint step-0000005.pt --lr 0.001")
+    assert main(["train", *shlex.split(command), "--dry-run", "--no-progress"]) == 0
+    assert "lr = 0.001" in capsys.readouterr().out
+
+
 def test_checkpoint_now_is_written_after_the_current_step(fashion, tmp_path):
     trainer = None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -523,9 +524,12 @@ class Trainer:
         if self._checkpoint_step is not None and self.run_dir is not None:
             from dcgan.checkpoint import checkpoint_name
 
-            kept = (f"the last good checkpoint is step {self._checkpoint_step} "
-                    f"({self.run_dir / CHECKPOINTS / checkpoint_name(self._checkpoint_step)}); resume from it "
-                    f"with a lower --lr, or try --r1 1 or --spectral-norm")
+            # A resume keeps the run's options (it refuses --lr): a fork from the checkpoint changes them.
+            name = checkpoint_name(self._checkpoint_step)
+            kept = (f"the last good checkpoint is step {self._checkpoint_step} ({self.run_dir / CHECKPOINTS / name}); "
+                    f"fork a run from it with a lower learning rate or with --r1 1: dcgan train --fork "
+                    f"{shlex.quote(str(self.run_dir))} --checkpoint {name} --lr {self.config.lr / 2:g}; or train "
+                    f"anew with --spectral-norm")
         else:
             kept = "no checkpoint was written before it; try a lower --lr, --r1 1 or --spectral-norm"
         message = f"health: training diverged: {e}; stopped, {kept}"
