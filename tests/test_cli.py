@@ -109,6 +109,17 @@ def test_help_and_a_mistyped_command_answer_without_importing_torch(tmp_path):
         assert helped.returncode == 0 and f"usage: dcgan {name}" in helped.stdout, (name, helped.stderr)
 
 
+@pytest.mark.parametrize("argv,near", [(["trian"], "'train'"), (["fetch", "minst"], "'mnist'"),
+                                       (["train", "--preset", "papr"], "'paper'")])
+def test_a_mistyped_command_or_choice_names_the_nearest_one(capsys, argv, near):
+    from dcgan.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and f"; did you mean {near}? (see `dcgan" in err, err
+
+
 def test_ctrl_c_before_training_starts_is_one_line(monkeypatch, capsys):
     """Ctrl-C while the command still imports and parses (seconds on a slow machine) ends with exit code 130 and
     one line, as it does during a command, not with an import's traceback."""

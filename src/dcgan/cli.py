@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import difflib
 import importlib
+import re
 import signal
 import sys
 import threading
@@ -45,7 +46,18 @@ class Parser(argparse.ArgumentParser):
     """argparse whose errors are one line that says what to do, with exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{nearest_choice(message)} (see `{self.prog} --help`)\n")
+
+
+def nearest_choice(message: str) -> str:
+    """"; did you mean 'train'?" for argparse's "invalid choice: 'trian' (choose from 'train', ...)" (a command or an
+    option's value) when one choice is near the word typed; else ""."""
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if found is None:
+        return ""
+    choices = [c.strip().strip("'") for c in found.group(2).split(",")]
+    near = difflib.get_close_matches(found.group(1), choices, n=1)
+    return f"; did you mean '{near[0]}'?" if near else ""
 
 
 def build_parser(argv: Sequence[str] | None = None) -> Parser:
