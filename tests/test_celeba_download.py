@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from blocked_imports import env_without
+from dcgan.datasets import data_home
 
 
 def test_celeba_without_gdown_names_the_extra_in_one_line_and_touches_nothing(tmp_path):
@@ -12,5 +13,6 @@ def test_celeba_without_gdown_names_the_extra_in_one_line_and_touches_nothing(tm
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("dcgan train: error: CelebA is not in data/celeba") and "pip install 'dcgan[celeba]'" in line
+    assert line.startswith("dcgan train: error: CelebA is not in data/celeba or ") and "pip install 'dcgan[celeba]'" in line
+    assert f"{data_home() / 'celeba'}, and downloading" in line  # the data home is searched too, and named
     assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()

@@ -252,9 +252,10 @@ def _load_celeba(kind: DatasetKind, data_dir: Path, split: str, download: bool, 
         try:
             import gdown  # noqa: F401  torchvision fetches CelebA from Google Drive with it
         except ImportError:
-            raise DataError(f"CelebA is not in {data_dir / _LocalCelebA.base_folder}, and downloading it needs the "
-                            f"gdown package: pip install 'dcgan[celeba]' (or put CelebA's files there by hand: "
-                            f"img_align_celeba/ and the list_*.txt files)") from None
+            looked = " or ".join(str(r) for r in search_roots(kind.name, data_dir))  # the data home too
+            raise DataError(f"CelebA is not in {looked}, and downloading it needs the gdown package: pip install "
+                            f"'dcgan[celeba]' (or put CelebA's files in one of them by hand: img_align_celeba/ and "
+                            f"the list_*.txt files)") from None
     root = found.parent if found is not None else data_dir
     try:
         # All 202,599 faces train a GAN; the official partition matters for classifiers, not here.
