@@ -512,6 +512,11 @@ def test_the_figures_of_two_classes_are_two_files_named_by_class(conditional_run
         assert main(["arithmetic", run, "--a", "1", "--b", "2", "--c", "3", "--variations", "0", "--class", cls]) == 0
         assert main(["mix", run, "--rows", "1", "--cols", "2", "--block", "0", "--class", cls]) == 0
         assert main(["attribute", run, "--toward", "bag", "--steps", "2", "--samples", "100", "--class", cls]) == 0
+        if cls == "8":  # and each says the class it drew
+            out = capsys.readouterr().out
+            assert "3 images of class 8 (Bag) along slerp paths through seeds 1, 2" in out
+            assert "with 0 variations, all drawn as class 8 (Bag)" in out
+            assert "columns = seeds 2 (B), all of class 8 (Bag)" in out
     assert sorted(p.name for p in (conditional_run / "latent").iterdir()) == [
         "arithmetic-1-2-3-class7-Sneaker.png", "arithmetic-1-2-3-class8-Bag.png",
         "attribute-Bag-0-class7-Sneaker.png", "attribute-Bag-0-class8-Bag.png",

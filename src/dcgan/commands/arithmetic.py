@@ -71,7 +71,7 @@ def register(p) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcgan.checkpoint import atomic_write_bytes
-    from dcgan.commands.generate import check_output_file, resolve_class
+    from dcgan.commands.generate import check_output_file, class_label, resolve_class
     from dcgan.commands.mix import check_seed
     from dcgan.device import resolve_device
     from dcgan.latent import class_tag, output_dir, predicted_class_seeds
@@ -100,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     for letter, text, seeds in zip("ABC", (args.a, args.b, args.c), groups):
         picked = "" if isinstance(parse_group(text, ""), list) else f" ({text}, predicted)"
         print(f"  {letter}: seeds {','.join(map(str, seeds))}{picked}")
-    print(f"mean(A) - mean(B) + mean(C) from {g.source} (step {g.step}), with {args.variations} variations")
+    of_class = f", all drawn as class {class_label(g, label)}" if label is not None else ""
+    print(f"mean(A) - mean(B) + mean(C) from {g.source} (step {g.step}), with {args.variations} variations"
+          f"{of_class}")
     print(f"  wrote {path}")
     return 0

@@ -45,7 +45,7 @@ def register(p) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgan.commands.generate import resolve_class
+    from dcgan.commands.generate import class_label, resolve_class
     from dcgan.commands.mix import check_seed
     from dcgan.device import resolve_device
     from dcgan.latent import MAX_FRAMES, check_mode, check_steps, class_tag, output_dir
@@ -107,13 +107,12 @@ def run(args: argparse.Namespace) -> int:
     animated = [s for s in suffixes if s != ".png"]
     frames = f"; animation: {len(result.animation(scale=1))} frames at {args.fps:g} fps" if animated else ""
     if to_label is not None:
-        from dcgan.commands.generate import class_label
-
         print(f"{len(result)} images of seed {args.from_seed} from class {class_label(g, label)} to class "
               f"{class_label(g, to_label)} from {g.source} (step {g.step}){frames}")
     else:
-        print(f"{len(result)} images along {args.mode} paths through seeds {', '.join(map(str, result.seeds))} "
-              f"from {g.source} (step {g.step}){frames}")
+        of_class = f" of class {class_label(g, label)}" if label is not None else ""
+        print(f"{len(result)} images{of_class} along {args.mode} paths through seeds "
+              f"{', '.join(map(str, result.seeds))} from {g.source} (step {g.step}){frames}")
     for suffix in suffixes:
         print(f"  wrote {result.save(f'{prefix}{suffix}', fps=args.fps)}")
     if missing_ffmpeg:

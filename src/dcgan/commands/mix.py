@@ -67,7 +67,7 @@ def register(p) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgan.commands.generate import resolve_class
+    from dcgan.commands.generate import class_label, resolve_class
     from dcgan.device import resolve_device
     from dcgan.latent import class_tag, output_dir
     from dcgan.mixing import block_shapes, check_block
@@ -94,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
     if prefix.suffix.lower() == ".png":
         prefix = prefix.with_suffix("")
     grids = [g.mix(rows, cols, block, label=label) for block in blocks]  # a missing class fails before any line
+    of_class = f", all of class {class_label(g, label)}" if label is not None else ""
     print(f"style mixing from {g.source} (step {g.step}): rows = seeds {','.join(map(str, rows))} (A), columns = "
-          f"seeds {','.join(map(str, cols))} (B)")
+          f"seeds {','.join(map(str, cols))} (B){of_class}")
     for block, grid in zip(blocks, grids):
         c, h, w = shapes[block]
         what = "the output, before Tanh" if block == len(shapes) - 1 else f"{c} maps of {h}x{w}"
