@@ -62,7 +62,7 @@ class Clock:
         return self.now
 
 
-def bar_frames(columns: int, steps=range(10, 210, 10), times=None, total: int = 18750):
+def bar_frames(columns: int, steps=range(10, 210, 10), times=None, total: int = 18750, config=None):
     """The bar's line after each logged step (`times`: the clock then) on a terminal `columns` wide, and all the
     terminal received."""
     import dcgan.console
@@ -72,7 +72,7 @@ def bar_frames(columns: int, steps=range(10, 210, 10), times=None, total: int = 
     try:
         terminal = Terminal()
         progress = ConsoleProgress(stream=terminal, columns=columns)
-        progress(RunStarted("runs/x", {}, "cpu", 0, total, 3750, False))
+        progress(RunStarted("runs/x", config or {}, "cpu", 0, total, 3750, False))
         metrics = {"loss/D": 1.2534, "loss/G": 0.7512, "D/real": 0.5, "D/fake": 0.25, "speed/images_per_s": 812.0}
         frames = []
         for i, step in enumerate(steps):
@@ -106,6 +106,16 @@ def test_the_time_left_is_unknown_during_the_warm_up_and_then_measured_after_it(
     frames, _ = bar_frames(200, steps, times)
     assert all("<?" in frame for frame in frames[:5]), frames[:5]  # steps 10 to 50
     assert "<03:06" in frames[-1], frames[-1]  # (18750 - 100) / 100 steps/s = 186.5 s
+
+
+def test_the_time_left_is_the_budgets_when_minutes_end_the_run_first():
+    """cpu-fast trains 100 epochs in at most 5 minutes: the bar said hours were left; it gives the budget's time."""
+    steps = list(range(10, 110, 10))
+    times = [1.0, 2.0, 3.0, 4.0] + [4.0 + 0.1 * k for k in range(1, 7)]
+    frames, _ = bar_frames(200, steps, times, total=375_000, config={"minutes": 5})
+    assert "<04:55 (time budget)" in frames[-1], frames[-1]  # 300 s from the start, 4.6 s spent
+    frames, _ = bar_frames(200, steps, times, config={"minutes": 5})  # 18,750 steps end first: 186 s
+    assert "<03:06," in frames[-1], frames[-1]
 
 
 def test_the_progress_bar_is_part_of_the_public_api():

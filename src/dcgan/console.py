@@ -17,45 +17,59 @@ SHOWN = ((LOSS_D, LOSS_G), (D_REAL, D_FAKE))  # the losses, then D's probabiliti
 # said 1:07:29 for a run of 10 minutes. It is '?' until this many steps have run, then measured from there.
 WARM_STEPS = 50
 BAR_MIN = 10  # a bar narrower than this says less than the percentage beside it
-WITH_BAR = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
-WITHOUT_BAR = "{percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+
+
+def layout(bar: bool, left: str) -> str:
+    """tqdm's bar_format: percentage, the bar or not, steps done of all, time spent < `left`, the numbers."""
+    return (("{percentage:3.0f}%|{bar}|" if bar else "{percentage:3.0f}%") + " {n_fmt}/{total_fmt} [{elapsed}<"
+            + left + "{postfix}]")
 
 
 class StepBar(tqdm):
     """tqdm's bar with the run's numbers after it, fitted to the terminal's width: groups of numbers are left out
     from the last (img/s, then the epoch), and below the losses and D's outputs the bar itself goes, instead of
-    tqdm's cutting the line off mid-number at the edge. Its time left comes from `steady_rate`."""
+    tqdm's cutting the line off mid-number at the edge. Its time left comes from `steady_rate` and, when a time
+    budget (--minutes) ends the run first, from the budget."""
 
     def __init__(self, *args, **kwargs):
         self.groups: list[str] = []  # "loss_D 0.912 loss_G 2.210", "D(x) 0.70 D(G(z)) 0.30", "ep 1", "812 img/s"
         self.steady_rate: float | None = None  # steps/s after the warm-up; None: the time left shows as '?'
-        super().__init__(*args, bar_format=WITH_BAR, **kwargs)
+        self.budget_end: float | None = None  # time.monotonic() at which --minutes ends the run
+        super().__init__(*args, bar_format=layout(True, "?"), **kwargs)
+
+    def time_left(self) -> str:
+        if not self.steady_rate:
+            return "?"
+        steps = (self.total - self.n) / self.steady_rate
+        budget = None if self.budget_end is None else max(0.0, self.budget_end - time.monotonic())
+        if budget is not None and budget < steps:  # cpu-fast: 100 epochs, 5 minutes
+            return f"{tqdm.format_interval(budget)} (time budget)"
+        return tqdm.format_interval(steps)
 
     @property
     def format_dict(self):
         d = super().format_dict
-        d["rate"] = self.steady_rate or 0  # 0, not None: None would be the average since the start
-        d["bar_format"], d["postfix"] = fitted(d, self.groups)
+        d["bar_format"], d["postfix"] = fitted(d, self.groups, self.time_left())
         return d
 
 
-def fitted(d: dict, groups: list[str]) -> tuple[str, str]:
+def fitted(d: dict, groups: list[str], left: str) -> tuple[str, str]:
     """The bar format and the numbers after it that fit d["ncols"] columns: with the bar when it leaves room for
     the losses and D's outputs (or when leaving it out shows no more), else without."""
     def fits(bar: bool) -> int:  # how many groups fit
         for k in range(len(groups), 0, -1):
-            line = tqdm.format_meter(**{**d, "bar_format": WITHOUT_BAR, "postfix": " ".join(groups[:k]),
+            line = tqdm.format_meter(**{**d, "bar_format": layout(False, left), "postfix": " ".join(groups[:k]),
                                         "ncols": None})
             if len(line) + (BAR_MIN + 1 if bar else 0) <= d["ncols"]:
                 return k
         return 0
 
     if not d.get("ncols"):  # width unknown: everything
-        return WITH_BAR, " ".join(groups)
+        return layout(True, left), " ".join(groups)
     with_bar = fits(True)
     if with_bar >= min(2, len(groups)) or with_bar == fits(False):
-        return WITH_BAR, " ".join(groups[:with_bar])
-    return WITHOUT_BAR, " ".join(groups[:fits(False)])
+        return layout(True, left), " ".join(groups[:with_bar])
+    return layout(False, left), " ".join(groups[:fits(False)])
 
 
 class ConsoleProgress:
@@ -85,6 +99,8 @@ class ConsoleProgress:
             if self.show_bar:
                 self.bar = StepBar(total=event.total_steps, initial=event.start_step, file=self.stream,
                                    unit="step", ncols=self.columns, dynamic_ncols=self.columns is None)
+                minutes = event.config.get("minutes") or 0  # this session's budget
+                self.bar.budget_end = time.monotonic() + 60 * minutes if minutes else None
         elif isinstance(event, StepMetrics):
             m = event.metrics
             if self.bar is not None:
