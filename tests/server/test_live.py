@@ -6,23 +6,28 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import base64
+import json
 import math
 import os
 import socket
+import time
 import tracemalloc
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from dcgan.events import Log
 from dcgan.server import create_app, schemas
 from dcgan.server.hub import Hub
 from dcgan.server.livestate import LiveState
+from dcgan.server.routes.live import POLICY_VIOLATION, SENT_BURST
 from dcgan.server.runs import SampleIndex
 from dcgan.server.schemas import Heartbeat, StatusMessage, Status
-from conftest import write_long_metrics
+from conftest import until, write_long_metrics
 
 from .conftest import Live, finish, start, wait_status
 
@@ -124,6 +129,25 @@ def test_a_live_log_line_names_its_run(api, server):
         server.manager.trainer.events.emit(Log("info", "a line of the live run"))  # as the trainer logs one
         line = live.wait_for(lambda m: m["type"] == "log" and m["line"]["message"] == "a line of the live run")
     assert line["run"] == run
+
+
+def test_a_client_that_keeps_sending_is_closed_and_one_that_sends_a_little_is_fed(server):
+    """What a client sends is ignored, but reading it costs the event loop, which also feeds every client and hands
+    the trainer's events over: a client that floods the feed is closed (1008), one that sends a keep-alive now and
+    then is not."""
+    with connect(server.ws_url, max_size=None) as calm, connect(server.ws_url, max_size=None) as flood:
+        for ws in (calm, flood):
+            assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+        for _ in range(3):
+            calm.send("ping")
+        with pytest.raises(ConnectionClosed):
+            for _ in range(SENT_BURST + 1000):
+                flood.send("x" * 100)
+            deadline = time.monotonic() + 10  # the feed's messages until the close (heartbeats every 0.5 s)
+            while time.monotonic() < deadline:
+                flood.recv(timeout=10)
+        assert flood.close_code == POLICY_VIOLATION and "takes no messages" in flood.close_reason
+        until(lambda: json.loads(calm.recv(timeout=30))["type"] == "heartbeat", "a heartbeat", 30)
 
 
 def test_many_clients_are_fed_at_once(api, server):

@@ -125,7 +125,8 @@ Live (routes/live.py):
     hparam     {run, mark: {step, field, old, new}}
     event      {run, kind, data}   any other trainer event (new metric kinds reach the page unchanged)
     heartbeat  {time}
-  What a client sends is ignored. A client that does not read is resynced (one fresh hello), never waited for.
+  What a client sends is ignored (one that keeps sending, beyond a burst of 32 then one a second, is closed with
+  code 1008). A client that does not read is resynced (one fresh hello), never waited for.
   At most Settings.max_clients (64) clients at once, /ws included; one more is closed with code 1013 and a reason.
 
 Seed 000's API (routes/seed000.py), a thin layer over the above for clients of the "DCGAN Interactive Demo":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Awaitable, Callable
 
 from fastapi import APIRouter, WebSocket
@@ -12,6 +13,9 @@ from fastapi import APIRouter, WebSocket
 router = APIRouter(tags=["live"])
 CLOSE_TIMEOUT_S = 5
 TRY_AGAIN_LATER = 1013  # RFC 6455's close code for a server that is overloaded
+POLICY_VIOLATION = 1008  # RFC 6455: a message the endpoint does not take
+# What a client may send, though it is ignored (a keep-alive now and then): a burst of this many, then one a second.
+SENT_BURST, SENT_PER_S = 32, 1.0
 
 
 @router.websocket("/api/live")
@@ -30,9 +34,16 @@ async def follow(websocket: WebSocket, send: Callable[[str], Awaitable[None]]) -
         return
 
     async def until_gone() -> None:
-        # What a client sends is ignored; reading it is how a closed connection is noticed.
+        # What a client sends is ignored; reading it is how a closed connection is noticed. The page sends nothing:
+        # a client that keeps sending is closed, so its messages cannot keep the event loop (and training) busy.
+        allowance, since = float(SENT_BURST), time.monotonic()
         while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass
+            now = time.monotonic()
+            allowance, since = min(SENT_BURST, allowance + (now - since) * SENT_PER_S) - 1, now
+            if allowance < 0:
+                await websocket.close(POLICY_VIOLATION, "this live feed takes no messages and this client keeps "
+                                                        "sending them; reconnect and only read")
+                return
 
     await hub.serve(send, until_gone)
     # The hub let the client go (it stopped taking messages) or the client left: close, never wait long for it.
