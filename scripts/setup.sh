@@ -6,8 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="${1:-}"
+python=${PYTHON:-python3}
 apt_packages="dataset-fashion-mnist"               # the official Fashion-MNIST files, read in place
 [ "$extras" = test ] && apt_packages="$apt_packages chromium ffmpeg openssl"   # browser tests; MP4 interpolations; a TLS certificate
+# .venv is made (again) when it has no pip: a `python3 -m venv` that failed for want of python3-venv leaves one.
+# Debian and Ubuntu keep venv's pip bootstrap (ensurepip) in that package of its own.
+make_venv=""; .venv/bin/python -m pip --version >/dev/null 2>&1 || make_venv=1
+if [ -n "$make_venv" ] && ! "$python" -c 'import ensurepip' >/dev/null 2>&1; then
+  apt_packages="$apt_packages python3-venv"
+fi
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=""
@@ -25,10 +32,11 @@ if command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
-python=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$python" -c 'import sys; assert sys.version_info >= (3, 10), "dcgan needs Python >= 3.10"'
-  "$python" -m venv .venv
+if [ -n "$make_venv" ]; then
+  "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "setup: dcgan needs Python >= 3.10 and %s '\
+'is %s; name a newer one: PYTHON=python3.11 bash scripts/setup.sh" % (sys.executable, sys.version.split()[0]))' || exit 1
+  "$python" -m venv --clear .venv || { echo "setup: could not create .venv with $python (on Debian or Ubuntu:" \
+    "sudo apt-get install python3-venv, then run this again)"; exit 1; }
 fi
 
 # Reinstall only when the dependency list changed.

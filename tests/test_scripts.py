@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 
 import httpx
 
@@ -25,3 +27,25 @@ def test_run_sh_starts_the_dashboard(tmp_path):
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     assert process.returncode == 0
+
+
+def test_set_up_on_a_python_older_than_3_10_is_one_line_not_a_traceback(tmp_path):
+    """setup.sh checks the Python it makes .venv with; an old one (Debian 11 has 3.9) is named with what to do,
+    where it raised an AssertionError with its traceback."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "setup.sh").write_text((ROOT / "scripts" / "setup.sh").read_text())
+    old = tmp_path / "python3.9"  # the real interpreter, telling its code it is 3.9
+    old.write_text(f"#!{sys.executable}\n"
+                   "import sys\n"
+                   "sys.version_info, sys.version = (3, 9, 18, 'final', 0), '3.9.18 (an old one)'\n"
+                   "assert sys.argv[1] == '-c'\n"
+                   "exec(compile(sys.argv[2], '<string>', 'exec'))\n")
+    old.chmod(0o755)
+    done = subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")], env={**os.environ, "PYTHON": str(old)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"setup: dcgan needs Python >= 3.10 and {sys.executable} is 3.9.18; name a newer one: PYTHON=python3.11 "
+        "bash scripts/setup.sh"]
+    assert not (tmp_path / ".venv").exists()
