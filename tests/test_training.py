@@ -191,8 +191,18 @@ def test_a_single_process_run_states_its_batch_and_learning_rates_plainly(fashio
     events = []
     Trainer(small(steps=1, lr=1e-3), run_dir=tmp_path / "r", data=fashion, subscribers=[events.append]).run()
     lines = [e.message for e in events if isinstance(e, Log)]
-    assert "batch 32; learning rates G 0.001, D 0.001" in lines
+    assert "1 step (0.00053 epochs); batch 32; learning rates G 0.001, D 0.001" in lines
     assert not any("process(es)" in line or "scaling" in line for line in lines)
+
+
+def test_a_run_states_its_length_in_epochs_and_steps(fashion, tmp_path):
+    """The bar counts steps: the start says what they are in epochs, and the time budget that may end them first."""
+    events = []
+    trainer = Trainer(small(epochs=2, minutes=5), run_dir=tmp_path / "r", data=fashion, subscribers=[events.append])
+    trainer.subscribe(lambda event: trainer.request_stop())
+    trainer.run()
+    assert any(isinstance(e, Log) and e.message.startswith("3,750 steps = 2 epochs x 1,875, at most 5 minutes; batch 32")
+               for e in events), [e for e in events if isinstance(e, Log)]
 
 
 def test_a_diverged_run_names_a_command_that_forks_it_with_a_lower_learning_rate(fashion, tmp_path, capsys):

@@ -564,10 +564,10 @@ class Trainer:
                                 "emulated and slower than fp32; use --precision fp32"))
         rates = f"learning rates G {cfg.lr_g * self.lr_scale:g}, D {cfg.lr_d * self.lr_scale:g}"
         if self.world.size == 1:  # nothing to multiply or scale: "1 process(es) x 16 ... (scaling: none)" was noise
-            emit(Log("info", f"batch {cfg.batch_size}; {rates}"))
+            emit(Log("info", f"{self._length()}; batch {cfg.batch_size}; {rates}"))
         else:
-            emit(Log("info", f"effective batch {cfg.batch_size * self.world.size} = {self.world.size} process(es) x "
-                             f"{cfg.batch_size}; {rates} (scaling: {cfg.lr_scaling})"))
+            emit(Log("info", f"{self._length()}; effective batch {cfg.batch_size * self.world.size} = "
+                             f"{self.world.size} process(es) x {cfg.batch_size}; {rates} (scaling: {cfg.lr_scaling})"))
         if self.parent is not None:
             emit(Log("info", f"forked from {self.parent['run']} at step {self.step} with {self.parent['changes']}"))
         elif self.resume_from is not None:
@@ -585,6 +585,17 @@ class Trainer:
             if change.step <= self.step:
                 emit(Log("info", f"replayed: {change.field} = {change.new} from step {change.step + 1}"))
         emit(RealGrid(self.step, *real_grid(cfg, self.data)))  # what G aims at, beside its fixed-noise grids
+
+    def _length(self) -> str:
+        """"18,750 steps = 5 epochs x 3,750", "600 steps (0.16 epochs)", with ", at most 5 minutes" for a time budget:
+        what the progress bar's total counts."""
+        cfg, total = self.config, self.total_steps
+        length = f"{total:,} step{'s' * (total != 1)}"
+        if cfg.steps is None:
+            length += f" = {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} x {self.steps_per_epoch:,}"
+        else:
+            length += f" ({total / self.steps_per_epoch:.2g} epochs)"
+        return length + (f", at most {cfg.minutes:g} minutes" if cfg.minutes else "")
 
     def _serve_commands(self) -> None:
         """Carry out queued commands at this step boundary; while paused, wait here (single steps run here)."""
