@@ -11,8 +11,9 @@ from .conftest import TINY, Live, wait_idle, wait_status
 def test_two_process_run_is_followed_and_stopped_gracefully(api, server):
     with Live(server.ws_url) as live:
         live.wait_for(lambda m: m["type"] == "hello")
-        response = api.post("/api/training/start", json={"config": {**TINY, "steps": 100000}, "name": "two-procs",
-                                                         "nproc": 2})
+        # A text option that starts with '-' reaches the processes' command line as a value, not as a flag.
+        response = api.post("/api/training/start", json={"config": {**TINY, "steps": 100000, "wandb_project": "-x"},
+                                                         "name": "two-procs", "nproc": 2})
         assert response.status_code == 202, response.text
         assert response.json()["nproc"] == 2 and response.json()["run"] == "two-procs"
         # Steering needs every process to wait on it: refused with a reason.
@@ -34,6 +35,7 @@ def test_two_process_run_is_followed_and_stopped_gracefully(api, server):
     assert final["step"] >= stopped["step"] >= 3
     checkpoints = api.get("/api/runs/two-procs").json()["checkpoints"]
     assert any(c["last"] and c["step"] == final["step"] for c in checkpoints)
+    assert json.loads((server.runs / "two-procs" / "config.json").read_text())["wandb_project"] == "-x"
     record = json.loads((server.runs / "two-procs" / "run.json").read_text())
     assert record["sessions"][0]["processes"] == 2
     # Rank 0 alone writes the metrics: one row per logged step.

@@ -60,7 +60,7 @@ def config_flags(values: dict[str, Any]) -> list[str]:
         if field_type(fields[name])[0] is bool:
             flags.append(flag if value else "--no-" + name.replace("_", "-"))
         else:
-            flags += [flag, str(value)]
+            flags.append(f"{flag}={value}")  # one word: a value that starts with '-' is not read as a flag
     return flags
 
 
