@@ -204,8 +204,7 @@ def test_a_finished_run_says_where_its_grids_are_and_how_to_make_more(capsys):
     main(["train", "--steps", "2", "--seed", "0", "--run-dir", "runs/b", *TINY])
     out, err = capsys.readouterr()
     assert out == "run folder: runs/b\n"  # stdout: the folder alone, for scripts
-    assert err.splitlines()[-1] == ("its fixed-noise grids: runs/b/progress.gif and runs/b/samples; more samples: "
-                                    "dcgan generate runs/b --grid samples.png")
+    assert err.splitlines()[-1] == "look at runs/b/progress.gif; more samples: dcgan generate runs/b --grid samples.png"
 
 
 def test_a_run_ended_before_its_last_step_says_how_to_continue_it(capsys):

@@ -274,9 +274,10 @@ def next_steps(trainer) -> str:
     run = shlex.quote(str(trainer.run_dir))
     if trainer.step < trainer.total_steps:
         return f"continue it: dcgan train --resume {run}"
-    grids = [trainer.run_dir / name for name in (PROGRESS_FILE, SAMPLES) if (trainer.run_dir / name).exists()]
-    shown = f"its fixed-noise grids: {' and '.join(map(str, grids))}; " if grids else ""
-    return f"{shown}more samples: dcgan generate {run} --grid samples.png"
+    # The grids animated, else (a run too short for the animation) the folder of grids.
+    grids = next((trainer.run_dir / name for name in (PROGRESS_FILE, SAMPLES) if (trainer.run_dir / name).exists()),
+                 None)
+    return (f"look at {grids}; " if grids else "") + f"more samples: dcgan generate {run} --grid samples.png"
 
 
 def dry_run(trainer, args: argparse.Namespace, is_main: bool, chosen: TrainConfig | None) -> int:
