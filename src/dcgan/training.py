@@ -640,10 +640,10 @@ class Trainer:
             threads, cores = dropped
             torch.set_num_threads(threads)
             self._record_threads(changed_from=self.step + 1)
+            # Each thread waits for the others at every operation, so one thread fewer runs faster here.
             self.events.emit(Log("warning", f"the CPU is shared: the steps got {cores:.1f} cores for their "
-                                            f"{threads + 1} threads, and each waits for the others at every "
-                                            f"operation; continuing with {threads} (OMP_NUM_THREADS=N fixes the "
-                                            f"count)"))
+                                            f"{threads + 1} threads; continuing with {threads}, faster on a busy CPU "
+                                            f"(OMP_NUM_THREADS=N fixes the count)"))
 
         # Evaluate (--eval-every), then report: the eval/* numbers go out with this step's metrics.
         extra = self._evaluate() if eval_now else {}
