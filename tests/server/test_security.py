@@ -81,6 +81,16 @@ def test_a_huge_batch_is_refused_naming_batch_size(api, small_budget):
             "batch_size")
 
 
+@pytest.mark.parametrize("path", ["/api/config/resolve", "/api/training/start"])
+def test_a_length_in_epochs_is_held_to_the_bound_of_one_in_steps(api, path):
+    """steps is at most 100,000,000; 100,000 epochs of Fashion-MNIST at batch 1 were 6,000,000,000 steps, accepted."""
+    detail = refusal(api.post(path, json={"config": {**TINY, "epochs": 100_000, "batch_size": 1}}), 422, "epochs")
+    assert "6,000,000,000 steps, more than the 100,000,000 a run may train; lower epochs to 1,666" in detail
+    within = api.post("/api/config/resolve", json={"config": {**TINY, "epochs": 1_666, "batch_size": 1}})
+    assert within.status_code == 200 and within.json()["total_steps"] == 99_960_000, within.text
+    assert api.get("/api/status").json()["state"] not in ("starting", "running")
+
+
 def test_processes_are_capped_by_the_machine(api):
     detail = refusal(api.post("/api/training/start", json={"config": {"world_size": 4096, "steps": 5}}), 422,
                      "world_size")

@@ -25,6 +25,7 @@ from dcgan import budget
 from dcgan.config import DATASETS, TrainConfig
 from dcgan.control import LIVE_FIELDS
 from dcgan.data import ImageData
+from dcgan.errors import ConfigError
 from dcgan.events import CheckpointSaved, Event, RunStarted, SampleGrid, StatusChanged, StepMetrics
 from dcgan.rundir import CHECKPOINTS, check_links, inside, refuse_if_busy, unique_run_dir
 from dcgan.runfiles import RunWriters
@@ -39,6 +40,7 @@ from dcgan.training import Trainer
 
 log = logging.getLogger("dcgan.server")
 ENDED = ("stopped", "finished", "failed")
+MAX_STEPS = TrainConfig.__dataclass_fields__["steps"].metadata["le"]  # a run's length, given in steps or epochs
 MAX_QUEUED_STEPS = 16  # single steps asked for and not taken yet (a click each on the page)
 WIND_DOWN_S = 15.0  # how long a start waits for an ended run's worker to close
 
@@ -147,7 +149,9 @@ class RunManager:
         budget.check_processes(processes, limit, option, force="dcgan serve --max-processes")
         images = budget.dataset_images(config)  # a folder's are counted on disk: once for both estimates
         budget.check(budget.training_cost(config, processes, loading, images), self.settings.memory_budget)
-        self.check_disk(config, budget.planned_steps(config, images))
+        steps = budget.planned_steps(config, images)
+        check_length(config, steps)
+        self.check_disk(config, steps)
 
     def check_disk(self, config: TrainConfig, steps: int) -> None:
         """A 422 naming the option at fault when `steps` steps of `config` would write more than one run may: the
@@ -501,6 +505,15 @@ class RunManager:
 
     def _publish_status(self) -> None:
         self.hub.publish(schemas.StatusMessage(status=self.current()), key="status")
+
+
+def check_length(config: TrainConfig, steps: int | None) -> None:
+    """A run's length given in epochs is held to the bound of one given in steps: a 422 naming epochs above it."""
+    if steps is not None and config.steps is None and steps > MAX_STEPS:
+        per_epoch = steps // (config.epochs or 1)
+        raise ConfigError(f"{config.epochs} epochs of {per_epoch:,} steps are {steps:,} steps, more than the "
+                          f"{MAX_STEPS:,} a run may train; lower epochs to {max(MAX_STEPS // per_epoch, 1):,} or fewer "
+                          f"(or raise batch_size)", field="epochs")
 
 
 def refuse_pause(paused: bool, nproc: int) -> None:

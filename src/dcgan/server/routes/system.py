@@ -14,6 +14,7 @@ from dcgan.datasets import get as dataset_kind, is_named
 from dcgan.losses import LOSSES
 from dcgan.server import schemas
 from dcgan.server.deps import AppSettings, Roots
+from dcgan.server.manager import check_length
 from dcgan.server.process import LAUNCHER_OPTIONS
 from dcgan.server.routes.runs import architecture_of
 from dcgan.vocabulary import STEP_METRICS
@@ -79,6 +80,7 @@ def resolve(request: schemas.ConfigRequest) -> schemas.ResolvedConfig:
     images = dataset_kind(config.dataset).train_images if is_named(config.dataset) else 0
     per_epoch = images // config.images_per_step() if images else None
     total = config.steps if config.steps is not None else config.epochs * per_epoch if per_epoch else None
+    check_length(config, total)
     return schemas.ResolvedConfig(config=config.to_dict(), steps_per_epoch=per_epoch, total_steps=total)
 
 
