@@ -123,3 +123,13 @@ def test_the_progress_bar_is_part_of_the_public_api():
     import dcgan
 
     assert dcgan.ConsoleProgress is ConsoleProgress and "ConsoleProgress" in dcgan.__all__
+
+
+def test_the_console_writes_to_stderr_as_it_is_when_made(monkeypatch):
+    """Not to the stderr of the moment dcgan.console was imported: one replaced since (a notebook's, a test's
+    capture, now closed) made the next dcgan train fail at 'I/O operation on closed file'."""
+    import sys
+
+    now = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", now)
+    assert ConsoleProgress(bar=False).stream is now

@@ -76,8 +76,8 @@ class ConsoleProgress:
     """A progress bar on a terminal; elsewhere (output piped to a file or a log) a line per logged step, since a
     bar's redraws would land in the file as lines of their own, with other lines glued to them."""
 
-    def __init__(self, stream: TextIO = sys.stderr, bar: bool = True, columns: int | None = None):
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, bar: bool = True, columns: int | None = None):
+        self.stream = stream = stream if stream is not None else sys.stderr  # stderr now, not at import
         self.show_bar = bar and getattr(stream, "isatty", lambda: False)()
         self.columns = columns  # the terminal's width; None: measured at every redraw
         self.bar: StepBar | None = None
