@@ -28,6 +28,7 @@ from PIL import Image
 from blocked_imports import env_without
 from conftest import HANG_S, read_dashboard_url, run_cli, until
 from dcgan import budget
+from dcgan.config import TrainConfig
 from dcgan.rundir import RunLock
 from dcgan.sampling import load_generator
 from dcgan.server import create_app
@@ -103,6 +104,22 @@ def test_generation_goes_through_the_budget(api, done, server, monkeypatch):
     server.app.state.store._generators.clear()
     detail = refusal(api.get(f"/api/runs/{done}/generate.png", params={"seed": 1}), 422)
     assert "larger --memory-budget" in detail
+
+
+def test_a_style_mixing_grid_is_held_to_the_budget_of_what_it_draws(api, done, server, monkeypatch):
+    """A mixing grid runs each cell's A and B through G side by side: 16 x 16 cells hold the activations of 512
+    images, twice what a generator's load is budgeted for. With a budget that holds exactly that load, the full grid is
+    refused and a smaller one drawn."""
+    store = server.app.state.store
+    store._generators.clear()
+    config = TrainConfig.from_dict(store.config(done)).resolved()
+    file_bytes = store.checkpoint_file(done, None).stat().st_size
+    monkeypatch.setattr(store, "memory_budget", budget.generator_cost(config, file_bytes).total)
+    seeds = list(range(16))
+    detail = refusal(api.get(f"/api/runs/{done}/mix.png", params={"rows": seeds, "cols": seeds, "block": 0}), 422)
+    assert "ask for fewer rows or columns" in detail
+    small = api.get(f"/api/runs/{done}/mix.png", params={"rows": seeds[:8], "cols": seeds[:8], "block": 0})
+    assert small.status_code == 200, small.text
 
 
 def test_generators_are_loaded_one_at_a_time(api, done, server, monkeypatch):

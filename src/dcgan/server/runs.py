@@ -245,6 +245,13 @@ class RunStore:
                 self._generators.popitem(last=False)
         return generator
 
+    def check_drawing(self, name: str, images: int, advice: str) -> None:
+        """A 422 when drawing `images` images' worth of activations with the run's G (loaded already) is above the
+        memory budget: for work that holds more at once than the generation a load is budgeted for."""
+        if self.memory_budget is not None:
+            config = TrainConfig.from_dict(self.config(name)).resolved()
+            budget.check(budget.generator_cost(config, 0, images), self.memory_budget, advice=advice)
+
     # --- Paths a client gives (seed 000's /load_model), and the newest saved model -----------------------------
 
     def locate(self, text: str) -> tuple[str, str | None]:

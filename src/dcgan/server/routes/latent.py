@@ -40,6 +40,9 @@ def mix(name: RunName, store: Store, rows: Seeds, cols: Seeds,
     """Style mixing (docs/latent.md): B's images (cols) along the top, A's (rows) down the left, and each cell A
     with B's per-channel statistics from `block` on."""
     g = store.generator(name, checkpoint)
+    # Every cell runs A and B through G side by side (B's maps are the style): twice a generation's activations.
+    store.check_drawing(name, 2 * len(rows) * len(cols), advice="ask for fewer rows or columns, or start the server "
+                                                                "with a larger --memory-budget")
     grid = style_mix(g, rows, cols, block, label=label)
     return image(fast_png(grid.grid()), "png", f"{name}-mix-block{block}", {"X-Step": str(g.step)})
 
