@@ -81,7 +81,9 @@ def test_a_class_is_named_in_python_as_on_the_command_line(conditional):
     assert torch.equal(g.sample(4, seed=1, label="sneaker").tensor, g.sample(4, seed=1, label=7).tensor)
     assert torch.equal(g.interpolate(1, 2, steps=3, label="Ankle boot").tensor,
                        g.interpolate(1, 2, steps=3, label=9).tensor)
-    for wrong in (10, -1, "hat", 3.0, True, torch.tensor([1.0, 2.0, 3.0, 4.0])):
+    z = g.noise(3, seed=1)
+    assert torch.equal(g.generate(z, ["bag", "sneaker", 0]), g.generate(z, torch.tensor([8, 7, 0])))
+    for wrong in (10, -1, "hat", 3.0, True, torch.tensor([1.0, 2.0, 3.0, 4.0]), ["bag", "hat", 1, 2]):
         with pytest.raises(ConfigError, match="0=T-shirt/top|one per image") as caught:
             g.sample(4, label=wrong)
         assert "\n" not in str(caught.value)

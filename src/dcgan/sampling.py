@@ -104,6 +104,8 @@ class LoadedGenerator:
                               field="label")
         if isinstance(labels, (numbers.Integral, str)) and not isinstance(labels, bool):
             return torch.full((count,), self.class_id(labels))
+        if isinstance(labels, (list, tuple)):  # one class per image, by number or by name
+            labels = [self.class_id(label) for label in labels]
         if not isinstance(labels, (torch.Tensor, np.ndarray, list, tuple)):
             self.class_id(labels)  # not a class: its error
         labels = torch.as_tensor(labels)
