@@ -121,7 +121,7 @@ class LoadedGenerator:
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: int | torch.Tensor | None = None) -> torch.Tensor:
         """G(z) as uint8 images (N, C, H, W), in batches of 256 to bound memory. A conditional G also takes
-        class labels: one int for all, or (N,)."""
+        classes: one for all (a number or a name), or one per image (a list of either, or an (N,) tensor)."""
         y = self._labels(z.shape[0], labels)
         out = []
         for i in range(0, z.shape[0], 256):
