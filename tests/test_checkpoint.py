@@ -142,6 +142,26 @@ def test_truncated_checkpoint_is_a_clear_error_naming_the_one_to_use(tmp_path):
         resolve_checkpoint(tmp_path)
 
 
+def test_a_last_pointer_never_shows_another_files_text(tmp_path):
+    """The pointer's text is quoted when it names a missing checkpoint: a pointer that is a link (planted in a
+    shared run folder), or holds anything but a checkpoint's name, must not quote what it reads."""
+    save_checkpoint(tmp_path, _state(5))
+    secret = tmp_path.parent / "secret.txt"
+    secret.write_text("the-secret-line\n")
+    (tmp_path / "last").unlink()
+    (tmp_path / "last").symlink_to(secret)
+    with pytest.raises(CheckpointError, match="last is a link") as refused:
+        resolve_checkpoint(tmp_path)
+    (tmp_path / "last").unlink()
+    (tmp_path / "last").write_text("the-secret-line\n")  # copied in as text
+    with pytest.raises(CheckpointError, match="last does not name a checkpoint; give the newest") as copied:
+        resolve_checkpoint(tmp_path)
+    assert "secret" not in str(refused.value) + str(copied.value)
+    (tmp_path / "last").write_text("step-0000009.pt\n")
+    with pytest.raises(CheckpointError, match="names step-0000009.pt, which is missing"):
+        resolve_checkpoint(tmp_path)
+
+
 def test_a_checkpoint_whose_bytes_were_changed_is_refused_not_loaded(tmp_path):
     """torch.load does not check the CRC-32 torch.save stores with each tensor: changed bytes would load as
     weights (and train on, or diverge). They are refused, naming a checkpoint to use instead."""

@@ -204,12 +204,17 @@ def resolve_checkpoint(target: str | os.PathLike) -> Path:
         return target
     for folder in (target / "checkpoints", target):
         pointer = folder / LAST
+        if pointer.is_symlink():  # its text would be quoted below: a link could show any file's
+            raise CheckpointError(f"{pointer} is a link; a run's {LAST} is a file naming its newest checkpoint: "
+                                  f"remove the link and pass a checkpoint file with --checkpoint")
         if pointer.is_file():
-            name = pointer.read_text().strip()
+            with open(pointer, "rb") as f:
+                name = f.read(64).decode("utf-8", "replace").strip()  # a checkpoint's name, e.g. step-0001000.pt
             path = folder / name
             if name and path.is_file() and path.parent == folder:
                 return path
-            what = f"names {path.name}, which is missing" if name else "is empty (a copy of it did not finish)"
+            what = (f"names {path.name}, which is missing" if re.fullmatch(r"step-\d+\.pt", name) else
+                    "does not name a checkpoint" if name else "is empty (a copy of it did not finish)")
             newest = sorted(folder.glob("step-*.pt"))
             choose = (f"give the newest, --checkpoint {newest[-1].name}" if newest else
                       f"pass a checkpoint file from {folder} with --checkpoint")
