@@ -73,13 +73,18 @@ def fitted(d: dict, groups: list[str], left: str) -> tuple[str, str]:
 
 
 class ConsoleProgress:
-    """A progress bar on a terminal; elsewhere (output piped to a file or a log) a line per logged step, since a
-    bar's redraws would land in the file as lines of their own, with other lines glued to them."""
+    """A progress bar on a terminal; elsewhere (output piped to a file or a log, a Jupyter cell) a line per logged
+    step at most every `every_s` seconds (the first, then one per interval, and the last), since a bar's redraws
+    would land in the file as lines of their own, with other lines glued to them, and a line per logged step was
+    1,875 lines for the default 5 epochs (metrics.jsonl keeps them all)."""
 
-    def __init__(self, stream: TextIO | None = None, bar: bool = True, columns: int | None = None):
+    def __init__(self, stream: TextIO | None = None, bar: bool = True, columns: int | None = None,
+                 every_s: float = 10.0):
         self.stream = stream = stream if stream is not None else sys.stderr  # stderr now, not at import
         self.show_bar = bar and getattr(stream, "isatty", lambda: False)()
         self.columns = columns  # the terminal's width; None: measured at every redraw
+        self.every_s = every_s  # 0: a line for every logged step
+        self.last_line: float | None = None  # time.monotonic() of the last step line
         self.bar: StepBar | None = None
         self.steps_per_epoch = 1
         self.total_steps = 0
@@ -95,7 +100,7 @@ class ConsoleProgress:
         if isinstance(event, RunStarted):
             self.steps_per_epoch, self.total_steps = event.steps_per_epoch, event.total_steps
             self.write(f"run: {event.run_dir or '(no files: dry run)'}")
-            self.steady_from = None
+            self.steady_from = self.last_line = None
             if self.show_bar:
                 self.bar = StepBar(total=event.total_steps, initial=event.start_step, file=self.stream,
                                    unit="step", ncols=self.columns, dynamic_ncols=self.columns is None)
@@ -116,8 +121,12 @@ class ConsoleProgress:
                 self.bar.groups = [g for g in self.bar.groups if g]
                 self.bar.update(event.step - self.bar.n)
             else:
-                speed = f" {m[IMAGES_PER_S]:.0f} img/s" if IMAGES_PER_S in m else ""
-                self.write(f"step {event.step}/{self.total_steps} ep {event.epoch + 1} {shown(m, 4, 3)}{speed}")
+                now = time.monotonic()
+                due = self.last_line is None or now - self.last_line >= self.every_s
+                if due or event.step >= self.total_steps or event.manual:
+                    self.last_line = now
+                    speed = f" {m[IMAGES_PER_S]:.0f} img/s" if IMAGES_PER_S in m else ""
+                    self.write(f"step {event.step}/{self.total_steps} ep {event.epoch + 1} {shown(m, 4, 3)}{speed}")
         elif isinstance(event, EpochEnd):
             self.write(f"epoch {event.epoch} done in {event.seconds:.1f} s (step {event.step})")
         elif isinstance(event, Log):  # the device among them: the trainer's first log line

@@ -80,7 +80,8 @@ def register(p) -> None:
                    "the step on stderr; nothing is printed on stdout when a check fails. Writes no run folder and "
                    "no decode cache (a dataset that is not on this machine is still downloaded, as training "
                    "would)")
-    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    p.add_argument("--no-progress", action="store_true", help="plain lines instead of a progress bar: a "
+                   "logged step's numbers every 10 s and at the end (as when the output is not a terminal)")
     p.add_argument("--nproc", type=int, metavar="N", help="train with N processes on this machine (launches "
                    "torchrun; for several machines run torchrun yourself, see the README); at most one per CPU core, "
                    "or per GPU on CUDA")
