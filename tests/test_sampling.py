@@ -4,6 +4,7 @@ the class-by-row grid, and `dcgan generate --class / --by-class`."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -138,6 +139,26 @@ def test_generate_by_class_writes_one_row_per_class(conditional, tmp_path):
     assert height == 10 * 30 + 2 and width > 6 * 30 + 2  # and the class names on the left
 
 
+def test_generate_names_its_default_grid_by_what_it_drew_and_enlarges_it(conditional, tmp_path, capsys):
+    """A class shown after another does not overwrite the first's grid; --scale makes 28x28 images readable on a
+    projector, sharp (each pixel an S x S block)."""
+    assert main(["generate", str(conditional), "--class", "sneaker", "-n", "4", "--seed", "0"]) == 0
+    assert main(["generate", str(conditional), "--class", "8", "-n", "4", "--seed", "0", "--scale", "3"]) == 0
+    assert main(["generate", str(conditional), "--by-class", "--per-class", "2"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("generated*.png")) == [
+        "generated-by-class.png", "generated-class7-Sneaker.png", "generated-class8-Bag.png"]
+    small, large = (np.asarray(Image.open(tmp_path / f"generated-class{k}.png")) for k in ("7-Sneaker", "8-Bag"))
+    assert small.shape == (2 * 30 + 2, 2 * 30 + 2) and large.shape == (2 * 86 + 2, 2 * 86 + 2)
+    first = large[2:86, 2:86]
+    assert np.array_equal(first, np.kron(first[::3, ::3], np.ones((3, 3), first.dtype)))
+    assert "seed 0: generated-class8-Bag.png" in capsys.readouterr().out
+    # Without --seed the output names the random seed it drew: that grid can be drawn again.
+    assert main(["generate", str(conditional), "-n", "4", "--grid", "random.png"]) == 0
+    seed = re.search(r"seed (\d+): random.png", capsys.readouterr().out).group(1)
+    assert main(["generate", str(conditional), "-n", "4", "--grid", "again.png", "--seed", seed]) == 0
+    assert np.array_equal(np.asarray(Image.open("random.png")), np.asarray(Image.open("again.png")))
+
+
 def test_the_class_grid_names_each_row_as_class_takes_it(conditional):
     g = load_generator(conditional)
     grid = g.by_class(per_class=5, seed=7)
@@ -154,6 +175,9 @@ def test_the_class_grid_names_each_row_as_class_takes_it(conditional):
     ("plain", ["--by-class"], "unconditional"),
     ("conditional", ["--class", "10"], "unknown class 10: use a number or a name from 0=T-shirt/top, 1=Trouser"),
     ("conditional", ["--class", "1", "--by-class"], "drop --class"),
+    ("conditional", ["--class", "1", "--per-class", "4"], "--per-class sets the columns of --by-class"),
+    ("conditional", ["--by-class", "--per-class", "101"], "images per class must be from 1 to 100, got 101"),
+    ("plain", ["--scale", "17"], "--scale must be from 1 to 16, got 17"),
 ])
 def test_generate_rejects_bad_classes_with_exit_code_2(request, capsys, run, argv, message):
     assert main(["generate", str(request.getfixturevalue(run)), *argv]) == 2

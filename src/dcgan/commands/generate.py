@@ -14,14 +14,17 @@ def register(p) -> None:
     p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("-n", "--count", type=int, default=64, help="how many images (default: 64)")
     p.add_argument("--seed", type=int, default=None, help="noise seed, from 0 to 2**63 - 1: the same seed gives the "
-                   "same images (default: a random one)")
+                   "same images (default: a random one, which the output line names)")
     p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number "
                    "or a name (sneaker, seven) (default: the classes in turn)")
     p.add_argument("--by-class", action="store_true", help="a conditional run's class grid: one row per class, "
                    "--per-class columns sharing their noise down each column")
-    p.add_argument("--per-class", type=int, default=10, metavar="N", help="columns of --by-class (default: 10)")
+    p.add_argument("--per-class", type=int, metavar="N", help="columns of --by-class, 1 to 100 (default: 10)")
     p.add_argument("--grid", metavar="PNG", help="write one grid image, a .png (or another image type: .jpg, "
-                   ".webp, ...) (default when no output is given: generated.png)")
+                   ".webp, ...) (default when no output is given: generated.png; generated-class7-Sneaker.png with "
+                   "--class, generated-by-class.png with --by-class)")
+    p.add_argument("--scale", type=int, default=1, metavar="S", help="enlarge the grid's pixels S times, 1 to 16, "
+                   "sharp (nearest neighbour): 28x28 images are small on a projector (default: 1)")
     p.add_argument("--out-dir", metavar="DIR", help="write one PNG per image, 00000.png, 00001.png, ..., into DIR, "
                    "which must not exist yet or be empty (it is written complete or not at all, so no image of "
                    "an earlier run is overwritten or left beside the new ones)")
@@ -53,25 +56,16 @@ def check_output_file(path: str, flag: str, suffix: str) -> None:
 
 def resolve_class(g, spec: str | None) -> int | None:
     """--class K or --class NAME -> a conditional G's class id (None when none was given)."""
-    from dcgan.export.card import class_names
-    from dcgan.latent import class_id
-
     if spec is None:
         return None
-    if not g.num_classes:
-        raise ConfigError(f"{g.source} is an unconditional generator: it takes no --class; train with "
-                          f"--conditional to choose classes", field="class_id")
-    if spec.strip().isdigit():
-        return int(spec)  # the generator says which numbers it has
-    return class_id(spec, class_names(g))
+    return g.class_id(int(spec) if spec.strip().isdigit() else spec)
 
 
 def class_label(g, k: int) -> str:
     """Class k as a line shows it: 7 (Sneaker), 7 (seven) for MNIST's "7 - seven", 7 where it has no name."""
-    from dcgan.export.card import class_names
     from dcgan.latent import class_word
 
-    name = class_word(class_names(g)[k])
+    name = class_word(g.classes[k])
     return f"{k} ({name})" if name != str(k) else str(k)
 
 
@@ -89,6 +83,7 @@ def write_pngs(images, out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import io
+    import secrets
 
     import numpy as np
 
@@ -96,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from dcgan.commands.mix import check_seed
     from dcgan.device import resolve_device
     from dcgan.images import image_format
+    from dcgan.latent import class_tag
     from dcgan.rundir import checkpoint_in
     from dcgan.sampling import load_generator
 
@@ -105,21 +101,31 @@ def run(args: argparse.Namespace) -> int:
     check_seed(args.seed, "--seed")
     if args.by_class and args.class_id is not None:
         raise ConfigError("--by-class draws every class, one per row; drop --class (or --by-class)")
+    if args.per_class is not None and not args.by_class:
+        raise ConfigError("--per-class sets the columns of --by-class's class grid: add --by-class (or give the "
+                          "number of images with -n)")
+    if not 1 <= args.scale <= 16:
+        raise ConfigError(f"--scale must be from 1 to 16, got {args.scale}")
     if args.npy:
         check_output_file(args.npy, "--npy", ".npy")
     if args.out_dir:
         check_out_dir(args.out_dir)
-    grid = args.grid or (None if args.npy or args.out_dir else "generated.png")
-    if grid:
-        image_format(grid, "--grid")  # before generating
+    if args.grid:
+        image_format(args.grid, "--grid")  # before generating
 
     device = resolve_device(args.device)
     g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=device)
     label = resolve_class(g, args.class_id)
+    # Without --seed a random one, said below: a grid worth keeping can be drawn again (and a short one typed).
+    seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
     if args.by_class:
-        images = g.by_class(args.per_class, seed=args.seed)
+        images = g.by_class(args.per_class or 10, seed=seed)
     else:
-        images = g.sample(args.count, seed=args.seed, label=label)
+        images = g.sample(args.count, seed=seed, label=label)
+    images.scale = args.scale
+    # The default name says what was drawn, so a second class's grid does not overwrite the first's.
+    grid = args.grid or (None if args.npy or args.out_dir else
+                         "generated-by-class.png" if args.by_class else f"generated{class_tag(g, label)}.png")
     written = []
     if args.npy:
         buffer = io.BytesIO()
@@ -135,5 +141,5 @@ def run(args: argparse.Namespace) -> int:
     what = (f" of class {class_label(g, label)}" if label is not None else
             f", one row per class ({g.num_classes})" if args.by_class else "")
     print(f"generated {len(images)} images{what} at {g.config.image_size}x{g.config.image_size} from {g.source} "
-          f"(step {g.step}): {', '.join(written)}")
+          f"(step {g.step}), seed {seed}: {', '.join(written)}")
     return 0
