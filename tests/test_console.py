@@ -19,6 +19,11 @@ def test_the_last_line_says_how_the_run_ended_once():
         "finished: the 5-minute budget ended at step 300\n"
     assert ending("failed", "out of memory") == "failed: out of memory\n"
     assert ending("finished", "") == "finished\n"
+    out = io.StringIO()  # a failure the trainer has just said in an error line is not said again
+    console = ConsoleProgress(stream=out, bar=False)
+    console(Log("error", "training failed at step 7: the disk is full"))
+    console(StatusChanged("failed", 7, "the disk is full"))
+    assert out.getvalue() == "error: training failed at step 7: the disk is full\n"
 
 
 class Piped(io.StringIO):

@@ -89,6 +89,7 @@ class ConsoleProgress:
         self.steps_per_epoch = 1
         self.total_steps = 0
         self.steady_from: tuple[float, int] | None = None  # (time, step) where the warm-up ended
+        self.error_said = False  # the trainer says why it failed in an error line before its status
 
     def write(self, line: str) -> None:
         if self.bar is not None:
@@ -131,6 +132,7 @@ class ConsoleProgress:
             self.write(f"epoch {event.epoch} done in {event.seconds:.1f} s (step {event.step})")
         elif isinstance(event, Log):  # the device among them: the trainer's first log line
             self.write(event.message if event.level == "info" else f"{event.level}: {event.message}")
+            self.error_said = event.level == "error"
         elif isinstance(event, HyperparameterChanged):
             self.write(f"from step {event.step + 1}: {event.field} {event.old} -> {event.new}")
         elif isinstance(event, CheckpointSaved):
@@ -140,6 +142,8 @@ class ConsoleProgress:
                 self.bar.update(event.step - self.bar.n)
                 self.bar.close()
                 self.bar = None
+            if event.status == "failed" and self.error_said:
+                return  # 'failed: X' right after 'error: training failed at step N: X' says it twice
             message = event.message or event.status
             self.write(message if message.startswith(event.status) else f"{event.status}: {message}")
 
