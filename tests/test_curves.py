@@ -18,6 +18,9 @@ def test_a_runs_curves_are_its_logged_steps_and_draw_as_a_figure(fashion_run, tm
     assert curves.steps == [r["step"] for r in rows] and len(curves) == len(rows) > 1
     assert curves["loss/D"] == [r["loss/D"] for r in rows] and curves["D/fake"] == [r["D/fake"] for r in rows]
     assert "epoch" not in curves.values and "time" not in curves.values  # bookkeeping, not metrics
+    # A REPL shows a summary, not every value (a long run's columns are tens of kilobytes).
+    assert repr(curves).startswith(f"<Curves of {fashion_run.name}: {len(rows)} logged steps {rows[0]['step']}..")
+    assert "loss/D" in repr(curves) and len(repr(curves)) < 1000
     figure = curves.plot()
     assert [ax.get_title() for ax in figure.axes] == ["losses", "D's outputs"]
     assert [line.get_label() for line in figure.axes[0].get_lines()] == ["loss_D", "loss_G"]

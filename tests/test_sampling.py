@@ -139,6 +139,10 @@ def test_generate_by_class_writes_one_row_per_class(conditional, tmp_path):
     assert height == 10 * 30 + 2 and width > 6 * 30 + 2  # and the class names on the left
 
 
+def test_images_say_what_they_hold_outside_jupyter(plain):
+    assert repr(load_generator(plain).sample(16, seed=1)).startswith("<Images: 16 of 1x28x28; .save('grid.png')")
+
+
 def test_generate_names_its_default_grid_by_what_it_drew_and_enlarges_it(conditional, tmp_path, capsys):
     """A class shown after another does not overwrite the first's grid; --scale makes 28x28 images readable on a
     projector, sharp (each pixel an S x S block)."""

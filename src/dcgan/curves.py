@@ -25,13 +25,18 @@ PANELS = (("losses", (LOSS_D, LOSS_G)), ("D's outputs", (D_REAL, D_FAKE, W_DISTA
 NOT_METRICS = ("step", "epoch", "time")  # a step row's bookkeeping
 
 
-@dataclass
+@dataclass(repr=False)
 class Curves:
     """The logged steps of a run and each metric's value at them (None where a row lacks the metric)."""
 
     run: Path
     steps: list[int]
     values: dict[str, list[float | None]]
+
+    def __repr__(self) -> str:
+        # A summary, not the columns: a REPL would print every value of a long run (tens of kilobytes).
+        span = f"steps {self.steps[0]}..{self.steps[-1]}" if self.steps else "no steps yet"
+        return f"<Curves of {self.run.name}: {len(self.steps)} logged {span}; metrics {', '.join(self.values)}>"
 
     def __getitem__(self, name: str) -> list[float | None]:
         if name not in self.values:

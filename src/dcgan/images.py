@@ -120,6 +120,11 @@ class Images:
     def __len__(self) -> int:
         return self.tensor.shape[0]
 
+    def __repr__(self) -> str:
+        # Outside Jupyter (a REPL, print) what the grid holds, not an object address; .save(path) writes it.
+        n, c, h, w = self.tensor.shape
+        return f"<Images: {n} of {c}x{h}x{w}; .save('grid.png') writes them as a grid, .numpy() gives the array>"
+
     def grid(self) -> np.ndarray:
         s = self.scale
         tensor = self.tensor.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3) if s > 1 else self.tensor
