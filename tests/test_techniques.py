@@ -5,12 +5,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from dcgan import Trainer, TrainConfig
 from dcgan.augment import color, cutout, diff_augment, translation
 from dcgan.errors import ConfigError, DataError
-from dcgan.events import SampleGrid, StepMetrics
+from dcgan.events import RealGrid, SampleGrid, StepMetrics
+from dcgan.images import grid_array
 from dcgan.losses import LOSSES, feature_matching
 from dcgan.models import Discriminator, MinibatchDiscrimination
 from dcgan.rundir import read_metrics
@@ -157,6 +159,15 @@ def test_conditional_run_has_one_grid_row_per_class(fashion, tmp_path, condition
     grid = [e for e in events if isinstance(e, SampleGrid)][-1]
     assert grid.images.shape[0] == 10 * grid.nrow and grid.nrow == 8
     assert json.loads((tmp_path / "r" / "config.json").read_text())["num_classes"] == 10
+    # The run's grids name each row's class on the left (as --class takes it), the images beside them untouched.
+    assert grid.row_labels[7] == "7 Sneaker"
+    for name in (f"samples/step-{grid.step:07d}.png", "real.png"):
+        written = np.asarray(Image.open(tmp_path / "r" / name))
+        plain = grid_array(grid.images if name != "real.png" else
+                           [e for e in events if isinstance(e, RealGrid)][0].images, 8)
+        margin = written.shape[1] - plain.shape[1]
+        assert margin > 20 and np.array_equal(written[:, margin:], plain)
+        assert written[2 + 7 * 30:2 + 7 * 30 + 28, :margin].max() > 128  # light text beside class 7's row
     Trainer.resume(tmp_path / "r", steps=8, data=fashion).run()
 
 

@@ -74,12 +74,14 @@ class EpochEnd(Event):
 
 @dataclass(repr=False)
 class SampleGrid(Event):
-    """The fixed-noise grid at a step: images (N, C, H, W) uint8 on the CPU, nrow per grid row."""
+    """The fixed-noise grid at a step: images (N, C, H, W) uint8 on the CPU, nrow per grid row; a conditional
+    run's rows are its classes, named by row_labels ("7 Sneaker")."""
 
     step: int
     epoch: int
     images: torch.Tensor
     nrow: int
+    row_labels: list[str] | None = None
 
 
 @dataclass(repr=False)
@@ -90,6 +92,7 @@ class RealGrid(Event):
     step: int
     images: torch.Tensor
     nrow: int
+    row_labels: list[str] | None = None
 
 
 @dataclass

@@ -10,10 +10,12 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from dcgan.config import TrainConfig
 from dcgan.events import CheckpointSaved, Event, Log, RealGrid, RunStarted, SampleGrid, StatusChanged
 from dcgan.rundir import PROGRESS_FILE, RunFolder, event_row
-from dcgan.images import grid_array, png_bytes, write_gif
+from dcgan.images import grid_array, labelled_rows, png_bytes, write_gif
 
 
 class RunFiles:
@@ -39,12 +41,12 @@ class RunFiles:
             if event.resumed:
                 self.folder.truncate_rows(event.start_step)
         elif isinstance(event, SampleGrid):
-            self.folder.write_sample(event.step, png_bytes(grid_array(event.images, event.nrow)))
+            self.folder.write_sample(event.step, png_bytes(labelled(event)))
             self._grids += 1
             if self._grids % self.gif_every == 0:
                 write_gif(self.folder.sample_files(), self.folder.target(PROGRESS_FILE))
         elif isinstance(event, RealGrid):
-            self.folder.write_real(png_bytes(grid_array(event.images, event.nrow)))
+            self.folder.write_real(png_bytes(labelled(event)))
         elif isinstance(event, StatusChanged):
             self._status.update(status=event.status, step=event.step, message=event.message,
                                 updated=round(event.time, 3))
@@ -58,6 +60,12 @@ class RunFiles:
             if self._status.get("status") is not None:
                 self._status.update(step=event.step, checkpoint=event.step)
                 self.folder.write_status(self._status)
+
+
+def labelled(grid: SampleGrid | RealGrid) -> np.ndarray:
+    """A grid event's image, its rows named on the left where they are a conditional run's classes."""
+    array = grid_array(grid.images, grid.nrow)
+    return labelled_rows(array, grid.row_labels, grid.images.shape[2]) if grid.row_labels else array
 
 
 Subscriber = Callable[[Event], None]

@@ -166,13 +166,9 @@ class LoadedGenerator:
                               f"by row; train with --conditional", field="label")
         if not isinstance(per_class, int) or not 1 <= per_class <= 100:
             raise ConfigError(f"images per class must be from 1 to 100, got {per_class!r}", field="per_class")
-        from dcgan.latent import class_word
-
         z = self.noise(per_class, seed).repeat(self.num_classes, 1)  # (K * per_class, D), row-major
         labels = torch.arange(self.num_classes).repeat_interleave(per_class)
-        names = [f"{k} {class_word(name)}" if class_word(name) != str(k) else str(k)
-                 for k, name in enumerate(self.classes)]  # as --class takes them: 7 Sneaker
-        return Images(self.generate(z, labels), nrow=per_class, row_labels=names)
+        return Images(self.generate(z, labels), nrow=per_class, row_labels=class_rows(self.classes))
 
     def interpolate(self, from_seed: int, to_seed: int, steps: int = 10, mode: str = "slerp",
                     label: int | None = None):
@@ -264,6 +260,13 @@ def misfit(model: torch.nn.Module, state: object, name: str = "G") -> str:
 
 
 # --- A run's fixed-noise grid ------------------------------------------------------------------------------
+
+def class_rows(class_names: list[str]) -> list[str]:
+    """The labels of a grid with a row per class, as --class takes them: "7 Sneaker", "7" where it has no name."""
+    from dcgan.latent import class_word  # dcgan.latent builds on this module
+
+    return [f"{k} {class_word(name)}" if class_word(name) != str(k) else str(k) for k, name in enumerate(class_names)]
+
 
 def fixed_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """(noise, labels, grid columns) of the fixed-noise grid, drawn on the CPU from the seed. A conditional run

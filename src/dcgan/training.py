@@ -42,7 +42,7 @@ from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, PROGRESS_FILE, SAMPLES, RunF
                           check_run_folder, checkpoint_in, make_run_folder, refuse_if_busy, session_record,
                           unique_run_dir)
 from dcgan.runfiles import RunWriters
-from dcgan.sampling import fixed_inputs, real_grid
+from dcgan.sampling import class_rows, fixed_inputs, real_grid
 from dcgan.step import GanStep
 from dcgan.threads import ThreadGovernor, governor_for
 from dcgan.vocabulary import IMAGES_PER_S, LOSS_RATIO, LR_D, LR_G
@@ -584,7 +584,8 @@ class Trainer:
         for change in self.changes:
             if change.step <= self.step:
                 emit(Log("info", f"replayed: {change.field} = {change.new} from step {change.step + 1}"))
-        emit(RealGrid(self.step, *real_grid(cfg, self.data)))  # what G aims at, beside its fixed-noise grids
+        # What G aims at, beside its fixed-noise grids.
+        emit(RealGrid(self.step, *real_grid(cfg, self.data), self.row_labels))
 
     def _length(self) -> str:
         """"18,750 steps = 5 epochs x 3,750", "600 steps (0.16 epochs)", with ", at most 5 minutes" for a time budget:
@@ -775,7 +776,7 @@ class Trainer:
         self._sample_step = self.step
         if not self.world.is_main:
             return
-        self.events.emit(SampleGrid(self.step, self.epoch, self.sample_fixed(), self.grid_columns))
+        self.events.emit(SampleGrid(self.step, self.epoch, self.sample_fixed(), self.grid_columns, self.row_labels))
 
     def state_dict(self) -> dict[str, Any]:
         """A training checkpoint (dcgan.checkpoint): the choices, the position in the data, the live changes, the
@@ -789,6 +790,11 @@ class Trainer:
         """A conditional run's class names in label order, as its data named them (a folder's sub-folders, which
         may be renamed later): kept in checkpoints and generator.safetensors for generating and sharing."""
         return list(self.data.class_names) if self.config.conditional and self.data is not None else []
+
+    @property
+    def row_labels(self) -> list[str] | None:
+        """A conditional run's fixed-noise and real grids have a row per class: their names, written on the left."""
+        return class_rows(self.class_names) if self.class_names else None
 
     def _load_state(self, state: dict[str, Any]) -> None:
         try:
