@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 
 from dcgan.checkpoint import load_checkpoint, load_generator_file, resolve_checkpoint
 from dcgan.config import TrainConfig, check_noise_seed
-from dcgan.datasets import DATASETS
+from dcgan.datasets import DATASETS, FOLDER_PREFIX
 from dcgan.errors import CheckpointError, ConfigError, first_line
 from dcgan.images import Images, grid_nrow, to_uint8
 from dcgan.models import Generator, build_generator
@@ -67,14 +68,17 @@ class LoadedGenerator:
 
     @property
     def classes(self) -> list[str]:
-        """A conditional G's class names in label order: as its training recorded them, else as its dataset names
-        them (runs made before they were recorded), else the numbers; [] for an unconditional G."""
+        """A conditional G's class names in label order: as its training recorded them, else (runs made before
+        they were recorded) as its dataset names them now (a folder: its class sub-folders, sorted, as dcgan.data
+        labels them), else the numbers; [] for an unconditional G."""
         if len(self.class_names) == self.num_classes:
             return list(self.class_names)
-        kind = DATASETS.get(self.config.dataset)
-        if kind is not None and len(kind.class_names) == self.num_classes:
-            return list(kind.class_names)
-        return [str(k) for k in range(self.num_classes)]
+        dataset = self.config.dataset
+        names = DATASETS[dataset].class_names if dataset in DATASETS else ()
+        if dataset.startswith(FOLDER_PREFIX):
+            root = Path(dataset[len(FOLDER_PREFIX):]).expanduser()
+            names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else ()
+        return list(names) if len(names) == self.num_classes else [str(k) for k in range(self.num_classes)]
 
     def class_id(self, label: int | str) -> int:
         """A class given by number or by name (7, "7", "sneaker", "Ankle boot") -> its label; a class this G

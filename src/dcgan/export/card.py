@@ -29,13 +29,6 @@ MANIFEST_VERSION = 1
 TO_PIXELS = ("pixel = clamp(round((x + 1) * 127.5), 0, 255) as uint8, round half to even (torch.round); "
              "NCHW: move channels last (HWC) for image files")
 
-# The classes of the labelled named datasets, in label order (torchvision's for the MNIST family).
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                         "Ankle boot"]
-MNIST_CLASSES = [str(i) for i in range(10)]
-DATASET_CLASSES = {"fashion-mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
-
 # Who may use the data, as its publishers state it. A generator is derived from its data.
 DATA_LICENCES = {
     "fashion-mnist": "MIT License, (c) 2017 Zalando SE (https://github.com/zalandoresearch/fashion-mnist)",
@@ -92,19 +85,6 @@ def training_seconds(rows: list[dict], session_starts: list[int]) -> float | Non
         if s1 > s0 and t1 >= t0 and not any(s0 <= start < s1 for start in session_starts[1:]):
             total += t1 - t0
     return total
-
-
-def class_names(g: LoadedGenerator) -> list[str]:
-    """The names of a conditional G's classes, in label order (numbers where the dataset gives none): as its
-    training recorded them, else as the dataset names them now (runs made before they were recorded)."""
-    count, dataset = g.num_classes, g.config.dataset
-    if len(g.class_names) == count:
-        return list(g.class_names)
-    names = DATASET_CLASSES.get(dataset)
-    if dataset.startswith(FOLDER_PREFIX):  # class sub-folders, sorted, as dcgan.data labels them
-        root = Path(dataset[len(FOLDER_PREFIX):]).expanduser()
-        names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else None
-    return list(names) if names and len(names) == count else [str(i) for i in range(count)]
 
 
 def public_dataset(dataset: str) -> str:
@@ -169,7 +149,7 @@ def build_manifest(g: LoadedGenerator, format: str, run: RunInfo, model_file: st
         "model_file": model_file, "created": datetime.now().isoformat(timespec="seconds"),
         "dcgan_version": __version__, "torch_version": torch.__version__,
         "latent_dim": cfg.latent_dim, "image_size": cfg.image_size, "channels": cfg.channels,
-        "num_classes": count, "class_names": class_names(g) if count else [],
+        "num_classes": count, "class_names": g.classes,
         "inputs": inputs,
         "output": {"name": "image", "dtype": "float32", "shape": ["batch", cfg.channels, cfg.image_size,
                                                                   cfg.image_size],

@@ -21,8 +21,8 @@ from torch import nn
 from dcgan.checkpoint import GENERATOR_FILE, atomic_folder, export_generator
 from dcgan.errors import ConfigError
 from dcgan.export import FORMATS
-from dcgan.export.card import (CARD_FILE, MANIFEST_FILE, SAMPLES_FILE, build_manifest, class_names, model_card,
-                               public_config, read_run)
+from dcgan.export.card import (CARD_FILE, MANIFEST_FILE, SAMPLES_FILE, build_manifest, model_card, public_config,
+                               read_run)
 from dcgan.rundir import checkpoint_in, run_of
 from dcgan.sampling import LoadedGenerator, load_generator
 
@@ -176,8 +176,7 @@ def write_export(g: LoadedGenerator, folder: Path, format: str, run_dir: Path | 
         details = write_torchscript(g, model_path)
     else:
         model_path = folder / MODEL_FILES["safetensors"]
-        export_generator(model_path, g.model, public_config(g.config), g.step,
-                         class_names(g) if g.num_classes else ())
+        export_generator(model_path, g.model, public_config(g.config), g.step, g.classes)
     manifest = build_manifest(g, format, run, details=details,
                               model_file=PAGE_MODEL_FILE if format == "page" else model_path.name)
     if format == "page":
