@@ -177,6 +177,7 @@ def test_conditional_run_has_one_grid_row_per_class(fashion, tmp_path, condition
     ({"diffaugment": "translation,zoom"}, "'zoom' is unknown"),
     ({"dataset": "celeba", "conditional": True}, "needs class labels"),
     ({"loss": "wasserstein"}, "loss must be one of"),
+    ({"loss": "hinj"}, r"loss must be one of .*, got .hinj.; did you mean .hinge.\?"),
     ({"loss": "wgan-gp", "d_norm": "layer", "minibatch_discrimination": 100}, "depend on the rest of its batch"),
     ({"minibatch_discrimination": -1}, "minibatch_discrimination must be >= 0"),
 ])

@@ -370,7 +370,9 @@ def check_field(f: dataclasses.Field, value: Any, label: str | None = None) -> N
         raise ConfigError(f"{flag} must be a finite number, got {value!r}", field=f.name)
     if "choices" in meta and value not in meta["choices"]:
         choices = ", ".join(str(c) for c in meta["choices"])
-        raise ConfigError(f"{flag} must be one of {choices}, got {value!r}", field=f.name)
+        near = difflib.get_close_matches(value, [str(c) for c in meta["choices"]], n=1) if isinstance(value, str) else []
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(f"{flag} must be one of {choices}, got {value!r}{hint}", field=f.name)
     bounds = (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
               ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<"))
     for key, test, word in bounds:
