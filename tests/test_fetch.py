@@ -162,3 +162,12 @@ def test_dcgan_fetch_on_this_machine_has_nothing_to_do():
     assert done.returncode == 0, done.stderr
     assert "mnist: already available offline at" in done.stdout
     assert "fashion-mnist: already available offline at /usr/share/datasets/fashion-mnist" in done.stdout
+
+
+def test_dcgan_fetch_of_several_goes_on_past_one_that_cannot_be_had():
+    """Offline, CIFAR-10 cannot be fetched; MNIST after it on the same line still is (it was not tried at all), and
+    the command ends with the failure's code."""
+    done = run_cli("fetch", "cifar10", "mnist")
+    assert done.returncode == 2
+    assert "dcgan fetch: error: cifar10: could not fetch cifar10" in done.stderr and "Traceback" not in done.stderr
+    assert "mnist: already available offline at" in done.stdout

@@ -23,17 +23,27 @@ def register(p) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgan.errors import DcganError
     from dcgan.fetch import fetch
 
     def say(line: str) -> None:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
-    for name in args.names:
+    failed = []
+    for name in dict.fromkeys(args.names):  # each once, in the order given
         start = time.perf_counter()
-        where, fetched = fetch(name, progress=say)
+        try:
+            where, fetched = fetch(name, progress=say)
+        except DcganError as e:
+            if len(args.names) == 1:
+                raise  # the command's one error line
+            # One name that cannot be had does not keep the others from being fetched.
+            print(f"dcgan fetch: error: {name}: {e}", file=sys.stderr)
+            failed.append(e)
+            continue
         if fetched:
             print(f"{name}: fetched into {where} ({time.perf_counter() - start:.0f} s)")
         elif not args.quiet:
             print(f"{name}: already available offline at {where}")
-    return 0
+    return max((getattr(e, "exit_code", 2) for e in failed), default=0)
