@@ -40,7 +40,9 @@ def serve(folder: Path, threads: str) -> tuple[subprocess.Popen, str]:
 
 
 def images_per_s(folder: Path, since: float) -> float | None:
-    rows = [json.loads(line) for path in folder.glob("runs/*/metrics.jsonl") for line in path.open()]
+    # Complete lines only: the window may read the file while the run appends to it.
+    rows = [json.loads(line) for path in folder.glob("runs/*/metrics.jsonl") for line in path.open()
+            if line.endswith("\n")]
     speeds = [r["speed/images_per_s"] for r in rows if r["time"] >= since and "speed/images_per_s" in r]
     return statistics.median(speeds) if speeds else None
 
@@ -59,16 +61,25 @@ def measure(threads: str, browser: str, seconds: float, config: dict) -> float |
                     raise SystemExit(f"the training logged nothing in 10 minutes: {status}")
                 time.sleep(0.1)
             start = time.time()
+
+            def train_for_the_window() -> None:
+                # `seconds`, and on a machine so busy that no speed was logged after the warm-up by then, until
+                # one is (a short window on a loaded machine would otherwise measure nothing)
+                time.sleep(seconds)
+                while images_per_s(folder, start + seconds / 3) is None and time.monotonic() < deadline:
+                    time.sleep(0.2)
+
+            deadline = time.monotonic() + 600
             if browser == "page":
                 from playwright.sync_api import sync_playwright
 
                 with sync_playwright() as p:
                     chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                     chromium.new_page(viewport={"width": 1400, "height": 900}).goto(f"{url}/")
-                    time.sleep(seconds)
+                    train_for_the_window()
                     chromium.close()
             else:
-                time.sleep(seconds)
+                train_for_the_window()
             httpx.post(f"{url}/api/training/stop", params={"wait_s": 60}, timeout=90)
             return images_per_s(folder, start + seconds / 3)  # read once the run has written its last row
         finally:
