@@ -659,3 +659,16 @@ def test_a_request_that_is_not_http_is_answered_in_the_apis_error_shape(server, 
     assert status.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in headers.lower()
     detail = json.loads(body)["detail"]
     assert detail.startswith("the request is not valid HTTP/1.1") and "64 KiB" in detail
+
+
+def test_a_folder_whose_name_ends_in_a_newline_is_no_run(api, server):
+    """Names are whole matches: `$` alone lets a trailing newline through, so such a folder was listed as a run
+    whose every route then answered 404 (it cannot be named in a URL)."""
+    odd = server.runs / "odd\n"
+    odd.mkdir()
+    (odd / "config.json").write_text("{}")
+    try:
+        assert not any(r["name"].startswith("odd") for r in api.get("/api/runs").json()["runs"])
+    finally:
+        (odd / "config.json").unlink()
+        odd.rmdir()

@@ -73,7 +73,7 @@ class RunStore:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir()
-                      if re.match(schemas.RUN_NAME, p.name) and os.path.lexists(p / CONFIG_FILE))
+                      if re.fullmatch(schemas.RUN_NAME, p.name) and os.path.lexists(p / CONFIG_FILE))
 
     def summaries(self, active: str | None = None) -> list[schemas.RunSummary]:
         """Every run's summary; a run that cannot be read is listed as broken with the reason."""
@@ -212,7 +212,7 @@ class RunStore:
                 raise HTTPException(409, f"run {name!r} has no checkpoint yet; one is written every "
                                          f"checkpoint_every steps and when training stops")
             return last_checkpoint(run)
-        if not re.match(schemas.CHECKPOINT_NAME, checkpoint):
+        if not re.fullmatch(schemas.CHECKPOINT_NAME, checkpoint):
             raise HTTPException(422, f"{checkpoint!r} is not a checkpoint name: use step-NNNNNNN.pt or "
                                      f"{GENERATOR_FILE}")
         path = inside(run, GENERATOR_FILE) if checkpoint == GENERATOR_FILE else inside(run, CHECKPOINTS, checkpoint)
@@ -269,7 +269,7 @@ class RunStore:
         parts = list(given.parts)
         if len(parts) > 1 and parts[0] == self.root.name and not (self.root / parts[0] / CONFIG_FILE).is_file():
             parts = parts[1:]  # runs/<run>/...: the folder's own name, as a path from the server's directory
-        if len(parts) == 3 and parts[1] == CHECKPOINTS and re.match(schemas.TRAINING_CHECKPOINT, parts[2]):
+        if len(parts) == 3 and parts[1] == CHECKPOINTS and re.fullmatch(schemas.TRAINING_CHECKPOINT, parts[2]):
             parts = [parts[0], parts[2]]
         if ".." in parts or not 1 <= len(parts) <= 2:
             raise HTTPException(422, f"{text!r} does not name a run or a checkpoint: use <run>, "
