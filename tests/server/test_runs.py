@@ -125,6 +125,12 @@ def test_class_conditional_generation_needs_a_valid_label(api, runs):
     png(every_class)  # without a label the images go through the classes in turn
     out_of_range = api.get("/api/runs/conditional/generate.png", params={"label": 10})
     assert out_of_range.status_code == 422 and out_of_range.json()["errors"][0]["field"] == "label"
+    assert "use a number or a name from 0=T-shirt/top" in out_of_range.json()["detail"]
+    # A class by name, as on the command line and in Python
+    by_name = api.get("/api/runs/conditional/generate.png", params={"count": 8, "label": "bag", "seed": 0})
+    assert by_name.content == bags.content
+    unknown = api.get("/api/runs/conditional/generate.png", params={"label": "hat"})
+    assert unknown.status_code == 422 and "unknown class 'hat'" in unknown.json()["detail"]
     unconditional = api.get("/api/runs/side-a/generate.png", params={"label": 1})
     assert unconditional.status_code == 422 and "unconditional" in unconditional.json()["detail"]
 

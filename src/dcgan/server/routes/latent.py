@@ -14,7 +14,7 @@ from dcgan.latent import class_id
 from dcgan.mixing import MAX_SIDE, block_shapes, style_mix
 from dcgan.server import schemas
 from dcgan.server.deps import DrawingTurn, RunName, Store
-from dcgan.server.routes.runs import PNG, Checkpoint, Label, NOT_FOUND, fast_png, image
+from dcgan.server.routes.runs import PNG, Checkpoint, Label, NOT_FOUND, class_of, fast_png, image
 
 router = APIRouter(prefix="/api/runs", tags=["latent"])
 Seeds = Annotated[list[schemas.Seed], Query(min_length=1, max_length=MAX_SIDE, description="seeds: ?rows=0&rows=1")]
@@ -43,7 +43,7 @@ def mix(name: RunName, store: Store, rows: Seeds, cols: Seeds,
     # Every cell runs A and B through G side by side (B's maps are the style): twice a generation's activations.
     store.check_drawing(name, 2 * len(rows) * len(cols), advice="ask for fewer rows or columns, or start the server "
                                                                 "with a larger --memory-budget")
-    grid = style_mix(g, rows, cols, block, label=label)
+    grid = style_mix(g, rows, cols, block, label=class_of(g, label))
     return image(fast_png(grid.grid()), "png", f"{name}-mix-block{block}", {"X-Step": str(g.step)})
 
 
@@ -61,6 +61,7 @@ def attribute(name: RunName, store: Store,
     (a linear fit over sampled z); headers X-Class, X-R2 (how linear the class is in z) and X-Probabilities (p of
     the class per image, row by row)."""
     g = store.generator(name, checkpoint)
+    label = class_of(g, label)
     logits, names = class_logits(g.config.dataset)
     k = class_id(toward, names, field="toward")
     key = (g.source, g.step, k, samples, label)

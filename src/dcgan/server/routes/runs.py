@@ -30,7 +30,8 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
 NOT_FOUND = {404: {"model": schemas.ErrorResponse}, 422: {"model": schemas.ErrorResponse}}
 PNG = {200: {"content": {"image/png": {}}, "description": "a PNG image"}, **NOT_FOUND}
 GIF = {200: {"content": {"image/gif": {}}, "description": "an animated GIF"}, **NOT_FOUND}
-Label = Annotated[int | None, Query(ge=0, le=999, description="the class to draw, for a conditional run")]
+Label = Annotated[str | None, Query(min_length=1, max_length=64, description="the class to draw, for a conditional "
+                                   "run: a number or a name (7, sneaker)")]
 Checkpoint = Annotated[str | None, Query(pattern=schemas.CHECKPOINT_NAME, description="default: the run's "
                                          "selected checkpoint, else its last")]
 FromSeed = Annotated[int, Query(ge=0, le=schemas.MAX_SEED, description="the seed whose z starts the path")]
@@ -137,6 +138,11 @@ def select_generator(name: RunName, request: schemas.GeneratorRequest, store: St
     return generator_info(name, store)
 
 
+def class_of(g, label: str | None) -> int | None:
+    """A class query (7 or sneaker) -> the generator's label: one 422 listing its classes for one it lacks."""
+    return None if label is None else g.class_id(int(label) if label.strip().isdigit() else label)
+
+
 @router.get("/{name}/generate.png", response_class=Response, responses=PNG, dependencies=[DrawingTurn])
 def generate(name: RunName, store: Store,
              count: int = Query(64, ge=1, le=256, description="images in the grid"),
@@ -146,7 +152,7 @@ def generate(name: RunName, store: Store,
     """A grid of `count` images from the run's generator, as PNG."""
     seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
     g = store.generator(name, checkpoint)
-    png = fast_png(g.sample(count, seed=seed, label=label).grid())
+    png = fast_png(g.sample(count, seed=seed, label=class_of(g, label)).grid())
     return image(png, "png", f"{name}-step{g.step}-seed{seed}-{count}", {"X-Seed": str(seed), "X-Step": str(g.step),
                                                                         "X-Count": str(count)})
 
@@ -157,7 +163,7 @@ def interpolate_strip(name: RunName, store: Store, from_seed: FromSeed = 0, to_s
                       checkpoint: Checkpoint = None) -> Response:
     """The images on the path between two seeds' z, as one strip (Radford et al. 2015, section 6.1)."""
     g = store.generator(name, checkpoint)
-    strip = interpolate(g, from_seed, to_seed, steps=steps, mode=mode, label=label)
+    strip = interpolate(g, from_seed, to_seed, steps=steps, mode=mode, label=class_of(g, label))
     return image(strip.png_bytes(), "png", f"{name}-{mode}-{from_seed}-{to_seed}", {"X-Step": str(g.step)})
 
 
@@ -169,7 +175,7 @@ def interpolate_animation(name: RunName, store: Store, from_seed: FromSeed = 0, 
                                             "at most 655 s)")) -> Response:
     """The same path as an animated GIF that plays there and back."""
     g = store.generator(name, checkpoint)
-    strip = interpolate(g, from_seed, to_seed, steps=steps, mode=mode, label=label)
+    strip = interpolate(g, from_seed, to_seed, steps=steps, mode=mode, label=class_of(g, label))
     return image(strip.gif_bytes(fps), "gif", f"{name}-{mode}-{from_seed}-{to_seed}", {"X-Step": str(g.step)})
 
 
