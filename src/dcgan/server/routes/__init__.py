@@ -65,7 +65,7 @@ Runs (routes/runs.py), any run in the runs folder, active or not:
   PUT    /api/runs/{name}/generator         {checkpoint: "step-0000100.pt"|"generator.safetensors"|null}:
                                             select it for generation (null: back to the last)
   GET    /api/runs/{name}/generate.png?count=64&seed=&label=&checkpoint=
-                                            count 1..256; label = class for conditional runs; headers X-Seed,
+                                            count 1..256; label = class for conditional runs (7 or bag); headers X-Seed,
                                             X-Step, X-Count
   GET    /api/runs/{name}/interpolate.png?from_seed=0&to_seed=1&steps=10&mode=slerp|lerp&label=&checkpoint=
   GET    /api/runs/{name}/interpolate.gif?...same...&fps=10
