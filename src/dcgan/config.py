@@ -152,7 +152,8 @@ class TrainConfig:
     sync_batchnorm: bool = _opt(False, "BatchNorm statistics over all processes' batches (CUDA only)",
                                 group="distributed")
     # Reporting.
-    log_every: int = _opt(10, "steps per logged row of metrics (each value the mean of those steps)", ge=1, le=1000000, group="report")
+    log_every: int = _opt(10, "steps per logged row of metrics (each value the mean of those steps)", ge=1, le=1000000,
+                          group="report")
     # Snapshot cadence (dcgan.cadence): by steps and by epochs, each 0 = off; both rules apply.
     sample_every: int = _opt(200, "steps between fixed-noise sample grids, after early ones at those of steps 10, "
                              "25, 50, 100, 250, 500, ... below it (10 to 100 for 200); 0 = none by steps", ge=0,
@@ -370,7 +371,8 @@ def check_field(f: dataclasses.Field, value: Any, label: str | None = None) -> N
         raise ConfigError(f"{flag} must be a finite number, got {value!r}", field=f.name)
     if "choices" in meta and value not in meta["choices"]:
         choices = ", ".join(str(c) for c in meta["choices"])
-        near = difflib.get_close_matches(value, [str(c) for c in meta["choices"]], n=1) if isinstance(value, str) else []
+        offered = [str(c) for c in meta["choices"]]
+        near = difflib.get_close_matches(value, offered, n=1) if isinstance(value, str) else []
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise ConfigError(f"{flag} must be one of {choices}, got {value!r}{hint}", field=f.name)
     bounds = (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
