@@ -126,21 +126,20 @@ class LoadedGenerator:
     def generate(self, z: torch.Tensor, labels: int | torch.Tensor | None = None) -> torch.Tensor:
         """G(z) as uint8 images (N, C, H, W), in batches of 256 to bound memory. A conditional G also takes
         classes: one for all (a number or a name), or one per image (a list of either, or an (N,) tensor)."""
-        y = self._labels(z.shape[0], labels)
-        out = []
-        for i in range(0, z.shape[0], 256):
-            y_part = y[i:i + 256].to(self.device) if y is not None else None
-            out.append(to_uint8(self.model(z[i:i + 256].to(self.device), y_part)))
-        return torch.cat(out)
+        return self._in_batches(z, labels=self._labels(z.shape[0], labels))
 
     @torch.no_grad()
     def generate_embedded(self, z: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """A conditional G's images (N, C, H, W) uint8 for points of its class-embedding space (N, EMBED_DIM)
         instead of labels: row k of `class_embeddings()` is class k's point."""
+        return self._in_batches(z, embedding=embedding)
+
+    def _in_batches(self, z: torch.Tensor, **inputs: torch.Tensor | None) -> torch.Tensor:
+        """G(z, **inputs) as uint8, 256 images at a time to bound memory; `inputs`: G's other (N, ...) inputs."""
         out = []
         for i in range(0, z.shape[0], 256):
-            out.append(to_uint8(self.model(z[i:i + 256].to(self.device),
-                                            embedding=embedding[i:i + 256].to(self.device))))
+            given = {name: x[i:i + 256].to(self.device) for name, x in inputs.items() if x is not None}
+            out.append(to_uint8(self.model(z[i:i + 256].to(self.device), **given)))
         return torch.cat(out)
 
     def class_embeddings(self) -> torch.Tensor:

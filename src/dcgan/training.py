@@ -553,10 +553,7 @@ class Trainer:
         if self.data.skipped:
             emit(Log("warning", self.data.skipped_note()))
         if cfg.conditional:  # what --class will take: the labels and their names
-            from dcgan.latent import class_word  # "7 - seven" is MNIST's seven
-
-            names = ", ".join(f"{k} {class_word(name)}" for k, name in enumerate(self.class_names)) \
-                if self.class_names else f"0 to {cfg.num_classes - 1}"
+            names = ", ".join(class_rows(self.class_names)) if self.class_names else f"0 to {cfg.num_classes - 1}"
             emit(Log("info", f"conditional: {cfg.num_classes} classes (D takes labels by {cfg.d_conditioning}): "
                              f"{names}"))
         if self.precision == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
