@@ -141,7 +141,10 @@ def log_shows(page, name: str, server) -> None:
     """The Log card holds the run's own lines (GET /api/runs/{name}/log), not the live run's."""
     lines = [line["message"] for line in server.call("GET", f"/api/runs/{name}/log")["lines"]]
     assert lines
-    page.wait_for_function(f"document.querySelectorAll('#log li').length === {len(lines)}")
+    # Waited for by count and last line: the log shown before the switch may have as many lines (a race seen once).
+    page.wait_for_function("([n, last]) => { const li = document.querySelectorAll('#log li'); "
+                           "return li.length === n && li[n - 1].textContent.endsWith(last); }",
+                           arg=[len(lines), lines[-1]])
     assert page.locator("#log li").last.inner_text().endswith(lines[-1])
 
 
