@@ -127,10 +127,11 @@ def test_start_training_takes_seed_000s_form(seed):
 
 
 def test_omitted_fields_take_our_defaults(seed):
-    config = seed.start_training(epochs=1)["config"]
-    ours = TrainConfig.from_dict({"epochs": 1}).resolved()  # what our own start would train
+    config = seed.start_training()["config"]  # an empty form: every field our default, the length too
+    ours = TrainConfig.from_dict({}).resolved()  # what our own start would train
     assert config["dataset"] == ours.dataset and config["batch_size"] == ours.batch_size
-    assert config["learning_rate"] == ours.lr and config["device"] == auto_device() and config["epochs"] == 1
+    assert config["learning_rate"] == ours.lr and config["device"] == auto_device()
+    assert config["epochs"] == ours.epochs == 5 and config["steps"] is None  # the length trained, not "unset"
     seed.stop_training()
 
 

@@ -225,7 +225,7 @@ class Seed000:
         config = TrainConfig.from_dict(request.options())
         status = await self.manager.start(config, None, None)
         try:
-            values = self.store.config(status.run)
+            values = self.store.resolved(status.run)  # what it trains: choices, defaults filled in
         except HTTPException:  # several processes: their config.json is written by them, a moment later
             values = config.resolved().to_dict()
         device = status.device or values["device"]
