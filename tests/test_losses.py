@@ -48,7 +48,7 @@ def test_hinge_signs():
     assert losses.d_hinge(torch.tensor([2.0]), torch.tensor([-2.0])) == 0  # beyond both margins: no loss
     assert losses.d_hinge(torch.tensor([0.0]), torch.tensor([0.0])) == 2
     assert losses.d_hinge(torch.tensor([-1.0]), torch.tensor([1.0])) == 4
-    assert losses.g_hinge(torch.tensor([3.0, 1.0])) == -2
+    assert losses.g_critic(torch.tensor([3.0, 1.0])) == -2
 
 
 def test_lsgan_values():

@@ -64,18 +64,15 @@ def d_hinge(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) ->
     return (1 - real).relu().mean() + (1 + fake).relu().mean()
 
 
-def g_hinge(fake: torch.Tensor) -> torch.Tensor:
-    """G raises the critic's score of its samples (Miyato et al. 2018)."""
+def g_critic(fake: torch.Tensor) -> torch.Tensor:
+    """G raises the critic's score of its samples: the generator loss of WGAN (Arjovsky et al. 2017) and of the
+    hinge objective (Miyato et al. 2018)."""
     return -fake.mean()
 
 
 def d_wasserstein(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
     """The critic's Wasserstein-1 estimate, negated (Arjovsky et al. 2017); add gradient_penalty for WGAN-GP."""
     return fake.mean() - real.mean()
-
-
-def g_wasserstein(fake: torch.Tensor) -> torch.Tensor:
-    return -fake.mean()
 
 
 def feature_matching(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
@@ -106,8 +103,8 @@ LOSSES: dict[str, Objective] = {
     "nonsaturating": Objective(d_nonsaturating, g_nonsaturating, True, "Goodfellow 2014, default", probabilities=True),
     "minimax": Objective(d_nonsaturating, g_minimax, True, "the saturating original", probabilities=True),
     "lsgan": Objective(d_lsgan, g_lsgan, True, "Mao 2017"),
-    "hinge": Objective(d_hinge, g_hinge, False, "Miyato 2018"),
-    "wgan-gp": Objective(d_wasserstein, g_wasserstein, False, "Gulrajani 2017", gradient_penalty=True),
+    "hinge": Objective(d_hinge, g_critic, False, "Miyato 2018"),
+    "wgan-gp": Objective(d_wasserstein, g_critic, False, "Gulrajani 2017", gradient_penalty=True),
 }
 
 

@@ -9,7 +9,7 @@ import secrets
 from typing import Any
 
 from dcgan.checkpoint import atomic_write_text
-from dcgan.errors import ConfigError
+from dcgan.errors import ConfigError, first_line
 from dcgan.events import EpochEnd, Event, RealGrid, SampleGrid, StatusChanged, StepMetrics
 from dcgan.rundir import WANDB_ID_FILE, inside
 from dcgan.images import grid_array
@@ -66,11 +66,6 @@ def require_wandb() -> None:
     if not logged_in:
         raise ConfigError("--wandb: no W&B API key on this machine; run `wandb login` once (or set WANDB_API_KEY), "
                           "or log locally with WANDB_MODE=offline and upload later with `wandb sync`", field="wandb")
-
-
-def first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 class WandbLogger:
