@@ -8,8 +8,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, StatusChanged,
-                          StepMetrics)
+from dcgan.events import (ENDED, CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted,
+                          StatusChanged, StepMetrics)
 from dcgan.vocabulary import D_FAKE, D_REAL, IMAGES_PER_S, LOSS_D, LOSS_G, label
 
 SHOWN = ((LOSS_D, LOSS_G), (D_REAL, D_FAKE))  # the losses, then D's probabilities, on every line
@@ -137,7 +137,7 @@ class ConsoleProgress:
             self.write(f"from step {event.step + 1}: {event.field} {event.old} -> {event.new}")
         elif isinstance(event, CheckpointSaved):
             pass
-        elif isinstance(event, StatusChanged) and event.status in ("stopped", "finished", "failed"):
+        elif isinstance(event, StatusChanged) and event.status in ENDED:
             if self.bar is not None:
                 self.bar.update(event.step - self.bar.n)
                 self.bar.close()

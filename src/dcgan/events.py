@@ -13,6 +13,8 @@ from typing import Any, Callable, Literal, Protocol
 import torch
 
 Status = Literal["starting", "running", "paused", "stopped", "finished", "failed"]
+ACTIVE: tuple[Status, ...] = ("starting", "running", "paused")  # a trainer is at work
+ENDED: tuple[Status, ...] = ("stopped", "finished", "failed")  # the run's session is over
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 
 from dcgan.checkpoint import atomic_write_text
 from dcgan.errors import ConfigError, first_line
-from dcgan.events import EpochEnd, Event, RealGrid, SampleGrid, StatusChanged, StepMetrics
+from dcgan.events import ENDED, EpochEnd, Event, RealGrid, SampleGrid, StatusChanged, StepMetrics
 from dcgan.rundir import WANDB_ID_FILE, inside
 from dcgan.images import grid_array
 
@@ -36,7 +36,7 @@ class TensorBoardLogger:
         elif isinstance(event, RealGrid):  # next to "samples/fixed noise" in the Images tab, at the same size
             self.writer.add_image("samples/real", grid_array(event.images, event.nrow), event.step,
                                   dataformats="HW" if event.images.shape[1] == 1 else "HWC")
-        elif isinstance(event, StatusChanged) and event.status in ("stopped", "finished", "failed"):
+        elif isinstance(event, StatusChanged) and event.status in ENDED:
             self.writer.flush()
 
 
@@ -95,5 +95,5 @@ class WandbLogger:
                          step=event.step)
         elif isinstance(event, RealGrid):
             self.run.log({"samples/real": self.wandb.Image(grid_array(event.images, event.nrow))}, step=event.step)
-        elif isinstance(event, StatusChanged) and event.status in ("stopped", "finished", "failed"):
+        elif isinstance(event, StatusChanged) and event.status in ENDED:
             self.run.finish(exit_code=1 if event.status == "failed" else 0)

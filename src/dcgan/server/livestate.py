@@ -19,14 +19,13 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from dcgan.events import (CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
+from dcgan.events import (ACTIVE, CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
                           StatusChanged, StepMetrics)
 from dcgan.rundir import RowEvent, RunFolder
 from dcgan.server import schemas
 from dcgan.server.runs import Bucket, SampleIndex, columns, mean_row, number
 from dcgan.vocabulary import IMAGES_PER_S
 
-ACTIVE = ("starting", "running", "paused")
 MARK_KINDS = ("epoch", "hparam", "other")  # the kinds of other rows a history keeps apart (Metrics: epochs, ...)
 
 

@@ -26,20 +26,19 @@ from dcgan.config import DATASETS, TrainConfig
 from dcgan.control import LIVE_FIELDS
 from dcgan.data import ImageData
 from dcgan.errors import ConfigError
-from dcgan.events import CheckpointSaved, Event, RunStarted, SampleGrid, StatusChanged, StepMetrics
+from dcgan.events import ACTIVE, ENDED, CheckpointSaved, Event, RunStarted, SampleGrid, StatusChanged, StepMetrics
 from dcgan.rundir import CHECKPOINTS, check_links, inside, refuse_if_busy, unique_run_dir
 from dcgan.runfiles import RunWriters
 from dcgan.server import schemas
 from dcgan.server.dataroots import DataRoots
 from dcgan.server.hub import Hub
-from dcgan.server.livestate import ACTIVE, Earlier, LiveHistory, LiveState, Update
+from dcgan.server.livestate import Earlier, LiveHistory, LiveState, Update
 from dcgan.server.process import ProcessRun, train_command
 from dcgan.server.runs import RunStore, last_checkpoint, number
 from dcgan.server.settings import Settings
 from dcgan.training import Trainer
 
 log = logging.getLogger("dcgan.server")
-ENDED = ("stopped", "finished", "failed")
 MAX_STEPS = TrainConfig.__dataclass_fields__["steps"].metadata["le"]  # a run's length, given in steps or epochs
 MAX_QUEUED_STEPS = 16  # single steps asked for and not taken yet (a click each on the page)
 WIND_DOWN_S = 15.0  # how long a start waits for an ended run's worker to close

@@ -19,13 +19,13 @@ from dcgan.checkpoint import resolve_checkpoint
 from dcgan.config import TrainConfig
 from dcgan.config import fork_base
 from dcgan.errors import ConfigError, DcganError, RunFolderError
+from dcgan.events import ACTIVE
 from dcgan.rundir import (CHANGES_FILE, CHECKPOINTS, CONFIG_FILE, EVAL_FILE, GENERATOR_FILE, LAST, NOT_METRICS,
                           RECORD_FILE, STATUS_FILE, RunFolder, holder, inside, read_json, step_of)
 from dcgan.sampling import LoadedGenerator, load_generator
 from dcgan.server import schemas
 
 GENERATOR_CACHE = 4  # loaded generators kept in memory (a few runs' or checkpoints' G at once)
-LIVE = ("starting", "running", "paused")  # a status.json that says its trainer is at work
 
 
 class RunStore:
@@ -98,7 +98,7 @@ class RunStore:
             if not isinstance(value, dict):
                 raise RunFolderError(f"{file} is damaged (not a JSON object)")
         state, step, message = status.get("status"), status.get("step"), status.get("message")
-        if state in LIVE and name != active and holder(path) is None:
+        if state in ACTIVE and name != active and holder(path) is None:
             # Its trainer is gone (killed, or its machine restarted): it continues from its last checkpoint.
             last = folder.last_checkpoint_step()
             state, step = "interrupted", last

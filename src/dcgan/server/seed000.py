@@ -30,8 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from dcgan import __version__
 from dcgan.config import DATASETS, DEVICES, TrainConfig
 from dcgan.errors import ConfigError
+from dcgan.events import ACTIVE, ENDED
 from dcgan.server import schemas
-from dcgan.server.manager import ACTIVE, ENDED, RunManager
+from dcgan.server.manager import RunManager
 from dcgan.server.runs import RunStore
 from dcgan.images import image_array, png_bytes
 from dcgan.vocabulary import D_FAKE, D_REAL, LOSS_D, LOSS_G
