@@ -43,6 +43,39 @@ def two_process_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def unseeded_run(tmp_path_factory):
+    """2 processes x 8 images on 64 images (4 steps an epoch) for 2 epochs, without a seed, as a run without
+    --seed starts."""
+    out = tmp_path_factory.mktemp("ddp-unseeded")
+    options = {"seed": None, "images": 64, "g_width": 8, "d_width": 8, "tensorboard": False, "sample_every": 0,
+               "checkpoint_every": 100}
+    result = torchrun("--standalone", "--nproc-per-node=2", str(WORKER), str(out), "8", "8", json.dumps(options),
+                      cwd=out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)] + [out / "run"]
+
+
+def test_a_run_without_a_seed_trains_every_rank_with_rank_0s_seed(unseeded_run):
+    """Each process drew a seed of its own: the ranks split different orders of the data, so an epoch saw some
+    images twice and missed others."""
+    rank0, rank1, run = unseeded_run
+    assert rank0["seed"] == rank1["seed"] == json.loads((run / "run.json").read_text())["seed"]
+
+
+def test_the_ranks_split_one_order_of_the_data_reshuffled_every_epoch(unseeded_run):
+    rank0, rank1, _ = unseeded_run
+    assert rank0["chunks"] == rank1["chunks"]  # each takes its own half of the same 16 indices (Trainer.batch)
+    epochs = [sum(rank0["chunks"][e * 4:(e + 1) * 4], []) for e in (0, 1)]
+    assert all(sorted(order) == list(range(64)) for order in epochs)  # every image once per epoch
+    assert epochs[0] != epochs[1]
+
+
+def test_each_rank_draws_its_own_noise(unseeded_run):
+    rank0, rank1, _ = unseeded_run
+    assert len(rank0["first_noise"]) == 8 and rank0["first_noise"] != rank1["first_noise"]
+
+
 def weights(path: Path) -> dict[str, torch.Tensor]:
     """G's learned weights. BatchNorm's running statistics are buffers, not weights: each process updates
     them from its own batch, and DDP re-broadcasts rank 0's at every forward."""

@@ -80,6 +80,16 @@ def all_mean(values: torch.Tensor, world: World) -> torch.Tensor:
     return values
 
 
+def main_value(value: int, world: World, device: torch.device) -> int:
+    """Rank 0's integer on every process: a seed drawn at random on each must be one seed, or the processes would
+    split different orders of the data (an epoch would see some images twice and miss others)."""
+    if not world.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=device)
+    dist.broadcast(t, src=0)
+    return int(t.item())
+
+
 def any_process(flag: bool, world: World, device: torch.device) -> bool:
     """True on every process when it is True on any (a stop request reaches all ranks at the same step)."""
     if not world.distributed:

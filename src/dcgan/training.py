@@ -30,7 +30,7 @@ from dcgan.config import TrainConfig, fork_config
 from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, epoch_order, load_dataset
 from dcgan.device import cpu_has_native_bf16, resolve_device, resolve_precision
-from dcgan.distributed import all_mean, any_process, current_world, lr_scale
+from dcgan.distributed import all_mean, any_process, current_world, lr_scale, main_value
 from dcgan.errors import CheckpointError, ConfigError, DataError, RunFolderGone, refuse_a_file_in_the_way
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RealGrid,
                           RunStarted, SampleGrid, StatusChanged, StepMetrics)
@@ -208,6 +208,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if self.device.type == "cuda" and self.world.distributed:
             self.device = torch.device("cuda", self.world.local_rank)
+        # A seed drawn at random (no --seed) is drawn on each process: all take rank 0's, the one run.json keeps.
+        cfg.seed = self.choices.seed = main_value(cfg.seed, self.world, self.device)
         if cfg.sync_batchnorm and self.device.type != "cuda":
             raise ConfigError("--sync-batchnorm needs CUDA: PyTorch's SyncBatchNorm runs on GPUs only; drop it "
                               "on this device", field="sync_batchnorm")
