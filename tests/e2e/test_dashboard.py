@@ -493,6 +493,8 @@ def test_the_discriminator_chart_says_what_it_draws_for_the_runs_objective(open_
     assert page.evaluate(f"{balance}.options.plugins.empty.text") == \
         "No ratio for --loss wgan-gp: it and these bands are logged for --loss nonsaturating only."
     assert page.get_attribute("#chart-ratio", "data-points") == "0"
+    # Wrapped inside the half-width plot (drawn on one line, it ran out of the chart at both ends).
+    page.wait_for_function("Number(document.querySelector('#chart-ratio').dataset.emptyLines) > 1")
     save_screenshot(page, tmp_path, "critic.png")
 
     page.locator("#run-list button.open", has_text="e2e-cross-entropy").click()

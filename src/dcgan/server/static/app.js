@@ -3,7 +3,7 @@
 // tabs and connects the events modules send each other (state.js). Everything from the server is inserted as
 // text, never as HTML.
 
-import { $, $$ } from './util.js';
+import { $, $$, smoothWhenShrunk } from './util.js';
 import { on, emit } from './state.js';
 import { initTraining, drawCharts, loadBands, renderStatus } from './training.js';
 import { initRecord } from './record.js';
@@ -42,6 +42,7 @@ function tabKeys(event) {
 // --- Start-up -----------------------------------------------------------------------------------------------
 
 function init() {
+  smoothWhenShrunk();
   initTraining();
   initRecord();
   $$('.tabs [role="tab"]').forEach((tab) => tab.addEventListener('click', () => showTab(tab.dataset.tab)));

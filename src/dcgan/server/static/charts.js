@@ -136,7 +136,16 @@ const emptyPlugin = {
     ctx.font = '13px system-ui, sans-serif';
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
-    ctx.fillText(options.text, (chartArea.left + chartArea.right) / 2, (chartArea.top + chartArea.bottom) / 2);
+    // Wrapped to the plot's width: a half-width chart or a phone cut a one-line message at both ends.
+    const lines = [];
+    for (const word of options.text.split(' ')) {
+      const line = lines.length ? `${lines[lines.length - 1]} ${word}` : word;
+      if (lines.length && ctx.measureText(line).width <= chartArea.width - 16) lines[lines.length - 1] = line;
+      else lines.push(word);
+    }
+    const middle = (chartArea.top + chartArea.bottom) / 2 - ((lines.length - 1) * 17) / 2;
+    lines.forEach((line, i) => ctx.fillText(line, (chartArea.left + chartArea.right) / 2, middle + i * 17));
+    chart.canvas.dataset.emptyLines = String(lines.length);
     ctx.restore();
   },
 };

@@ -155,3 +155,20 @@ export function fillClasses(select, names, count) {
     !names[i] ? String(i) : names[i].startsWith(String(i)) ? names[i] : `${i} · ${names[i]}`)));
   if (chosen !== '' && Number(chosen) < count) select.value = chosen;
 }
+
+// Grids of 28x28 images are enlarged with square pixels (image-rendering: pixelated), but shrunk smoothly:
+// shrinking by nearest neighbour drops whole rows and columns of each small image. Every <img> of the page is
+// marked `shrunk` while it is drawn smaller than its own size (a phone, a 256-image grid, a 64x64 run).
+export function smoothWhenShrunk(root = document) {
+  const mark = (img) => {
+    if (!img.naturalWidth || !img.clientWidth) return;
+    const scale = Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight);
+    img.classList.toggle('shrunk', scale * window.devicePixelRatio < 1);
+  };
+  const resized = new ResizeObserver((entries) => entries.forEach(({ target }) => mark(target)));
+  root.addEventListener('load', ({ target }) => {
+    if (target.tagName !== 'IMG') return;
+    resized.observe(target);
+    mark(target);
+  }, true); // load does not bubble: caught on its way down
+}
