@@ -110,7 +110,7 @@ class RunManager:
             checkpoint = self._training_checkpoint(request.run, request.checkpoint)
             if request.nproc and request.nproc > 1:
                 refuse_pause(request.paused, request.nproc)
-                config = TrainConfig.from_dict(self.store.config(request.run)).resolved()
+                config = self.store.train_config(request.run)
                 self.admit(config, request.nproc, "nproc", loading=checkpoint.stat().st_size)
                 return await self._launch_process(None, run_dir, request.nproc, resume=request.model_dump())
             trainer = Trainer.resume(run_dir, steps=request.steps, epochs=request.epochs, device=request.device,
@@ -435,7 +435,7 @@ class RunManager:
             images_per_step = dataclasses.replace(resolved, world_size=nproc).images_per_step()
         else:
             argv = train_command(nproc, run_dir, resume=resume)
-            cfg = TrainConfig.from_saved(self.store.config(run_dir.name))
+            cfg = self.store.train_config(run_dir.name)  # its live changes too (d_steps sets images a step)
             images_per_step = dataclasses.replace(cfg, world_size=nproc).images_per_step()
         process = ProcessRun(argv, run_dir, nproc, on_event=self._on_event, read_earlier=self.live.read_earlier,
                              on_info=lambda info: self._post(self._process_info, info),

@@ -164,11 +164,20 @@ class RunStore:
         for the device it last ran on."""
         return self._resolved(self.options(name), read_json(inside(self.run(name), STATUS_FILE)) or {})
 
+    def train_config(self, name: str) -> TrainConfig:
+        """The run's config as it trains now (resolved); a ConfigError when this version cannot read it."""
+        status = read_json(inside(self.run(name), STATUS_FILE)) or {}
+        return TrainConfig.from_saved(self.options(name)).resolved(self._device(status))
+
     @staticmethod
-    def _resolved(options: dict[str, Any], status: Any) -> dict[str, Any]:
-        device = str(status.get("device") or "cpu") if isinstance(status, dict) else "cpu"
+    def _device(status: Any) -> str:
+        """The device type the run last ran on (its status.json), cpu when it does not say."""
+        return str(status.get("device") or "cpu").split(":")[0] if isinstance(status, dict) else "cpu"
+
+    @classmethod
+    def _resolved(cls, options: dict[str, Any], status: Any) -> dict[str, Any]:
         try:
-            return TrainConfig.from_saved(options).resolved(device.split(":")[0]).to_dict()
+            return TrainConfig.from_saved(options).resolved(cls._device(status)).to_dict()
         except (ConfigError, TypeError):  # a config.json this version cannot read: show what it says
             return dict(options)
 
@@ -235,7 +244,7 @@ class RunStore:
                 if key in self._generators:
                     return self._generators[key]
             if self.memory_budget is not None:
-                config = TrainConfig.from_dict(self.config(name)).resolved()
+                config = self.train_config(name)
                 budget.check(budget.generator_cost(config, path.stat().st_size), self.memory_budget,
                              advice="start the server with a larger --memory-budget to generate from it")
             generator = load_generator(path, device="cpu")
@@ -249,7 +258,7 @@ class RunStore:
         """A 422 when drawing `images` images' worth of activations with the run's G (loaded already) is above the
         memory budget: for work that holds more at once than the generation a load is budgeted for."""
         if self.memory_budget is not None:
-            config = TrainConfig.from_dict(self.config(name)).resolved()
+            config = self.train_config(name)
             budget.check(budget.generator_cost(config, 0, images), self.memory_budget, advice=advice)
 
     # --- Paths a client gives (seed 000's /load_model), and the newest saved model -----------------------------
