@@ -60,3 +60,16 @@ def test_the_run_tab_reaches_shows_its_focus(open_page, first_run):
                             " return {open: e.matches('#run-list button.open'), outline: s.outlineStyle,"
                             " width: parseFloat(s.outlineWidth)}; })()")
     assert focused["open"] and focused["outline"] != "none" and focused["width"] >= 2, focused
+
+
+def test_an_empty_log_says_what_comes_there_and_a_count_reads_as_words(open_page, first_run):
+    page = open_page().open()
+    view(page, first_run)
+    set_log = "async (lines) => (await import('/static/training.js')).setLog(lines)"
+    page.evaluate(set_log, [])
+    empty = page.evaluate("getComputedStyle(document.querySelector('#log'), '::before').content")
+    assert "log lines appear here" in empty, empty
+    page.evaluate(set_log, [{"time": 0, "level": "info", "message": "one"}])
+    assert page.inner_text("#log-count") == "1 line"
+    page.evaluate(set_log, [{"time": 0, "level": "info", "message": m} for m in ("one", "two")])
+    assert page.inner_text("#log-count") == "2 lines"

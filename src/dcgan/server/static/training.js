@@ -392,13 +392,15 @@ export function logLine(line) {
   log.append(el('li', { class: line.level }, el('time', {}, stamp), line.message));
   while (log.childElementCount > LOG_LINES) log.firstElementChild.remove();
   if (atBottom) log.scrollTop = log.scrollHeight;
-  $('#log-count').textContent = `${log.childElementCount} lines`;
+  $('#log-count').textContent = linesCount(log.childElementCount);
 }
+
+const linesCount = (n) => (n ? `${integer(n)} line${n === 1 ? '' : 's'}` : '');
 
 export function setLog(lines) {
   $('#log').replaceChildren();
   lines.forEach(logLine);
-  $('#log-count').textContent = lines.length ? `${lines.length} lines` : '';
+  $('#log-count').textContent = linesCount(lines.length);
 }
 
 // The smoothing slider beside the tabs: every curve of the Training and Side by side tabs, remembered by the page.
