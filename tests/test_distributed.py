@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from dcgan import Trainer, TrainConfig, load_generator
 from dcgan.rundir import read_metrics
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
+ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
@@ -138,18 +140,49 @@ def test_the_cli_shortcut_launches_torchrun(tmp_path):
 
 
 def test_two_nodes_on_loopback_with_c10d_rendezvous(tmp_path):
-    """Two torchrun agents, one process each, meeting at a c10d rendezvous: two "nodes" on one machine."""
+    """Two torchrun agents, one process each, meeting at a c10d rendezvous: two "nodes" on one machine, started
+    with the same command as docs/scaling.md says."""
     port = free_port()
     common = ["--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
               "--rdzv-id=test", str(WORKER), str(tmp_path), "4", "32"]
-    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", f"--node-rank={rank}", *common],
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", *common],
                               cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for rank in (0, 1)]
+             for _ in (0, 1)]
     outputs = [node.communicate(timeout=300)[0] for node in nodes]
     assert all(node.returncode == 0 for node in nodes), outputs
     g0, g1 = weights(tmp_path / "G-rank0.pt"), weights(tmp_path / "G-rank1.pt")
     assert all(torch.equal(g0[k], g1[k]) for k in g0)
     assert [r["step"] for r in loss_rows(tmp_path / "run")] == [1, 2, 3, 4]
+
+
+def documented_torchrun_commands() -> list[list[str]]:
+    """Every torchrun command in the README and docs/scaling.md, its continued lines joined, comments dropped."""
+    found = []
+    for doc in (ROOT / "README.md", ROOT / "docs" / "scaling.md"):
+        text = doc.read_text().replace("\\\n", " ")
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("torchrun "):
+                found.append(shlex.split(line)[1:])
+    return found
+
+
+def test_the_documented_torchrun_commands_mean_what_the_docs_say():
+    """torchrun's own parser reads each; the c10d rendezvous numbers the machines as they arrive and ignores
+    --node-rank (torchrun warns, and rank 0, which writes the run folder, may be on any machine), so a command
+    that gives --node-rank uses the static rendezvous that honours it; dcgan's parser reads what follows -m dcgan."""
+    from torch.distributed.run import get_args_parser
+
+    from dcgan.cli import build_parser, parse
+
+    commands = documented_torchrun_commands()
+    assert len(commands) >= 4
+    for argv in commands:
+        args = get_args_parser().parse_args(argv)
+        assert args.module and args.training_script == "dcgan", argv
+        if any(a.startswith("--node-rank") or a.startswith("--node_rank") for a in argv):
+            assert args.rdzv_backend == "static" and args.master_addr != "127.0.0.1", argv
+        parse(build_parser(args.training_script_args), args.training_script_args)
 
 
 def test_a_dead_rank_stops_the_job_with_a_clear_message(tmp_path):

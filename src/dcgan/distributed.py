@@ -3,8 +3,8 @@ connects them (NCCL on CUDA, gloo on CPU) and DistributedDataParallel averages t
 
     torchrun --nproc-per-node 2 -m dcgan train ...        # one machine
     dcgan train --nproc 2 ...                              # the same, launched for you
-    torchrun --nnodes 2 --node-rank R --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
-             --nproc-per-node 8 -m dcgan train ...          # several machines
+    torchrun --nnodes 2 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
+             --nproc-per-node 8 -m dcgan train ...          # several machines (docs/scaling.md)
 """
 
 from __future__ import annotations
