@@ -73,3 +73,43 @@ def test_an_empty_log_says_what_comes_there_and_a_count_reads_as_words(open_page
     assert page.inner_text("#log-count") == "1 line"
     page.evaluate(set_log, [{"time": 0, "level": "info", "message": m} for m in ("one", "two")])
     assert page.inner_text("#log-count") == "2 lines"
+
+
+# Every visible text of the page against the colour behind it (WCAG 2 contrast; the first opaque background up the
+# tree). Disabled controls are exempt, as WCAG has them; canvases and images are not text.
+LOW_CONTRAST = """(() => {
+  const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  const rgba = (css) => css.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const behind = (node) => {
+    for (let e = node; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] === 1) return c;
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const e of document.querySelectorAll('body *')) {
+    const text = [...e.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join('').trim();
+    if (!text || !e.checkVisibility({ opacityProperty: true, visibilityProperty: true }) || e.closest(':disabled')) continue;
+    if (!e.getClientRects().length) continue;
+    const [a, b] = [luminance(rgba(getComputedStyle(e).color)), luminance(behind(e))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(`${e.tagName.toLowerCase()}.${e.className} '${text.slice(0, 30)}': ${ratio.toFixed(2)}`);
+  }
+  return low;
+})()"""
+
+
+def test_every_text_of_the_page_reads_at_a_contrast_of_4_5_to_1(open_page, first_run):
+    page = open_page().open()
+    view(page, first_run)
+    page.wait_for_selector("#log li time")
+    assert page.evaluate(LOW_CONTRAST) == []
+    page.click("#tab-generate")  # the vector arithmetic's coloured group names
+    page.wait_for_selector("#arith-summary [data-group='b'] b")
+    assert page.evaluate(LOW_CONTRAST) == []
+    assert page.get_attribute("#progress", "aria-label") == "training progress"
+    page.click("#tab-model")  # the record's command scrolls: a keyboard reaches it
+    page.wait_for_selector("#record code.command")
+    assert page.get_attribute("#record code.command", "tabindex") == "0"

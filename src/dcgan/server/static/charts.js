@@ -132,7 +132,7 @@ const emptyPlugin = {
     const { ctx, chartArea } = chart;
     if (!chartArea || !options.text || chart.data.datasets.some((set) => set.data.length)) return;
     ctx.save();
-    ctx.fillStyle = '#98a2b3';
+    ctx.fillStyle = '#5b6478'; // --muted: 5:1 on white
     ctx.font = '13px system-ui, sans-serif';
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';

@@ -130,7 +130,7 @@ function renderRecord(record) {
       ['device', `${session.device}${session.processes > 1 ? ` × ${session.processes} processes` : ''}`],
       ['versions', versions],
       ['determinism', determinism],
-      ['command', el('code', { class: 'command' }, String(session.command || ''))],
+      ['command', el('code', { class: 'command', tabindex: '0' }, String(session.command || ''))],
     ]);
     parts.push(el('details', { class: 'session', open: i === sessions.length - 1 },
       el('summary', {}, `session ${i + 1} of ${sessions.length}${i === 0 ? '' : ' (resumed)'}`), body));
