@@ -201,6 +201,41 @@ def test_a_dead_rank_stops_the_job_with_a_clear_message(tmp_path):
     assert (tmp_path / "r" / "checkpoints" / "last").is_file()
 
 
+# Started in every process of the test's `dcgan train --nproc 2` (PYTHONPATH): rank 1's step 2 raises.
+FAILING_RANK = """
+import os
+if os.environ.get("RANK") == "1":
+    import dcgan.step
+
+    step = dcgan.step.GanStep.__call__
+
+    def failing(self, real, labels, n, *args, **kwargs):
+        if n == 2:
+            raise RuntimeError("injected failure")
+        return step(self, real, labels, n, *args, **kwargs)
+
+    dcgan.step.GanStep.__call__ = failing
+"""
+
+
+def test_a_rank_that_fails_says_its_error_and_the_others_stop_without_a_traceback(tmp_path):
+    """Rank 1 raises at step 2: it says its error in one line, named by its rank; rank 0, which sees only its
+    connection to rank 1 close, records that another process failed (not gloo's socket error) and ends without a
+    traceback of its own; the command ends with its one line about resuming."""
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(FAILING_RANK)
+    result = run_cli("train", "--nproc", "2", "--steps", "50", "--batch-size", "8", "--g-width", "8", "--d-width",
+                     "8", "--run-dir", "r", "--no-progress", "--no-tensorboard", "--checkpoint-every", "1",
+                     cwd=tmp_path, env={**ENV, "PYTHONPATH": str(tmp_path / "inject")})
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "error: training process 1 of 2 failed at step 2: injected failure" in result.stderr, result.stderr
+    assert "[rank0]: Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "a training process failed (exit code 1)" in result.stderr
+    status = json.loads((tmp_path / "r" / "status.json").read_text())
+    assert status["status"] == "failed" and "Connection closed" not in status["message"], status
+    assert "another training process failed" in status["message"] and "resume" in status["message"], status
+
+
 def test_ctrl_c_in_a_terminal_stops_every_process_after_its_step(tmp_path):
     """A terminal's Ctrl-C reaches its whole foreground process group: the launcher passes it on to the training
     processes (torchrun, in its own session, would take it for a failure and print a traceback), they write the

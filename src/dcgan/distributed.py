@@ -26,6 +26,11 @@ from dcgan.lifeline import children, die_with_parent, preexec_die_with_parent
 
 # Collectives that wait longer than this fail instead of hanging forever when a rank has died.
 DEFAULT_TIMEOUT_S = 300
+# What a process's collective raises when another process ended first (crashed, killed): gloo's lost connection,
+# torch.distributed's network and store errors. Its own words ("[.../pair.cc:561] Connection closed by peer
+# [127.0.0.1]:32680. ... GLHF!") name no cause; the process that failed says its own error.
+PEER_GONE_SIGNS = ("Connection closed by peer", "Connection reset by peer")
+PEER_FAILED = "another training process failed first (its own error line names it: training process N of M)"
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,12 @@ def any_process(flag: bool, world: World, device: torch.device) -> bool:
     t = torch.tensor([1 if flag else 0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def peer_failed(error: BaseException) -> bool:
+    """Whether `error` is this process's collective failing because another training process ended first."""
+    return isinstance(error, (dist.DistNetworkError, dist.DistStoreError)) or any(
+        sign in str(error) for sign in PEER_GONE_SIGNS)
 
 
 def finish_together() -> None:

@@ -30,7 +30,7 @@ from dcgan.config import TrainConfig, fork_config
 from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, epoch_order, load_dataset
 from dcgan.device import cpu_has_native_bf16, resolve_device, resolve_precision
-from dcgan.distributed import all_mean, any_process, current_world, lr_scale, main_value
+from dcgan.distributed import PEER_FAILED, all_mean, any_process, current_world, lr_scale, main_value, peer_failed
 from dcgan.errors import CheckpointError, ConfigError, DataError, RunFolderGone, refuse_a_file_in_the_way
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RealGrid,
                           RunStarted, SampleGrid, StatusChanged, StepMetrics)
@@ -510,8 +510,9 @@ class Trainer:
             self.events.best_effort = True  # a full disk may refuse these last words too: the error is told anyway
             kept = None if isinstance(e, RunFolderGone) else self._checkpoint_step
             resume = f"; a resume continues from step {kept}, its last checkpoint" if kept is not None else ""
-            self.events.emit(Log("error", f"training failed at step {self.step}: {str(e) or repr(e)}{resume}"))
-            self._set_status("failed", f"{e}{resume}")
+            reason = PEER_FAILED if self.world.distributed and peer_failed(e) else str(e) or repr(e)
+            self.events.emit(Log("error", f"training failed at step {self.step}: {reason}{resume}"))
+            self._set_status("failed", f"{reason}{resume}")
             raise
         if self.step < self.total_steps and trained >= budget:
             self._set_status("finished", f"the {self.config.minutes:g}-minute budget ended at step {self.step}")

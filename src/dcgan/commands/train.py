@@ -225,6 +225,7 @@ def without_option(argv: list[str], name: str) -> list[str]:
 
 def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
     """Train as the options say; `chosen`: a new run's config (checked_options), None to resume or fork."""
+    from dcgan import distributed
     from dcgan.console import ConsoleProgress
     from dcgan.runfiles import RunWriters
     from dcgan.training import Trainer
@@ -247,6 +248,8 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
         trainer.subscribe(ConsoleProgress(bar=not args.no_progress))
     try:
         trainer.setup()
+        if not world.is_main:  # after setup, which gives the other processes a bus of their own
+            trainer.subscribe(own_failure_said(world))
         with graceful_interrupt(trainer.request_stop, quiet=not world.is_main) as interrupt:
             status = trainer.run()
     except OSError as e:  # a full or read-only disk: the checkpoints written before it are whole
@@ -256,6 +259,11 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
         kept = RunFolder(trainer.run_dir).last_checkpoint_step() if trainer.run_dir else None
         then = f"; then continue from step {kept} with --resume {trainer.run_dir}" if kept is not None else ""
         raise DiskError(disk_error(e) + then) from None
+    except Exception as e:  # another process failed: it says why; this one said "another training process failed"
+        if world.distributed and trainer.status == "failed" and distributed.peer_failed(e):
+            distributed.shutdown()  # broken: nothing for finish_together to wait for
+            return 1
+        raise
     if world.is_main:
         print(f"run folder: {trainer.run_dir}")
         if status != "failed":  # a failure's own message says what to do
@@ -265,6 +273,19 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
         # the run did not end; torchrun's processes end with 0 (torchrun takes any other code for a failure).
         return 128 + interrupt.signum
     return 0 if status in ("finished", "stopped") else 1
+
+
+def own_failure_said(world) -> Callable:
+    """The subscriber of a training process other than rank 0 (which alone prints and writes): its own failure in
+    one line, by its number (the others see only their connection to it close)."""
+    from dcgan.distributed import PEER_FAILED
+    from dcgan.events import Log
+
+    def say(event) -> None:
+        if isinstance(event, Log) and event.message.startswith("training failed") and PEER_FAILED not in event.message:
+            message = event.message.replace("training", f"training process {world.rank} of {world.size}", 1)
+            print(f"error: {message}", file=sys.stderr, flush=True)
+    return say
 
 
 def next_steps(trainer) -> str:
