@@ -129,6 +129,37 @@ def lr_scale(rule: str, world_size: int) -> float:
     return {"none": 1.0, "linear": float(world_size), "sqrt": world_size ** 0.5}[rule]
 
 
+# torchrun as `dcgan train --nproc` runs it: torch.distributed.run's own agent, through torchrun_quietly.
+TORCHRUN = "import sys; from dcgan.distributed import torchrun_quietly; sys.exit(torchrun_quietly(sys.argv[1:]))"
+
+
+def torchrun_quietly(argv: Sequence[str]) -> int:
+    """torchrun (torch.distributed.run's parse_args and run, as its console script calls them) ending in an exit
+    code instead of its ChildFailedError report and traceback, about 30 lines that named no cause: each training
+    process says its own failure (dcgan train's error lines), so only one killed by a signal, which cannot (the
+    out-of-memory killer's SIGKILL), is said here. 1 when a process failed, 128 + N when torchrun itself got
+    signal N (its processes stopped after their step, with a checkpoint)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    args = parse_args(list(argv))
+    try:
+        run(args)
+    except ChildFailedError as e:
+        for rank, failure in sorted(e.failures.items()):
+            if failure.exitcode < 0:
+                name = failure.signal_name()
+                why = " (the out-of-memory killer, or kill -9)" if name == "SIGKILL" else ""
+                print(f"dcgan train: error: training process {rank} of {args.nproc_per_node} was killed by {name}"
+                      f"{why}; torchrun stopped the others: `dcgan train --resume RUN_DIR` continues from the "
+                      f"run's last checkpoint", file=sys.stderr, flush=True)
+        return 1
+    except SignalException as e:
+        return 128 + int(e.sigval)
+    return 0
+
+
 def run_torchrun(nproc: int, argv: Sequence[str], limit: int | None = None) -> int:
     """`dcgan train --nproc N ...`: relaunch this command under torchrun with N processes on this machine (at most
     `limit`, the machine's CPU cores or GPUs, unless None); returns torchrun's exit code (0: every process
@@ -140,8 +171,7 @@ def run_torchrun(nproc: int, argv: Sequence[str], limit: int | None = None) -> i
         from dcgan.budget import check_processes
 
         check_processes(nproc, limit, "--nproc", force="--force-nproc")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "dcgan", *argv]
+    command = [sys.executable, "-c", TORCHRUN, "--standalone", f"--nproc-per-node={nproc}", "-m", "dcgan", *argv]
     # torchrun ends with this launcher however it ends (its training processes end with torchrun in turn). It
     # runs in a session of its own: torchrun takes a Ctrl-C for a failure (it kills its processes after 30 s and
     # exits 1 with a traceback), so the terminal's Ctrl-C (or a SIGTERM) comes to this launcher alone, which

@@ -104,11 +104,8 @@ def run(args: argparse.Namespace) -> int:
         from dcgan.budget import machine_processes
 
         limit = None if args.force_nproc else machine_processes(getattr(args, "device", "auto"))
-        code = distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"), limit=limit)
-        if code not in (0, 128 + signal.SIGINT, 128 + signal.SIGTERM):  # a failure, not a stop
-            print(f"dcgan train: error: a training process failed (exit code {code}) and torchrun stopped the "
-                  f"others; the run keeps its last checkpoint: resume it with --resume", file=sys.stderr)
-        return code
+        # Each training process says its own failure (a resume's advice with it), torchrun_quietly a killed one's.
+        return distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"), limit=limit)
     world = distributed.init_from_env("cuda" if _wants_cuda(args) else "cpu")
     try:
         code = train(args, world, chosen)
