@@ -220,15 +220,50 @@ if os.environ.get("RANK") == "1":
 """
 
 
+# Started in every process of the test's `dcgan train --nproc 2`: from step 2 on, every rank's loss/D is NaN.
+DIVERGING = """
+import os
+if "RANK" in os.environ:
+    import dcgan.step
+
+    step = dcgan.step.GanStep.__call__
+
+    def diverging(self, real, labels, n, *args, **kwargs):
+        out = step(self, real, labels, n, *args, **kwargs)
+        if n >= 2:
+            out["loss/D"] = out["loss/D"] * float("nan")
+        return out
+
+    dcgan.step.GanStep.__call__ = diverging
+"""
+
+
+def injected(tmp_path: Path, code: str) -> dict[str, str]:
+    """The environment of a `dcgan train --nproc 2` whose processes run `code` as they start (sitecustomize)."""
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(code)
+    return {**ENV, "PYTHONPATH": str(tmp_path / "inject")}
+
+
+def test_a_diverged_run_on_two_processes_ends_with_the_trainers_advice_alone(tmp_path):
+    """Every rank sees the averaged NaN at the same step and stops; the command's last word is the trainer's
+    advice (fork from the last good checkpoint), not a launcher's 'resume it', which would diverge again."""
+    result = run_cli("train", "--nproc", "2", "--steps", "50", "--batch-size", "8", "--g-width", "8", "--d-width",
+                     "8", "--run-dir", "r", "--no-progress", "--no-tensorboard", "--log-every", "1",
+                     "--checkpoint-every", "1", cwd=tmp_path, env=injected(tmp_path, DIVERGING))
+    assert result.returncode == 1, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "training diverged" in errors[0] and "--fork" in errors[0], result.stderr[-3000:]
+    assert "--resume" not in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
+
+
 def test_a_rank_that_fails_says_its_error_and_the_others_stop_without_a_traceback(tmp_path):
     """Rank 1 raises at step 2: it says its error in one line, named by its rank; rank 0, which sees only its
     connection to rank 1 close, records that another process failed (not gloo's socket error) and ends without a
     traceback of its own, and torchrun without its report (dcgan.distributed.torchrun_quietly)."""
-    (tmp_path / "inject").mkdir()
-    (tmp_path / "inject" / "sitecustomize.py").write_text(FAILING_RANK)
     result = run_cli("train", "--nproc", "2", "--steps", "50", "--batch-size", "8", "--g-width", "8", "--d-width",
                      "8", "--run-dir", "r", "--no-progress", "--no-tensorboard", "--checkpoint-every", "1",
-                     cwd=tmp_path, env={**ENV, "PYTHONPATH": str(tmp_path / "inject")})
+                     cwd=tmp_path, env=injected(tmp_path, FAILING_RANK))
     assert result.returncode == 1, result.stderr[-3000:]
     assert "error: training process 1 of 2 failed at step 2: injected failure" in result.stderr, result.stderr
     assert "[rank0]: Traceback" not in result.stderr, result.stderr[-3000:]

@@ -148,7 +148,8 @@ def torchrun_quietly(argv: Sequence[str]) -> int:
         run(args)
     except ChildFailedError as e:
         for rank, failure in sorted(e.failures.items()):
-            if failure.exitcode < 0:
+            # SIGTERM is torchrun's own, to the others once one failed (a trainer takes it for a stop otherwise).
+            if failure.exitcode < 0 and -failure.exitcode not in (signal.SIGTERM, signal.SIGINT):
                 name = failure.signal_name()
                 why = " (the out-of-memory killer, or kill -9)" if name == "SIGKILL" else ""
                 print(f"dcgan train: error: training process {rank} of {args.nproc_per_node} was killed by {name}"
