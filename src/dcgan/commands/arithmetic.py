@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from dcgan.commands import add_checkpoint_option
+from dcgan.commands import add_generator_options, class_label, open_generator
 from dcgan.errors import ConfigError
 
 CLASS_PREFIX = "class:"
@@ -51,7 +51,6 @@ def register(p) -> None:
                      "or class:K / class:NAME: the first --per-group seeds whose images the run's domain "
                      "classifier (mnist, fashion-mnist) predicts as that class. Writes a figure like the "
                      "paper's figure 7, by default into the run's latent/ folder.")
-    p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--a", required=True, metavar="GROUP", help="group A: seeds (1,2,3 or a range 1-3) or class:K")
     p.add_argument("--b", required=True, metavar="GROUP", help="group B, subtracted: seeds or class:K")
     p.add_argument("--c", required=True, metavar="GROUP", help="group C, added: seeds or class:K")
@@ -62,21 +61,15 @@ def register(p) -> None:
                    "uniform noise added to its vector, as the paper's figure 7 (default: 8)")
     p.add_argument("--noise", type=float, default=0.25, help="scale of that noise (default: 0.25, the paper's)")
     p.add_argument("--seed", type=int, default=0, help="seed of that noise, from 0 to 2**63 - 1 (default: 0)")
-    p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number or "
-                   "a name (sneaker, seven)")
-    add_checkpoint_option(p)
-    p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
+    add_generator_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from dcgan.checkpoint import atomic_write_bytes
-    from dcgan.commands.generate import check_output_file, class_label, resolve_class
+    from dcgan.commands.generate import check_output_file
     from dcgan.commands.mix import check_seed
-    from dcgan.device import resolve_device
     from dcgan.latent import class_tag, output_dir, predicted_class_seeds
-    from dcgan.rundir import checkpoint_in
-    from dcgan.sampling import load_generator
 
     specs = [parse_group(args.a, "--a"), parse_group(args.b, "--b"), parse_group(args.c, "--c")]
     if not 1 <= args.per_group <= 64:
@@ -84,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
     check_seed(args.seed, "--seed")
     if args.out:
         check_output_file(args.out, "--out", ".png")
-    g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
-    label = resolve_class(g, args.class_id)
+    g, label = open_generator(args)
     class_flags = [flag for flag, spec in zip(("--a", "--b", "--c"), specs) if not isinstance(spec, list)]
     if class_flags:
         check_class_groups(g, class_flags)

@@ -6,8 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from dcgan.commands import add_checkpoint_option
-from dcgan.commands.generate import class_label, resolve_class
+from dcgan.commands import add_generator_options, class_label, open_generator
 from dcgan.commands.mix import check_seed, parse_seeds
 
 
@@ -17,7 +16,6 @@ def register(p) -> None:
                      "evaluation (mnist, fashion-mnist), fit the class's log-odds linearly in z (InterFaceGAN, "
                      "Shen et al. 2020) and move each start seed's z along that direction. Writes a strip PNG "
                      "(one row per start seed) and prints the classifier's probability of the class along it.")
-    p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--toward", required=True, metavar="CLASS", help="the class to move toward: a number or a name "
                    "(e.g. sneaker)")
     p.add_argument("--steps", type=int, default=10, help="images per row, the start included (default: 10)")
@@ -27,28 +25,21 @@ def register(p) -> None:
                    "along the direction (default: 3)")
     p.add_argument("--samples", type=int, default=2000, help="sampled z the direction is fitted on (default: 2000)")
     p.add_argument("--fit-seed", type=int, default=0, help="seed of those samples (default: 0)")
-    p.add_argument("--class", dest="class_id", metavar="K", help="class to draw with (a number or a name), for a "
-                   "conditional run")
     p.add_argument("--out", metavar="PNG", help="the strip (default: RUN/latent/attribute-CLASS-SEEDS.png, "
                    "attribute-CLASS-SEEDS-classK-NAME.png with --class)")
-    add_checkpoint_option(p)
-    p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
+    add_generator_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgan.device import resolve_device
     from dcgan.images import image_format
     from dcgan.latent import class_tag, class_word, output_dir
-    from dcgan.rundir import checkpoint_in
-    from dcgan.sampling import load_generator
 
     seeds = parse_seeds(args.seeds, "--from")
     check_seed(args.fit_seed, "--fit-seed")
     if args.out:
         image_format(args.out, "--out")  # before the fit
-    g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
-    label = resolve_class(g, args.class_id)
+    g, label = open_generator(args)
     result = g.attribute(args.toward, seeds, steps=args.steps, distance=args.distance, samples=args.samples,
                          fit_seed=args.fit_seed, label=label)
     d = result.direction

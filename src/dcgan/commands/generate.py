@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dcgan.commands import add_checkpoint_option
+from dcgan.commands import CLASS_HELP, add_generator_options, class_label, open_generator
 from dcgan.errors import ConfigError
 
 
 def register(p) -> None:
     p.description = "Generate images from a run folder, a checkpoint or generator.safetensors."
-    p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("-n", "--count", type=int, default=64, help="how many images (default: 64)")
     p.add_argument("--seed", type=int, default=None, help="noise seed, from 0 to 2**63 - 1: the same seed gives the "
                    "same images (default: a random one, which the output line names)")
-    p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number "
-                   "or a name (sneaker, seven) (default: the classes in turn)")
     p.add_argument("--by-class", action="store_true", help="a conditional run's class grid: one row per class, "
                    "--per-class columns sharing their noise down each column")
     p.add_argument("--per-class", type=int, metavar="N", help="columns of --by-class, 1 to 100 (default: 10)")
@@ -29,8 +26,7 @@ def register(p) -> None:
                    "which must not exist yet or be empty (it is written complete or not at all, so no image of "
                    "an earlier run is overwritten or left beside the new ones)")
     p.add_argument("--npy", metavar="FILE", help="write a uint8 array N x C x H x W to FILE, which ends in .npy")
-    add_checkpoint_option(p)
-    p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
+    add_generator_options(p, class_help=CLASS_HELP + " (default: the classes in turn)")
     p.set_defaults(func=run)
 
 
@@ -54,21 +50,6 @@ def check_output_file(path: str, flag: str, suffix: str) -> None:
         raise ConfigError(f"{flag} {path}: the file name must end in {suffix}", field=flag.lstrip("-"))
 
 
-def resolve_class(g, spec: str | None) -> int | None:
-    """--class K or --class NAME -> a conditional G's class id (None when none was given)."""
-    if spec is None:
-        return None
-    return g.class_id(int(spec) if spec.strip().isdigit() else spec)
-
-
-def class_label(g, k: int) -> str:
-    """Class k as a line shows it: 7 (Sneaker), 7 (seven) for MNIST's "7 - seven", 7 where it has no name."""
-    from dcgan.latent import class_word
-
-    name = class_word(g.classes[k])
-    return f"{k} ({name})" if name != str(k) else str(k)
-
-
 def write_pngs(images, out: Path) -> None:
     """One PNG per image into `out` (new or empty), written in a temporary sibling folder and renamed into
     place: `out` ends complete or as it was."""
@@ -89,11 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
     from dcgan.checkpoint import atomic_write_bytes
     from dcgan.commands.mix import check_seed
-    from dcgan.device import resolve_device
     from dcgan.images import image_format
     from dcgan.latent import class_tag
-    from dcgan.rundir import checkpoint_in
-    from dcgan.sampling import load_generator
 
     # Check everything the user typed before loading anything.
     if not 1 <= args.count <= 100000:
@@ -113,9 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.grid:
         image_format(args.grid, "--grid")  # before generating
 
-    device = resolve_device(args.device)
-    g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=device)
-    label = resolve_class(g, args.class_id)
+    g, label = open_generator(args)
     # Without --seed a random one, said below: a grid worth keeping can be drawn again (and a short one typed).
     seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
     if args.by_class:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dcgan.commands import add_checkpoint_option
+from dcgan.commands import add_generator_options, class_label, open_generator
 from dcgan.errors import ConfigError
 
 MEDIA_SUFFIXES = (".png", ".gif", ".mp4")
@@ -17,7 +17,6 @@ def register(p) -> None:
                      "PNG (one row per path), a looping GIF and, when ffmpeg is on PATH, an MP4, by default "
                      "into the run's latent/ folder. Seed S names the image `dcgan generate -n 1 --seed S` "
                      "draws. For a conditional run, --to-class moves between two classes at one seed.")
-    p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--from", dest="from_seed", type=int, metavar="SEED",
                    help="seed of the first image, from 0 to 2**63 - 1 (with --walk: of the first point; default 0)")
     p.add_argument("--to", dest="to_seed", type=int, metavar="SEED", help="seed of the last image")
@@ -27,8 +26,6 @@ def register(p) -> None:
                    "(White 2016); lerp is a straight line (default: slerp)")
     p.add_argument("--walk", type=int, metavar="K", help="loop through K points: seeds --from, --from+1, ..., "
                    "--from+K-1 and back to the first")
-    p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number or "
-                   "a name (sneaker, seven)")
     p.add_argument("--to-class", metavar="K", help="a conditional run: keep seed --from's noise and move the class "
                    "from --class to this one instead (the images between are G's input between the two classes' "
                    "embeddings, on a straight line: --mode does not apply)")
@@ -39,19 +36,14 @@ def register(p) -> None:
     p.add_argument("--format", default="png,gif,mp4", metavar="LIST", help="files to write, a comma list of png "
                    "(the strip), gif and mp4; mp4 is skipped with a note when ffmpeg is missing (default: "
                    "png,gif,mp4)")
-    add_checkpoint_option(p)
-    p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
+    add_generator_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgan.commands.generate import class_label, resolve_class
     from dcgan.commands.mix import check_seed
-    from dcgan.device import resolve_device
     from dcgan.latent import MAX_FRAMES, check_mode, check_steps, class_tag, output_dir
     from dcgan.images import ffmpeg_path
-    from dcgan.rundir import checkpoint_in
-    from dcgan.sampling import load_generator
 
     # Check everything the user typed before loading anything.
     check_mode(args.mode)
@@ -85,9 +77,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         name = f"interpolation-{args.from_seed}-{args.to_seed}-{args.mode}"
 
-    g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
-    label = resolve_class(g, args.class_id)
-    to_label = resolve_class(g, args.to_class)
+    g, label = open_generator(args)
+    to_label = g.class_id(args.to_class) if args.to_class is not None else None
     name += class_tag(g, label) + (f"-to{class_tag(g, to_label)}" if to_label is not None else "")
     prefix = Path(args.out) if args.out else output_dir(g.source) / name
     if prefix.suffix.lower() in MEDIA_SUFFIXES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dcgan.commands import add_checkpoint_option
+from dcgan.commands import add_generator_options, class_label, open_generator
 from dcgan.errors import ConfigError
 
 
@@ -51,32 +51,23 @@ def register(p) -> None:
                      "(AdaIN, Huang & Belongie 2017), so the blocks before K come from A and the style of the "
                      "later ones from B (the mixing of Karras et al. 2019, section 3.1). Writes one PNG per "
                      "block, by default into the run's latent/ folder.")
-    p.add_argument("target", help="runs/<name>, a checkpoint .pt file or a generator.safetensors")
     p.add_argument("--rows", default="0-5", metavar="SEEDS", help="seeds of source A, one per row (default 0-5)")
     p.add_argument("--cols", default="6-11", metavar="SEEDS", help="seeds of source B, one per column (default "
                    "6-11)")
     p.add_argument("--block", default="all", metavar="K", help="block(s) to mix from: a number, a comma list or "
                    "all (default: all, one grid each); 0 is G's first and smallest map, the last is its output")
-    p.add_argument("--class", dest="class_id", metavar="K", help="class to draw, for a conditional run: a number "
-                   "or a name")
     p.add_argument("--out", metavar="PREFIX", help="output path without suffix; -block<K>.png is added (default: "
                    "RUN/latent/mix-ROWS-COLS, and -classK-NAME with --class)")
-    add_checkpoint_option(p)
-    p.add_argument("--device", default="cpu", help="device to generate on (default: cpu)")
+    add_generator_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dcgan.commands.generate import class_label, resolve_class
-    from dcgan.device import resolve_device
     from dcgan.latent import class_tag, output_dir
     from dcgan.mixing import block_shapes, check_block
-    from dcgan.rundir import checkpoint_in
-    from dcgan.sampling import load_generator
 
     rows, cols = parse_seeds(args.rows, "--rows"), parse_seeds(args.cols, "--cols")
-    g = load_generator(checkpoint_in(args.target, args.checkpoint) or args.target, device=resolve_device(args.device))
-    label = resolve_class(g, args.class_id)
+    g, label = open_generator(args)
     shapes = block_shapes(g.model)
     if args.block.strip().lower() == "all":
         blocks = list(range(len(shapes)))
