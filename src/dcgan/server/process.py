@@ -9,6 +9,7 @@ an in-process trainer emits: the manager, the WebSocket and the page treat both 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -199,7 +200,9 @@ class ProcessRun:
 
 
 def console_tail(path: Path, lines: int = 20) -> str:
+    """The console's last lines; the file streams past, so days of output are never held at once."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(collections.deque(f, maxlen=lines)).rstrip("\n")
     except FileNotFoundError:
         return ""
