@@ -273,6 +273,32 @@ def test_a_rank_that_fails_says_its_error_and_the_others_stop_without_a_tracebac
     assert "another training process failed" in status["message"] and "resume" in status["message"], status
 
 
+# Started in every process of the test's `dcgan train --nproc 2`: rank 1 cannot find the data.
+NO_DATA_ON_RANK_1 = """
+import os
+if os.environ.get("RANK") == "1":
+    import dcgan.training
+    from dcgan.errors import DataError
+
+    def missing(*args, **kwargs):
+        raise DataError("fashion-mnist is not on this machine")
+
+    dcgan.training.load_dataset = missing
+"""
+
+
+def test_a_rank_that_fails_before_training_leaves_two_error_lines(tmp_path):
+    """Rank 1 lacks the data (another machine's disk): it says so; rank 0, whose setup waits for it, says that
+    another process failed, in one line instead of gloo's traceback."""
+    result = run_cli("train", "--nproc", "2", "--steps", "5", "--batch-size", "8", "--run-dir", "r", "--no-progress",
+                     cwd=tmp_path, env=injected(tmp_path, NO_DATA_ON_RANK_1))
+    assert result.returncode == 1, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert sorted(errors) == ["dcgan train: error: another training process failed first and says why in its own "
+                              "error line", "dcgan train: error: fashion-mnist is not on this machine"
+                              ], result.stderr[-3000:]
+
+
 def test_ctrl_c_in_a_terminal_stops_every_process_after_its_step(tmp_path):
     """A terminal's Ctrl-C reaches its whole foreground process group: the launcher passes it on to the training
     processes (torchrun, in its own session, would take it for a failure and print a traceback), they write the

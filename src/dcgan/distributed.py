@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 import torch.distributed as dist
 
-from dcgan.errors import ConfigError
+from dcgan.errors import ConfigError, DcganError
 from dcgan.lifeline import children, die_with_parent, preexec_die_with_parent
 
 # Collectives that wait longer than this fail instead of hanging forever when a rank has died.
@@ -30,7 +30,7 @@ DEFAULT_TIMEOUT_S = 300
 # torch.distributed's network and store errors. Its own words ("[.../pair.cc:561] Connection closed by peer
 # [127.0.0.1]:32680. ... GLHF!") name no cause; the process that failed says its own error.
 PEER_GONE_SIGNS = ("Connection closed by peer", "Connection reset by peer")
-PEER_FAILED = "another training process failed first (its own error line names it: training process N of M)"
+PEER_FAILED = "another training process failed first and says why in its own error line"
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,12 @@ def any_process(flag: bool, world: World, device: torch.device) -> bool:
     t = torch.tensor([1 if flag else 0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+class PeerFailed(DcganError):
+    """This process's collective failed because another training process ended first (it says its own error)."""
+
+    exit_code = 1
 
 
 def peer_failed(error: BaseException) -> bool:

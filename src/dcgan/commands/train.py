@@ -256,11 +256,13 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
         kept = RunFolder(trainer.run_dir).last_checkpoint_step() if trainer.run_dir else None
         then = f"; then continue from step {kept} with --resume {trainer.run_dir}" if kept is not None else ""
         raise DiskError(disk_error(e) + then) from None
-    except Exception as e:  # another process failed: it says why; this one said "another training process failed"
-        if world.distributed and trainer.status == "failed" and distributed.peer_failed(e):
-            distributed.shutdown()  # broken: nothing for finish_together to wait for
-            return 1
-        raise
+    except Exception as e:  # another process failed, and says why: this one says only that (no traceback)
+        if not (world.distributed and distributed.peer_failed(e)):
+            raise
+        if trainer.status != "failed":  # before training: the trainer has not said it
+            raise distributed.PeerFailed(distributed.PEER_FAILED) from None
+        distributed.shutdown()  # broken: nothing for finish_together to wait for
+        return 1
     if world.is_main:
         print(f"run folder: {trainer.run_dir}")
         if status != "failed":  # a failure's own message says what to do
