@@ -113,3 +113,11 @@ def test_every_text_of_the_page_reads_at_a_contrast_of_4_5_to_1(open_page, first
     page.click("#tab-model")  # the record's command scrolls: a keyboard reaches it
     page.wait_for_selector("#record code.command")
     assert page.get_attribute("#record code.command", "tabindex") == "0"
+
+
+def test_a_charts_tooltip_names_its_step_with_thousands_separated(open_page, first_run):
+    page = open_page().open()
+    view(page, first_run)
+    title = page.evaluate("Chart.getChart(document.querySelector('#chart-loss'))"
+                          ".options.plugins.tooltip.callbacks.title([{parsed: {x: 12345, y: 0.3}}])")
+    assert title == "step 12,345"

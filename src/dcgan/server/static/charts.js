@@ -3,6 +3,7 @@
 // health monitor's bands, and a line of text while a chart has no point.
 
 import { state } from './state.js';
+import { integer } from './util.js';
 
 // The viewed run's charts (canvas #chart-<key>) and their curves, by the metrics' names (the server's vocabulary,
 // dcgan.vocabulary); Side by side overlays loss and d.
@@ -192,7 +193,7 @@ export function makeChart(canvas, y, { legend = true, empty = 'Curves appear her
         empty: { text: empty },
         legend: { display: legend, position: 'bottom',
           labels: { boxWidth: 14, boxHeight: 2, padding: 12, filter: (item, data) => !data.datasets[item.datasetIndex].raw } },
-        tooltip: { callbacks: { title: (items) => (items.length ? `step ${items[0].parsed.x}` : '') } },
+        tooltip: { callbacks: { title: (items) => (items.length ? `step ${integer(items[0].parsed.x)}` : '') } },
       },
     },
   });
