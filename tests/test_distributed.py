@@ -105,6 +105,23 @@ def test_only_rank_0_writes_files_and_serves_events(two_process_run):
     assert "effective batch 128 = 2 process(es) x 64" in (run / "log.txt").read_text()
 
 
+def test_penalties_and_techniques_train_alike_on_every_rank(tmp_path):
+    """WGAN-GP's and R1's penalties differentiate D's gradient (create_graph) through the unwrapped D beside DDP's
+    wrapper; with spectral norm, DiffAugment, EMA and classes, both ranks still end with the same G and D weights
+    (each rank's own penalty gradients, if left out of the average, would part them)."""
+    options = {"loss": "wgan-gp", "r1": 1.0, "spectral_norm": True, "diffaugment": "translation,cutout,color",
+               "ema": 0.999, "conditional": True, "d_steps": 2, "g_width": 8, "d_width": 8, "tensorboard": False,
+               "sample_every": 0, "checkpoint_every": 100}
+    result = torchrun("--standalone", "--nproc-per-node=2", str(WORKER), str(tmp_path), "4", "8",
+                      json.dumps(options), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for net in ("G", "D"):
+        rank0, rank1 = weights(tmp_path / f"{net}-rank0.pt"), weights(tmp_path / f"{net}-rank1.pt")
+        assert rank0.keys() == rank1.keys() and all(torch.equal(rank0[k], rank1[k]) for k in rank0), net
+    rows = loss_rows(tmp_path / "run")
+    assert len(rows) == 4 and all("penalty/gp" in r and "penalty/r1" in r for r in rows), rows[-1]
+
+
 def test_two_processes_of_64_follow_one_process_of_128(two_process_run, fashion, tmp_path):
     """Gradients averaged over 2 x 64 equal the gradient of the mean over 128, and the processes see the same
     images and noise as one process would; only BatchNorm's batch statistics (over 64 images per process
