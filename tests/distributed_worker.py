@@ -4,11 +4,13 @@ gloo process group and leaves, per rank, its G and D weights, what its subscribe
     distributed_worker.py OUT STEPS BATCH [OPTIONS_JSON]
 
 OPTIONS_JSON: TrainConfig options over the defaults below ("seed": null draws one at random, as a run without
---seed does), and "images": N to train on the first N images only (an epoch of a few steps).
+--seed does), "images": N to train on the first N images only (an epoch of a few steps), "timeout_s": the
+collectives' timeout, "eval_sleep_s": seconds rank 0's evaluations take longer (a slow device's).
 """
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -22,7 +24,8 @@ out, steps, batch = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 options = {"g_width": 16, "d_width": 16, "seed": 1, "log_every": 1, "checkpoint_every": 3, "sample_every": 2,
            "tensorboard": True, **json.loads(sys.argv[4] if len(sys.argv) > 4 else "{}")}
 images = options.pop("images", None)
-world = init_from_env("cpu")
+eval_sleep_s = options.pop("eval_sleep_s", 0)
+world = init_from_env("cpu", **({"timeout_s": options.pop("timeout_s")} if "timeout_s" in options else {}))
 events = []
 data = load_dataset("fashion-mnist", "/nonexistent", 28, 1, download=False)
 if images is not None:
@@ -42,6 +45,15 @@ class Recording(Trainer):
 config = TrainConfig(steps=steps, batch_size=batch, **options)
 trainer = Recording(config, run_dir=out / "run", data=data, subscribers=[lambda e: events.append(type(e).__name__)])
 trainer.setup()
+if eval_sleep_s and trainer.evaluator is not None:
+    evaluator = trainer.evaluator
+
+    def slow_evaluation(*args):
+        time.sleep(eval_sleep_s)
+        return evaluator(*args)
+
+    trainer.evaluator = slow_evaluation
+    slow_evaluation.logged, slow_evaluation.extractor = evaluator.logged, evaluator.extractor
 first_noise = trainer.gan_step._noise(batch)[0]
 trainer.gan_step.noise_gen.manual_seed(trainer.config.seed)  # the run draws the same noise as without this look
 trainer.run()

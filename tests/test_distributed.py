@@ -122,6 +122,17 @@ def test_penalties_and_techniques_train_alike_on_every_rank(tmp_path):
     assert len(rows) == 4 and all("penalty/gp" in r and "penalty/r1" in r for r in rows), rows[-1]
 
 
+def test_the_other_ranks_wait_for_an_evaluation_longer_than_the_collectives_timeout(tmp_path):
+    """Rank 0 alone evaluates (--eval-every), for minutes with many samples on a slow device; the others wait
+    for it without the timeout that stops a hung collective (here 10 s, against an evaluation of 12 s and more)."""
+    options = {"eval_every": 2, "eval_samples": 100, "timeout_s": 10, "eval_sleep_s": 12, "g_width": 8, "d_width": 8,
+               "tensorboard": False, "sample_every": 0, "checkpoint_every": 100}
+    result = torchrun("--standalone", "--nproc-per-node=2", str(WORKER), str(tmp_path), "2", "8",
+                      json.dumps(options), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "eval/fid" in r] == [2]
+
+
 def test_two_processes_of_64_follow_one_process_of_128(two_process_run, fashion, tmp_path):
     """Gradients averaged over 2 x 64 equal the gradient of the mean over 128, and the processes see the same
     images and noise as one process would; only BatchNorm's batch statistics (over 64 images per process

@@ -95,6 +95,23 @@ def main_value(value: int, world: World, device: torch.device) -> int:
     return int(t.item())
 
 
+# How long the other processes wait for rank 0's own work (an evaluation: minutes with many samples on a slow
+# device): a day, not the collectives' timeout. A rank 0 that died is torchrun's to report, at once.
+MAIN_WORK_TIMEOUT = datetime.timedelta(days=1)
+_waiting_groups: dict[int, dist.ProcessGroup] = {}
+
+
+def wait_for_main(world: World) -> None:
+    """Every process returns once all are here: the others wait for rank 0's work (an evaluation), on a gloo group
+    of their own whose timeout is MAIN_WORK_TIMEOUT, so the collectives' DEFAULT_TIMEOUT_S still stops a hang."""
+    if not world.distributed:
+        return
+    key = id(dist.group.WORLD)  # one per process group (the Python API may make a new one)
+    if key not in _waiting_groups:
+        _waiting_groups[key] = dist.new_group(backend="gloo", timeout=MAIN_WORK_TIMEOUT)
+    dist.barrier(group=_waiting_groups[key])
+
+
 def any_process(flag: bool, world: World, device: torch.device) -> bool:
     """True on every process when it is True on any (a stop request reaches all ranks at the same step)."""
     if not world.distributed:

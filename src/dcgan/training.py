@@ -30,7 +30,8 @@ from dcgan.config import TrainConfig, fork_config
 from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, epoch_order, load_dataset
 from dcgan.device import cpu_has_native_bf16, resolve_device, resolve_precision
-from dcgan.distributed import PEER_FAILED, all_mean, any_process, current_world, lr_scale, main_value, peer_failed
+from dcgan.distributed import (PEER_FAILED, all_mean, any_process, current_world, lr_scale, main_value, peer_failed,
+                               wait_for_main)
 from dcgan.errors import CheckpointError, ConfigError, DataError, RunFolderGone, refuse_a_file_in_the_way
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RealGrid,
                           RunStarted, SampleGrid, StatusChanged, StepMetrics)
@@ -648,6 +649,8 @@ class Trainer:
 
         # Evaluate (--eval-every), then report: the eval/* numbers go out with this step's metrics.
         extra = self._evaluate() if eval_now else {}
+        if eval_now:
+            wait_for_main(self.world)  # rank 0 alone evaluates: the others wait for it, longer than a collective
         if log_now:
             self._report(out, manual=parts if manual else None, extra=extra)
         epoch_done = self.position + self.config.images_per_step() > len(self.data)
