@@ -121,3 +121,12 @@ def test_a_charts_tooltip_names_its_step_with_thousands_separated(open_page, fir
     title = page.evaluate("Chart.getChart(document.querySelector('#chart-loss'))"
                           ".options.plugins.tooltip.callbacks.title([{parsed: {x: 12345, y: 0.3}}])")
     assert title == "step 12,345"
+
+
+def test_the_live_hyperparameters_of_a_run_not_training_look_read_only(open_page, first_run):
+    page = open_page().open()
+    view(page, first_run)
+    page.wait_for_function("document.querySelector('#live-lr_g').value !== ''")  # the run's values, shown
+    background = "(s) => getComputedStyle(document.querySelector(s)).backgroundColor"
+    assert page.is_disabled("#live-lr_g")
+    assert page.evaluate(background, "#live-lr_g") != page.evaluate(background, "#run-name")  # an editable box
