@@ -343,6 +343,29 @@ def each_row(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
                 yield row if "event" in row else {OLD_METRIC_NAMES.get(k, k): value for k, value in row.items()}
 
 
+def append_line(path: Path, line: str) -> None:
+    """Append a line whole or not at all: a write cut short (the disk filled in its middle) is taken back, so the
+    file never ends in a torn line that the next append, once there is space, would glue its own line to (losing
+    both). The one writer of a run (its lock) appends; the error names the file (a failed write names none)."""
+    data = line.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        end = os.fstat(fd).st_size
+        try:
+            done = 0
+            while done < len(data):  # a short write is followed by the one that fails
+                done += os.write(fd, data[done:])
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise
+    except OSError as e:
+        e.filename = e.filename or str(path)
+        raise
+    finally:
+        os.close(fd)
+
+
 class StoredRows:
     """The rows of a metrics.jsonl, parsed from the file each time they are iterated: a long run's history
     streams past its reader instead of being held whole (a million logged steps are gigabytes as Python rows)."""
@@ -450,8 +473,7 @@ class RunFolder:
         atomic_write_text(self.target(STATUS_FILE), json.dumps(status, indent=2))
 
     def append_log(self, level: str, message: str) -> None:
-        with open(self.target(LOG_FILE), "a", encoding="utf-8") as f:
-            f.write(log_line(level, message))
+        append_line(self.target(LOG_FILE), log_line(level, message))
 
     def log_tail(self, lines: int) -> list[tuple[str, str]]:
         """The last `lines` log lines as (level, message); the file streams past, so a long log is never held."""
@@ -463,8 +485,7 @@ class RunFolder:
         return [parse_log_line(line.rstrip("\r\n")) for line in tail]
 
     def append_row(self, row: dict[str, Any]) -> None:
-        with open(self.target(METRICS), "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        append_line(self.target(METRICS), json.dumps(row) + "\n")
 
     def rows(self) -> list[dict[str, Any]]:
         return read_metrics(self.file(METRICS))
