@@ -104,14 +104,20 @@ def test_the_page_takes_its_lists_of_options_from_the_server(open_page, server):
     assert page.locator("#cfg-lr").count() == 1
 
 
+IN_SIGHT = "(s) => { const t = document.querySelector(s).getBoundingClientRect().top; return t >= 0 && t < innerHeight / 2; }"
+
+
 def test_start_from_the_form_shows_live_charts_progress_and_grid_then_stop(open_page, server, tmp_path):
     server.idle()
     page = open_page(1400, 900).open()
     fill_form(page, {**FORM_VALUES, **REPORT_VALUES})
     page.fill("#run-name", "e2e-live")
+    page.locator("#cfg-" + list(REPORT_VALUES)[-1]).scroll_into_view_if_needed()
+    assert top(page, "#progress-card") < 0  # scrolled down the long form, as one is after choosing options
     page.click("#start")
     page.wait_for_function("document.querySelector('#status-pill').textContent === 'running'")
     assert page.inner_text("#view-name") == "e2e-live"
+    page.wait_for_function(IN_SIGHT, arg="#progress-card")  # the live run's card comes into sight
     # The charts gain points as steps are logged, both of them.
     page.wait_for_function("Number(document.querySelector('#chart-loss').dataset.points) >= 10")
     page.wait_for_function("Number(document.querySelector('#chart-d').dataset.points) >= 10")

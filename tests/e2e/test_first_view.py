@@ -130,3 +130,14 @@ def test_the_live_hyperparameters_of_a_run_not_training_look_read_only(open_page
     background = "(s) => getComputedStyle(document.querySelector(s)).backgroundColor"
     assert page.is_disabled("#live-lr_g")
     assert page.evaluate(background, "#live-lr_g") != page.evaluate(background, "#run-name")  # an editable box
+
+
+def test_a_run_opened_from_the_list_at_the_foot_of_a_phone_comes_into_sight(open_page, first_run):
+    page = open_page(390, 844).open()
+    opener = page.locator("#run-list button.open", has_text=first_run)
+    opener.scroll_into_view_if_needed()
+    assert page.locator("#progress-card").bounding_box()["y"] < -1000  # the list is far below the run's card
+    opener.click()
+    page.wait_for_function("(() => { const t = document.querySelector('#progress-card').getBoundingClientRect().top;"
+                           " return t >= 0 && t < innerHeight / 2; })()")
+    assert page.inner_text("#view-name") == first_run

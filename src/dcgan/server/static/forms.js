@@ -1,7 +1,7 @@
 // Commands: the new-run form (built from the config schema, with a preview of its networks), the training
 // controls on the status card (stop, pause, single steps, checkpoint, resume) and the fork dialog.
 
-import { $, $$, el, getJSON, sendJSON, runPath, integer, value, say } from './util.js';
+import { $, $$, el, getJSON, sendJSON, runPath, integer, value, say, revealViewedRun } from './util.js';
 import { CHARTS, label } from './charts.js';
 import { state, emit, isLiveActive } from './state.js';
 import { buildGroups, setInputs, readInputs, showFieldErrors, formFields, forkFields } from './fields.js';
@@ -89,7 +89,8 @@ async function startTraining(event) {
     say(`started ${status.run}${nproc > 1 ? ` on ${nproc} processes` : ''}`, 'ok');
     $('#run-name').value = '';
     state.status = status;
-    if (status.run && state.view !== status.run) openRun(status.run);
+    if (status.run && state.view !== status.run) await openRun(status.run);
+    revealViewedRun();
   } catch (error) {
     showFieldErrors($('#config-form'), $('#form-error'), error);
   } finally {
@@ -237,7 +238,8 @@ async function startFork(event) {
     $('#fork-dialog').close();
     $('#fork-name').value = '';
     say(`forked ${body.run} into ${status.run}${Object.keys(changes).length ? ` with ${Object.entries(changes).map(([k, v]) => `${k} = ${v}`).join(', ')}` : ''}`, 'ok');
-    if (status.run) openRun(status.run);
+    if (status.run) await openRun(status.run);
+    revealViewedRun();
     refreshRuns();
   } catch (error) {
     showFieldErrors($('#fork-form'), $('#fork-error'), error);

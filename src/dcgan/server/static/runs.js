@@ -1,7 +1,7 @@
 // Which run the page views: opening one (its history, grids and details, then live points that came meanwhile),
 // and the runs list, the family tree of forks with the boxes that tick runs for Side by side.
 
-import { $, el, getJSON, runPath, integer, say } from './util.js';
+import { $, el, getJSON, runPath, integer, say, revealViewedRun } from './util.js';
 import { toSeries } from './charts.js';
 import { state, ACTIVE, emit, liveStarting } from './state.js';
 import { rebuildCharts, addPoint, addMark, setSamples, addSample, renderStatus, loadLog } from './training.js';
@@ -131,7 +131,7 @@ export function renderRuns() {
         depth ? el('span', { class: 'fork-mark', 'aria-hidden': 'true' }, '↳ ') : null, run.name),
       run.parent ? el('span', { class: 'meta lineage' }, `fork of ${run.parent.run.split('/').at(-1)} at step ${integer(run.parent.step)}`) : null,
       el('span', { class: 'meta', dataset: { run: run.name } }, runMeta(run)));
-    open.addEventListener('click', () => openRun(run.name));
+    open.addEventListener('click', async () => { await openRun(run.name); revealViewedRun(); });
     const status = run.active ? state.status.state : run.status || 'unknown';
     return el('li', {
       class: `${run.name === state.view ? 'viewing' : ''}${depth ? ' child' : ''}`,

@@ -25,6 +25,19 @@ export function say(text, kind = '') {
   message.className = `message ${kind}`;
 }
 
+// After a click that changes the run the page shows (Start, a fork, a run opened from the list), its card comes
+// into sight when it is out of it: the form and the run list run far below the top, and on a phone (one column)
+// the live view then sits above them, so the user was left looking at the form or the list.
+export function revealViewedRun() {
+  requestAnimationFrame(() => {
+    const card = $('#progress-card');
+    const { top } = card.getBoundingClientRect();
+    if (top >= 0 && top < window.innerHeight / 2) return;
+    const still = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+    card.scrollIntoView({ block: 'start', behavior: still ? 'auto' : 'smooth' });
+  });
+}
+
 // What a request that never reached the server says (fetch's own "Failed to fetch" tells people nothing).
 export const NOT_ANSWERING = 'the server is not answering (stopped, or the network is down)';
 
