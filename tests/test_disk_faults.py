@@ -49,3 +49,27 @@ def test_a_metrics_row_cut_short_by_a_full_disk_is_taken_back_whole(tmp_path):
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 3]
     assert (tmp_path / "log.txt").read_bytes() == b""
+
+
+def test_an_atomic_write_that_fails_names_the_file_it_was_writing_and_leaves_the_old_one(tmp_path):
+    """A checkpoint, status.json or export the disk had no room for: the error names it (not its temp file, which
+    is gone by the time the error is read), the file before stays whole, and no temp file is left."""
+    result = run_limited("""
+        from pathlib import Path
+        from dcgan.checkpoint import atomic_folder, atomic_write_bytes
+        out = Path(sys.argv[1])
+        def export():  # as dcgan export and generate --out-dir write their folders
+            with atomic_folder(out / "export") as folder:
+                (folder / "a.onnx").write_bytes(b"x" * 2000)
+        atomic_write_bytes(out / "status.json", b"{}")
+        limit_to(1000)
+        for write in (lambda: atomic_write_bytes(out / "status.json", b"x" * 2000), export):
+            try:
+                write()
+            except OSError as e:
+                print(e.errno, e.filename)
+        """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"27 {tmp_path / 'status.json'}", f"27 {tmp_path / 'export'}"]
+    assert (tmp_path / "status.json").read_bytes() == b"{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["status.json"]

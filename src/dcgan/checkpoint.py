@@ -60,18 +60,34 @@ def atomic_write_chunks(path: str | os.PathLike, chunks: Iterable[bytes]) -> Non
     whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temp_file(path)
+    tmp = None
     try:
+        fd, tmp = _temp_file(path)
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            _name_the_target(e, path)
         raise
     _fsync_dir(path.parent)
+
+
+def _name_the_target(e: OSError, target: Path, temp: Path | None = None) -> None:
+    """An atomic write's error names what was being written, not its temp file or folder (.step-0000100.pt.3f2a...
+    .tmp, gone once the error is told), nor nothing (a write that failed: a full disk names no file)."""
+    name = None if e.filename is None else os.fsdecode(e.filename)
+    if name is None or (Path(name).parent == target.parent and is_temp_name(Path(name).name)):
+        e.filename = str(target)
+    elif temp is not None and name.startswith(str(temp) + os.sep):  # a file of a folder written whole
+        e.filename = str(target) + name[len(str(temp)):]
+    if e.filename2 is not None and os.fsdecode(e.filename2) == str(target):
+        e.filename2 = None
 
 
 def _temp_file(path: Path) -> tuple[int, str]:
@@ -142,14 +158,19 @@ def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
             break
         except FileExistsError:
             continue
+        except OSError as e:
+            _name_the_target(e, out)
+            raise
     try:
         with _folder_lock(tmp):
             yield tmp
             if out.exists():
                 out.rmdir()
             os.replace(tmp, out)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            _name_the_target(e, out, tmp)
         raise
     _fsync_dir(out.parent)
 
