@@ -73,6 +73,11 @@ def test_an_empty_log_says_what_comes_there_and_a_count_reads_as_words(open_page
     assert page.inner_text("#log-count") == "1 line"
     page.evaluate(set_log, [{"time": 0, "level": "info", "message": m} for m in ("one", "two")])
     assert page.inner_text("#log-count") == "2 lines"
+    # A past run's lines (its log.txt) have no time: they start at the left edge, as the stamps do.
+    page.evaluate(set_log, [{"time": None, "level": "info", "message": "device: cpu"},
+                            {"time": 1.7e9, "level": "info", "message": "data: ..."}])
+    assert page.locator("#log li").first.inner_text() == "device: cpu"
+    assert page.locator("#log li time").count() == 1
 
 
 # Every visible text of the page against the colour behind it (WCAG 2 contrast; the first opaque background up the

@@ -387,9 +387,10 @@ export function renderLogSource() {
 
 export function logLine(line) {
   const log = $('#log');
-  const stamp = line.time ? new Date(line.time * 1000).toLocaleTimeString([], { hour12: false }) : '';
+  // log.txt's lines (a past run's) carry no time: no empty stamp, whose margin indented each of them.
+  const stamp = line.time ? el('time', {}, new Date(line.time * 1000).toLocaleTimeString([], { hour12: false })) : null;
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  log.append(el('li', { class: line.level }, el('time', {}, stamp), line.message));
+  log.append(el('li', { class: line.level }, stamp, line.message));
   while (log.childElementCount > LOG_LINES) log.firstElementChild.remove();
   if (atBottom) log.scrollTop = log.scrollHeight;
   $('#log-count').textContent = linesCount(log.childElementCount);
