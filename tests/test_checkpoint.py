@@ -24,6 +24,19 @@ def test_last_points_at_the_newest_complete_checkpoint(tmp_path):
     assert path.name == "step-0000020.pt" and load_checkpoint(path)["G"]["w"][0] == 20
 
 
+def test_an_old_checkpoint_that_cannot_be_removed_does_not_fail_the_new_one(tmp_path):
+    """Pruning to --keep-checkpoints is housekeeping: an old checkpoint the user protected (chattr +i, read-only
+    on a share) or one open elsewhere on Windows stays, and the checkpoint just written is the run's last (a save
+    that raised after writing it stopped the run, naming an older one to resume from). A folder in its place
+    cannot be unlinked either, on any system and without root."""
+    (tmp_path / "step-0000001.pt").mkdir()
+    (tmp_path / "step-0000001.pt" / "kept").write_text("")
+    save_checkpoint(tmp_path, _state(2), keep=1)
+    path = save_checkpoint(tmp_path, _state(3), keep=1)
+    assert resolve_checkpoint(tmp_path) == path and load_checkpoint(path)["step"] == 3
+    assert sorted(p.name for p in tmp_path.glob("step-*")) == ["step-0000001.pt", "step-0000003.pt"]
+
+
 def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     save_checkpoint(tmp_path, _state(10))
     real_replace = os.replace

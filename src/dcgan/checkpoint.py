@@ -205,7 +205,9 @@ def checkpoint_name(step: int) -> str:
 
 
 def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any], keep: int | None = None) -> Path:
-    """Write a checkpoint for state['step'] and point `last` at it; keep the newest `keep` step files."""
+    """Write a checkpoint for state['step'] and point `last` at it; keep the newest `keep` step files. An older
+    one that cannot be removed (protected, or open elsewhere on Windows) stays until a later save removes it: the
+    checkpoint written is complete and the run's last, so its save does not fail."""
     folder = Path(folder)
     path = folder / checkpoint_name(state["step"])
     atomic_save({"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version(),
@@ -214,7 +216,8 @@ def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any], keep: int 
     if keep is not None:
         for old in sorted(folder.glob("step-*.pt"))[:-keep]:
             if old.name != path.name:
-                old.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    old.unlink(missing_ok=True)
     return path
 
 
