@@ -30,7 +30,9 @@ DEFAULT_TIMEOUT_S = 300
 # torch.distributed's network and store errors. Its own words ("[.../pair.cc:561] Connection closed by peer
 # [127.0.0.1]:32680. ... GLHF!") name no cause; the process that failed says its own error.
 PEER_GONE_SIGNS = ("Connection closed by peer", "Connection reset by peer")
-PEER_FAILED = "another training process failed first and says why in its own error line"
+PEER_FAILED = "another training process failed first; its own output says why"
+# Where a failing process leaves its error for the others: a key in the process group's store (torchrun's).
+FAILURE_KEY = "dcgan/failure"
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,28 @@ def peer_failed(error: BaseException) -> bool:
     """Whether `error` is this process's collective failing because another training process ended first."""
     return isinstance(error, (dist.DistNetworkError, dist.DistStoreError)) or any(
         sign in str(error) for sign in PEER_GONE_SIGNS)
+
+
+def tell_failure(message: str) -> None:
+    """Leave this process's failure in the process group's store, where the others read it (told_failure): they
+    see only their connection to it close. Best effort: a store gone leaves them PEER_FAILED."""
+    with contextlib.suppress(Exception):
+        _store().set(FAILURE_KEY, message)
+
+
+def told_failure() -> str | None:
+    """The failure another process left with tell_failure, if it left one."""
+    try:
+        store = _store()
+        return store.get(FAILURE_KEY).decode() if store.check([FAILURE_KEY]) else None
+    except Exception:  # the store went with the process that held it
+        return None
+
+
+def _store() -> dist.Store:
+    from torch.distributed.distributed_c10d import _get_default_store
+
+    return _get_default_store()
 
 
 def finish_together() -> None:

@@ -31,7 +31,7 @@ from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS,
 from dcgan.data import ImageData, epoch_order, load_dataset
 from dcgan.device import cpu_has_native_bf16, resolve_device, resolve_precision
 from dcgan.distributed import (PEER_FAILED, all_mean, any_process, current_world, lr_scale, main_value, peer_failed,
-                               wait_for_main)
+                               tell_failure, told_failure, wait_for_main)
 from dcgan.errors import CheckpointError, ConfigError, DataError, RunFolderGone, refuse_a_file_in_the_way
 from dcgan.events import (CheckpointSaved, EpochEnd, Event, EventBus, HyperparameterChanged, Log, RealGrid,
                           RunStarted, SampleGrid, StatusChanged, StepMetrics)
@@ -511,7 +511,11 @@ class Trainer:
             self.events.best_effort = True  # a full disk may refuse these last words too: the error is told anyway
             kept = None if isinstance(e, RunFolderGone) else self._checkpoint_step
             resume = f"; a resume continues from step {kept}, its last checkpoint" if kept is not None else ""
-            reason = PEER_FAILED if self.world.distributed and peer_failed(e) else str(e) or repr(e)
+            reason = str(e) or repr(e)
+            if self.world.distributed and peer_failed(e):  # what the process that failed first left, if it could
+                reason = told_failure() or PEER_FAILED
+            elif self.world.distributed:
+                tell_failure(f"training process {self.world.rank} of {self.world.size} failed: {reason}")
             self.events.emit(Log("error", f"training failed at step {self.step}: {reason}{resume}"))
             self._set_status("failed", f"{reason}{resume}")
             raise

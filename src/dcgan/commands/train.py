@@ -245,8 +245,6 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
         trainer.subscribe(ConsoleProgress(bar=not args.no_progress))
     try:
         trainer.setup()
-        if not world.is_main:  # after setup, which gives the other processes a bus of their own
-            trainer.subscribe(own_failure_said(world))
         with graceful_interrupt(trainer.request_stop, quiet=not world.is_main) as interrupt:
             status = trainer.run()
     except OSError as e:  # a full or read-only disk: the checkpoints written before it are whole
@@ -272,19 +270,6 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
         # the run did not end; torchrun's processes end with 0 (torchrun takes any other code for a failure).
         return 128 + interrupt.signum
     return 0 if status in ("finished", "stopped") else 1
-
-
-def own_failure_said(world) -> Callable:
-    """The subscriber of a training process other than rank 0 (which alone prints and writes): its own failure in
-    one line, by its number (the others see only their connection to it close)."""
-    from dcgan.distributed import PEER_FAILED
-    from dcgan.events import Log
-
-    def say(event) -> None:
-        if isinstance(event, Log) and event.message.startswith("training failed") and PEER_FAILED not in event.message:
-            message = event.message.replace("training", f"training process {world.rank} of {world.size}", 1)
-            print(f"error: {message}", file=sys.stderr, flush=True)
-    return say
 
 
 def next_steps(trainer) -> str:
