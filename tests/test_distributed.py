@@ -155,6 +155,8 @@ def test_a_two_process_checkpoint_resumes_on_one_process_and_generates(two_proce
     trainer = Trainer.resume(run, steps=11, data=fashion)
     assert trainer.run() == "finished" and trainer.step == 11
     assert json.loads((run / "config.json").read_text())["world_size"] == 1
+    assert ("it trained on 2 processes until now: the effective batch goes from 128 to 64"
+            in (run / "log.txt").read_text())
     assert load_generator(run).sample(4, seed=0).tensor.shape == (4, 1, 28, 28)
     result = run_cli("generate", str(run), "-n", "4", "--grid", "g.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -200,6 +200,7 @@ class Trainer:
             return self
         cfg = self.config
         self.world = current_world()
+        self._trained_processes = cfg.world_size  # a resumed run's, from its checkpoint
         cfg.world_size = self.choices.world_size = self.world.size
         if not self.world.is_main:  # only rank 0 writes files and serves events
             self.write_files = False
@@ -582,6 +583,11 @@ class Trainer:
             emit(Log("info", f"forked from {self.parent['run']} at step {self.step} with {self.parent['changes']}"))
         elif self.resume_from is not None:
             emit(Log("info", f"resumed from {self.resume_from} at step {self.step}"))
+            before, now = self._trained_processes, self.world.size
+            if before != now:  # the same options, another effective batch (and, scaled, other learning rates)
+                emit(Log("warning", f"resumed on {now} process{'es' * (now != 1)}; it trained on {before} "
+                                    f"process{'es' * (before != 1)} until now: the effective batch goes from "
+                                    f"{cfg.batch_size * before} to {cfg.batch_size * now}"))
             latest = self._latest_checkpoint_step
             if latest is not None and latest > self.step:  # --checkpoint chose an earlier one: the run rewinds
                 emit(Log("warning", f"resumed at step {self.step}, before the run's last checkpoint (step {latest}): "
