@@ -146,3 +146,11 @@ def test_a_run_opened_from_the_list_at_the_foot_of_a_phone_comes_into_sight(open
     page.wait_for_function("(() => { const t = document.querySelector('#progress-card').getBoundingClientRect().top;"
                            " return t >= 0 && t < innerHeight / 2; })()")
     assert page.inner_text("#view-name") == first_run
+
+
+def test_a_run_not_training_shows_no_controls_that_act_on_a_training(open_page, first_run):
+    page = open_page(390, 844).open()
+    view(page, first_run)
+    for control in ("#pause", "#save-checkpoint", "#stop"):  # shown beside a training (test_dashboard's start)
+        assert page.is_hidden(control), control
+    assert page.is_visible("#fork")

@@ -256,6 +256,9 @@ export function renderStatus() {
     $('#start').disabled = busy;
     $('#start').textContent = busy ? 'A run is training' : 'Start training';
   }
+  // Shown only beside a training run: a finished or past run's card (and a phone's first screen) had three greyed
+  // buttons that could never apply, a whole row of them for Stop on a phone.
+  for (const control of ['#pause', '#save-checkpoint', '#stop']) $(control).hidden = !(live && busy);
   $('#stop').disabled = offline || !live || !busy || s.stop_requested;
   $('#save-checkpoint').disabled = offline || !live || !busy || s.state === 'starting';
   const steerable = !offline && live && busy && s.state !== 'starting' && !s.stop_requested && (s.nproc || 1) === 1;
