@@ -106,9 +106,15 @@ LOW_CONTRAST = """(() => {
 })()"""
 
 
-def test_every_text_of_the_page_reads_at_a_contrast_of_4_5_to_1(open_page, first_run):
-    page = open_page().open()
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_text_of_the_page_reads_at_a_contrast_of_4_5_to_1(open_page, first_run, scheme):
+    opened = open_page()
+    opened.page.emulate_media(color_scheme=scheme)  # the system's choice, before the charts read their colours
+    page = opened.open()
     view(page, first_run)
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert (background == "rgb(14, 17, 22)") == (scheme == "dark"), background  # the page follows the system
+    assert page.evaluate("Chart.defaults.color") == ("#9aa4b2" if scheme == "dark" else "#5b6478")
     page.wait_for_selector("#log li time")
     assert page.evaluate(LOW_CONTRAST) == []
     page.click("#tab-generate")  # the vector arithmetic's coloured group names

@@ -7,9 +7,16 @@ import { integer } from './util.js';
 
 // The viewed run's charts (canvas #chart-<key>) and their curves, by the metrics' names (the server's vocabulary,
 // dcgan.vocabulary); Side by side overlays loss and d.
+// The colours of what the charts draw themselves, from app.css (which sets them for the light and the dark scheme).
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+export const MUTED = css('--chart-ink');
+const CARD = css('--card');
+Chart.defaults.color = MUTED;
+Chart.defaults.borderColor = css('--chart-grid');
+
 export const CHARTS = { loss: ['loss/D', 'loss/G'], d: ['D/real', 'D/fake'], ratio: ['loss/ratio'] };
 export const METRIC_COLORS = { 'loss/D': '#e4572e', 'loss/G': '#2e86de', 'D/real': '#12a37f', 'D/fake': '#8e44ad',
-  'loss/ratio': '#344054', 'D/W_distance': '#d4a017' };
+  'loss/ratio': css('--chart-ratio'), 'D/W_distance': '#d4a017' };
 export const W_DISTANCE = 'D/W_distance';
 export const PROBABILITY_TITLE = 'probability "real"';
 export const SCORE_TITLE = 'σ(D score)';
@@ -48,7 +55,7 @@ export function scoreNote(loss) {
 export const BAND_COLORS = { 'G ahead': 'rgba(212, 160, 23, 0.16)', contest: 'rgba(18, 163, 127, 0.12)',
   'D overpowers': 'rgba(228, 87, 46, 0.16)' };
 export const RUN_COLORS = ['#4f46e5', '#e4572e', '#12a37f', '#d4a017', '#c2185b', '#2e86de', '#8e44ad', '#5d6d7e'];
-const MARK_COLOR = '#b54708';
+const MARK_COLOR = css('--pending-ink');
 
 // chart.options.plugins.marks.marks = [{step, label}] draws a dashed line at each step, labelled at the top.
 const markerPlugin = {
@@ -77,7 +84,7 @@ const markerPlugin = {
       const left = Math.min(x + 2, chartArea.right - width);
       ctx.fillRect(left, chartArea.top, width, 13);
       ctx.save();
-      ctx.fillStyle = '#fff';
+      ctx.fillStyle = CARD;
       ctx.fillText(text, left + 3, chartArea.top + 1.5);
       ctx.restore();
     });
@@ -117,9 +124,11 @@ const bandsPlugin = {
     for (const box of bandBoxes(chart, options.bands)) {
       const width = ctx.measureText(box.name).width + 6;
       if (box.bottom - box.top < 14) continue;  // no room for the name: the legend under the chart has it
-      ctx.fillStyle = 'rgba(255, 255, 255, 0.85)';
+      ctx.fillStyle = CARD;
+      ctx.globalAlpha = 0.85;
       ctx.fillRect(chartArea.left + 1, box.top + 1, width, 13);
-      ctx.fillStyle = '#667085';
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = MUTED;
       ctx.fillText(box.name, chartArea.left + 4, box.top + 2.5);
     }
     ctx.restore();
@@ -133,7 +142,7 @@ const emptyPlugin = {
     const { ctx, chartArea } = chart;
     if (!chartArea || !options.text || chart.data.datasets.some((set) => set.data.length)) return;
     ctx.save();
-    ctx.fillStyle = '#5b6478'; // --muted: 5:1 on white
+    ctx.fillStyle = MUTED;
     ctx.font = '13px system-ui, sans-serif';
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
@@ -164,7 +173,7 @@ function roundTicks(scale) {
 
 // y: the left axis's options; scales: any other axis (a dataset's yAxisID names it).
 export function makeChart(canvas, y, { legend = true, empty = 'Curves appear here as a run trains.', scales = {} } = {}) {
-  const grid = { color: '#eef0f4' };
+  const grid = { color: css('--chart-grid') };
   return new Chart(canvas, {
     type: 'line',
     data: { datasets: [] },
@@ -182,7 +191,7 @@ export function makeChart(canvas, y, { legend = true, empty = 'Curves appear her
       scales: {
         // The axis ends at the last logged step, not at the next round number beyond it, and starts at 0 or where
         // the run starts (runStart); it is labelled at round steps only (roundTicks).
-        x: { type: 'linear', bounds: 'data', min: 0, title: { display: true, text: 'step', color: '#667085' },
+        x: { type: 'linear', bounds: 'data', min: 0, title: { display: true, text: 'step', color: MUTED },
           ticks: { maxTicksLimit: 7, precision: 0 }, afterBuildTicks: roundTicks, grid },  // whole steps, even empty
         y: { ...y, grid },
         ...scales,

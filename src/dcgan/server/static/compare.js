@@ -3,7 +3,7 @@
 
 import { $, el, getJSON, integer, thinned, SampleSteps } from './util.js';
 import { CHARTS, RUN_COLORS, PROBABILITY_TITLE, SCORE_TITLE, label, objective, makeChart, dataset, resmooth, toSeries,
-  runStart } from './charts.js';
+  runStart, MUTED } from './charts.js';
 import { state, on, emit } from './state.js';
 
 const COMPARED = ['loss', 'd']; // of the viewed run's charts (CHARTS), the ones overlaid here
@@ -162,8 +162,8 @@ async function showGrids() {
 const COMPARE_EMPTY = 'Tick runs in the run list to overlay their curves.';
 
 export function initCompare() {
-  charts.loss = makeChart($('#compare-loss'), { title: { display: true, text: 'loss', color: '#667085' } }, { legend: false, empty: COMPARE_EMPTY });
-  charts.d = makeChart($('#compare-d'), { min: 0, max: 1, title: { display: true, text: PROBABILITY_TITLE, color: '#667085' } }, { legend: false, empty: COMPARE_EMPTY });
+  charts.loss = makeChart($('#compare-loss'), { title: { display: true, text: 'loss', color: MUTED } }, { legend: false, empty: COMPARE_EMPTY });
+  charts.d = makeChart($('#compare-d'), { min: 0, max: 1, title: { display: true, text: PROBABILITY_TITLE, color: MUTED } }, { legend: false, empty: COMPARE_EMPTY });
   $('#compare-slider').addEventListener('input', showGrids);
   on('compare-toggle', toggle);
   on('tab', (name) => {

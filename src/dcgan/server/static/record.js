@@ -2,7 +2,7 @@
 // training), its networks' layers and its reproducibility record (run.json).
 
 import { $, $$, el, getJSON, runPath, integer, value } from './util.js';
-import { makeChart, dataset } from './charts.js';
+import { makeChart, dataset, MUTED } from './charts.js';
 import { state } from './state.js';
 
 // Numbers of an evaluation, in the order a table shows them (dcgan.metrics.evaluate.ROWS).
@@ -139,7 +139,7 @@ function renderRecord(record) {
 }
 
 export function initRecord() {
-  evalChart = makeChart($('#chart-eval'), { title: { display: true, text: 'FID', color: '#667085' } });
+  evalChart = makeChart($('#chart-eval'), { title: { display: true, text: 'FID', color: MUTED } });
   evalChart.options.scales.y1 = { position: 'right', grid: { drawOnChartArea: false }, min: 0 };
   $$('#arch-switch button').forEach((button) => button.addEventListener('click', () => {
     state.network = button.dataset.net;

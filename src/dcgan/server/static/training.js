@@ -3,7 +3,7 @@
 
 import { $, $$, el, getJSON, runPath, duration, integer, value, SampleSteps } from './util.js';
 import { CHARTS, METRIC_COLORS, BAND_COLORS, W_DISTANCE, PROBABILITY_TITLE, SCORE_TITLE, label, objective, scoreNote,
-  makeChart, dataset, rawDataset, halve, resmooth, loadSmoothing, saveSmoothing, runStart } from './charts.js';
+  makeChart, dataset, rawDataset, halve, resmooth, loadSmoothing, saveSmoothing, runStart, MUTED } from './charts.js';
 import { state, ACTIVE, on, emit, isLiveView, viewedSummary } from './state.js';
 import { renderSteerState } from './steer.js';
 
@@ -423,13 +423,13 @@ function initSmoothing() {
 }
 
 export function initTraining() {
-  charts.loss = makeChart($('#chart-loss'), { title: { display: true, text: 'loss', color: '#667085' } });
-  charts.d = makeChart($('#chart-d'), { min: 0, max: 1, title: { display: true, text: PROBABILITY_TITLE, color: '#667085' } }, {
+  charts.loss = makeChart($('#chart-loss'), { title: { display: true, text: 'loss', color: MUTED } });
+  charts.d = makeChart($('#chart-d'), { min: 0, max: 1, title: { display: true, text: PROBABILITY_TITLE, color: MUTED } }, {
     scales: { w: { type: 'linear', position: 'right', display: false, grid: { drawOnChartArea: false },
-      title: { display: true, text: '', color: '#667085' } } } });
+      title: { display: true, text: '', color: MUTED } } } });
   // The ratio's usual range (0.1 to 30) from the start, so that an empty chart already shows the bands it is read by.
   charts.ratio = makeChart($('#chart-ratio'), { type: 'logarithmic', suggestedMin: 0.1, suggestedMax: 30,
-    title: { display: true, text: 'loss_G / loss_D (log)', color: '#667085' } },
+    title: { display: true, text: 'loss_G / loss_D (log)', color: MUTED } },
     { empty: 'Curves appear here as a run trains.' }); // renderBalance says more once it knows the run's objective
   initSmoothing();
   rebuildCharts();
