@@ -28,7 +28,7 @@ from dcgan.lifeline import children, die_with_parent, preexec_die_with_parent
 DEFAULT_TIMEOUT_S = 300
 # What a process's collective raises when another process ended first (crashed, killed): gloo's lost connection,
 # torch.distributed's network and store errors. Its own words ("[.../pair.cc:561] Connection closed by peer
-# [127.0.0.1]:32680. ... GLHF!") name no cause; the process that failed says its own error.
+# [127.0.0.1]:32680. ... GLHF!") name no cause: the process that failed leaves its error (tell_failure).
 PEER_GONE_SIGNS = ("Connection closed by peer", "Connection reset by peer")
 PEER_FAILED = "another training process failed first; its own output says why"
 # Where a failing process leaves its error for the others: a key in the process group's store (torchrun's).
@@ -182,9 +182,9 @@ TORCHRUN = "import sys; from dcgan.distributed import torchrun_quietly; sys.exit
 
 def torchrun_quietly(argv: Sequence[str]) -> int:
     """torchrun (torch.distributed.run's parse_args and run, as its console script calls them) ending in an exit
-    code instead of its ChildFailedError report and traceback, about 30 lines that named no cause: each training
-    process says its own failure (dcgan train's error lines), so only one killed by a signal, which cannot (the
-    out-of-memory killer's SIGKILL), is said here. 1 when a process failed, 128 + N when torchrun itself got
+    code instead of its ChildFailedError report and traceback, about 30 lines that named no cause: rank 0 says a
+    failure (its own, or the one another process left with tell_failure), so only a process killed by a signal,
+    which cannot (the out-of-memory killer's SIGKILL), is said here. 1 when a process failed, 128 + N when torchrun itself got
     signal N (its processes stopped after their step, with a checkpoint)."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
