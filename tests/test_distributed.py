@@ -319,14 +319,15 @@ if os.environ.get("RANK") == "1":
 
 
 def test_a_rank_that_fails_before_training_leaves_two_error_lines(tmp_path):
-    """Rank 1 lacks the data (another machine's disk): it says so; rank 0, whose setup waits for it, says that
-    another process failed, in one line instead of gloo's traceback."""
+    """Rank 1 lacks the data (another machine's disk): it says so; rank 0, whose setup waits for it, says rank
+    1's error by its number (on the first machine's console too), in one line instead of gloo's traceback."""
     result = run_cli("train", "--nproc", "2", "--steps", "5", "--batch-size", "8", "--run-dir", "r", "--no-progress",
                      cwd=tmp_path, env=injected(tmp_path, NO_DATA_ON_RANK_1))
     assert result.returncode == 1, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if "error" in line]
-    assert sorted(errors) == ["dcgan train: error: another training process failed first; its own output says why",
-                              "dcgan train: error: fashion-mnist is not on this machine"], result.stderr[-3000:]
+    assert sorted(errors) == ["dcgan train: error: fashion-mnist is not on this machine",
+                              "dcgan train: error: training process 1 of 2 failed: fashion-mnist is not on this "
+                              "machine"], result.stderr[-3000:]
 
 
 def test_ctrl_c_in_a_terminal_stops_every_process_after_its_step(tmp_path):

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from dcgan.config import PRESETS, TrainConfig, field_type, fork_base
 from dcgan.configfile import compose, config_format, format_config
-from dcgan.errors import ConfigError
+from dcgan.errors import ConfigError, DcganError
 
 # Options that may change when a run is resumed; everything else is fixed by the run's config.json.
 RESUME_OPTIONS = ("steps", "epochs", "device", "minutes", "wandb")
@@ -104,13 +104,18 @@ def run(args: argparse.Namespace) -> int:
         from dcgan.budget import machine_processes
 
         limit = None if args.force_nproc else machine_processes(getattr(args, "device", "auto"))
-        # Each training process says its own failure (a resume's advice with it), torchrun_quietly a killed one's.
+        # Rank 0 says a failure (another process's too, dcgan.distributed.tell_failure), torchrun_quietly a killed
+        # process's.
         return distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"), limit=limit)
     world = distributed.init_from_env("cuda" if _wants_cuda(args) else "cpu")
     try:
         code = train(args, world, chosen)
         distributed.finish_together()
         return code
+    except DcganError as e:  # before training (the data missing on this machine): for rank 0 to say too
+        if world.distributed:
+            distributed.tell_failure(f"training process {world.rank} of {world.size} failed: {e}")
+        raise
     finally:
         distributed.shutdown()
 
@@ -258,7 +263,7 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
         if not (world.distributed and distributed.peer_failed(e)):
             raise
         if trainer.status != "failed":  # before training: the trainer has not said it
-            raise distributed.PeerFailed(distributed.PEER_FAILED) from None
+            raise distributed.PeerFailed(distributed.told_failure() or distributed.PEER_FAILED) from None
         distributed.shutdown()  # broken: nothing for finish_together to wait for
         return 1
     if world.is_main:
