@@ -207,9 +207,26 @@ def test_an_older_runs_metric_names_read_as_todays_everywhere_rows_are_read(tmp_
 
 
 def test_a_damaged_changes_file_stops_a_resume_with_what_to_do(tmp_path):
-    (tmp_path / "changes.json").write_text("[{")
-    with pytest.raises(CheckpointError, match="delete it to resume"):
-        RunFolder(tmp_path).changes()
+    """Torn, or JSON of another shape (a hand edit, another tool's file): one error, never a TypeError from deep
+    in the resume."""
+    for text in ("[{", '{"lr": 1}', '["lr"]', '[{"step": 3}]', '[{"step": "x", "field": "lr", "old": 1, "new": 2}]'):
+        (tmp_path / "changes.json").write_text(text)
+        with pytest.raises(CheckpointError, match="delete it to resume"):
+            RunFolder(tmp_path).changes()
+    (tmp_path / "changes.json").write_text('[{"step": 3, "field": "lr", "old": 0.001, "new": 0.002}]')
+    assert RunFolder(tmp_path).changes() == [{"step": 3, "field": "lr", "old": 0.001, "new": 0.002}]
+
+
+def test_damaged_metrics_rows_are_left_out_and_a_resume_drops_them(tmp_path):
+    """Bytes that are not UTF-8, JSON that is not a row, a step that is not a number: each line is left out by
+    every reader (the run list, curves, the follower) and by a resume's trim, which used to stop on them."""
+    (tmp_path / "metrics.jsonl").write_bytes(b'{"step": 1}\n\xff\xfe garbage\n[1]\n{"step": "x"}\n'
+                                             b'{"step": 2, "loss/D": "nan"}\n{"step": 3}\n{"step": 4')
+    folder = RunFolder(tmp_path)
+    assert [r["step"] for r in folder.rows()] == [1, 2, 3]
+    assert [r["step"] for r in folder.stored_rows()] == [1, 2, 3]
+    folder.truncate_rows(2)
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n{"step": 2, "loss/D": "nan"}\n'
 
 
 def test_appended_lines_are_read_once_and_a_rewritten_file_from_its_start(tmp_path):

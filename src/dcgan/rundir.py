@@ -46,7 +46,7 @@ import os
 import re
 import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -56,6 +56,7 @@ from dcgan import vocabulary as v
 # The checkpoint files' names are dcgan.checkpoint's; readers of a run folder find them here with the rest.
 from dcgan.checkpoint import (GENERATOR_FILE, LAST, atomic_write_bytes, atomic_write_chunks,  # noqa: F401
                               atomic_write_text, is_temp_name)
+from dcgan.control import Change
 from dcgan.errors import (CheckpointError, ConfigError, RunBusyError, RunFolderError, RunFolderGone,
                           refuse_a_file_in_the_way)
 from dcgan.events import EpochEnd, Event, HyperparameterChanged, StepMetrics
@@ -83,6 +84,7 @@ EVAL_FILE = "eval.json"
 WANDB_ID_FILE = "wandb-id"  # every session of a run logs to the same W&B run
 CONSOLE_FILE = "console.txt"
 LOCK_FILE = "trainer.lock"
+CHANGE_KEYS = frozenset(f.name for f in fields(Change))  # of each live change in changes.json
 # Folders another tool owns inside a run: Weights & Biases keeps its offline run there and links its debug logs
 # to its own cache. dcgan never reads or writes through them, so their links are W&B's business, not a way out.
 TOOL_FOLDERS = ("wandb",)
@@ -322,7 +324,7 @@ def row_event(row: dict[str, Any]) -> Event | None:
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The rows of a metrics.jsonl; a torn last line (a killed run) is ignored."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:  # damaged bytes spoil their line only
             return parse_rows(f)
     except FileNotFoundError:
         return []
@@ -330,7 +332,8 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def parse_rows(lines: Iterable[str]) -> list[dict[str, Any]]:
     """metrics.jsonl lines as rows, a step's metrics by today's names (OLD_METRIC_NAMES); a line that is not a
-    JSON object (torn, damaged) is left out. Every reader of metrics.jsonl reads through here."""
+    JSON object with a whole-number step (torn, damaged) is left out. Every reader of metrics.jsonl reads through
+    here."""
     return list(each_row(lines))
 
 
@@ -339,7 +342,7 @@ def each_row(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     for line in lines:
         with contextlib.suppress(json.JSONDecodeError):
             row = json.loads(line)
-            if isinstance(row, dict):
+            if isinstance(row, dict) and type(row.get("step")) is int:
                 yield row if "event" in row else {OLD_METRIC_NAMES.get(k, k): value for k, value in row.items()}
 
 
@@ -375,7 +378,7 @@ class StoredRows:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         try:
-            f = open(self.path, encoding="utf-8")
+            f = open(self.path, encoding="utf-8", errors="replace")  # damaged bytes spoil their line only
         except FileNotFoundError:
             return
         with f:
@@ -431,12 +434,19 @@ class RunFolder:
         since a resume would replay the wrong ones."""
         path = self.file(CHANGES_FILE)
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            changes = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return []
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise CheckpointError(f"{path} is damaged ({e}); delete it to resume without replaying live "
                                   f"changes") from e
+        if not (isinstance(changes, list) and all(isinstance(c, dict) and set(c) == CHANGE_KEYS and
+                                                  type(c["step"]) is int and isinstance(c["field"], str)
+                                                  for c in changes)):
+            raise CheckpointError(f"{path} is damaged (not a list of changes, each with "
+                                  f"{', '.join(sorted(CHANGE_KEYS))}); delete it to resume without replaying live "
+                                  f"changes")
+        return changes
 
     def write_changes(self, changes: list[dict[str, Any]]) -> None:
         atomic_write_text(self.target(CHANGES_FILE), json.dumps(changes, indent=1))
@@ -501,7 +511,7 @@ class RunFolder:
         path = self.file(METRICS)
         if path.exists():
             atomic_write_chunks(path, ((json.dumps(r) + "\n").encode("utf-8") for r in StoredRows(path)
-                                       if r.get("step", 0) <= step))
+                                       if r["step"] <= step))
 
     def write_sample(self, step: int, png: bytes) -> None:
         self.target(SAMPLES).mkdir(exist_ok=True)
