@@ -4,6 +4,11 @@ rows, and a visible focus on the run Tab reaches."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 
 GRID = """((selector) => { const i = document.querySelector(selector);
@@ -160,3 +165,21 @@ def test_a_run_not_training_shows_no_controls_that_act_on_a_training(open_page, 
     for control in ("#pause", "#save-checkpoint", "#stop"):  # shown beside a training (test_dashboard's start)
         assert page.is_hidden(control), control
     assert page.is_visible("#fork")
+
+
+def test_an_evaluation_reads_as_measurements(open_page, server, first_run):
+    """IS as a mean and its spread, written as a measurement (the spread to two significant digits, the mean to the
+    same place: 0.1276 ± 0.01263 was shown as it came); a KID without a spread (too few samples) shows none."""
+    subprocess.run([sys.executable, "-m", "dcgan", "eval", str(server.runs_dir / first_run), "-n", "500",
+                    "--features", "classifier"], check=True, capture_output=True, cwd=server.runs_dir.parent,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    page = open_page().open()
+    view(page, first_run)
+    page.wait_for_selector("#eval-table tr[data-metric='is']")
+    shown = page.inner_text("#eval-table tr[data-metric='is'] td")
+    match = re.fullmatch(r"(\d+)\.?(\d*) ± (\d+)\.?(\d*)", shown)
+    assert match, shown
+    mean_places, spread_whole, spread_places = match.group(2, 3, 4)
+    assert len(mean_places) == len(spread_places), shown  # the same decimal place
+    assert len((spread_whole + spread_places).lstrip("0")) == 2, shown  # two significant digits
+    assert "±" not in page.inner_text("#eval-table tr[data-metric='kid'] td")

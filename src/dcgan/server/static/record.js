@@ -1,7 +1,7 @@
 // The viewed run's evaluation (eval.json of `dcgan eval`, and the eval/* metrics of --eval-every during
 // training), its networks' layers and its reproducibility record (run.json).
 
-import { $, $$, el, getJSON, runPath, integer, value } from './util.js';
+import { $, $$, el, getJSON, runPath, integer, value, plusMinus } from './util.js';
 import { makeChart, dataset, MUTED } from './charts.js';
 import { state } from './state.js';
 
@@ -17,6 +17,7 @@ let evalChart;
 
 export async function loadEval(name) {
   const run = state.runs.find((r) => r.name === name);
+  state.evaluationOf = { name, evaluated: Boolean(run?.evaluated) }; // refreshRuns loads it again when this changes
   try {
     // Only runs that `dcgan eval` has scored have an eval.json to fetch.
     state.evaluation = run && run.evaluated ? await getJSON(`${runPath(name)}/eval`) : null;
@@ -50,8 +51,8 @@ export function renderEval() {
   const metrics = report?.metrics || latest;
   const rows = EVAL_ROWS.filter(([key]) => typeof metrics[key] === 'number').map(([key, label]) => {
     let text = value(metrics[key]);
-    if (key === 'kid' && metrics.kid_std !== undefined) text += ` ± ${value(metrics.kid_std)}`;
-    if (key === 'is' && metrics.is_std !== undefined) text += ` ± ${value(metrics.is_std)}`;
+    if (key === 'kid' && typeof metrics.kid_std === 'number') text = plusMinus(metrics.kid, metrics.kid_std);
+    if (key === 'is' && typeof metrics.is_std === 'number') text = plusMinus(metrics.is, metrics.is_std);
     if (key === 'classes_covered' && metrics.num_classes) text += ` / ${metrics.num_classes}`;
     if (key === 'copies') text = `${(metrics[key] * 100).toFixed(2)} %`;
     return el('tr', { dataset: { metric: key } }, el('th', {}, label), el('td', {}, text));

@@ -78,6 +78,12 @@ export async function refreshRuns() {
   renderRuns();
   renderStatus();
   emit('runs', state.runs);
+  // The viewed run's evaluation, when the list says otherwise than when it was loaded: the page opened the live run
+  // before the list came (so it did not know of its eval.json), or `dcgan eval` wrote one since (Refresh).
+  const viewed = state.runs.find((r) => r.name === state.view);
+  if (viewed && state.evaluationOf?.name === viewed.name && state.evaluationOf.evaluated !== viewed.evaluated) {
+    loadEval(viewed.name);
+  }
   if (!state.view && state.runs.length && !ACTIVE.includes(state.status.state)) openRun(state.runs[0].name);
 }
 

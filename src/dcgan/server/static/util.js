@@ -152,6 +152,14 @@ export function duration(seconds) {
 
 export const integer = (n) => (n === null || n === undefined ? '–' : Math.round(n).toLocaleString('en-US'));
 
+// A mean and its spread as a measurement is written: the spread to two significant digits and the mean to the
+// same decimal place (KID 0.1276 ± 0.01263 reads 0.128 ± 0.013).
+export function plusMinus(mean, std) {
+  if (!Number.isFinite(mean) || !Number.isFinite(std) || std <= 0) return `${value(mean)} ± ${value(std)}`;
+  const decimals = Math.min(8, Math.max(0, 1 - Math.floor(Math.log10(std))));
+  return `${mean.toFixed(decimals)} ± ${std.toFixed(decimals)}`;
+}
+
 export function value(v) {
   if (v === null || v === undefined) return '–';
   if (typeof v === 'number' && !Number.isInteger(v)) return Number(v.toPrecision(4)).toString();
