@@ -330,6 +330,15 @@ def test_a_rank_that_fails_before_training_leaves_two_error_lines(tmp_path):
                               "machine"], result.stderr[-3000:]
 
 
+def test_a_refusal_on_rank_0_is_said_once(two_process_run, tmp_path):
+    """Rank 0 refuses a folder that holds a run; rank 1, whose setup waits for it, does not repeat the refusal."""
+    result = run_cli("train", "--nproc", "2", "--steps", "5", "--run-dir", str(two_process_run / "run"),
+                     "--no-progress", cwd=tmp_path, env=ENV)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "already holds a run; resume it with --resume" in errors[0], result.stderr[-3000:]
+
+
 def test_ctrl_c_in_a_terminal_stops_every_process_after_its_step(tmp_path):
     """A terminal's Ctrl-C reaches its whole foreground process group: the launcher passes it on to the training
     processes (torchrun, in its own session, would take it for a failure and print a traceback), they write the

@@ -262,7 +262,8 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
     except Exception as e:  # another process failed, and says why: this one says only that (no traceback)
         if not (world.distributed and distributed.peer_failed(e)):
             raise
-        if trainer.status != "failed":  # before training: the trainer has not said it
+        if trainer.status != "failed" and world.is_main:  # before training: the trainer has not said it (rank 0
+            # says it; another rank would only repeat it)
             raise distributed.PeerFailed(distributed.told_failure() or distributed.PEER_FAILED) from None
         distributed.shutdown()  # broken: nothing for finish_together to wait for
         return 1
