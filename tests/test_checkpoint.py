@@ -246,6 +246,15 @@ def test_foreign_but_valid_torch_file_is_refused(tmp_path):
         load_checkpoint(tmp_path / "other.pt")
 
 
+def test_a_checkpoint_whose_step_or_config_is_not_one_is_refused_when_loaded(tmp_path):
+    """The marker is there but the fields every reader relies on are not what dcgan writes (an edited file): one
+    error at the load, not a 500 from the dashboard's generator or a step printed as 'forty'."""
+    for name, change in (("step", {"step": "forty"}), ("config", {"config": ["x"]}), ("nostep", {"step": None})):
+        atomic_save({**_state(5), "format": "dcgan-checkpoint", "format_version": 1, **change}, tmp_path / f"{name}.pt")
+        with pytest.raises(CheckpointError, match="is damaged: its step or config is not one dcgan writes; use"):
+            load_checkpoint(tmp_path / f"{name}.pt")
+
+
 def test_newer_format_asks_for_an_upgrade(tmp_path):
     atomic_save({"format": "dcgan-checkpoint", "format_version": 99}, tmp_path / "new.pt")
     with pytest.raises(CheckpointError, match="upgrade"):

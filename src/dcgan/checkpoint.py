@@ -284,6 +284,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if state.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path} was written by a newer dcgan ({state.get('package_version')}); "
                               f"upgrade the package to load it")
+    if type(state.get("step")) is not int or not isinstance(state.get("config"), dict):
+        raise CheckpointError(f"{path} is damaged: its step or config is not one dcgan writes; {_damaged(path)}")
     return state
 
 
