@@ -183,3 +183,14 @@ def test_an_evaluation_reads_as_measurements(open_page, server, first_run):
     assert len(mean_places) == len(spread_places), shown  # the same decimal place
     assert len((spread_whole + spread_places).lstrip("0")) == 2, shown  # two significant digits
     assert "±" not in page.inner_text("#eval-table tr[data-metric='kid'] td")
+
+
+def test_the_run_card_ends_with_its_content_not_a_blank_line(open_page, first_run):
+    page = open_page().open()
+    view(page, first_run)
+    say = "async (text) => (await import('/static/util.js')).say(text)"
+    page.evaluate(say, "")
+    card, resume = page.locator("#progress-card").bounding_box(), page.locator("#resume-row").bounding_box()
+    assert card["y"] + card["height"] - (resume["y"] + resume["height"]) <= 20  # the card's padding, no more
+    page.evaluate(say, "started it")
+    assert page.is_visible("#message")
