@@ -32,7 +32,28 @@ def test_a_brief_spike_or_a_balanced_game_does_not_warn():
 
 def test_scores_that_are_not_probabilities_are_not_judged():
     monitor = HealthMonitor("wgan-gp", window=10)
-    assert not any(monitor.observe_step(s, {"D/real": 1.0, "D/fake": 0.0}) for s in range(0, 200, 10))
+    assert not any(monitor.observe_step(s, {"D/real": 1.0, "D/fake": 0.0, "loss/D": 0.0}) for s in range(0, 200, 10))
+
+
+def test_a_hinge_d_past_both_margins_warns_by_its_zero_loss():
+    monitor = HealthMonitor("hinge", window=100)
+    healthy = {"D/real": 1.0, "D/fake": 0.0, "loss/D": 0.25}  # scores saturate sigmoid, yet D still learns
+    assert not any(monitor.observe_step(s, healthy) for s in range(0, 300, 10))
+    warnings = [w for s in range(300, 601, 10) for w in monitor.observe_step(s, {**healthy, "loss/D": 0.0})]
+    assert len(warnings) == 1 and "hinge loss is 0" in warnings[0] and "since step 300" in warnings[0]
+
+
+def test_a_hinge_run_whose_d_wins_outright_is_warned_of(fashion, tmp_path):
+    """A dashboard audit met a hinge run (lr 1) whose D passed both margins for good, loss_G stuck and the samples a
+    checkerboard, and nothing said so. Here G stands still (lr_g 1e-12) beside a fast D, which soon scores every
+    real image above +1 and every fake below -1, deterministically."""
+    events = []
+    trainer = Trainer(small(loss="hinge", lr_g=1e-12, lr_d=1e-2, steps=400, batch_size=16, log_every=10,
+                            minibatch_discrimination=0, sample_every=0, checkpoint_every=0),
+                      run_dir=tmp_path / "run", data=fashion, subscribers=[events.append])
+    trainer.run()
+    warnings = [e.message for e in events if isinstance(e, Log) and e.message.startswith("health:")]
+    assert len(warnings) == 1 and "hinge loss is 0" in warnings[0], warnings
 
 
 def test_falling_class_coverage_warns_of_mode_collapse():

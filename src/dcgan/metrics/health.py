@@ -3,7 +3,8 @@
 Three signals (Goodfellow 2016, "NIPS 2016 Tutorial", sections 5.1-5.2, and the DCGAN folklore around them):
 - D overpowers G: D(x) near 1 and D(G(z)) near 0 for a sustained window. G's gradients then carry little
   information (with the saturating loss they vanish), and samples stop improving. One noisy logged step means
-  nothing; a window of them does.
+  nothing; a window of them does. The hinge objective's own measure of it: D's loss exactly 0, every real score
+  above +1 and every fake below -1 (Lim & Ye 2017), so D gets no gradient at all.
 - Divergence: a loss or a weight is NaN or infinite. Nothing after it can recover, and a checkpoint of it would
   overwrite good weights: the trainer stops and keeps its last good checkpoint.
 - Mode collapse: the periodic evaluation's class coverage (or, without classes, its recall or diversity) falls
@@ -63,6 +64,18 @@ def loss_ratio(loss: str, feature_matching: bool, metrics: dict[str, float]) -> 
     return metrics[LOSS_G] / metrics[LOSS_D] if metrics[LOSS_D] > 0 else math.inf
 
 
+def d_overpowers(loss: str, metrics: dict[str, float]) -> bool | None:
+    """Whether D wins outright at one logged step, by the objective's own measure; None where it has none (other
+    objectives' scores have no fixed scale) or the step did not log it."""
+    if LOSSES[loss].probabilities:  # D's outputs are logits of P(real): judge D(x) and D(G(z))
+        if D_REAL not in metrics or D_FAKE not in metrics:
+            return None
+        return metrics[D_REAL] > OVERPOWER_REAL and metrics[D_FAKE] < OVERPOWER_FAKE
+    if loss == "hinge" and LOSS_D in metrics:  # max(0, 1 - D(x)) + max(0, 1 + D(G(z))) is 0 only past both margins
+        return metrics[LOSS_D] == 0.0
+    return None
+
+
 def non_finite(metrics: dict[str, float]) -> list[str]:
     """The names of the values that are NaN or infinite."""
     return sorted(k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v))
@@ -78,19 +91,22 @@ class HealthMonitor:
     _collapse_warned: set[str] = field(default_factory=set)
 
     def observe_step(self, step: int, metrics: dict[str, float]) -> list[str]:
-        """Warnings from one logged step's metrics (D/real, D/fake)."""
-        # Only where D's outputs are probabilities (the cross-entropy objectives); other objectives' are scores.
-        if not LOSSES[self.loss].probabilities or D_REAL not in metrics or D_FAKE not in metrics:
+        """Warnings from one logged step's metrics (D/real, D/fake; loss/D for the hinge objective)."""
+        overpowers = d_overpowers(self.loss, metrics)
+        if overpowers is None:
             return []
-        if metrics[D_REAL] > OVERPOWER_REAL and metrics[D_FAKE] < OVERPOWER_FAKE:
+        if overpowers:
             if self._overpower_since is None:
                 self._overpower_since = step
             if not self._overpower_warned and step - self._overpower_since >= self.window:
                 self._overpower_warned = True
-                return [f"health: the discriminator overpowers the generator: D(x) > {OVERPOWER_REAL} and "
-                        f"D(G(z)) < {OVERPOWER_FAKE} since step {self._overpower_since} (now {step}). G gets "
-                        f"little gradient; try --label-smoothing 0.1, --instance-noise 0.1, --spectral-norm, a "
-                        f"lower D learning rate (--lr-d) or --diffaugment translation,cutout"]
+                why = ("D(x) > {} and D(G(z)) < {}".format(OVERPOWER_REAL, OVERPOWER_FAKE)
+                       if LOSSES[self.loss].probabilities else
+                       "its hinge loss is 0 (every real score above +1, every fake below -1)")
+                return [f"health: the discriminator overpowers the generator: {why} since step "
+                        f"{self._overpower_since} (now {step}). G gets little gradient; try --label-smoothing 0.1, "
+                        f"--instance-noise 0.1, --spectral-norm, a lower D learning rate (--lr-d) or --diffaugment "
+                        f"translation,cutout"]
         else:
             self._overpower_since = None
             self._overpower_warned = False  # re-armed: a later episode warns again
