@@ -381,8 +381,8 @@ def class_id(spec: str | int, class_names: Sequence[str], field: str = "class_id
             parts = [k for k, name in enumerate(class_names) if wanted in map(_spelling, name.split("/"))]
             if len(parts) == 1:
                 return parts[0]
-    raise ConfigError(f"unknown class {spec!r}: use a number or a name from {class_listing(class_names)}",
-                      field=field)
+    shown = int(spec) if isinstance(spec, int) or str(spec).strip().isdigit() else repr(spec)  # 10, '10' alike
+    raise ConfigError(f"unknown class {shown}: use a number or a name from {class_listing(class_names)}", field=field)
 
 
 def class_listing(class_names: Sequence[str]) -> str:
