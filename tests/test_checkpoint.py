@@ -266,9 +266,9 @@ def test_a_folder_without_checkpoints_is_explained(tmp_path):
         resolve_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="does not exist"):
         resolve_checkpoint(tmp_path / "nope")
-    (tmp_path / "checkpoints").mkdir()  # a run killed before its first checkpoint: nothing to resume, say so
+    (tmp_path / "checkpoints").mkdir()  # a run killed before its first checkpoint: nothing to load, say so
     with pytest.raises(CheckpointError, match="has no checkpoint: its training ended before its first checkpoint .* "
-                                              "nothing to load or resume; delete the folder"):
+                                              "nothing to load; `dcgan train --resume .*` trains it again from step 0"):
         resolve_checkpoint(tmp_path)
     lock = RunLock(tmp_path).acquire()  # still training (this process holds its lock): wait, do not delete it
     try:

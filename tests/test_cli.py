@@ -232,9 +232,9 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
     assert killed == full  # no step twice, none missing, the same losses
 
 
-def test_a_run_killed_before_its_first_checkpoint_says_to_start_again(tmp_path):
-    """Nothing to resume: --resume, --run-dir and generate each say so in one line, and none sends the user to
-    another of them; the folder stays as it was."""
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(tmp_path):
+    """No state to continue from, yet a killed run resumes: --run-dir and generate each say so in one line and send
+    the user to --resume, leaving the folder as it was; --resume trains it again from step 0 in its folder."""
     proc = subprocess.Popen([sys.executable, "-m", "dcgan", "train", "--run-dir", "r", "--steps", "100000",
                              "--checkpoint-every", "0", "--no-progress", *TINY], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -243,12 +243,12 @@ def test_a_run_killed_before_its_first_checkpoint_says_to_start_again(tmp_path):
     proc.wait()
     assert not list((tmp_path / "r" / "checkpoints").iterdir())
     before = snapshot(tmp_path / "r")
-    for args in (["train", "--resume", "r"], ["train", "--run-dir", "r", "--steps", "5"], ["generate", "r"]):
+    for args in (["train", "--run-dir", "r", "--steps", "5"], ["generate", "r"]):
         result = run_cli(*args, cwd=tmp_path)
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "before its first checkpoint" in lines[0], result.stderr
-        assert "--resume" not in lines[0] and "delete" in lines[0]
+        assert "--resume r" in lines[0] and "step 0" in lines[0]
     assert snapshot(tmp_path / "r") == before
     # While a trainer still holds the run (here this process's lock), nothing says to delete it.
     lock = RunLock(tmp_path / "r").acquire()
@@ -258,6 +258,15 @@ def test_a_run_killed_before_its_first_checkpoint_says_to_start_again(tmp_path):
         assert "delete" not in result.stderr
     finally:
         lock.release()
+    result = run_cli("train", "--resume", "r", "--steps", "20", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "resumed from step 0: the run had stopped before its first checkpoint" in result.stdout + result.stderr
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    steps = [row["step"] for row in rows if "loss/D" in row]
+    assert steps == sorted(set(steps)) and steps[-1] == 20  # the killed session's rows dropped, not doubled
+    assert (tmp_path / "r" / "checkpoints" / "step-0000020.pt").is_file()
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["seed"] == 3  # its own seed, from config.json
+    assert run_cli("generate", "r", "-n", "4", "--seed", "0", cwd=tmp_path).returncode == 0
 
 
 def test_ctrl_c_stops_gracefully_with_a_checkpoint(tmp_path):

@@ -255,7 +255,7 @@ def resolve_checkpoint(target: str | os.PathLike) -> Path:
                                   f"--checkpoint-every steps and when it stops); try again after its first")
         raise CheckpointError(f"{target} has no checkpoint: its training ended before its first checkpoint (a run "
                               f"writes one every --checkpoint-every steps and when it stops), so there is nothing to "
-                              f"load or resume; delete the folder and train again")
+                              f"load; `dcgan train --resume {target}` trains it again from step 0")
     raise CheckpointError(f"{target} holds no checkpoint (no checkpoints/last); is it a run folder made by "
                           f"`dcgan train`?")
 

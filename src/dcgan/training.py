@@ -111,6 +111,7 @@ class Trainer:
         self.epoch = 0  # the current epoch (0-based) and the samples of it consumed so far
         self.position = 0
         self.resume_from: Path | None = None
+        self.started_again = False  # a resumed run that had no checkpoint: it trains again from step 0
         self._latest_checkpoint_step: int | None = None  # a resumed run's last checkpoint before this session
         self.parent: dict[str, Any] | None = None  # the run and step a fork started from
         self.changes: list[Change] = []  # live hyperparameter changes, replayed on resume
@@ -147,6 +148,9 @@ class Trainer:
                                   f"`dcgan train`, e.g. runs/<name>")
         refuse_if_busy(run_dir)  # fail before the slow setup; the lock itself is taken when the folder opens
         check_links(run_dir)  # nothing is read through a link that leads outside the run folder
+        overrides = {k: v for k, v in dict(device=device, minutes=minutes, wandb=wandb).items() if v is not None}
+        if checkpoint is None and not RunFolder(run_dir).checkpoint_files():
+            return cls._start_again(run_dir, steps, epochs, overrides, subscribers, data, origin, writers)
         path = training_checkpoint(resolve_checkpoint(checkpoint_in(run_dir, checkpoint) or run_dir), "resuming")
         state = load_checkpoint(path)
         config = TrainConfig.from_saved(state["config"])
@@ -157,16 +161,32 @@ class Trainer:
                 steps, epochs = length
         if steps is not None or epochs is not None:
             config = dataclasses.replace(config, steps=steps, epochs=epochs)
-        if device is not None:
-            config = dataclasses.replace(config, device=device)
-        if minutes is not None:  # the time budget is per session
-            config = dataclasses.replace(config, minutes=minutes)
-        if wandb is not None:
-            config = dataclasses.replace(config, wandb=wandb)
+        config = dataclasses.replace(config, **overrides)  # minutes: the time budget is per session
         trainer = cls(config, run_dir=run_dir, subscribers=subscribers, data=data, origin=origin, writers=writers)
         trainer.resume_from = path
         trainer._latest_checkpoint_step = RunFolder(run_dir).last_checkpoint_step()
         trainer.changes = [Change(**c) for c in RunFolder(run_dir).changes() or state.get("changes", [])]
+        return trainer
+
+    @classmethod
+    def _start_again(cls, run_dir: Path, steps: int | None, epochs: int | None, overrides: dict[str, Any],
+                     subscribers: Iterable[Callable[[Event], None]], data: ImageData | None, origin: str | None,
+                     writers: RunWriters | None) -> "Trainer":
+        """A run stopped before its first checkpoint (killed in its first --checkpoint-every steps) has no state to
+        continue from: it trains again from step 0 in its own folder, with its config.json (which holds its seed)
+        and live changes, so that a killed run always resumes. Its earlier rows are dropped as for any resume."""
+        folder = RunFolder(run_dir)
+        saved = folder.config_values()
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{folder.file(CONFIG_FILE)} is damaged (not a JSON object) and the run has no "
+                                  f"checkpoint: delete the folder and train again")
+        config = TrainConfig.from_saved(saved)
+        if steps is not None or epochs is not None:
+            config = dataclasses.replace(config, steps=steps, epochs=epochs)
+        config = dataclasses.replace(config, **overrides)
+        trainer = cls(config, run_dir=run_dir, subscribers=subscribers, data=data, origin=origin, writers=writers)
+        trainer.started_again = True
+        trainer.changes = [Change(**c) for c in folder.changes()]
         return trainer
 
     @classmethod
@@ -238,9 +258,9 @@ class Trainer:
                 where = self.parent["run"] if self.parent else self.run_dir
                 raise ConfigError(f"{where} is already at step {self.step} of {self.total_steps}; to train on, give "
                                   f"more --steps (or --epochs) in all", field="steps")
-            for change in self.changes:  # in effect at the checkpoint already
-                if change.step <= self.step:
-                    setattr(self.config, change.field, change.new)
+        for change in self.changes:  # in effect at the checkpoint already (or before step 1 of a run started again)
+            if change.step <= self.step:
+                setattr(self.config, change.field, change.new)
         if self.write_files:
             self._open_run_dir()
         self._ready = True
@@ -353,11 +373,13 @@ class Trainer:
         if self.run_dir is None:
             refuse_a_file_in_the_way(self.runs_dir, "--runs-dir", "choose a folder for the runs")
             return
-        if (self.resume_from is None or self.parent) and (self.run_dir / CONFIG_FILE).exists():
+        fresh = (self.resume_from is None or self.parent) and not self.started_again
+        if fresh and (self.run_dir / CONFIG_FILE).exists():
             if RunFolder(self.run_dir).last_checkpoint_step() is None:
                 refuse_if_busy(self.run_dir)  # not yet at its first checkpoint, but alive
-                raise ConfigError(f"{self.run_dir} holds a run that ended before its first checkpoint; delete it to "
-                                  f"train there again, or choose another --run-dir", field="run_dir")
+                raise ConfigError(f"{self.run_dir} holds a run that ended before its first checkpoint; resume it with "
+                                  f"--resume {self.run_dir} (it trains again from step 0) or choose another "
+                                  f"--run-dir", field="run_dir")
             raise ConfigError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} "
                               f"(Python: Trainer.resume({str(self.run_dir)!r})) or choose another --run-dir",
                               field="run_dir")
@@ -511,7 +533,7 @@ class Trainer:
             kept = self._checkpoint_step
             self._set_status("stopped", f"aborted at step {self.step}; " + (
                 f"a resume continues from step {kept}, its last checkpoint" if kept is not None else
-                "no checkpoint was written: nothing to resume; delete the folder and train again"), step=kept or 0)
+                "no checkpoint was written: a resume trains it again from step 0"), step=kept or 0)
             raise
         except Exception as e:
             self.events.best_effort = True  # a full disk may refuse these last words too: the error is told anyway
@@ -555,7 +577,7 @@ class Trainer:
         cfg, emit = self.config, self.events.emit
         emit(RunStarted(str(self.run_dir) if self.run_dir else "", self.config.to_dict(),
                         str(self.device), self.step, self.total_steps, self.steps_per_epoch,
-                        resumed=self.resume_from is not None and self.parent is None))
+                        resumed=(self.resume_from is not None or self.started_again) and self.parent is None))
         graph = ""
         if self.gan_step.cuda_graph:
             eager = [name for name, on in (("--ema", cfg.ema), ("--instance-noise", cfg.instance_noise)) if on]
@@ -581,6 +603,9 @@ class Trainer:
                              f"{self.world.size} process(es) x {cfg.batch_size}; {rates} (scaling: {cfg.lr_scaling})"))
         if self.parent is not None:
             emit(Log("info", f"forked from {self.parent['run']} at step {self.step} with {self.parent['changes']}"))
+        elif self.started_again:
+            emit(Log("info", "resumed from step 0: the run had stopped before its first checkpoint, so it trains "
+                             "again from the start with its own options and seed"))
         elif self.resume_from is not None:
             emit(Log("info", f"resumed from {self.resume_from} at step {self.step}"))
             before, now = self._trained_processes, self.world.size

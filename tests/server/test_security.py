@@ -382,6 +382,21 @@ def test_a_run_whose_trainer_is_gone_is_listed_as_interrupted_at_its_last_checkp
         (run / "status.json").write_text(json.dumps(status))
 
 
+def test_a_run_killed_before_its_first_checkpoint_is_listed_and_resumes_from_step_0(api, done, server):
+    run = server.runs / "killed-early"
+    shutil.copytree(server.runs / done, run)
+    for path in (run / "checkpoints").iterdir():
+        path.unlink()
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "status": "running", "step": 3}))
+    listed = {r["name"]: r for r in api.get("/api/runs").json()["runs"]}["killed-early"]
+    assert listed["status"] == "interrupted" and "a resume trains it again from step 0" in listed["message"]
+    assert api.post("/api/training/resume", json={"run": "killed-early", "steps": 4}).status_code == 202
+    wait_idle(api)
+    assert api.get("/api/status").json()["state"] == "finished"
+    assert (run / "checkpoints" / "step-0000004.pt").is_file()
+
+
 # --- The token --------------------------------------------------------------------------------------------------
 
 def test_the_query_token_is_taken_only_on_the_pages_first_load(tmp_path):

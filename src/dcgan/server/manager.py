@@ -27,7 +27,7 @@ from dcgan.control import LIVE_FIELDS
 from dcgan.data import ImageData
 from dcgan.errors import ConfigError
 from dcgan.events import ACTIVE, ENDED, CheckpointSaved, Event, RunStarted, SampleGrid, StatusChanged, StepMetrics
-from dcgan.rundir import CHECKPOINTS, check_links, inside, refuse_if_busy, unique_run_dir
+from dcgan.rundir import CHECKPOINTS, RunFolder, check_links, inside, refuse_if_busy, unique_run_dir
 from dcgan.runfiles import RunWriters
 from dcgan.server import schemas
 from dcgan.server.dataroots import DataRoots
@@ -107,16 +107,19 @@ class RunManager:
             run_dir = self.store.run(request.run)
             refuse_if_busy(run_dir)  # a live trainer (another server, a terminal) writes it: 409
             check_links(run_dir)
-            checkpoint = self._training_checkpoint(request.run, request.checkpoint)
+            # A run stopped before its first checkpoint trains again from step 0 (Trainer.resume): nothing to load.
+            again = request.checkpoint is None and not RunFolder(run_dir).checkpoint_files()
+            checkpoint = None if again else self._training_checkpoint(request.run, request.checkpoint)
+            loading = checkpoint.stat().st_size if checkpoint is not None else 0
             if request.nproc and request.nproc > 1:
                 refuse_pause(request.paused, request.nproc)
                 config = self.store.train_config(request.run)
-                self.admit(config, request.nproc, "nproc", loading=checkpoint.stat().st_size)
+                self.admit(config, request.nproc, "nproc", loading=loading)
                 return await self._launch_process(None, run_dir, request.nproc, resume=request.model_dump())
             trainer = Trainer.resume(run_dir, steps=request.steps, epochs=request.epochs, device=request.device,
                                      checkpoint=checkpoint, writers=RunWriters(),
                                      origin=f"dcgan serve: POST /api/training/resume {request.model_dump()}")
-            self.admit(trainer.config, 1, loading=checkpoint.stat().st_size)
+            self.admit(trainer.config, 1, loading=loading)
         except BaseException:
             self._release()
             raise

@@ -104,7 +104,7 @@ class RunStore:
             state, step = "interrupted", last
             message = (f"interrupted: its trainer ended without stopping; resume continues from step {last}"
                        if last is not None else
-                       "interrupted before its first checkpoint: nothing to resume; delete it and start a new run")
+                       "interrupted before its first checkpoint: a resume trains it again from step 0")
         resolved = self._resolved(config, status)
         return schemas.RunSummary(
             name=name, status=state, step=step, total_steps=status.get("total_steps"), message=message,
