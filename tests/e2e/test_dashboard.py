@@ -154,6 +154,25 @@ def log_shows(page, name: str, server) -> None:
     assert page.locator("#log li").last.inner_text().endswith(lines[-1])
 
 
+def test_a_run_killed_before_its_first_checkpoint_offers_resume(open_page, server):
+    """Its trainer gone (status.json still says running) and no checkpoint: the card offers Resume, which trains it
+    again from step 0 (the page hid Resume for runs without checkpoints, and for interrupted ones)."""
+    server.idle()
+    run = server.runs_dir / "e2e-killed-early"
+    server.train("e2e-killed-early", steps=2)
+    server.idle()
+    for path in (run / "checkpoints").iterdir():
+        path.unlink()
+    (run / "status.json").write_text('{"status": "running", "step": 1, "total_steps": 2}')
+    page = open_page().open()
+    page.click("#run-list li[data-run='e2e-killed-early'] button.open")
+    page.wait_for_function("document.querySelector('#view-name').textContent === 'e2e-killed-early'")
+    page.wait_for_selector("#resume-row:not([hidden])")
+    page.click("#resume")
+    server.wait(lambda: (run / "checkpoints" / "step-0000002.pt").is_file(), what="the run trained again")
+    server.idle()
+
+
 def test_resume_then_reload_mid_run_shows_the_whole_curve(open_page, server):
     """Also: a past run opened (while nothing trains, and while another run trains) shows its own log, named as
     not the live run's while one trains, and the controls that act on the live run are on only beside the live

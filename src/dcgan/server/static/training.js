@@ -297,8 +297,9 @@ export function renderStatus() {
   $$('#step-row button').forEach((button) => { if (!button.dataset.sending) button.disabled = offline || !(live && paused); });
 
   const viewState = live ? s.state : summary?.status;
-  $('#resume-row').hidden = busy || !state.view || !['stopped', 'finished', 'failed'].includes(viewState)
-    || (summary && summary.checkpoints === 0);
+  // Any ended run resumes: from its last checkpoint, or from step 0 when it ended before its first.
+  $('#resume-row').hidden = busy || !state.view
+    || !['stopped', 'finished', 'failed', 'interrupted'].includes(viewState);
   if (!$('#resume').dataset.sending) $('#resume').disabled = busy || offline; // control() disabled it while sent
   // The live run can be forked from where it is now (the dialog stops it first: one training at a time).
   const forkLive = live && busy && s.state !== 'starting' && (s.nproc || 1) === 1;
