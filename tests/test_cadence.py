@@ -119,6 +119,24 @@ def test_the_progress_gif_of_a_long_run_stays_small(tmp_path):
     assert (first[242:] < 128).any() and not np.array_equal(first[242:], last[242:])  # "step 0", "step 9,900"
 
 
+def test_a_damaged_grid_is_left_out_of_the_progress_gif(tmp_path):
+    """A sample grid cut short or replaced on disk must not stop training at the next grid (it did: 'cannot
+    identify image file'): the GIF is drawn from the grids that open."""
+    frames = []
+    for i in range(4):
+        path = tmp_path / f"step-{i * 100:07d}.png"
+        Image.fromarray(np.full((122, 122), 60 * i, dtype=np.uint8)).save(path)
+        frames.append(path)
+    frames[1].write_bytes(b"x")  # not an image
+    frames[2].write_bytes(frames[2].read_bytes()[:60])  # a copy cut short: its header opens, its pixels do not
+    write_gif(frames, tmp_path / "progress.gif")
+    gif = Image.open(tmp_path / "progress.gif")
+    assert gif.n_frames == 2
+    frames[3].write_bytes(b"")  # the newest too: the last readable one gives the size
+    write_gif(frames, tmp_path / "progress.gif")
+    assert Image.open(tmp_path / "progress.gif").n_frames == 1
+
+
 def test_small_grids_are_enlarged_in_the_progress_gif_and_in_jupyter(tmp_path):
     """16 samples of 28x28 make a 122-pixel grid: the GIF shows it twice as large, Jupyter three times, with
     pixels kept sharp (nearest neighbour); the grid file itself keeps its size."""

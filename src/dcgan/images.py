@@ -212,17 +212,29 @@ def write_gif(frames: list[Path], path: str | os.PathLike, duration_ms: int = 20
     """Animate sample grids into a looping GIF of at most MAX_GIF_FRAMES and GIF_PIXEL_BUDGET pixels, evenly
     spread over the grids given, the first and the last kept: small grids enlarged to GIF_SIDE, each frame's step
     beneath it, and the last frame held for LAST_FRAME_MS before the loop starts again."""
-    if not frames:
+    # A grid damaged on disk (a copy cut short, an edit) is left out: the GIF is a view of the run, not its record.
+    last = next((f for f in reversed(frames) if _readable(f)), None)
+    if last is None:
         return
-    with Image.open(frames[-1]) as last:
-        scale = display_scale(max(last.size), GIF_SIDE)
-        pixels = last.width * scale * (last.height * scale + CAPTION)
+    with Image.open(last) as image:
+        scale = display_scale(max(image.size), GIF_SIDE)
+        pixels = image.width * scale * (image.height * scale + CAPTION)
     limit = max(2, min(MAX_GIF_FRAMES, GIF_PIXEL_BUDGET // pixels))
     if len(frames) > limit:
         picks = np.linspace(0, len(frames) - 1, limit).round().astype(int)
         frames = [frames[i] for i in sorted(set(picks.tolist()))]
-    images = [captioned_frame(f, scale) for f in frames]
+    images = [captioned_frame(f, scale) for f in frames if f == last or _readable(f)]
     durations = [duration_ms] * (len(images) - 1) + [max(duration_ms, LAST_FRAME_MS)]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _readable(path: Path) -> bool:
+    """Whether an image file opens and decodes (its header alone would pass a file cut short)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except (OSError, ValueError, SyntaxError):  # PIL's UnidentifiedImageError and truncated data are OSErrors
+        return False
