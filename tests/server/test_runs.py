@@ -218,6 +218,26 @@ def test_a_run_written_before_the_metric_vocabulary_is_listed_charted_compared_a
     assert all("loss/D" in r and "loss_D" not in r for r in written if "event" not in r)  # one vocabulary now
 
 
+def test_files_edited_by_hand_are_read_or_refused_in_one_line(api, runs, server):
+    """A changes.json whose step is not a number is shown as no changes (a resume says it is damaged); a
+    config.json with values of the wrong type lists the run as broken with one clause and its detail answers 409.
+    Both were 500s with a pydantic dump (found by the chaos audit)."""
+    run = server.runs / "edited"
+    shutil.copytree(server.runs / "side-b", run)
+    (run / "changes.json").write_text('[{"step": "a", "field": "lr_d", "old": 1, "new": 2}]')
+    for path in ("/api/runs/edited", "/api/runs/edited/generator", "/api/runs/edited/generate.png?count=1"):
+        assert api.get(path).status_code == 200, path
+    assert api.get("/api/runs/edited").json()["changes"] == []
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "dataset": 5}))
+    listed = {r["name"]: r for r in api.get("/api/runs").json()["runs"]}["edited"]
+    assert listed["status"] == "broken" and listed["broken"].startswith("config.json or status.json is damaged (dataset")
+    assert "\n" not in listed["broken"] and "pydantic" not in listed["broken"]
+    detail = api.get("/api/runs/edited")
+    assert detail.status_code == 409 and detail.json()["detail"].startswith("config.json or status.json is damaged")
+    shutil.rmtree(run)
+
+
 @pytest.mark.parametrize("path", [
     "/api/runs/..%2F..%2Fetc/metrics", "/api/runs/%2E%2E/metrics", "/api/runs/.hidden", "/api/runs/a%00b",
     "/api/runs/side-a/samples/..%2F..%2Fconfig.json", "/api/compare/metrics?runs=..",

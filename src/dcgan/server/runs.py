@@ -13,14 +13,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
 from fastapi import HTTPException
+from pydantic import ValidationError
 
 from dcgan import budget
 from dcgan.checkpoint import resolve_checkpoint
 from dcgan.config import TrainConfig
 from dcgan.config import fork_base
-from dcgan.errors import ConfigError, DcganError, RunFolderError
+from dcgan.errors import CheckpointError, ConfigError, DcganError, RunFolderError
 from dcgan.events import ACTIVE
-from dcgan.rundir import (CHANGES_FILE, CHECKPOINTS, CONFIG_FILE, EVAL_FILE, GENERATOR_FILE, LAST, NOT_METRICS,
+from dcgan.rundir import (CHECKPOINTS, CONFIG_FILE, EVAL_FILE, GENERATOR_FILE, LAST, NOT_METRICS,
                           RECORD_FILE, STATUS_FILE, RunFolder, holder, inside, read_json, step_of)
 from dcgan.sampling import LoadedGenerator, load_generator
 from dcgan.server import schemas
@@ -106,16 +107,21 @@ class RunStore:
                        if last is not None else
                        "interrupted before its first checkpoint: a resume trains it again from step 0")
         resolved = self._resolved(config, status)
-        return schemas.RunSummary(
-            name=name, status=state, step=step, total_steps=status.get("total_steps"), message=message,
-            device=status.get("device") if isinstance(status.get("device"), str) else None,
-            dataset=config.get("dataset"), image_size=resolved.get("image_size"),
-            channels=resolved.get("channels"),
-            conditional=bool(config.get("conditional")), num_classes=config.get("num_classes"),
-            loss=resolved["loss"] if isinstance(resolved.get("loss"), str) else None,
-            updated=status.get("updated") or inside(path, CONFIG_FILE).stat().st_mtime,
-            checkpoints=len(folder.checkpoint_files()), samples=len(folder.sample_files()), active=name == active,
-            evaluated=folder.file(EVAL_FILE).is_file(), parent=self.parent(path))
+        try:  # a value of the wrong type in a file edited by hand: the run is listed as broken
+            return schemas.RunSummary(
+                name=name, status=state, step=step, total_steps=status.get("total_steps"), message=message,
+                device=status.get("device") if isinstance(status.get("device"), str) else None,
+                dataset=config.get("dataset"), image_size=resolved.get("image_size"),
+                channels=resolved.get("channels"),
+                conditional=bool(config.get("conditional")), num_classes=config.get("num_classes"),
+                loss=resolved["loss"] if isinstance(resolved.get("loss"), str) else None,
+                updated=status.get("updated") or inside(path, CONFIG_FILE).stat().st_mtime,
+                checkpoints=len(folder.checkpoint_files()), samples=len(folder.sample_files()), active=name == active,
+                evaluated=folder.file(EVAL_FILE).is_file(), parent=self.parent(path))
+        except ValidationError as e:
+            error = e.errors()[0]
+            raise RunFolderError(f"{CONFIG_FILE} or {STATUS_FILE} is damaged ({error['loc'][0]}: "
+                                 f"{error['msg'].lower()})") from None
 
     def parent(self, path: Path) -> schemas.Parent | None:
         """The run and step a fork started from, from its run.json (names only: no paths leave the server)."""
@@ -128,8 +134,10 @@ class RunStore:
                               checkpoint=checkpoint)
 
     def changes(self, name: str) -> list[schemas.HparamMark]:
-        rows = read_json(RunFolder(self.run(name)).file(CHANGES_FILE))  # damaged: none shown
-        return [schemas.HparamMark(**r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        try:
+            return [schemas.HparamMark(**c) for c in RunFolder(self.run(name)).changes()]
+        except CheckpointError:  # damaged: none shown (a resume says what is wrong)
+            return []
 
     def record(self, name: str) -> dict[str, Any]:
         record = RunFolder(self.run(name)).record()
