@@ -231,7 +231,8 @@ def test_files_edited_by_hand_are_read_or_refused_in_one_line(api, runs, server)
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "dataset": 5}))
     listed = {r["name"]: r for r in api.get("/api/runs").json()["runs"]}["edited"]
-    assert listed["status"] == "broken" and listed["broken"].startswith("config.json or status.json is damaged (dataset")
+    assert listed["status"] == "broken"
+    assert listed["broken"].startswith("config.json or status.json is damaged (dataset")
     assert "\n" not in listed["broken"] and "pydantic" not in listed["broken"]
     detail = api.get("/api/runs/edited")
     assert detail.status_code == 409 and detail.json()["detail"].startswith("config.json or status.json is damaged")
