@@ -531,28 +531,28 @@ class Trainer:
         except KeyboardInterrupt:  # a second Ctrl-C: aborted without a checkpoint of this step
             self.events.best_effort = True
             kept = self._checkpoint_step
-            self._set_status("stopped", f"aborted at step {self.step}; " + (
-                f"a resume continues from step {kept}, its last checkpoint" if kept is not None else
+            self._set_status("stopped", f"aborted at step {self.step:,}; " + (
+                f"a resume continues from step {kept:,}, its last checkpoint" if kept is not None else
                 "no checkpoint was written: a resume trains it again from step 0"), step=kept or 0)
             raise
         except Exception as e:
             self.events.best_effort = True  # a full disk may refuse these last words too: the error is told anyway
             kept = None if isinstance(e, RunFolderGone) else self._checkpoint_step
-            resume = f"; a resume continues from step {kept}, its last checkpoint" if kept is not None else ""
+            resume = f"; a resume continues from step {kept:,}, its last checkpoint" if kept is not None else ""
             reason = str(e) or repr(e)
             if self.world.distributed and peer_failed(e):  # what the process that failed first left, if it could
                 reason = told_failure() or PEER_FAILED
             elif self.world.distributed:
                 tell_failure(f"training process {self.world.rank} of {self.world.size} failed: {reason}")
-            self.events.emit(Log("error", f"training failed at step {self.step}: {reason}{resume}"))
+            self.events.emit(Log("error", f"training failed at step {self.step:,}: {reason}{resume}"))
             self._set_status("failed", f"{reason}{resume}")
             raise
         if self.step < self.total_steps and trained >= budget:
-            self._set_status("finished", f"the {self.config.minutes:g}-minute budget ended at step {self.step}")
+            self._set_status("finished", f"the {self.config.minutes:g}-minute budget ended at step {self.step:,}")
             return self.status
         stopped = self.step < self.total_steps
         self._set_status("stopped" if stopped else "finished",
-                         f"stopped at step {self.step}" if stopped else f"finished {self.step} steps")
+                         f"stopped at step {self.step:,}" if stopped else f"finished {self.step:,} steps")
         return self.status
 
     def _diverged(self, e: Diverged) -> str:

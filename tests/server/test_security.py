@@ -373,7 +373,7 @@ def test_a_run_whose_trainer_is_gone_is_listed_as_interrupted_at_its_last_checkp
     try:
         listed = {r["name"]: r for r in api.get("/api/runs").json()["runs"]}[done]
         assert listed["status"] == "interrupted" and listed["step"] == status["step"]
-        assert f"resume continues from step {status['step']}" in listed["message"]
+        assert f"resume continues from step {status['step']:,}" in listed["message"]
         held = RunLock(run).acquire()  # with a live trainer it is what its status says
         listed = {r["name"]: r for r in api.get("/api/runs").json()["runs"]}[done]
         held.release()

@@ -113,7 +113,7 @@ def test_status_reports_training_device_epoch_step_and_progress(seed):
     assert status["progress"] == pytest.approx(status["step"] / 100000)
     stopped = seed.stop_training()
     assert stopped["success"] and stopped["status"]["state"] == "stopped" and not stopped["status"]["is_training"]
-    assert stopped["message"] == f"stopped at step {stopped['status']['step']}"
+    assert stopped["message"] == f"stopped at step {stopped['status']['step']:,}"
     assert seed.http.post("/stop_training").status_code == 409  # nothing left to stop
 
 

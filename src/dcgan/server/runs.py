@@ -103,7 +103,7 @@ class RunStore:
             # Its trainer is gone (killed, or its machine restarted): it continues from its last checkpoint.
             last = folder.last_checkpoint_step()
             state, step = "interrupted", last
-            message = (f"interrupted: its trainer ended without stopping; resume continues from step {last}"
+            message = (f"interrupted: its trainer ended without stopping; resume continues from step {last:,}"
                        if last is not None else
                        "interrupted before its first checkpoint: a resume trains it again from step 0")
         resolved = self._resolved(config, status)
