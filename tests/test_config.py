@@ -1,6 +1,7 @@
 import pytest
 
 from dcgan.config import DEFAULT_EPOCHS, PRESETS, TrainConfig, apply_preset, schema
+from dcgan import errors
 from dcgan.errors import ConfigError
 
 
@@ -116,3 +117,14 @@ def test_schema_describes_every_field_for_forms():
     rows = {r["name"]: r for r in schema()}
     assert rows["lr"]["type"] == "float" and rows["lr"]["gt"] == 0 and rows["lr"]["help"]
     assert rows["image_size"]["choices"] == [16, 28, 32, 64, 128, 256] and rows["image_size"]["optional"]
+
+
+def test_a_bad_value_in_a_saved_config_is_named_as_the_file_names_it(monkeypatch):
+    """A checkpoint's or config.json's value is no flag the user typed: `dcgan generate` said '--batch-size must be
+    int' of a checkpoint edited by hand (found by the chaos audit)."""
+    monkeypatch.setitem(errors.FLAG_STYLE, "on", True)  # as on the command line
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig.from_saved({"batch_size": "x"})
+    message = str(caught.value)
+    assert message.startswith("the run's saved config") and "batch_size must be int, got 'x'" in message
+    assert "--" not in message and caught.value.field == "batch_size"

@@ -20,7 +20,7 @@ from typing import Any
 
 from dcgan import datasets, losses
 from dcgan.datasets import DATASETS, native_format
-from dcgan.errors import ConfigError
+from dcgan.errors import ConfigError, option_names
 
 # 28 starts from a 7x7 map; every other size from 4x4 doubles up to the image.
 IMAGE_SIZES = (16, 28, 32, 64, 128, 256)
@@ -274,7 +274,11 @@ class TrainConfig:
     @classmethod
     def from_saved(cls, values: dict[str, Any]) -> "TrainConfig":
         """A run's saved options (config.json, a checkpoint's "config") as choices (see saved_choices)."""
-        return cls.from_dict(saved_choices(values))
+        try:
+            return cls.from_dict(saved_choices(values))
+        except ConfigError as e:  # a value in a file, not a flag typed now: named as the file names it
+            raise ConfigError(f"the run's saved config (its config.json or checkpoint) holds a value this version "
+                              f"cannot use: {option_names(e.args[0])}", field=e.field) from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)

@@ -17,7 +17,8 @@ _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?:=([^\s,;()]+)
 _NUMBER = re.compile(r"-?[0-9.]+(?:e-?[0-9]+)?")
 
 
-def _option_names(text: str) -> str:
+def option_names(text: str) -> str:
+    """A message's --flags as TrainConfig's field names (--batch-size=8 -> batch_size=8), commands it quotes kept."""
     from dcgan.config import TrainConfig
 
     fields = {f.name for f in TrainConfig.__dataclass_fields__.values()}
@@ -47,7 +48,7 @@ class DcganError(Exception):
 
     def __str__(self) -> str:
         text = super().__str__()
-        return text if FLAG_STYLE["on"] else _option_names(text)
+        return text if FLAG_STYLE["on"] else option_names(text)
 
 
 class ConfigError(DcganError):
