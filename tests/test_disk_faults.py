@@ -73,3 +73,27 @@ def test_an_atomic_write_that_fails_names_the_file_it_was_writing_and_leaves_the
     assert result.stdout.splitlines() == [f"27 {tmp_path / 'status.json'}", f"27 {tmp_path / 'export'}"]
     assert (tmp_path / "status.json").read_bytes() == b"{}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["status.json"]
+
+
+def test_a_full_disk_under_tensorboard_is_said_once_without_its_threads_traceback(tmp_path):
+    """TensorBoard writes its event file from a thread of its own, which keeps the error and raises it again at the
+    next write from the training's thread, where it is said in one line; threading also printed the thread's own
+    traceback first ('Exception in thread ...', found by the chaos audit)."""
+    result = run_limited("""
+        import numpy as np
+        import torch
+        from dcgan.events import SampleGrid, StatusChanged
+        from dcgan.tracking import TensorBoardLogger
+        logger = TensorBoardLogger(sys.argv[1])
+        limit_to(4096)  # the event file's header fits, a sample grid's image does not
+        grid = SampleGrid(1, 0, torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8), 8)
+        for step in range(50):
+            try:
+                logger(grid)
+            except OSError as e:
+                print("told:", e.errno)
+                break
+        """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("told: 27"), result.stdout + result.stderr
+    assert "Exception in thread" not in result.stderr and "Traceback" not in result.stderr, result.stderr

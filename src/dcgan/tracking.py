@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import threading
 from typing import Any
 
 from dcgan.checkpoint import atomic_write_text
@@ -20,6 +21,7 @@ class TensorBoardLogger:
     def __init__(self, run_dir: str | os.PathLike):
         from torch.utils.tensorboard import SummaryWriter
 
+        quiet_writer_threads()
         self.writer = SummaryWriter(log_dir=str(run_dir))
 
     def __call__(self, event: Event) -> None:
@@ -38,6 +40,23 @@ class TensorBoardLogger:
                                   dataformats="HW" if event.images.shape[1] == 1 else "HWC")
         elif isinstance(event, StatusChanged) and event.status in ENDED:
             self.writer.flush()
+
+
+def quiet_writer_threads() -> None:
+    """TensorBoard writes its event files from a thread of its own, which keeps a failed write's error (a full
+    disk) and raises it again at the next write from the training's thread, where the run says it in one line;
+    threading's hook would print the thread's traceback first. Other threads' errors still reach the hook."""
+    previous = threading.excepthook
+    if getattr(previous, "quiets_writer_threads", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError):
+            return
+        previous(args)
+
+    hook.quiets_writer_threads = True
+    threading.excepthook = hook
 
 
 def require_wandb() -> None:
