@@ -88,7 +88,8 @@ def test_a_disk_that_refuses_eval_json_loses_no_scores(short_run, monkeypatch, c
     out, err = capsys.readouterr()
     assert "FID" in out and "precision" in out
     assert err.splitlines()[-1] == (f"dcgan eval: error: No space left on device ({short_run / EVAL_FILE}); free "
-                                    f"some space on that disk, or choose a folder on another one")
+                                    f"some space on that disk, or choose a folder on another one (the scores are "
+                                    f"above; --no-write prints them without writing eval.json)")
     after = (short_run / EVAL_FILE).read_bytes() if (short_run / EVAL_FILE).exists() else None
     assert after == before
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from dcgan.commands import add_checkpoint_option
-from dcgan.errors import ConfigError
+from dcgan.errors import ConfigError, DiskError, disk_error
 
 
 def register(p) -> None:
@@ -91,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2), flush=True)
     else:
         print(format_table(report), flush=True)
-    written = None if args.no_write else write_report(args.run, report)
+    try:
+        written = None if args.no_write else write_report(args.run, report)
+    except OSError as e:  # a full or read-only disk: the scores above stand, and can be had without the file
+        raise DiskError(f"{disk_error(e)} (the scores are above; --no-write prints them without writing "
+                        f"eval.json)") from None
     if not args.json:
         print(f"\n{report.seconds:.1f} s" + (f"; wrote {written}" if written else ""))
     return 0
