@@ -71,6 +71,22 @@ def test_a_resumed_runs_earlier_history_streams_into_bounded_memory(tmp_path):
     assert hello.epochs[-1].step == 60_000 and len(hello.epochs) == 2000 and len(hello.hparams) == 60
 
 
+def test_the_time_left_waits_for_the_warm_up_as_the_console_does():
+    """The first steps are slow (warm-up, early grids): an ETA from their speed said about 20 minutes for a
+    10-minute run (found by the dashboard audit). None until 50 steps of this session, then from the speed;
+    a resumed session counts from its own first step."""
+    from dcgan.events import RunStarted, StatusChanged, StepMetrics
+
+    live = LiveState(history_points=100, log_lines=10)
+    live.reset("r", nproc=1, images_per_step=16, step=1000, total_steps=5000)
+    live.apply(RunStarted("r", {}, "cpu", 1000, 5000, 3750, resumed=True))
+    live.apply(StatusChanged("running", 1000))
+    live.apply(StepMetrics(1040, 0, {"speed/images_per_s": 160.0}))
+    assert live.current(0).eta_s is None
+    live.apply(StepMetrics(1050, 0, {"speed/images_per_s": 160.0}))
+    assert live.current(0).eta_s == pytest.approx((5000 - 1050) / 10)
+
+
 def test_the_live_sample_steps_stay_bounded_however_many_grids_a_run_saves():
     """The live state's index of a run's grids (what a client's hello lists): a million grids, and it holds at
     most MAX_SAMPLE_STEPS steps, evenly spread, with the exact count and both ends."""

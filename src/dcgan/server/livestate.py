@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
+from dcgan.console import WARM_STEPS
 from dcgan.events import (ACTIVE, CheckpointSaved, EpochEnd, Event, HyperparameterChanged, Log, RunStarted, SampleGrid,
                           StatusChanged, StepMetrics)
 from dcgan.rundir import RowEvent, RunFolder
@@ -92,6 +93,7 @@ class LiveState:
         self.log: deque[schemas.LogLine] = deque(maxlen=log_lines)
         self.images_per_step = 0
         self.started = 0.0
+        self.first_step = 0  # the session's first step: its ETA waits for WARM_STEPS past it
 
     def reset(self, run: str, nproc: int, images_per_step: int, **fields: Any) -> None:
         """A new run's state replaces the last one's."""
@@ -120,7 +122,9 @@ class LiveState:
         status = self.status.model_copy(update={"clients": clients})
         if status.state in ACTIVE:
             status.elapsed_s = time.time() - self.started
-            if status.state == "running" and status.images_per_s and status.total_steps is not None:
+            # None through the warm-up, as on the console: its slow first steps said 20 minutes for a 10-minute run.
+            warm = status.step is not None and status.step - self.first_step >= WARM_STEPS
+            if status.state == "running" and warm and status.images_per_s and status.total_steps is not None:
                 steps_per_s = status.images_per_s / max(self.images_per_step, 1)
                 status.eta_s = (status.total_steps - status.step) / steps_per_s
         return status
@@ -134,6 +138,7 @@ class LiveState:
         """Apply one event; `earlier` is a resumed run's history (read_earlier) with its RunStarted."""
         status, run = self.status, self.status.run or ""
         if isinstance(event, RunStarted):
+            self.first_step = event.start_step
             if earlier is None:
                 return Update()
             self.restore(earlier)

@@ -290,7 +290,10 @@ export function renderStatus() {
   $('#stat-epoch').textContent = perEpoch && total
     ? `${Math.min(s.epoch + 1, Math.ceil(total / perEpoch))} / ${Math.ceil(total / perEpoch)}` : '–';
   $('#stat-speed').textContent = live && busy && !paused && !offline && s.images_per_s ? integer(s.images_per_s) : '–';
-  $('#stat-eta').textContent = live && busy && !offline ? (paused ? 'paused' : duration(s.eta_s)) : '–';
+  // The server sends no time left through the warm-up (its slow first steps would overstate it).
+  const measuring = s.state === 'running' && (s.eta_s === null || s.eta_s === undefined);
+  $('#stat-eta').textContent = live && busy && !offline
+    ? (paused ? 'paused' : measuring ? 'measuring' : duration(s.eta_s)) : '–';
   $('#stat-device').textContent = live ? `${s.device || '–'}${s.nproc > 1 ? ` × ${s.nproc}` : ''}` : state.detail?.summary?.device || state.detail?.config?.device || '–';
 
   $('#step-row').hidden = !(live && paused);
