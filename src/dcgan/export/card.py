@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from dcgan.config import TrainConfig
-from dcgan.datasets import FOLDER_PREFIX
+from dcgan.datasets import DATASETS, FOLDER_PREFIX, is_folder
 from dcgan.losses import LOSSES
 from dcgan.rundir import RunFolder
 from dcgan.sampling import LoadedGenerator
@@ -29,17 +29,6 @@ MANIFEST_VERSION = 1
 TO_PIXELS = ("pixel = clamp(round((x + 1) * 127.5), 0, 255) as uint8, round half to even (torch.round); "
              "NCHW: move channels last (HWC) for image files")
 
-# Who may use the data, as its publishers state it. A generator is derived from its data.
-DATA_LICENCES = {
-    "fashion-mnist": "MIT License, (c) 2017 Zalando SE (https://github.com/zalandoresearch/fashion-mnist)",
-    "mnist": "no licence is stated on its original page (http://yann.lecun.com/exdb/mnist/, Yann LeCun, Corinna "
-             "Cortes, Christopher J.C. Burges); it is commonly redistributed under CC BY-SA 3.0. Check before "
-             "commercial use",
-    "cifar10": "no licence is stated by its authors (Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html); "
-               "the images were collected from the web. Check before commercial use",
-    "celeba": "the CelebA agreement: non-commercial research and educational use only (MMLAB, CUHK, "
-              "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html)",
-}
 FOLDER_LICENCE = "your own images: their licence is not known to dcgan; state it before sharing this model"
 
 # The config groups a recipe shows (the rest is where and how fast it ran, not what it learned).
@@ -95,7 +84,7 @@ def public_dataset(dataset: str) -> str:
 
 
 def data_licence(dataset: str) -> str:
-    return FOLDER_LICENCE if dataset.startswith(FOLDER_PREFIX) else DATA_LICENCES.get(dataset, "unknown")
+    return FOLDER_LICENCE if is_folder(dataset) else DATASETS[dataset].licence if dataset in DATASETS else "unknown"
 
 
 def public_config(config: TrainConfig) -> dict[str, Any]:
