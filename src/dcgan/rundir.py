@@ -534,12 +534,23 @@ class RunFolder:
     def checkpoint_files(self) -> list[Path]:
         return self.files(CHECKPOINTS, "step-*.pt")
 
-    def last_checkpoint_step(self) -> int | None:
-        """The step of the run's last complete checkpoint (what a resume continues from), or None."""
+    def last_checkpoint(self) -> Path | None:
+        """The run's last complete checkpoint, as its `last` pointer names it (what a resume continues from), or
+        None; the pointer is read bounded (a checkpoint's name) and only inside the run folder."""
         try:
-            path = self.file(CHECKPOINTS, self.file(CHECKPOINTS, LAST).read_text().strip())
-            return step_of(path) if path.is_file() else None
-        except (OSError, CheckpointError, ValueError, IndexError):
+            with open(self.file(CHECKPOINTS, LAST), "rb") as f:
+                name = f.read(64).decode("utf-8", "replace").strip()
+            path = self.file(CHECKPOINTS, name) if name else None
+            return path if path is not None and path.is_file() else None
+        except (OSError, CheckpointError, ValueError):
+            return None
+
+    def last_checkpoint_step(self) -> int | None:
+        """The step of the run's last complete checkpoint, or None."""
+        path = self.last_checkpoint()
+        try:
+            return step_of(path) if path is not None else None
+        except (ValueError, IndexError):
             return None
 
     def files(self, folder: str, pattern: str) -> list[Path]:

@@ -208,11 +208,12 @@ class RunStore:
 
     def checkpoints(self, name: str) -> list[schemas.CheckpointInfo]:
         run = self.run(name)
-        pointer = inside(run, CHECKPOINTS, LAST)
-        last = pointer.read_text().strip() if pointer.is_file() else None
-        found = [schemas.CheckpointInfo(name=p.name, step=step_of(p), bytes=p.stat().st_size, last=p.name == last,
+        folder = RunFolder(run)
+        last = folder.last_checkpoint()
+        found = [schemas.CheckpointInfo(name=p.name, step=step_of(p), bytes=p.stat().st_size,
+                                        last=last is not None and p.name == last.name,
                                         options=self.options(name, step_of(p)))
-                 for p in RunFolder(run).checkpoint_files()]
+                 for p in folder.checkpoint_files()]
         export = inside(run, GENERATOR_FILE)
         if export.is_file():
             found.append(schemas.CheckpointInfo(name=GENERATOR_FILE, step=None, bytes=export.stat().st_size,
