@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -177,15 +177,17 @@ def lr_scale(rule: str, world_size: int) -> float:
 
 
 # torchrun as `dcgan train --nproc` runs it: torch.distributed.run's own agent, through torchrun_quietly.
-TORCHRUN = "import sys; from dcgan.distributed import torchrun_quietly; sys.exit(torchrun_quietly(sys.argv[1:]))"
+TORCHRUN = ("import sys; from dcgan.distributed import torchrun_quietly; sys.exit(torchrun_quietly(sys.argv[1:], "
+            "lambda line: print(line, file=sys.stderr, flush=True)))")
 
 
-def torchrun_quietly(argv: Sequence[str]) -> int:
+def torchrun_quietly(argv: Sequence[str], say: Callable[[str], None]) -> int:
     """torchrun (torch.distributed.run's parse_args and run, as its console script calls them) ending in an exit
     code instead of its ChildFailedError report and traceback, about 30 lines that named no cause: rank 0 says a
     failure (its own, or the one another process left with tell_failure), so only a process killed by a signal,
-    which cannot (the out-of-memory killer's SIGKILL), is said here. 1 when a process failed, 128 + N when torchrun itself got
-    signal N (its processes stopped after their step, with a checkpoint)."""
+    which cannot (the out-of-memory killer's SIGKILL), is said here, through `say` (the launcher's stderr). 1 when a
+    process failed, 128 + N when torchrun itself got signal N (its processes stopped after their step, with a
+    checkpoint)."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
@@ -199,9 +201,9 @@ def torchrun_quietly(argv: Sequence[str]) -> int:
             if failure.exitcode < 0 and -failure.exitcode not in (signal.SIGTERM, signal.SIGINT):
                 name = failure.signal_name()
                 why = " (the out-of-memory killer, or kill -9)" if name == "SIGKILL" else ""
-                print(f"dcgan train: error: training process {rank} of {args.nproc_per_node} was killed by {name}"
-                      f"{why}; torchrun stopped the others: `dcgan train --resume RUN_DIR` continues from the "
-                      f"run's last checkpoint", file=sys.stderr, flush=True)
+                say(f"dcgan train: error: training process {rank} of {args.nproc_per_node} was killed by {name}"
+                    f"{why}; torchrun stopped the others: `dcgan train --resume RUN_DIR` continues from the "
+                    f"run's last checkpoint")
         return 1
     except SignalException as e:
         return 128 + int(e.sigval)
