@@ -231,7 +231,7 @@ async function startFork(event) {
       $('#fork-error').textContent = `stopping ${body.run} to fork it…`;
       const stopped = await sendJSON('POST', '/api/training/stop?wait_s=60');
       state.status = stopped;
-      body.checkpoint = `step-${String(stopped.step).padStart(7, '0')}.pt`;
+      body.checkpoint = null; // the run's last: the one its stop just wrote (the server names checkpoints)
     }
     state.followLive = true;
     const status = await sendJSON('POST', '/api/training/fork', body);
