@@ -154,6 +154,33 @@ def log_shows(page, name: str, server) -> None:
     assert page.locator("#log li").last.inner_text().endswith(lines[-1])
 
 
+def test_start_is_off_while_the_server_is_not_answering(open_page, server):
+    """Nothing trains and the connection is lost: Start waits for the server (it stayed clickable, only to answer
+    'the server is not answering'; found by the dashboard audit), and comes back with it."""
+    server.idle()
+    opened = open_page()
+    opened.expected_messages += ["ERR_FAILED", "WebSocket"]
+    down, sockets = [False], []
+
+    def live(socket):
+        if down[0]:
+            socket.close()
+        else:
+            socket.connect_to_server()
+            sockets.append(socket)
+
+    opened.page.route_web_socket(re.compile(r"/api/live$"), live)
+    page = opened.open()
+    page.wait_for_selector("#start:not([disabled])")
+    down[0] = True
+    sockets[-1].close()
+    page.wait_for_selector("#offline:not([hidden])")
+    assert page.is_disabled("#start")
+    down[0] = False
+    page.wait_for_selector("#offline", state="hidden", timeout=30000)
+    page.wait_for_selector("#start:not([disabled])")
+
+
 def test_a_run_killed_before_its_first_checkpoint_offers_resume(open_page, server):
     """Its trainer gone (status.json still says running) and no checkpoint: the card offers Resume, which trains it
     again from step 0 (the page hid Resume for runs without checkpoints, and for interrupted ones)."""

@@ -253,7 +253,7 @@ export function renderStatus() {
   const message = paused ? `paused at step ${integer(s.step)}` : s.message;
   $('#live-run').textContent = s.run ? `${s.run}${message ? ` — ${message}` : ''}` : message || '';
   if (!$('#start').dataset.sending) {
-    $('#start').disabled = busy;
+    $('#start').disabled = busy || offline; // nothing to start on while the server is not answering
     $('#start').textContent = busy ? 'A run is training' : 'Start training';
   }
   // Shown only beside a training run: a finished or past run's card (and a phone's first screen) had three greyed
