@@ -253,3 +253,32 @@ def test_saving_images_is_complete_or_leaves_the_old_file(plain, tmp_path, monke
     with pytest.raises(ConfigError, match=r"the path .*grid.xyz: .xyz is not an image type this can write"):
         images.save(tmp_path / "grid.xyz")
     assert Image.open(images.save(out)).size == (images.grid().shape[1], images.grid().shape[0])
+
+
+def test_a_checkpoint_pruned_between_finding_and_reading_it_gives_the_newer_one(tmp_path, fashion, monkeypatch):
+    """A training with --keep-checkpoints 1 writes step N+1 and deletes step N while `dcgan generate RUN` reads
+    `last`: the load found step N gone ('does not exist', 36 of 804 loads in the chaos audit). It reads `last`
+    again, which names the newer one; a file named by the user is not replaced."""
+    import shutil
+
+    import dcgan.sampling as sampling
+    from dcgan.checkpoint import load_checkpoint
+
+    run = tiny_run(tmp_path / "run", fashion)
+    folder = run / "checkpoints"
+    (older,) = folder.glob("step-*.pt")
+    newer = folder / "step-0000003.pt"
+    calls = []
+
+    def pruned_meanwhile(path, **kw):
+        calls.append(path)
+        if len(calls) == 1:  # the training moves on between resolve_checkpoint and this read
+            shutil.copy(older, newer)
+            (folder / "last").write_text(newer.name + "\n")
+            older.unlink()
+        return load_checkpoint(path, **kw)
+
+    monkeypatch.setattr(sampling, "load_checkpoint", pruned_meanwhile)
+    assert load_generator(run).source == str(newer)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_generator(older)  # the user's own file: gone is gone

@@ -225,7 +225,15 @@ def load_generator(target: str | os.PathLike, device: str | torch.device = "cpu"
     if path.suffix == ".safetensors":
         state, config_dict, step, names = load_generator_file(path)
     else:
-        ckpt = load_checkpoint(path)
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError:
+            if path.exists() or Path(os.path.expanduser(str(target))).is_file():
+                raise
+            # The run's `last` named a checkpoint its training pruned meanwhile (--keep-checkpoints): `last` now
+            # names the newer one.
+            path = resolve_checkpoint(target)
+            ckpt = load_checkpoint(path)
         missing = [key for key in ("G", "config", "step") if key not in ckpt]
         if missing:
             raise CheckpointError(f"{path} is a dcgan checkpoint without {' or '.join(missing)}, so G cannot be "
