@@ -154,29 +154,39 @@ def log_shows(page, name: str, server) -> None:
     assert page.locator("#log li").last.inner_text().endswith(lines[-1])
 
 
+class LiveLink:
+    """The page's live socket, routed through the test so that it can be cut as by a server that went away (each
+    reconnection refused while `down`) and let back."""
+
+    def __init__(self, opened):
+        opened.expected_messages += ["ERR_FAILED", "WebSocket"]
+        self.down, self.sockets = False, []
+        opened.page.route_web_socket(re.compile(r"/api/live$"), self._route)
+
+    def _route(self, socket):
+        if self.down:
+            socket.close()
+        else:
+            socket.connect_to_server()
+            self.sockets.append(socket)
+
+    def cut(self):
+        self.down = True
+        self.sockets[-1].close()
+
+
 def test_start_is_off_while_the_server_is_not_answering(open_page, server):
     """Nothing trains and the connection is lost: Start waits for the server (it stayed clickable, only to answer
     'the server is not answering'; found by the dashboard audit), and comes back with it."""
     server.idle()
     opened = open_page()
-    opened.expected_messages += ["ERR_FAILED", "WebSocket"]
-    down, sockets = [False], []
-
-    def live(socket):
-        if down[0]:
-            socket.close()
-        else:
-            socket.connect_to_server()
-            sockets.append(socket)
-
-    opened.page.route_web_socket(re.compile(r"/api/live$"), live)
+    link = LiveLink(opened)
     page = opened.open()
     page.wait_for_selector("#start:not([disabled])")
-    down[0] = True
-    sockets[-1].close()
+    link.cut()
     page.wait_for_selector("#offline:not([hidden])")
     assert page.is_disabled("#start")
-    down[0] = False
+    link.down = False
     page.wait_for_selector("#offline", state="hidden", timeout=30000)
     page.wait_for_selector("#start:not([disabled])")
 
@@ -270,25 +280,14 @@ def test_a_server_that_stops_answering_is_said_and_the_run_controls_wait_for_it(
     server.idle()
     server.start({"name": "e2e-offline", "config": {**TINY, "steps": 100000}})
     opened = open_page()
-    opened.expected_messages += ["ERR_FAILED", "WebSocket"]
-    down, sockets = [False], []
-
-    def live(socket):
-        if down[0]:
-            socket.close()
-        else:
-            socket.connect_to_server()
-            sockets.append(socket)
-
-    opened.page.route_web_socket(re.compile(r"/api/live$"), live)
+    link = LiveLink(opened)
     page = opened.open()
     page.wait_for_function("document.querySelector('#status-pill').textContent === 'running'")
     page.wait_for_selector("#pause:not([disabled])")
     page.wait_for_function("document.querySelector('#stat-eta').textContent !== '–'")
 
-    down[0] = True
     page.route("**/api/**", lambda route: route.abort())
-    sockets[-1].close()
+    link.cut()
     page.wait_for_selector("#offline:not([hidden])")
     assert "not answering — retrying" in page.inner_text("#offline")
     for control in ("#pause", "#stop", "#save-checkpoint", "#fork", "#hparam-apply"):
@@ -301,7 +300,7 @@ def test_a_server_that_stops_answering_is_said_and_the_run_controls_wait_for_it(
 
     server.call("POST", "/api/training/stop?wait_s=60", timeout=90)
     page.unroute("**/api/**")
-    down[0] = False
+    link.down = False
     page.wait_for_selector("#offline", state="hidden")
     page.wait_for_function("document.querySelector('#status-pill').textContent === 'stopped'")
     assert "e2e-offline is no longer training" in page.inner_text("#message")
