@@ -159,6 +159,20 @@ def test_a_run_opened_from_the_list_at_the_foot_of_a_phone_comes_into_sight(open
     assert page.inner_text("#view-name") == first_run
 
 
+def test_the_run_list_keeps_the_button_just_pressed(open_page, first_run):
+    """The list is rendered on every open and status change; rebuilding each row dropped the keyboard focus of the
+    button just pressed, and a click (or a test's scroll) could meet a button already taken out of the page."""
+    page = open_page().open()
+    opener = page.locator("#run-list button.open", has_text=first_run)
+    opener.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.querySelector('#view-name').textContent === {first_run!r}")
+    handle = opener.element_handle()
+    assert handle.evaluate("(button) => document.activeElement === button")
+    page.evaluate("async () => (await import('/static/runs.js')).refreshRuns()")  # as a status change does
+    assert handle.evaluate("(button) => button.isConnected && document.activeElement === button")
+
+
 def test_a_run_not_training_shows_no_controls_that_act_on_a_training(open_page, first_run):
     page = open_page(390, 844).open()
     view(page, first_run)

@@ -120,32 +120,52 @@ function familyOrder(runs) {
   return out;
 }
 
+// A run's row is built again only when what it shows changed, and rows are moved only when the order changed: the
+// page renders the list on every status change and open, and a rebuilt row lost the keyboard focus of the button
+// just pressed (and a click landing while the list was rebuilt met a button no longer in the page).
+const rows = new Map(); // run name -> { shown, li }
+
 export function renderRuns() {
   const list = $('#run-list');
   if (!state.runs.length) {
+    rows.clear();
     list.replaceChildren(el('li', {}, el('span', { class: 'empty' }, 'No runs yet in this runs folder.')));
     return;
   }
-  list.replaceChildren(...familyOrder(state.runs).map(({ run, depth }) => {
-    const compared = state.compare.get(run.name);
-    const box = el('input', { type: 'checkbox', checked: Boolean(compared), title: 'compare side by side',
-      'aria-label': `compare ${run.name}` });
-    box.addEventListener('change', () => emit('compare-toggle', { name: run.name, on: box.checked }));
-    const open = el('button', { type: 'button', class: 'open', title: `open ${run.name}` },
-      el('span', { class: 'name' },
-        compared ? el('span', { class: 'swatch', style: `background:${compared.color}` }) : null,
-        depth ? el('span', { class: 'fork-mark', 'aria-hidden': 'true' }, '↳ ') : null, run.name),
-      run.parent ? el('span', { class: 'meta lineage' }, `fork of ${run.parent.run.split('/').at(-1)} at step ${integer(run.parent.step)}`) : null,
-      el('span', { class: 'meta', dataset: { run: run.name } }, runMeta(run)));
-    open.addEventListener('click', async () => { await openRun(run.name); revealViewedRun(); });
+  const wanted = familyOrder(state.runs).map(({ run, depth }) => {
     const status = run.active ? state.status.state : run.status || 'unknown';
-    return el('li', {
-      class: `${run.name === state.view ? 'viewing' : ''}${depth ? ' child' : ''}`,
-      style: depth ? `--depth:${Math.min(depth, 4)}` : null,
-      dataset: { run: run.name, depth: String(depth), parent: run.parent?.run?.split('/').at(-1) || '' },
-    }, box, open, el('span', { class: 'pill', dataset: { state: status }, title: run.broken || run.message || null },
-      status));
-  }));
+    const compared = state.compare.get(run.name);
+    const shown = JSON.stringify([depth, compared?.color, run.parent, runMeta(run), status, run.broken, run.message]);
+    let row = rows.get(run.name);
+    if (row?.shown !== shown) {
+      row = { shown, li: runRow(run, depth, compared, status) };
+      rows.set(run.name, row);
+    }
+    row.li.classList.toggle('viewing', run.name === state.view);
+    return row.li;
+  });
+  for (const name of rows.keys()) if (!state.runs.some((r) => r.name === name)) rows.delete(name);
+  const now = [...list.children];
+  if (now.length !== wanted.length || now.some((li, i) => li !== wanted[i])) list.replaceChildren(...wanted);
+}
+
+function runRow(run, depth, compared, status) {
+  const box = el('input', { type: 'checkbox', checked: Boolean(compared), title: 'compare side by side',
+    'aria-label': `compare ${run.name}` });
+  box.addEventListener('change', () => emit('compare-toggle', { name: run.name, on: box.checked }));
+  const open = el('button', { type: 'button', class: 'open', title: `open ${run.name}` },
+    el('span', { class: 'name' },
+      compared ? el('span', { class: 'swatch', style: `background:${compared.color}` }) : null,
+      depth ? el('span', { class: 'fork-mark', 'aria-hidden': 'true' }, '↳ ') : null, run.name),
+    run.parent ? el('span', { class: 'meta lineage' }, `fork of ${run.parent.run.split('/').at(-1)} at step ${integer(run.parent.step)}`) : null,
+    el('span', { class: 'meta', dataset: { run: run.name } }, runMeta(run)));
+  open.addEventListener('click', async () => { await openRun(run.name); revealViewedRun(); });
+  return el('li', {
+    class: depth ? 'child' : '',
+    style: depth ? `--depth:${Math.min(depth, 4)}` : null,
+    dataset: { run: run.name, depth: String(depth), parent: run.parent?.run?.split('/').at(-1) || '' },
+  }, box, open, el('span', { class: 'pill', dataset: { state: status }, title: run.broken || run.message || null },
+    status));
 }
 
 function runMeta(run) {
