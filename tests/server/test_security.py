@@ -497,6 +497,23 @@ def test_a_run_that_would_fill_the_disk_is_refused_naming_what_to_lower(api, ser
     assert api.get("/api/status").json()["state"] in ("idle", "finished", "stopped")
 
 
+def test_a_runs_length_is_judged_by_the_processes_it_is_launched_on(api):
+    """Each of 2 processes takes a batch a step, so an epoch of Fashion-MNIST's 60,000 images at batch 16 is 1,875
+    steps, not 3,750: the admission counted the config's world_size (1) instead of the launch's, doubling the
+    length (and the disk) it judged; a 2-process run resumed on one process was judged at half."""
+    body = {"config": {**TINY, "batch_size": 16, "epochs": 10**5}, "nproc": 2}
+    detail = refusal(api.post("/api/training/start", json=body), 422, "epochs")
+    assert "100000 epochs of 1,875 steps" in detail, detail
+
+
+def test_a_resume_on_several_processes_is_judged_at_the_length_it_asks_for(api, done):
+    """The run (6 steps done) asked to go on for 100,000 epochs on 2 processes: it was launched, judged at its old
+    length. Its 93.7 million steps (937 an epoch on 2 processes; under the bound) would write terabytes of grids."""
+    detail = refusal(api.post("/api/training/resume", json={"run": "links", "epochs": 10**5, "nproc": 2}), 422,
+                     "sample_every")
+    assert "more than" in detail and not api.get("/api/status").json()["state"] in ("starting", "running")
+
+
 @pytest.mark.parametrize("path, body, field", [
     ("/api/config/resolve", '{"config": {"wandb_project": "\\ud800"}}', "config"),
     ("/api/config/resolve", '{"config": {"dataset": "folder:\\ud800"}}', "config"),

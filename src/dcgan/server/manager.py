@@ -113,7 +113,10 @@ class RunManager:
             loading = checkpoint.stat().st_size if checkpoint is not None else 0
             if request.nproc and request.nproc > 1:
                 refuse_pause(request.paused, request.nproc)
-                config = self.store.train_config(request.run)
+                config = self.store.train_config(request.run)  # as Trainer.resume will build it in each process
+                length = {"steps": request.steps, "epochs": request.epochs}
+                config = dataclasses.replace(config, **(length if any(length.values()) else {}),
+                                             **({"device": request.device} if request.device else {}))
                 self.admit(config, request.nproc, "nproc", loading=loading)
                 return await self._launch_process(None, run_dir, request.nproc, resume=request.model_dump())
             trainer = Trainer.resume(run_dir, steps=request.steps, epochs=request.epochs, device=request.device,
@@ -146,6 +149,9 @@ class RunManager:
         """Refuse work before anything is built: data outside the data roots (or a download the server does not
         allow), more processes than the machine has, more memory than the budget, more files than the disk has
         room for. Each is a 422 that names the option at fault."""
+        # The steps an epoch takes follow the processes it is launched on, not the world_size a config or a saved
+        # run carries (a 2-process run resumed on one process trains twice the steps an epoch).
+        config = dataclasses.replace(config, world_size=processes)
         self.data_roots.check(config)
         limit = self.settings.max_processes or budget.machine_processes(config.device)
         budget.check_processes(processes, limit, option, force="dcgan serve --max-processes")
