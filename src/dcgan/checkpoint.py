@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 
 from dcgan.errors import CheckpointError, first_line
 
@@ -373,33 +372,56 @@ def _unreadable(path: Path, kind: str, error: Exception | None) -> str:
     return f"{path} is not a readable dcgan checkpoint: {what}"
 
 
+# --- Safetensors files (the generator export, the metrics' reference cache, the domain classifier) -------
+
+def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], format: str, version: int,
+                      **meta: str) -> None:
+    """Tensors and string metadata, marked with `format` and `version`, written atomically (no pickle at all)."""
+    metadata = {"format": format, "format_version": str(version), **meta}
+    atomic_write_bytes(path, save(tensors, metadata=metadata))
+
+
+def read_safetensors(path: str | os.PathLike, format: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
+    """(tensors, metadata) of a safetensors file marked `format`, in one read; None when it is a safetensors file
+    of another kind. A file that is missing, cut short or not safetensors at all is a CheckpointError of one line
+    (the caller adds what to do)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != format:
+                return None
+            return {name: f.get_tensor(name) for name in f.keys()}, meta
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({first_line(e)}): cut short or "
+                              f"not one") from e
+
+
 # --- Exported generator -------------------------------------------------------------------------------------
+
+GENERATOR_FORMAT = "dcgan-generator"
+
 
 def export_generator(path: str | os.PathLike, generator: torch.nn.Module, config: dict[str, Any],
                      step: int, class_names: Sequence[str] = ()) -> None:
-    """G's weights and buffers as safetensors (no pickle at all), its config (and a conditional G's class names,
-    in label order) in the metadata."""
+    """G's weights and buffers as safetensors, its config (and a conditional G's class names, in label order) in
+    the metadata."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    meta = {"format": "dcgan-generator", "format_version": str(FORMAT_VERSION), "config": json.dumps(config),
-            "step": str(step), "package_version": package_version()}
-    if class_names:
-        meta["class_names"] = json.dumps(list(class_names))
-    atomic_write_bytes(path, save(tensors, metadata=meta))
+    names = {"class_names": json.dumps(list(class_names))} if class_names else {}
+    write_safetensors(path, tensors, GENERATOR_FORMAT, FORMAT_VERSION, config=json.dumps(config), step=str(step),
+                      package_version=package_version(), **names)
 
 
 def load_generator_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any], int, list[str]]:
     """(state_dict, config, step, class names) from an exported generator.safetensors."""
     path = Path(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({first_line(e)}): cut short or not one; "
-                              f"export the generator again, or give the run folder or a checkpoint") from e
-    if meta.get("format") != "dcgan-generator":
+        found = read_safetensors(path, GENERATOR_FORMAT)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}; export the generator again, or give the run folder or a checkpoint") from e
+    if found is None:
         raise CheckpointError(f"{path} is a safetensors file but not a dcgan generator export (no "
-                              f"'dcgan-generator' marker in its metadata); {_GIVE}")
+                              f"'{GENERATOR_FORMAT}' marker in its metadata); {_GIVE}")
+    tensors, meta = found
     try:
         config = json.loads(meta["config"])
     except (KeyError, ValueError) as e:

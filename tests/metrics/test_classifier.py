@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from dcgan.checkpoint import read_safetensors, write_safetensors
 from dcgan.errors import CheckpointError
 from dcgan.metrics.classifier import (MIN_ACCURACY, PACKAGE_WEIGHTS, DomainClassifier, TrainedClassifier,
                                       accuracy, load_classifier, record_path, save_classifier)
@@ -48,5 +49,24 @@ def test_save_and_load_round_trip(tmp_path):
 def test_a_file_that_is_not_a_classifier_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
-    with pytest.raises(CheckpointError, match="dcgan train-classifier"):
+    with pytest.raises(CheckpointError, match="is not a readable safetensors file .*: cut short or not one; "
+                                              "train one with `dcgan train-classifier`"):
         load_classifier(bad)
+    generator = tmp_path / "generator.safetensors"
+    write_safetensors(generator, {"w": torch.zeros(2)}, "dcgan-generator", 1)
+    with pytest.raises(CheckpointError, match="is not a dcgan classifier \\(no 'dcgan-classifier' marker\\); "
+                                              "train one with"):
+        load_classifier(generator)
+
+
+def test_a_classifier_whose_weights_do_not_fit_its_metadata_is_one_line(tmp_path):
+    weights, _ = save_classifier(TrainedClassifier(DomainClassifier(width=8), "mnist", [str(i) for i in range(10)],
+                                                   0.5, {}), tmp_path / "c.safetensors")
+    tensors, meta = read_safetensors(weights, "dcgan-classifier")
+    fields = {k: v for k, v in meta.items() if not k.startswith("format")}
+    write_safetensors(weights, tensors, "dcgan-classifier", 1, **{**fields, "width": "32"})  # weights of width 8
+    with pytest.raises(CheckpointError) as refused:
+        load_classifier(weights)
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith(f"{weights} is not a readable dcgan classifier (")
+    assert message.endswith("; train one with `dcgan train-classifier`")

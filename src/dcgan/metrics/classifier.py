@@ -19,11 +19,10 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
 from torch import nn
 
-from dcgan.errors import CheckpointError, ConfigError
+from dcgan.checkpoint import atomic_write_text, read_safetensors, write_safetensors
+from dcgan.errors import CheckpointError, ConfigError, first_line
 from dcgan.metrics.registry import CLASSIFIER_DATASETS
 
 FORMAT = "dcgan-classifier"
@@ -161,15 +160,12 @@ def save_classifier(trained: TrainedClassifier, path: str | os.PathLike) -> tupl
     """Write the weights as float16 safetensors (half the size; features are computed in float32) with the
     dataset, class names, test accuracy and training details as metadata, and the same facts as a JSON record
     next to them (for people and the docs); both atomically. Returns (weights, record)."""
-    from dcgan.checkpoint import atomic_write_bytes, atomic_write_text
-
     path = Path(path)
     tensors = {k: (v.half() if v.is_floating_point() else v).contiguous()
                for k, v in trained.model.state_dict().items()}
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "dataset": trained.dataset,
-            "class_names": json.dumps(trained.class_names), "test_accuracy": f"{trained.test_accuracy:.4f}",
-            "width": str(trained.model.width), "training": json.dumps(trained.info)}
-    atomic_write_bytes(path, save(tensors, metadata=meta))
+    write_safetensors(path, tensors, FORMAT, FORMAT_VERSION, dataset=trained.dataset,
+                      class_names=json.dumps(trained.class_names), test_accuracy=f"{trained.test_accuracy:.4f}",
+                      width=str(trained.model.width), training=json.dumps(trained.info))
     record = {"dataset": trained.dataset, "test_accuracy": round(trained.test_accuracy, 4),
               "test_split": "official test set", "class_names": trained.class_names,
               "weights": path.name, "parameters": sum(p.numel() for p in trained.model.parameters()),
@@ -183,17 +179,19 @@ def save_classifier(trained: TrainedClassifier, path: str | os.PathLike) -> tupl
 def load_classifier(path: str | os.PathLike) -> TrainedClassifier:
     """A classifier from its safetensors file (never a pickle), in float32 and eval mode."""
     path = Path(path)
+    train = "train one with `dcgan train-classifier`"
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
-        if meta.get("format") != FORMAT:
-            raise CheckpointError(f"{path} is not a dcgan classifier (no '{FORMAT}' marker)")
+        found = read_safetensors(path, FORMAT)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}; {train}") from e
+    if found is None:
+        raise CheckpointError(f"{path} is not a dcgan classifier (no '{FORMAT}' marker); {train}")
+    tensors, meta = found
+    try:
         class_names = json.loads(meta["class_names"])
         model = DomainClassifier(num_classes=len(class_names), width=int(meta["width"]))
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
         return TrainedClassifier(model.eval(), meta["dataset"], class_names, float(meta["test_accuracy"]),
                                  json.loads(meta.get("training", "{}")))
-    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path} is not a readable dcgan classifier ({e}); train one with "
-                              f"`dcgan train-classifier`") from e
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is not a readable dcgan classifier ({first_line(e)}); {train}") from e

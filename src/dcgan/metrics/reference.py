@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
 
-from dcgan.checkpoint import atomic_write_bytes
+from dcgan.checkpoint import read_safetensors, write_safetensors
 from dcgan.data import ImageData
+from dcgan.errors import CheckpointError
 from dcgan.metrics.features import FeatureExtractor, user_cache
 from dcgan.metrics.fid import Gaussian, RunningGaussian
 from dcgan.metrics.inception_score import inception_score
@@ -107,26 +106,24 @@ def save_reference(ref: Reference, path: Path) -> None:
                "baseline_nn": ref.baseline_nn.contiguous()}
     if ref.class_histogram is not None:
         tensors["class_histogram"] = ref.class_histogram.contiguous()
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "key": ref.key, "count": str(ref.count),
-            "mean_distance": repr(ref.mean_distance), "score": json.dumps(ref.score)}
-    atomic_write_bytes(path, save(tensors, metadata=meta))
+    write_safetensors(path, tensors, FORMAT, FORMAT_VERSION, key=ref.key, count=str(ref.count),
+                      mean_distance=repr(ref.mean_distance), score=json.dumps(ref.score))
 
 
 def load_reference_file(path: Path) -> Reference | None:
     """A cached reference, or None when it is missing, damaged or of another format version."""
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        if meta.get("format") != FORMAT or meta.get("format_version") != str(FORMAT_VERSION):
+        found = read_safetensors(path, FORMAT)
+        if found is None or found[1].get("format_version") != str(FORMAT_VERSION):
             return None
-        t = load_file(str(path))
+        t, meta = found
         score = json.loads(meta["score"])
         return Reference(key=meta["key"], count=int(meta["count"]),
                          gaussian=Gaussian(t["mu"].numpy(), t["sigma"].numpy(), int(meta["count"])),
                          pool=t["pool"], pool_indices=t["pool_indices"], baseline_nn=t["baseline_nn"],
                          mean_distance=float(meta["mean_distance"]), class_histogram=t.get("class_histogram"),
                          score=tuple(score) if score is not None else None)
-    except (FileNotFoundError, SafetensorError, OSError, KeyError, ValueError):
+    except (CheckpointError, KeyError, ValueError):
         return None
 
 
