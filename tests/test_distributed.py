@@ -169,7 +169,9 @@ def test_the_cli_shortcut_launches_torchrun(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "r" / "status.json").read_text())["status"] == "finished"
     assert json.loads((tmp_path / "r" / "config.json").read_text())["world_size"] == 2
-    assert json.loads((tmp_path / "r" / "run.json").read_text())["sessions"][0]["processes"] == 2
+    session = json.loads((tmp_path / "r" / "run.json").read_text())["sessions"][0]
+    assert session["processes"] == 2
+    assert session["command"].startswith("dcgan train --nproc 2 --steps 3 ")  # as typed: it reproduces the run
 
 
 def test_two_nodes_on_loopback_with_c10d_rendezvous(tmp_path):

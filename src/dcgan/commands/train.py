@@ -106,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
         limit = None if args.force_nproc else machine_processes(getattr(args, "device", "auto"))
         # Rank 0 says a failure (another process's too, dcgan.distributed.tell_failure), torchrun_quietly a killed
         # process's.
+        # run.json records the command the user typed: torchrun's processes see it without --nproc (torchrun
+        # would take that for its own --nproc-per-node), so it travels in the environment.
+        os.environ[LAUNCH_COMMAND] = typed_command()
         return distributed.run_torchrun(args.nproc, without_option(sys.argv[1:], "--nproc"), limit=limit)
     world = distributed.init_from_env("cuda" if _wants_cuda(args) else "cpu")
     try:
@@ -225,6 +228,13 @@ def without_option(argv: list[str], name: str) -> list[str]:
     return out
 
 
+LAUNCH_COMMAND = "DCGAN_LAUNCH_COMMAND"
+
+
+def typed_command() -> str:
+    return "dcgan " + shlex.join(sys.argv[1:])
+
+
 def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
     """Train as the options say; `chosen`: a new run's config (checked_options), None to resume or fork."""
     from dcgan import distributed
@@ -233,7 +243,7 @@ def train(args: argparse.Namespace, world, chosen: TrainConfig | None) -> int:
     from dcgan.training import Trainer
 
     given = given_config_options(args)
-    origin = "dcgan " + shlex.join(sys.argv[1:])
+    origin = (os.environ.get(LAUNCH_COMMAND) if distributed.launched_by_torchrun() else None) or typed_command()
     writers = RunWriters()  # the run files, TensorBoard and W&B as the config asks
     if args.resume:
         trainer = Trainer.resume(args.resume, checkpoint=args.checkpoint, origin=origin, writers=writers,
