@@ -190,19 +190,20 @@ def planned_steps(config: TrainConfig, images: int | None = None) -> int:
     return (config.epochs or 1) * max((dataset_images(config) if images is None else images) // per_step, 1)
 
 
-def disk_cost(config: TrainConfig, steps: int) -> dict[str, int]:
-    """What a run of `steps` steps writes into its folder at most, by part (the module's docstring says how)."""
+def disk_cost(config: TrainConfig, steps: int, single_steps: int = 0) -> dict[str, int]:
+    """What a run of `steps` steps writes into its folder at most, by part (the module's docstring says how);
+    `single_steps` taken from the dashboard write a grid and a metrics row each besides."""
     from dcgan.cadence import early_sample_steps
 
     p = model_profile(config)
     checkpoint = FLOAT * (3 * (p.g_params + p.d_params) + (p.g_params if config.ema else 0)) + CHECKPOINT_EXTRA
-    grids = 1 + (steps // config.sample_every + len(early_sample_steps(config.sample_every))
+    grids = 1 + single_steps + (steps // config.sample_every + len(early_sample_steps(config.sample_every))
                  if config.sample_every > 0 else 0)
     if config.sample_every_epochs > 0 and config.epochs:
         grids += config.epochs // config.sample_every_epochs
     return {"checkpoints": (config.keep_checkpoints + 1) * checkpoint + FLOAT * p.g_params,
             "grids": 2 * grids * config.sample_count * config.channels * config.image_size ** 2,
-            "metrics": (steps // config.log_every + 1) * METRICS_ROW}
+            "metrics": (steps // config.log_every + 1 + single_steps) * METRICS_ROW}
 
 
 def check_disk(parts: dict[str, int], limit: int, limit_text: str) -> None:

@@ -119,6 +119,25 @@ def test_single_steps_not_waited_for_are_queued_to_a_bound(api, server, paused):
     assert api.post("/api/training/step", json={"part": "g"}).status_code == 200  # the queue is free again
 
 
+def test_single_steps_count_against_the_runs_disk(api, server, monkeypatch):
+    """Each single step writes a grid beside those the run was admitted with (sample_every): a client stepping by
+    hand could fill the disk a grid at a time. Here the disk budget leaves room for three more grids."""
+    from dcgan import budget
+
+    assert api.post("/api/training/start", json={"config": {**TINY, "steps": 100, "sample_every": 1000},
+                                                       "paused": True}).status_code == 202
+    wait_status(api, lambda s: s["state"] == "paused")
+    trainer = server.manager.trainer
+    grid = 2 * trainer.config.sample_count * 1 * 28 * 28
+    admitted = sum(budget.disk_cost(trainer.config, trainer.total_steps).values())
+    monkeypatch.setattr(server.app.state.settings, "disk_budget", admitted + grid * 7 // 2)
+    assert [api.post("/api/training/step", json={"part": "full"}).status_code for _ in range(3)] == [200] * 3
+    refused = api.post("/api/training/step", json={"part": "full"})
+    assert refused.status_code == 409 and "one more (4 this session)" in refused.json()["detail"], refused.text
+    assert api.get("/api/status").json()["step"] == 3
+    assert api.post("/api/training/unpause").status_code == 200  # training on is not refused
+
+
 def test_options_that_cannot_change_live_answer_422(api, paused):
     response = api.patch("/api/training/hyperparameters", json={"changes": {"batch_size": 64}})
     assert response.status_code == 422

@@ -68,6 +68,7 @@ class RunManager:
         self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future]] = []
         self._data: tuple[tuple, ImageData] | None = None  # the last named dataset, reused by the next run
         self._steps_queued = 0  # single steps asked for and not taken yet
+        self._single_steps = 0
 
     # --- Lifecycle (called by the app's lifespan) ----------------------------------------------------------
 
@@ -161,16 +162,18 @@ class RunManager:
         check_length(config, steps)
         self.check_disk(config, steps)
 
-    def check_disk(self, config: TrainConfig, steps: int) -> None:
-        """A 422 naming the option at fault when `steps` steps of `config` would write more than one run may: the
-        server's disk budget, and never the reserve it leaves free on the runs folder's disk."""
+    def check_disk(self, config: TrainConfig, steps: int, single_steps: int = 0) -> None:
+        """A 422 naming the option at fault when `steps` steps of `config` (and `single_steps` taken by hand)
+        would write more than one run may: the server's disk budget, and never the reserve it leaves free on the
+        runs folder's disk."""
+        budget.check_disk(budget.disk_cost(config, steps, single_steps), *self._disk_limit())
+
+    def _disk_limit(self) -> tuple[int, str]:
         reserve, most = self.settings.disk_reserve, self.settings.disk_budget
         free = max(0, budget.free_disk(self.store.root) - reserve)
-        limit, limit_text = ((free, f"the {budget.gib(free)} free on the runs folder's disk beyond the "
-                                    f"{budget.gib(reserve)} this server leaves free")
-                             if most is None or free < most else
-                             (most, f"the server's disk budget of {budget.gib(most)} per run"))
-        budget.check_disk(budget.disk_cost(config, steps), limit, limit_text)
+        return ((free, f"the {budget.gib(free)} free on the runs folder's disk beyond the {budget.gib(reserve)} "
+                       f"this server leaves free")
+                if most is None or free < most else (most, f"the server's disk budget of {budget.gib(most)} per run"))
 
     def _training_checkpoint(self, run: str, checkpoint: str | None) -> Path:
         """A run's checkpoint file to resume or fork from (its last by default), resolved inside the run folder
@@ -249,11 +252,21 @@ class RunManager:
             # with): a client that does not wait for its steps must not queue them without bound.
             raise HTTPException(429, f"{self._steps_queued} single steps are queued already; wait for them (each "
                                      f"answers when it is taken)", headers={"Retry-After": "1"})
+        # Each writes a grid (and a metrics row) beside those the run was admitted with: they count against its
+        # disk too, or a client stepping by hand could fill it a grid at a time.
+        cost = budget.disk_cost(trainer.config, max(0, trainer.total_steps - trainer.step), self._single_steps + 1)
+        limit, limit_text = self._disk_limit()
+        if sum(cost.values()) > limit:
+            raise HTTPException(409, f"each single step writes a sample grid: one more ({self._single_steps + 1} this "
+                                     f"session) would bring what the run writes to {budget.gib(sum(cost.values()))}, "
+                                     f"more than {limit_text}; continue the training instead (its grids come every "
+                                     f"sample_every steps)")
         target = self.status.step + 1
         metrics = self._wait_for(lambda e: isinstance(e, StepMetrics) and e.manual is not None and e.step >= target)
         sample = self._wait_for(lambda e: isinstance(e, SampleGrid) and e.step >= target)
         trainer.single_step(part)
         self._steps_queued += 1
+        self._single_steps += 1
         try:
             event = await self._await(metrics, wait_s, "single step")
             with contextlib.suppress(HTTPException):  # the grid follows the metrics at once; answer without it if not
@@ -286,7 +299,7 @@ class RunManager:
             total = getattr(trainer, "total_steps", None)  # None until the trainer is set up
             left = (budget.planned_steps(changed, budget.dataset_images(changed)) if total is None else
                     max(0, total - trainer.step))
-            self.check_disk(changed, left)
+            self.check_disk(changed, left, self._single_steps)
         trainer.set_hyperparameters(**changes)
         current = self.hyperparameters()
         current.values.update(changes)  # what they will be from the next step
@@ -410,6 +423,7 @@ class RunManager:
     def _reset(self, run: str, nproc: int, images_per_step: int, **fields: Any) -> None:
         self.live.reset(run, nproc, images_per_step, **fields)
         self._steps_queued = 0
+        self._single_steps = 0  # taken this session, each with its grid (counted against the disk)
         self.hub.resync_all()
 
     def _ended(self) -> None:
