@@ -474,6 +474,11 @@ class RunFolder:
     def evaluation(self) -> Any:
         return read_json(self.file(EVAL_FILE))
 
+    def write_evaluation(self, report: dict[str, Any]) -> Path:
+        path = self.target(EVAL_FILE)
+        atomic_write_text(path, json.dumps(report, indent=2))
+        return path
+
     # --- What the run files subscriber writes -------------------------------------------------------------------
 
     def status(self) -> Any:

@@ -82,7 +82,7 @@ def test_a_disk_that_refuses_eval_json_loses_no_scores(short_run, monkeypatch, c
     def full_disk(path, text):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr("dcgan.metrics.evaluate.atomic_write_text", full_disk)
+    monkeypatch.setattr("dcgan.rundir.atomic_write_text", full_disk)
     before = (short_run / EVAL_FILE).read_bytes() if (short_run / EVAL_FILE).exists() else None
     assert main(["eval", str(short_run), "-n", "8", "--max-reference", "8"]) == 1
     out, err = capsys.readouterr()

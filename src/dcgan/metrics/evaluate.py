@@ -9,7 +9,6 @@ The core never prints: `progress` receives one line per phase.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,13 +18,12 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from dcgan.checkpoint import atomic_write_text
 from dcgan.config import check_noise_seed
 from dcgan.errors import ConfigError
 from dcgan.metrics.features import FeatureExtractor, Features, resolve_features
 from dcgan.metrics.reference import Reference, reference_statistics
 from dcgan.metrics.registry import METRICS
-from dcgan.rundir import EVAL_FILE, inside, run_of
+from dcgan.rundir import RunFolder, run_of
 
 GENERATE_BATCH = 500
 # Precision and recall (k=3) measure each vector's distance to its third nearest other one: 4 samples at least,
@@ -227,16 +225,11 @@ def evaluate_run(run: str | os.PathLike, *, samples: int = 10000, checkpoint: st
 
 
 def write_report(run: str | Path, report) -> Path:
-    """The report as the run's eval.json (what the dashboard and `dcgan export`'s model card show)."""
-    path = eval_file(Path(run))
-    atomic_write_text(path, json.dumps(report.to_dict(), indent=2))
-    return path
-
-
-def eval_file(target: Path) -> Path:
-    """Where a target's eval.json goes: its run folder (the folder itself, or the run holding a checkpoint or
-    generator file)."""
-    return inside(run_of(target) or (target if target.is_dir() else target.parent), EVAL_FILE)
+    """The report as the eval.json (what the dashboard and `dcgan export`'s model card show) of the run it scores:
+    the folder itself, or the run holding a checkpoint or generator file."""
+    target = Path(run)
+    return RunFolder(run_of(target) or (target if target.is_dir() else target.parent)).write_evaluation(
+        report.to_dict())
 
 
 # --- During training ----------------------------------------------------------------------------------------
