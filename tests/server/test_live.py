@@ -40,7 +40,7 @@ def test_a_new_client_gets_the_whole_history_first(api, server):
     assert hello["history"]["step"] == list(range(1, 13))
     assert {"loss/D", "loss/G", "D/real", "D/fake"} <= set(hello["history"]["series"])
     assert hello["sample_steps"] == {"count": 4, "first": 0, "last": 12, "steps": [0, 5, 10, 12], "every": 1,
-                                     "thinned": False}
+                                     "thinned": False, "limit": 1000}
     assert any("device: cpu" in line["message"] for line in hello["log"])
 
 

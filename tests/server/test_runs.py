@@ -51,7 +51,7 @@ def test_runs_list_and_detail(api, runs):
     first = detail["checkpoints"][0]
     assert (first["name"], first["step"], first["last"]) == ("step-0000030.pt", 30, True) and first["bytes"] > 0
     assert detail["sample_steps"] == {"count": 7, "first": 0, "last": 30, "steps": [0, 5, 10, 15, 20, 25, 30],
-                                      "every": 1, "thinned": False}
+                                      "every": 1, "thinned": False, "limit": 1000}
 
 
 def test_metrics_are_downsampled_on_request(api, runs):
@@ -67,7 +67,7 @@ def test_metrics_are_downsampled_on_request(api, runs):
 def test_sample_grids_by_step(api, runs):
     assert api.get("/api/runs/side-a/samples").json() == {"count": 7, "first": 0, "last": 30,
                                                           "steps": [0, 5, 10, 15, 20, 25, 30], "every": 1,
-                                                          "thinned": False}
+                                                          "thinned": False, "limit": 1000}
     grid = png(api.get("/api/runs/side-a/samples/10.png"))
     assert grid.size == (4 * 28 + 5 * 2, 4 * 28 + 5 * 2)  # 16 images, 4 a row, 2 pixels apart
     missing = api.get("/api/runs/side-a/samples/11.png")
@@ -88,6 +88,7 @@ def test_a_run_with_more_grids_than_a_slider_can_show_sends_them_bounded(api, ru
         assert (answer["count"], answer["first"], answer["last"], answer["thinned"]) == (2501, 0, 2500, True)
         assert answer["steps"] == list(range(0, 2501, 4))  # 626 of 2 501: every 4th grid, the last among them
         assert answer["every"] == 4  # the stride, for a client that adds later grids as the server would
+        assert answer["limit"] == schemas.MAX_SAMPLE_STEPS  # and the bound at which it thins them
     assert len(answer["steps"]) <= schemas.MAX_SAMPLE_STEPS
     png(api.get("/api/runs/many-grids/samples/2496.png"))
 

@@ -260,6 +260,8 @@ class SampleSteps(BaseModel):
                        f"when {MAX_SAMPLE_STEPS} are kept, drop every other one and double it) holds the steps this "
                        f"would answer")
     thinned: bool = Field(False, description="steps holds fewer grids than count")
+    limit: int = Field(MAX_SAMPLE_STEPS, description="the most steps this list holds: a client that adds later grids "
+                       "drops every other one when it holds this many (the page reads it, not a copy of it)")
 
 
 class GeneratorRequest(BaseModel):

@@ -8,7 +8,7 @@ import { state, on, emit } from './state.js';
 
 const COMPARED = ['loss', 'd']; // of the viewed run's charts (CHARTS), the ones overlaid here
 const charts = {};
-let steps = []; // the union of the compared runs' sample steps, thinned afresh to at most MAX_SAMPLES
+let steps = []; // the union of the compared runs' sample steps, thinned afresh to the server's bound (their limit)
 let sampleSteps = new Map(); // run -> its SampleSteps (GET /api/runs/{name}/samples, then its live grids)
 let visible = false;
 
@@ -87,7 +87,7 @@ function render() {
   const all = new Set();
   for (const run of sampleSteps.values()) run.steps.forEach((s) => all.add(s));
   const previous = steps[Number($('#compare-slider').value)];
-  steps = thinned([...all].sort((a, b) => a - b));
+  steps = thinned([...all].sort((a, b) => a - b), Math.min(...[...sampleSteps.values()].map((run) => run.limit)));
   const slider = $('#compare-slider');
   slider.max = String(Math.max(0, steps.length - 1));
   // Start at the newest grid of the run that got least far (every run has one there or near it), else keep the

@@ -73,7 +73,7 @@ export function setInputs(fields, prefix, values) {
     const v = field.name in values ? values[field.name] : field.default;
     if (input.type === 'checkbox') input.checked = Boolean(v);
     else input.value = v === null || v === undefined ? '' : String(v);
-    input.classList.remove('invalid');
+    unmark(input);
   }
 }
 
@@ -109,15 +109,31 @@ export function readInputs(fields, prefix) {
   return config;
 }
 
+// A refused request (422) names its fields (`config.lr`, `seed`, `rows.3`): each one's box is marked and its reason
+// written beside it, so a value out of the server's bounds is said where it was typed (the page keeps no copy of
+// the bounds). An input's name is the field's, or its query parameter's.
 export function showFieldErrors(form, errorBox, error) {
-  $$('.invalid', form).forEach((node) => node.classList.remove('invalid'));
+  clearFieldErrors(form);
   errorBox.textContent = error.message;
   for (const item of error.errors || []) {
-    const name = item.field === 'name' ? '__name' : item.field === 'nproc' ? '__nproc' : item.field?.split('.').at(-1);
-    const input = form.querySelector(`[name="${CSS.escape(name || '')}"]`);
+    const parts = item.field === 'name' || item.field === 'nproc' ? [`__${item.field}`] : (item.field || '').split('.');
+    const input = parts.reverse().map((name) => form.querySelector(`[name="${CSS.escape(name)}"]`)).find(Boolean);
     if (!input) continue;
     input.classList.add('invalid');
+    input.setAttribute('aria-invalid', 'true');
+    beside(input).append(el('small', { class: 'field-error' }, item.reason));
     input.closest('details')?.setAttribute('open', '');
     input.focus();
   }
 }
+
+export const clearFieldErrors = (form) => $$('.invalid', form).forEach(unmark);
+
+// A box whose value is given afresh (typed again, or set from the server) loses the mark and the reason beside it.
+export function unmark(input) {
+  input.classList.remove('invalid');
+  input.removeAttribute('aria-invalid');
+  $$('.field-error', beside(input)).forEach((reason) => reason.remove());
+}
+
+const beside = (input) => input.closest('label') || input.parentElement;

@@ -4,6 +4,7 @@
 
 import { $, $$, el, getJSON, sendJSON, getBlob, filenameOf, runPath, integer, fillClasses } from './util.js';
 import { state, on } from './state.js';
+import { showFieldErrors, clearFieldErrors } from './fields.js';
 
 const SEEDS_SHOWN = 16;
 const groups = { a: [], b: [], c: [] };
@@ -107,9 +108,11 @@ async function generate(event) {
     link.hidden = false;
     $('#generate-info').textContent = `step ${integer(Number(response.headers.get('X-Step')))} · seed ${response.headers.get('X-Seed')}`;
     $('#generate-info').className = 'hint';
+    clearFieldErrors($('#generate-form'));
   } catch (error) {
-    // Said as an error, and the grid of the request before goes: left there, it read as this request's answer.
-    $('#generate-info').textContent = error.message;
+    // Said as an error (and beside the box the server refused), and the grid of the request before goes: left
+    // there, it read as this request's answer.
+    showFieldErrors($('#generate-form'), $('#generate-info'), error);
     $('#generate-info').className = 'hint error';
     $('#generate-img').hidden = true;
     $('#generate-download').hidden = true;
@@ -144,9 +147,10 @@ async function interpolate(event) {
     link.href = gif.url;
     link.download = filenameOf(gif.response, `${run}-interpolation.gif`);
     link.hidden = false;
+    clearFieldErrors($('#interp-form'));
   } catch (error) {
     $('#interp-empty').hidden = false;
-    $('#interp-empty').textContent = error.message;
+    showFieldErrors($('#interp-form'), $('#interp-empty'), error);
   } finally {
     button.disabled = false;
   }
@@ -289,8 +293,9 @@ async function mix(event) {
     }
     $('#mix-grids').replaceChildren(...figures);
     $('#mix-empty').hidden = figures.length > 0;
+    clearFieldErrors($('#mix-form'));
   } catch (error) {
-    $('#mix-empty').textContent = error.message;
+    showFieldErrors($('#mix-form'), $('#mix-empty'), error);
   } finally {
     button.disabled = false;
   }
@@ -327,9 +332,10 @@ async function attribute(event) {
     for (let i = 0; i + steps <= p.length; i += steps) rows.push(`${p[i].toFixed(2)} → ${p[i + steps - 1].toFixed(2)}`);
     const [, ...name] = (response.headers.get('X-Class') || '').split(' ');
     $('#attr-info').textContent = `p(${name.join(' ')}) along each row: ${rows.join(' · ')}; the fit explains ${Math.round(100 * Number(response.headers.get('X-R2')))}% of the log-odds on held-out z`;
+    clearFieldErrors($('#attr-form'));
   } catch (error) {
     $('#attr-strip-box').hidden = true;
-    $('#attr-info').textContent = error.message;
+    showFieldErrors($('#attr-form'), $('#attr-info'), error);
   } finally {
     button.disabled = false;
   }

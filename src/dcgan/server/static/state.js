@@ -16,7 +16,7 @@ export const state = {
   warnings: [], // warning and error log lines of the viewed run
   loading: null, // while a run's history loads, live messages for it wait here
   samples: new SampleSteps(), // the viewed run's grids: their count, and the steps the slider scrubs (all of them,
-  // or at most MAX_SAMPLES evenly spread)
+  // or at most the server's bound of them, evenly spread)
   detail: null, // GET /api/runs/{view}: config, checkpoints, changes
   hparams: null, // GET /api/training/hyperparameters of the live run
   compare: new Map(), // run name -> {color, series} ticked for side by side

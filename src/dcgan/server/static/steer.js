@@ -4,7 +4,7 @@
 
 import { $, $$, el, ApiError, getJSON, sendJSON, integer, value, say } from './util.js';
 import { state, isLiveView, isLiveActive } from './state.js';
-import { fieldInput, fieldLabel, showFieldErrors, liveFields } from './fields.js';
+import { fieldInput, fieldLabel, showFieldErrors, liveFields, unmark } from './fields.js';
 
 export function buildSteer() {
   const form = $('#hparam-form');
@@ -36,7 +36,8 @@ export function renderSteer() {
     const v = values[field.name];
     input.value = v === null || v === undefined ? '' : String(v);
     input.dataset.current = input.value;
-    input.classList.remove('invalid', 'edited');
+    input.classList.remove('edited');
+    unmark(input);
   }
   $('#changes').replaceChildren(...(changes.length ? changes.map((c) => el('li', {},
     `after step ${integer(c.step)}: `, el('code', {}, c.field), ` ${value(c.old)} → ${value(c.new)}`))

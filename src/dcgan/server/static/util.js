@@ -94,16 +94,13 @@ export function filenameOf(response, fallback) {
 
 // --- Lists --------------------------------------------------------------------------------------------------
 
-// Grid steps a slider scrubs through, at most: about a slider's width in pixels. The server's MAX_SAMPLE_STEPS,
-// so a live run's list, thinned on the page by the server's rule (SampleSteps), is the one a reload would get.
-export const MAX_SAMPLES = 1000;
-
 // A run's sample steps as the server sends them (GET /api/runs/{name}/samples, the hello's sample_steps) and as
 // it would send them after each later grid of a live run: the i-th grid (i from 0) is kept when i is a multiple
-// of `every`, and the last always; when MAX_SAMPLES are kept, every other one goes and `every` doubles
-// (dcgan.server.runs.SampleIndex), so the steps stay evenly spread however long the run trains.
+// of `every`, and the last always; when `limit` are kept (the server's bound, which its answer says), every other
+// one goes and `every` doubles (dcgan.server.runs.SampleIndex), so the steps stay evenly spread however long the
+// run trains, and are those a reload would get. A list begun before any answer has no bound to keep.
 export class SampleSteps {
-  constructor({ count = 0, steps = [], every = 1 } = {}, limit = MAX_SAMPLES) {
+  constructor({ count = 0, steps = [], every = 1, limit = Infinity } = {}) {
     this.count = count;
     this.every = every;
     this.limit = limit;
@@ -134,7 +131,7 @@ export class SampleSteps {
 
 // Increasing steps, at most `max` of them: every other one dropped (the last kept) until they fit. For a list
 // made afresh each time (the union of several runs' steps); a list that grows goes on by SampleSteps' rule.
-export function thinned(steps, max = MAX_SAMPLES) {
+export function thinned(steps, max) {
   let kept = steps;
   while (kept.length > max) kept = kept.filter((_, i) => i % 2 === 0 || i === kept.length - 1);
   return kept;
