@@ -2,7 +2,7 @@
 
 import io
 
-from dcgan.console import ConsoleProgress
+from dcgan.console import ConsoleProgress, progress_lines
 from dcgan.events import Log, RunStarted, StatusChanged, StepMetrics
 
 
@@ -156,3 +156,11 @@ def test_the_console_writes_to_stderr_as_it_is_when_made(monkeypatch):
     now = io.StringIO()
     monkeypatch.setattr(sys, "stderr", now)
     assert ConsoleProgress(bar=False).stream is now
+
+
+def test_a_commands_progress_lines_go_to_stderr_unless_quiet(capsys):
+    progress_lines()("reference features: 8/8 real images")
+    progress_lines(prefix="... ")("timing 3 steps")
+    progress_lines(quiet=True)("not shown")
+    out, err = capsys.readouterr()
+    assert out == "" and err == "reference features: 8/8 real images\n... timing 3 steps\n"

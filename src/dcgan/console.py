@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Callable, TextIO
 
 from tqdm import tqdm
 
@@ -17,6 +17,14 @@ SHOWN = ((LOSS_D, LOSS_G), (D_REAL, D_FAKE))  # the losses, then D's probabiliti
 # said 1:07:29 for a run of 10 minutes. It is '?' until this many steps have run, then measured from there.
 WARM_STEPS = 50
 BAR_MIN = 10  # a bar narrower than this says less than the percentage beside it
+
+
+def progress_lines(quiet: bool = False, prefix: str = "") -> Callable[[str], None]:
+    """A command's `progress` callback: each line on stderr as it comes (the results go to stdout); none when
+    quiet."""
+    if quiet:
+        return lambda line: None
+    return lambda line: print(prefix + line, file=sys.stderr, flush=True)
 
 
 def layout(bar: bool, left: str) -> str:

@@ -34,6 +34,7 @@ def register(p) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcgan.bench import run_bench
+    from dcgan.console import progress_lines
     from dcgan.errors import ConfigError
 
     if args.steps < 1:
@@ -42,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
                                     "batch_size": args.batch_size, "g_width": args.g_width, "d_width": args.d_width,
                                     "device": args.device, "precision": args.precision, "seed": 0, "steps": 1,
                                     "minibatch_discrimination": args.minibatch_discrimination})
-    say = (lambda s: None) if args.json else (lambda s: print(f"... {s}", file=sys.stderr, flush=True))
-    result = run_bench(config, args.steps, baseline=not args.no_baseline, levers=args.levers, progress=say)
+    result = run_bench(config, args.steps, baseline=not args.no_baseline, levers=args.levers,
+                       progress=progress_lines(quiet=args.json, prefix="... "))
     result["command"] = "dcgan " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if args.json:
         print(json.dumps(result, indent=2))

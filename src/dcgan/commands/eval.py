@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from dcgan.commands import add_checkpoint_option
 from dcgan.errors import ConfigError, DiskError, disk_error
@@ -70,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from dcgan.commands.mix import check_seed
+    from dcgan.console import progress_lines
     from dcgan.metrics.evaluate import evaluate_run, write_report
     from dcgan.rundir import checkpoint_in
 
@@ -79,13 +79,10 @@ def run(args: argparse.Namespace) -> int:
     if metrics is not None and not metrics:
         raise ConfigError("--metrics is empty: give a comma list of metric names")
 
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
     report = evaluate_run(args.run, samples=args.samples, checkpoint=checkpoint_in(args.run, args.checkpoint),
                           features=args.features, inception_weights=args.inception_weights,
                           classifier=args.classifier, device=args.device, seed=args.seed, metrics=metrics,
-                          max_reference=args.max_reference, write=False, progress=say)
+                          max_reference=args.max_reference, write=False, progress=progress_lines())
     # Shown before eval.json is written: a disk that refuses the file loses no minutes of scoring.
     if args.json:
         print(json.dumps(report.to_dict(), indent=2), flush=True)

@@ -23,13 +23,11 @@ def register(p) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgan.console import progress_lines
     from dcgan.errors import DcganError
     from dcgan.fetch import fetch
 
-    def say(line: str) -> None:
-        if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
+    say = progress_lines(args.quiet)
     failed = []
     for name in dict.fromkeys(args.names):  # each once, in the order given
         start = time.perf_counter()

@@ -34,6 +34,7 @@ def register(p) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dcgan.console import progress_lines
     from dcgan.metrics.classifier import MIN_ACCURACY, save_classifier, train_classifier
     from dcgan.metrics.features import classifier_file, user_cache
 
@@ -44,11 +45,9 @@ def run(args: argparse.Namespace) -> int:
     minimum = MIN_ACCURACY[args.dataset] if args.min_accuracy is None else args.min_accuracy
     command = "dcgan " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "dcgan train-classifier"
 
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
     trained = train_classifier(args.dataset, args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
-                               lr=args.lr, seed=args.seed, augmentation=args.augment, progress=say)
+                               lr=args.lr, seed=args.seed, augmentation=args.augment,
+                               progress=progress_lines())
     trained.info["command"] = command
     print(f"{args.dataset} classifier: test accuracy {trained.test_accuracy:.2%} on "
           f"{trained.info['test_images']} official test images ({trained.info['seconds']:.0f} s)")
