@@ -162,24 +162,28 @@ def test_a_comparison_answers_a_bounded_number_of_points(api, done):
 
 def test_metric_histories_are_read_two_at_a_time_and_a_long_queue_is_told_to_retry(api, done, server, monkeypatch):
     """Reading a run's history costs the length of its file in CPU time (a million logged steps: about a minute) and
-    its answer in memory: the requests that read them (a run's metrics, a comparison, seed 000's /metrics) take turns,
-    two at a time, instead of each holding one of the server's worker threads."""
+    its answer in memory: the requests that read them (a run's metrics, a comparison, seed 000's /metrics, and the run
+    list) take turns, two at a time, instead of each holding one of the server's worker threads."""
     store, reading = server.app.state.store, server.app.state.reading
     read, lock, release = [0, 0], threading.Lock(), threading.Event()  # reading now, most at once
-    metrics = store.metrics
 
-    def slow(*args):
-        with lock:
-            read[0] += 1
-            read[1] = max(read[1], read[0])
-        release.wait(60)
-        with lock:
-            read[0] -= 1
-        return metrics(*args)
+    def slowly(read_them):
+        def slow(*args, **kwargs):
+            with lock:
+                read[0] += 1
+                read[1] = max(read[1], read[0])
+            release.wait(60)
+            with lock:
+                read[0] -= 1
+            return read_them(*args, **kwargs)
+        return slow
 
-    monkeypatch.setattr(store, "metrics", slow)
+    # The run list too: it reads every run's files and lists its checkpoints and grids (1,000 runs of 1,000 grids
+    # each: a million folder entries a call).
+    monkeypatch.setattr(store, "metrics", slowly(store.metrics))
+    monkeypatch.setattr(store, "summaries", slowly(store.summaries))
     monkeypatch.setattr(reading, "most_waiting", 1)
-    paths = [f"/api/runs/{done}/metrics", f"/api/compare/metrics?runs={done}", f"/api/runs/{done}/metrics"]
+    paths = [f"/api/runs/{done}/metrics", "/api/runs", f"/api/compare/metrics?runs={done}"]
     with ThreadPoolExecutor(len(paths)) as pool:
         answers = [pool.submit(lambda p: server.client().get(p), path) for path in paths]
         until(lambda: read[0] == 2 and reading.waiting == 1, "two reads and one waiting", 60)

@@ -41,7 +41,7 @@ Mode = Annotated[Literal["slerp", "lerp"], Query(description="slerp (along the s
                                                              "Gaussian z) or lerp (a straight line)")]
 
 
-@router.get("", response_model=schemas.RunList)
+@router.get("", response_model=schemas.RunList, dependencies=[ReadingTurn])  # every run's files: a turn
 def list_runs(store: Store, manager: Manager) -> schemas.RunList:
     """Every run folder, newest first, with its last known status (interrupted: its trainer is gone; broken: it
     cannot be read, with the reason)."""
