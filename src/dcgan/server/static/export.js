@@ -2,7 +2,7 @@
 // `dcgan export` (GET /api/runs/{name}/export.zip). It downloads through fetch so that an error shows here
 // instead of as a downloaded JSON file.
 
-import { $, el, getBlob, getJSON, runPath, integer, filenameOf } from './util.js';
+import { $, el, getBlob, getJSON, runPath, integer, busy, offerDownload } from './util.js';
 import { state, on } from './state.js';
 
 let shownFor = null;
@@ -36,21 +36,16 @@ async function exportRun(event) {
   if (!name) return;
   const params = new URLSearchParams({ format: $('#export-format').value });
   if ($('#export-checkpoint').value) params.set('checkpoint', $('#export-checkpoint').value);
-  $('#export-go').disabled = true;
   say(`exporting ${name}…`);
-  try {
-    const { url, response, blob } = await getBlob('GET', `${runPath(name)}/export.zip?${params}`);
-    const link = el('a', { href: url, download: filenameOf(response, `${name}.zip`) });
+  await busy($('#export-go'), async () => {
+    const answer = await getBlob('GET', `${runPath(name)}/export.zip?${params}`);
+    const link = offerDownload(el('a'), answer, `${name}.zip`);
     document.body.append(link);
     link.click();
     link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60000);
-    say(`downloaded ${link.download} (${(blob.size / 1e6).toFixed(1)} MB)`, 'ok');
-  } catch (error) {
-    say(error.message, 'error');
-  } finally {
-    $('#export-go').disabled = false;
-  }
+    setTimeout(() => URL.revokeObjectURL(answer.url), 60000);
+    say(`downloaded ${link.download} (${(answer.blob.size / 1e6).toFixed(1)} MB)`, 'ok');
+  }).catch((error) => say(error.message, 'error'));
 }
 
 export function initExport() {

@@ -1,10 +1,10 @@
 // Commands: the new-run form (built from the config schema, with a preview of its networks), the training
 // controls on the status card (stop, pause, single steps, checkpoint, resume) and the fork dialog.
 
-import { $, $$, el, getJSON, sendJSON, runPath, integer, value, say, revealViewedRun } from './util.js';
+import { $, $$, el, getJSON, sendJSON, runPath, integer, value, say, revealViewedRun, busy } from './util.js';
 import { CHARTS, label } from './charts.js';
 import { state, emit, isLiveActive } from './state.js';
-import { buildGroups, setInputs, readInputs, showFieldErrors, formFields, forkFields } from './fields.js';
+import { buildGroups, setInputs, readInputs, showFieldErrors, clearFieldErrors, formFields, forkFields } from './fields.js';
 import { addPoint, addSample, renderStatus } from './training.js';
 import { openRun, refreshRuns } from './runs.js';
 import { renderArchitecture } from './record.js';
@@ -74,11 +74,10 @@ function readForm() {
 async function startTraining(event) {
   event.preventDefault();
   $('#form-error').textContent = '';
+  clearFieldErrors($('#config-form'));
   const button = $('#start');
-  button.disabled = true;
-  button.dataset.sending = '1';
   button.textContent = 'Loading data and models…';
-  try {
+  await busy(button, async () => {
     const body = { config: readForm() };
     const name = $('#run-name').value.trim();
     if (name) body.name = name;
@@ -91,12 +90,8 @@ async function startTraining(event) {
     state.status = status;
     if (status.run && state.view !== status.run) await openRun(status.run);
     revealViewedRun();
-  } catch (error) {
-    showFieldErrors($('#config-form'), $('#form-error'), error);
-  } finally {
-    delete button.dataset.sending;
-    renderStatus();
-  }
+  }).catch((error) => showFieldErrors($('#config-form'), $('#form-error'), error));
+  renderStatus(); // says what Start offers now
 }
 
 // The networks the form's options would build, shown in the Model & record tab.
@@ -105,6 +100,7 @@ async function previewArchitecture() {
     state.architecture = await sendJSON('POST', '/api/config/architecture', { config: readForm() });
     $('#arch-source').textContent = 'from the form';
     $('#form-error').textContent = '';
+    clearFieldErrors($('#config-form'));
     renderArchitecture();
     emit('show-tab', 'model');
     $('.arch-card').scrollIntoView({ behavior: 'smooth', block: 'nearest' });
@@ -115,17 +111,11 @@ async function previewArchitecture() {
 
 // --- Training controls --------------------------------------------------------------------------------------
 
+// A run control's click: its button off while sent, a refusal said in the message line, and then the status
+// decides what the buttons offer.
 async function control(button, action) {
-  button.disabled = true;
-  button.dataset.sending = '1';
-  try {
-    await action();
-  } catch (error) {
-    say(error.message, 'error');
-  } finally {
-    delete button.dataset.sending;
-    renderStatus();
-  }
+  await busy(button, action).catch((error) => say(error.message, 'error'));
+  renderStatus();
 }
 
 function wireControls() {

@@ -2,7 +2,7 @@
 // latent interpolation (strip + GIF), vector arithmetic on samples the user clicks into groups A, B and C, style
 // mixing grids (one per block) and slides along a class's attribute direction.
 
-import { $, $$, el, getJSON, sendJSON, getBlob, filenameOf, runPath, integer, fillClasses } from './util.js';
+import { $, $$, el, getJSON, sendJSON, getBlob, runPath, integer, fillClasses, busy, offerDownload } from './util.js';
 import { state, on } from './state.js';
 import { showFieldErrors, clearFieldErrors } from './fields.js';
 
@@ -91,25 +91,20 @@ async function generate(event) {
   event.preventDefault();
   const { run } = source();
   if (!run) return;
-  const button = $('#generate');
-  button.disabled = true;
-  try {
-    const params = sourceParams({ count: $('#generate-count').value, seed: $('#generate-seed').value });
-    const { url, response } = await getBlob('GET', `${runPath(run)}/generate.png?${params}`);
-    keepUrl('generate', url);
+  const params = sourceParams({ count: $('#generate-count').value, seed: $('#generate-seed').value });
+  await busy($('#generate'), async () => {
+    const answer = await getBlob('GET', `${runPath(run)}/generate.png?${params}`);
+    const { response } = answer;
     const img = $('#generate-img');
-    img.src = url;
+    img.src = keepUrl('generate', answer.url);
     img.dataset.seed = response.headers.get('X-Seed');
     img.hidden = false;
     $('#generate-empty').hidden = true;
-    const link = $('#generate-download');
-    link.href = url;
-    link.download = filenameOf(response, 'generated.png');
-    link.hidden = false;
+    offerDownload($('#generate-download'), answer, 'generated.png');
     $('#generate-info').textContent = `step ${integer(Number(response.headers.get('X-Step')))} · seed ${response.headers.get('X-Seed')}`;
     $('#generate-info').className = 'hint';
     clearFieldErrors($('#generate-form'));
-  } catch (error) {
+  }).catch((error) => {
     // Said as an error (and beside the box the server refused), and the grid of the request before goes: left
     // there, it read as this request's answer.
     showFieldErrors($('#generate-form'), $('#generate-info'), error);
@@ -118,9 +113,7 @@ async function generate(event) {
     $('#generate-download').hidden = true;
     $('#generate-empty').hidden = false;
     $('#generate-empty').textContent = 'Nothing generated: see the error above.';
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 // --- Interpolation ------------------------------------------------------------------------------------------
@@ -129,12 +122,10 @@ async function interpolate(event) {
   event.preventDefault();
   const { run } = source();
   if (!run) return;
-  const button = $('#interp-go');
-  button.disabled = true;
   $('#interp-empty').textContent = 'Generating…';
-  try {
-    const params = sourceParams({ from_seed: $('#interp-from').value, to_seed: $('#interp-to').value,
-      steps: $('#interp-steps').value, mode: $('#interp-mode').value });
+  const params = sourceParams({ from_seed: $('#interp-from').value, to_seed: $('#interp-to').value,
+    steps: $('#interp-steps').value, mode: $('#interp-mode').value });
+  await busy($('#interp-go'), async () => {
     const [strip, gif] = await Promise.all([
       getBlob('GET', `${runPath(run)}/interpolate.png?${params}`),
       getBlob('GET', `${runPath(run)}/interpolate.gif?${params}`)]);
@@ -143,17 +134,12 @@ async function interpolate(event) {
     $('#interp-strip-box').hidden = false;
     $('#interp-gif-box').hidden = false;
     $('#interp-empty').hidden = true;
-    const link = $('#interp-download');
-    link.href = gif.url;
-    link.download = filenameOf(gif.response, `${run}-interpolation.gif`);
-    link.hidden = false;
+    offerDownload($('#interp-download'), gif, `${run}-interpolation.gif`);
     clearFieldErrors($('#interp-form'));
-  } catch (error) {
+  }).catch((error) => {
     $('#interp-empty').hidden = false;
     showFieldErrors($('#interp-form'), $('#interp-empty'), error);
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 // --- Vector arithmetic --------------------------------------------------------------------------------------
@@ -223,26 +209,19 @@ function renderGroups() {
 
 async function computeArithmetic() {
   const { run, checkpoint, label } = source();
-  const button = $('#arith-go');
-  button.disabled = true;
-  try {
-    const body = { a: groups.a, b: groups.b, c: groups.c, variations: 8 };
-    if (checkpoint) body.checkpoint = checkpoint;
-    if (label !== null && label !== '') body.label = Number(label);
-    const { url, response } = await getBlob('POST', `${runPath(run)}/arithmetic.png`, body);
-    keepUrl('arith', url);
-    $('#arith-result').src = url;
+  const body = { a: groups.a, b: groups.b, c: groups.c, variations: 8 };
+  if (checkpoint) body.checkpoint = checkpoint;
+  if (label !== null && label !== '') body.label = Number(label);
+  await busy($('#arith-go'), async () => {
+    const answer = await getBlob('POST', `${runPath(run)}/arithmetic.png`, body);
+    $('#arith-result').src = keepUrl('arith', answer.url);
     $('#arith-result-box').hidden = false;
-    const link = $('#arith-download');
-    link.href = url;
-    link.download = filenameOf(response, `${run}-arithmetic.png`);
-    link.hidden = false;
-  } catch (error) {
+    offerDownload($('#arith-download'), answer, `${run}-arithmetic.png`);
+  }).catch((error) => {
     $('#arith-result-box').hidden = true;
     $('#generate-source').textContent = error.message;
-  } finally {
-    renderGroups();
-  }
+  });
+  renderGroups(); // the button is on again only with a sample in each group
 }
 
 // --- Style mixing -------------------------------------------------------------------------------------------
@@ -273,32 +252,26 @@ async function mix(event) {
   event.preventDefault();
   const { run } = source();
   if (!run) return;
-  const button = $('#mix-go');
-  button.disabled = true;
   const blocks = JSON.parse($('#mix-block').dataset.blocks || '[]');
   const wanted = $('#mix-block').value === 'all' ? blocks : blocks.filter((b) => String(b.block) === $('#mix-block').value);
   $('#mix-empty').hidden = false;
   $('#mix-empty').textContent = 'Mixing…';
-  try {
+  await busy($('#mix-go'), async () => {
     const figures = [];
     for (const b of wanted) {
       const params = sourceParams({ block: b.block });
       for (const seed of seedList($('#mix-rows').value)) params.append('rows', String(seed));
       for (const seed of seedList($('#mix-cols').value)) params.append('cols', String(seed));
-      const { url, response } = await getBlob('GET', `${runPath(run)}/mix.png?${params}`);
-      keepUrl(`mix-${b.block}`, url);
-      const link = el('a', { href: url, download: filenameOf(response, `${run}-mix-block${b.block}.png`), title: 'download this grid' },
-        el('img', { src: url, alt: `style mixing from block ${b.block}`, dataset: { block: String(b.block) } }));
+      const answer = await getBlob('GET', `${runPath(run)}/mix.png?${params}`);
+      const img = el('img', { src: keepUrl(`mix-${b.block}`, answer.url), alt: `style mixing from block ${b.block}`,
+        dataset: { block: String(b.block) } });
+      const link = offerDownload(el('a', { title: 'download this grid' }, img), answer, `${run}-mix-block${b.block}.png`);
       figures.push(el('figure', {}, link, el('figcaption', {}, `from block ${blockName(b)}`)));
     }
     $('#mix-grids').replaceChildren(...figures);
     $('#mix-empty').hidden = figures.length > 0;
     clearFieldErrors($('#mix-form'));
-  } catch (error) {
-    showFieldErrors($('#mix-form'), $('#mix-empty'), error);
-  } finally {
-    button.disabled = false;
-  }
+  }).catch((error) => showFieldErrors($('#mix-form'), $('#mix-empty'), error));
 }
 
 // --- Attribute directions -----------------------------------------------------------------------------------
@@ -313,19 +286,15 @@ async function attribute(event) {
   event.preventDefault();
   const { run } = source();
   if (!run) return;
-  const button = $('#attr-go');
-  button.disabled = true;
   $('#attr-info').textContent = 'Fitting the direction…';
-  try {
-    const params = sourceParams({ toward: $('#attr-class').value, steps: $('#attr-steps').value, distance: $('#attr-distance').value });
-    for (const seed of seedList($('#attr-seeds').value)) params.append('seeds', String(seed));
-    const { url, response } = await getBlob('GET', `${runPath(run)}/attribute.png?${params}`);
-    $('#attr-strip').src = keepUrl('attr', url);
+  const params = sourceParams({ toward: $('#attr-class').value, steps: $('#attr-steps').value, distance: $('#attr-distance').value });
+  for (const seed of seedList($('#attr-seeds').value)) params.append('seeds', String(seed));
+  await busy($('#attr-go'), async () => {
+    const answer = await getBlob('GET', `${runPath(run)}/attribute.png?${params}`);
+    const { response } = answer;
+    $('#attr-strip').src = keepUrl('attr', answer.url);
     $('#attr-strip-box').hidden = false;
-    const link = $('#attr-download');
-    link.href = url;
-    link.download = filenameOf(response, `${run}-attribute.png`);
-    link.hidden = false;
+    offerDownload($('#attr-download'), answer, `${run}-attribute.png`);
     const steps = Number($('#attr-steps').value);
     const p = (response.headers.get('X-Probabilities') || '').split(',').map(Number);
     const rows = [];
@@ -333,12 +302,10 @@ async function attribute(event) {
     const [, ...name] = (response.headers.get('X-Class') || '').split(' ');
     $('#attr-info').textContent = `p(${name.join(' ')}) along each row: ${rows.join(' · ')}; the fit explains ${Math.round(100 * Number(response.headers.get('X-R2')))}% of the log-odds on held-out z`;
     clearFieldErrors($('#attr-form'));
-  } catch (error) {
+  }).catch((error) => {
     $('#attr-strip-box').hidden = true;
     showFieldErrors($('#attr-form'), $('#attr-info'), error);
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 export function initGenerate() {

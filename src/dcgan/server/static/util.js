@@ -88,8 +88,28 @@ export async function getBlob(method, path, body) {
   return { url: URL.createObjectURL(blob), response, blob };
 }
 
-export function filenameOf(response, fallback) {
-  return (response.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/)?.[1] || fallback;
+const filenameOf = (response, fallback) =>
+  (response.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/)?.[1] || fallback;
+
+// A drawing (getBlob's answer) offered by a link, under the file name the server gave it.
+export function offerDownload(link, { url, response }, fallback) {
+  link.href = url;
+  link.download = filenameOf(response, fallback);
+  link.hidden = false;
+  return link;
+}
+
+// A button whose request is on its way stays off until the answer (a second click would send it again), marked
+// data-sending so the status render leaves it off meanwhile. What the action throws goes on to the caller.
+export async function busy(button, action) {
+  button.disabled = true;
+  button.dataset.sending = '1';
+  try {
+    return await action();
+  } finally {
+    delete button.dataset.sending;
+    button.disabled = false;
+  }
 }
 
 // --- Lists --------------------------------------------------------------------------------------------------
