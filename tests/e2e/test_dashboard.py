@@ -89,12 +89,16 @@ def test_page_loads_without_errors_and_builds_the_form_from_the_schema(open_page
 
 
 def test_the_page_takes_its_lists_of_options_from_the_server(open_page, server):
-    """Which options are live-editable, which groups the form opens and which options the launcher sets come from
-    GET /api/config/schema, not from a copy in the page: served other lists, the page follows them."""
+    """Which options are live-editable, which groups the form opens, which options the launcher sets, and the
+    interpolation modes and export formats offered come from GET /api/config/schema, not from a copy in the page:
+    served other lists, the page follows them."""
     opened = open_page()
     schema = server.call("GET", "/api/config/schema")
+    assert [c["name"] for c in schema["export_formats"]][0] == "page"
     served = {**schema, "live_fields": ["d_steps", "lr_d"], "main_groups": ["technique"],
-              "launcher_options": ["world_size", "seed"]}
+              "launcher_options": ["world_size", "seed"],
+              "interpolation_modes": [{"name": "lerp", "label": "straight"}],
+              "export_formats": [{"name": "safetensors", "label": "weights"}, {"name": "onnx", "label": "ONNX"}]}
     opened.page.route("**/api/config/schema", lambda route: route.fulfill(json=served))
     page = opened.open()
     assert page.locator("#hparam-form input").evaluate_all("is => is.map(i => i.dataset.field)") == ["d_steps", "lr_d"]
@@ -102,6 +106,9 @@ def test_the_page_takes_its_lists_of_options_from_the_server(open_page, server):
     assert groups[0] == ["technique", True] and not any(is_open for _, is_open in groups[1:])
     assert page.locator("#cfg-seed").count() == 0 and page.locator("#cfg-world_size").count() == 0
     assert page.locator("#cfg-lr").count() == 1
+    options = "ss => ss.map(o => [o.value, o.textContent])"
+    assert page.locator("#interp-mode option").evaluate_all(options) == [["lerp", "straight"]]
+    assert page.locator("#export-format option").evaluate_all(options) == [["safetensors", "weights"], ["onnx", "ONNX"]]
 
 
 IN_SIGHT = "(s) => { const t = document.querySelector(s).getBoundingClientRect().top; return t >= 0 && t < innerHeight / 2; }"

@@ -17,6 +17,8 @@ from websockets.sync.client import connect
 
 from dcgan.config import MAIN_GROUPS, schema
 from dcgan.datasets import DATASETS, data_home
+from dcgan.export import FORMATS
+from dcgan.latent import INTERPOLATORS
 from dcgan.losses import LOSSES
 from dcgan.control import FORK_FIXED, LIVE_FIELDS
 from dcgan.vocabulary import STEP_METRICS
@@ -64,6 +66,12 @@ def test_config_schema_carries_what_the_page_would_otherwise_copy(api):
     assert list(losses) == list(LOSSES) == next(f for f in body["fields"] if f["name"] == "loss")["choices"]
     assert {n for n, o in losses.items() if o["probabilities"]} == {"nonsaturating", "minimax"}
     assert {n for n, o in losses.items() if o["gradient_penalty"]} == {"wgan-gp"}
+    # The drawing routes' choices with their labels, each route's default first: the Generate tab's interpolation
+    # modes and the export's formats.
+    modes = {c["name"]: c["label"] for c in body["interpolation_modes"]}
+    formats = {c["name"]: c["label"] for c in body["export_formats"]}
+    assert list(modes)[0] == "slerp" and set(modes) == set(INTERPOLATORS) and "spherical" in modes["slerp"]
+    assert list(formats)[0] == "page" and set(formats) == set(FORMATS) and formats["onnx"] == "ONNX"
 
 
 def test_resolve_and_architecture_of_a_config(api):

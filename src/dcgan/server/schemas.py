@@ -384,6 +384,11 @@ class Objective(BaseModel):
                                    "logs D/W_distance, the critic's Wasserstein estimate")
 
 
+class Choice(BaseModel):
+    name: str = Field(description="the value a request sends")
+    label: str = Field(description="what a person reads")
+
+
 class ConfigSchema(BaseModel):
     fields: list[ConfigField]
     presets: dict[str, dict[str, Any]]
@@ -396,6 +401,8 @@ class ConfigSchema(BaseModel):
     metrics: list[MetricName] = Field(description="the names a step's metrics have in series and live values, "
                                       "with their labels; a periodic evaluation adds eval/<metric>")
     losses: list[Objective] = Field(description="the objectives (--loss) and what their D(x) and D(G(z)) mean")
+    interpolation_modes: list[Choice] = Field(description="the `mode` values of /interpolate.png and .gif")
+    export_formats: list[Choice] = Field(description="the `format` values of /export.zip, the default first")
 
 
 class ConfigRequest(BaseModel):

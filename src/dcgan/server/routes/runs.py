@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, Response
 
 from dcgan.config import TrainConfig
 from dcgan.export import FORMATS
-from dcgan.latent import arithmetic, interpolate
+from dcgan.latent import INTERPOLATORS, arithmetic, interpolate
 from dcgan.models import build_discriminator, build_generator
 from dcgan.rundir import REAL_GRID, RunFolder
 from dcgan.server import schemas
@@ -37,8 +37,9 @@ Checkpoint = Annotated[str | None, Query(pattern=schemas.CHECKPOINT_NAME, descri
 FromSeed = Annotated[int, Query(ge=0, le=schemas.MAX_SEED, description="the seed whose z starts the path")]
 ToSeed = Annotated[int, Query(ge=0, le=schemas.MAX_SEED, description="the seed whose z ends it")]
 PathSteps = Annotated[int, Query(ge=2, le=64, description="images along the path, both ends included")]
-Mode = Annotated[Literal["slerp", "lerp"], Query(description="slerp (along the sphere, as the paper advises for "
-                                                             "Gaussian z) or lerp (a straight line)")]
+MODES = {"slerp": "slerp (spherical)", "lerp": "lerp (straight line)"}  # dcgan.latent.INTERPOLATORS, for people
+Mode = Annotated[Literal[tuple(INTERPOLATORS)], Query(description="slerp (along the sphere, as the paper advises "
+                                                                  "for Gaussian z) or lerp (a straight line)")]
 
 
 @router.get("", response_model=schemas.RunList, dependencies=[ReadingTurn])  # every run's files: a turn
@@ -192,6 +193,9 @@ def vector_arithmetic(name: RunName, request: schemas.ArithmeticRequest, store: 
 # One export at a time: an ONNX export traces G with torch.export (seconds of CPU), and a page carries ~5 MB of
 # onnxruntime-web; a second request while one runs is told to retry instead of queueing without bound.
 EXPORTS = threading.BoundedSemaphore(1)
+# dcgan.export.FORMATS for people, the default first (the page's choices, GET /api/config/schema).
+EXPORT_FORMATS = {"page": "web page (generates in the browser, offline)", "onnx": "ONNX", "torchscript": "TorchScript",
+                  "safetensors": "safetensors"}
 ExportFormat = Annotated[Literal[FORMATS], Query(
     description="page (index.html that generates in the browser), onnx, torchscript or safetensors")]
 ZIP = {200: {"content": {"application/zip": {}}, "description": "a zip of one folder: the model (or the page), "

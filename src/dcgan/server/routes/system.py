@@ -16,7 +16,7 @@ from dcgan.server import schemas
 from dcgan.server.deps import AppSettings, Roots
 from dcgan.server.manager import check_length
 from dcgan.server.process import LAUNCHER_OPTIONS
-from dcgan.server.routes.runs import architecture_of
+from dcgan.server.routes.runs import EXPORT_FORMATS, MODES, architecture_of
 from dcgan.vocabulary import STEP_METRICS
 
 router = APIRouter(prefix="/api", tags=["system"])
@@ -62,14 +62,20 @@ def datasets(roots: Roots, data_dir: str = Query("./data", max_length=1024, desc
 def config_schema() -> schemas.ConfigSchema:
     """Every training option with its type, default, help, bounds, choices and group; the presets; which options
     can change during training, which a fork must keep, which groups forms show first, and which options the
-    launcher sets; the metrics' names and labels; the objectives and whether D's outputs are probabilities."""
+    launcher sets; the metrics' names and labels; the objectives and whether D's outputs are probabilities; the
+    interpolation modes and export formats the drawing routes take."""
     return schemas.ConfigSchema(fields=[schemas.ConfigField(**row) for row in schema()], presets=PRESETS,
                                 live_fields=list(LIVE_FIELDS), fork_fixed=list(FORK_FIXED),
                                 main_groups=list(MAIN_GROUPS), launcher_options=list(LAUNCHER_OPTIONS),
                                 metrics=[schemas.MetricName(**m._asdict()) for m in STEP_METRICS.values()],
                                 losses=[schemas.Objective(name=name, source=o.source, probabilities=o.probabilities,
                                                           gradient_penalty=o.gradient_penalty)
-                                        for name, o in LOSSES.items()])
+                                        for name, o in LOSSES.items()],
+                                interpolation_modes=choices(MODES), export_formats=choices(EXPORT_FORMATS))
+
+
+def choices(labels: dict[str, str]) -> list[schemas.Choice]:
+    return [schemas.Choice(name=name, label=label) for name, label in labels.items()]
 
 
 @router.post("/config/resolve", response_model=schemas.ResolvedConfig, responses=INVALID)

@@ -2,7 +2,7 @@
 // `dcgan export` (GET /api/runs/{name}/export.zip). It downloads through fetch so that an error shows here
 // instead of as a downloaded JSON file.
 
-import { $, el, getBlob, getJSON, runPath, integer, busy, offerDownload } from './util.js';
+import { $, el, getBlob, getJSON, runPath, integer, fillChoices, busy, offerDownload } from './util.js';
 import { state, on } from './state.js';
 
 let shownFor = null;
@@ -50,6 +50,7 @@ async function exportRun(event) {
 
 export function initExport() {
   $('#export-form').addEventListener('submit', exportRun);
+  on('schema', () => fillChoices($('#export-format'), state.schema.export_formats));
   on('view', (name) => {
     // A run still starting has no folder to read yet; the page shows it again (a new 'view') once it runs.
     if (name === state.status.run && state.status.state === 'starting') return;

@@ -2,7 +2,7 @@
 // latent interpolation (strip + GIF), vector arithmetic on samples the user clicks into groups A, B and C, style
 // mixing grids (one per block) and slides along a class's attribute direction.
 
-import { $, $$, el, getJSON, sendJSON, getBlob, runPath, integer, fillClasses, busy, offerDownload } from './util.js';
+import { $, $$, el, getJSON, sendJSON, getBlob, runPath, integer, fillClasses, fillChoices, busy, offerDownload } from './util.js';
 import { state, on } from './state.js';
 import { showFieldErrors, clearFieldErrors } from './fields.js';
 
@@ -332,6 +332,7 @@ export function initGenerate() {
   });
   $('#arith-go').addEventListener('click', computeArithmetic);
   on('runs', fillRuns);
+  on('schema', () => fillChoices($('#interp-mode'), state.schema.interpolation_modes));
   on('tab', (name) => {
     visible = name === 'generate';
     if (visible && stale) showSeeds();

@@ -22,9 +22,10 @@ export const state = {
   compare: new Map(), // run name -> {color, series} ticked for side by side
   runs: [],
   // GET /api/config/schema: the options, presets, and the server's lists of live options, options a fork keeps,
-  // the groups forms show first and the options the launcher sets; the metrics' names and labels; the objectives.
+  // the groups forms show first and the options the launcher sets; the metrics' names and labels; the objectives;
+  // the interpolation modes and export formats.
   schema: { fields: [], presets: {}, live_fields: [], fork_fixed: [], main_groups: [], launcher_options: [], metrics: [],
-    losses: [] },
+    losses: [], interpolation_modes: [], export_formats: [] },
   datasets: [], // GET /api/system/datasets: the named datasets, where each is found offline, their class names
   heartbeatS: 5,
   offline: false, // the live connection is lost: what the page shows of the server may be stale

@@ -194,6 +194,14 @@ export function fillClasses(select, names, count) {
   if (chosen !== '' && Number(chosen) < count) select.value = chosen;
 }
 
+// A picker's options as the server lists them (GET /api/config/schema: [{name, label}], its default first); the
+// value chosen before stays chosen while it is offered.
+export function fillChoices(select, choices) {
+  const chosen = select.value;
+  select.replaceChildren(...choices.map(({ name, label }) => el('option', { value: name }, label)));
+  if (choices.some(({ name }) => name === chosen)) select.value = chosen;
+}
+
 // Grids of 28x28 images are enlarged with square pixels (image-rendering: pixelated), but shrunk smoothly:
 // shrinking by nearest neighbour drops whole rows and columns of each small image. Every <img> of the page is
 // marked `shrunk` while it is drawn smaller than its own size (a phone, a 256-image grid, a 64x64 run).
