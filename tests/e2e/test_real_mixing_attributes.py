@@ -73,3 +73,21 @@ def test_an_attribute_slide_shows_a_strip_and_the_class_probabilities(open_page,
     assert width > 2 * height  # five images a row, two rows
     page.wait_for_function("document.querySelector('#attr-info').textContent.includes('p(Sneaker)')")
     assert page.get_attribute("#attr-download", "download").endswith(".png")
+
+
+def test_without_a_domain_classifier_the_slide_is_off_and_says_which_datasets_have_one(open_page, server):
+    """Which datasets have a classifier is the server's to say (GET /api/system/datasets): served with none for
+    Fashion-MNIST, the page names the ones that have one."""
+    server.train("e2e-attr-none", steps=4)
+    opened = open_page()
+    datasets = server.call("GET", "/api/system/datasets")
+    for dataset in datasets["datasets"]:
+        dataset["classifier"] = dataset["classifier"] and dataset["name"] != "fashion-mnist"
+    opened.page.route("**/api/system/datasets*", lambda route: route.fulfill(json=datasets))
+    page = opened.open()
+    page.click("#tab-generate")
+    page.select_option("#generate-run", "e2e-attr-none")
+    page.wait_for_function("document.querySelector('#attr-info').textContent.startsWith('No domain classifier')")
+    assert page.inner_text("#attr-info") == ("No domain classifier is installed for fashion-mnist: attribute "
+                                             "directions need one (installed: mnist).")
+    assert page.is_disabled("#attr-go")

@@ -276,10 +276,13 @@ async function mix(event) {
 
 // --- Attribute directions -----------------------------------------------------------------------------------
 
-function attributeReady(dataset, ready) { // the direction is fitted with the dataset's domain classifier
+// The direction is fitted with the dataset's domain classifier; which datasets have one, the server says
+// (GET /api/system/datasets).
+function attributeReady(dataset, ready) {
   $('#attr-go').disabled = !ready;
-  $('#attr-info').textContent = ready ? 'The direction is fitted over 2,000 sampled z (a few seconds the first time).'
-    : `No domain classifier is installed for ${dataset}: attribute directions need one (mnist, fashion-mnist).`;
+  const installed = state.datasets.filter((d) => d.classifier).map((d) => d.name).join(', ') || 'none';
+  $('#attr-info').textContent = ready ? 'The direction is fitted over sampled z (a few seconds the first time).'
+    : `No domain classifier is installed for ${dataset}: attribute directions need one (installed: ${installed}).`;
 }
 
 async function attribute(event) {
