@@ -16,7 +16,8 @@ from dcgan.config import TrainConfig
 from dcgan.data import ImageData
 from dcgan.errors import CheckpointError, ConfigError
 from dcgan.images import Images, grid_array
-from dcgan.sampling import load_generator
+from dcgan.models import Generator
+from dcgan.sampling import LoadedGenerator, load_generator
 from dcgan.training import Trainer
 
 
@@ -282,3 +283,18 @@ def test_a_checkpoint_pruned_between_finding_and_reading_it_gives_the_newer_one(
     assert load_generator(run).source == str(newer)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_generator(older)  # the user's own file: gone is gone
+
+
+def test_an_old_folder_runs_classes_are_the_sub_folders_the_loader_labelled(tmp_path):
+    """A run made before class names were recorded names its classes as the folder's loader does: an empty
+    sub-folder, or a hidden one without images, is no class (they made the names plain numbers)."""
+    pets = tmp_path / "pets"
+    for name in ("cats", "dogs"):
+        (pets / name).mkdir(parents=True)
+        Image.new("L", (8, 8)).save(pets / name / "0.png")
+    (pets / "empty").mkdir()
+    (pets / ".thumbs").mkdir()
+    (pets / ".thumbs" / "index.db").write_bytes(b"not an image")
+    config = TrainConfig(dataset=f"folder:{pets}", image_size=16, channels=1, conditional=True).resolved("cpu")
+    g = LoadedGenerator(Generator(16, 1, 8, 8, num_classes=2), config, 0, "old run")
+    assert g.classes == ["cats", "dogs"]

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcgan.config import TrainConfig
-from dcgan.datasets import DATASETS, FOLDER_PREFIX
+from dcgan.datasets import DATASETS, folder_root, is_folder
 from dcgan.errors import ConfigError
 from dcgan.losses import LOSSES
 
@@ -154,11 +154,11 @@ def warm_up() -> None:
 
 def dataset_images(config: TrainConfig) -> int:
     """Images the config's dataset holds: known for the named ones, counted (not read) for a folder."""
-    if config.dataset.startswith(FOLDER_PREFIX):
+    if is_folder(config.dataset):
         from torchvision.datasets.folder import IMG_EXTENSIONS  # what dcgan.data reads from a folder
 
-        root = Path(os.path.expanduser(config.dataset[len(FOLDER_PREFIX):]))
-        return sum(1 for _, _, files in os.walk(root) for f in files if f.lower().endswith(IMG_EXTENSIONS))
+        walk = os.walk(folder_root(config.dataset))
+        return sum(1 for _, _, files in walk for f in files if f.lower().endswith(IMG_EXTENSIONS))
     kind = DATASETS.get(config.dataset)
     return kind.train_images if kind is not None else 0
 

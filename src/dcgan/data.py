@@ -30,7 +30,7 @@ from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms.v2 import functional as TF
 
-from dcgan.datasets import DATASETS, DatasetKind, folder_path, get, is_folder, search_roots
+from dcgan.datasets import DATASETS, DatasetKind, folder_root, get, is_folder, search_roots
 from dcgan.errors import DataError, first_line
 
 CACHE_FOLDER = ".dcgan-cache"
@@ -72,7 +72,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike, image_size: int, channe
     decoded images of a folder or CelebA in data_dir/.dcgan-cache for next time (a dry run does not)."""
     data_dir = Path(os.path.expanduser(str(data_dir)))
     if is_folder(name):
-        raw = _load_folder(Path(os.path.expanduser(folder_path(name))), data_dir, image_size, channels, cache)
+        raw = _load_folder(folder_root(name), data_dir, image_size, channels, cache)
     else:
         kind = get(name)
         raw = READERS[kind.format].load(kind, data_dir, split, download, image_size, channels, cache)
@@ -284,15 +284,27 @@ READERS: dict[str, Reader] = {
 def _load_folder(root: Path, data_dir: Path, image_size: int, channels: int, cache: bool = True) -> ImageData:
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist; give --dataset folder:PATH with a folder of images")
-    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+    paths = folder_images(root)
     if not paths:
         raise DataError(f"no images in {root} (looked recursively for {', '.join(IMG_EXTENSIONS)})")
-    # Class folders (root/<class>/...images) give labels, as torchvision's ImageFolder does.
-    top = {p.relative_to(root).parts[0] for p in paths}
-    labelled = all(len(p.relative_to(root).parts) > 1 for p in paths) and len(top) > 1
-    class_names = sorted(top) if labelled else []
-    labels = [class_names.index(p.relative_to(root).parts[0]) for p in paths] if labelled else None
+    class_names = folder_classes(root, paths)
+    labels = [class_names.index(p.relative_to(root).parts[0]) for p in paths] if class_names else None
     return _decode_cached(paths, data_dir, image_size, channels, labels, class_names, str(root), write=cache)
+
+
+def folder_images(root: Path) -> list[Path]:
+    """The image files in a folder and every folder below it, sorted: what a folder: dataset holds."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+
+
+def folder_classes(root: Path, images: list[Path] | None = None) -> list[str]:
+    """A folder's class names in label order, as torchvision's ImageFolder gives them: its top-level sub-folders
+    that hold images, sorted, when every image is in one and there are two or more; [] when it is unlabelled (a
+    sub-folder without images is no class)."""
+    images = folder_images(root) if images is None else images
+    top = {p.relative_to(root).parts[0] for p in images}
+    labelled = all(len(p.relative_to(root).parts) > 1 for p in images) and len(top) > 1
+    return sorted(top) if labelled else []
 
 
 def _decode_one(path: Path, image_size: int, channels: int) -> torch.Tensor | None:

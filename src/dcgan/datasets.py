@@ -169,8 +169,13 @@ def is_folder(name: str) -> bool:
 
 
 def folder_path(name: str) -> str:
-    """The PATH of folder:PATH."""
+    """The PATH of folder:PATH, as given."""
     return name[len(FOLDER_PREFIX):]
+
+
+def folder_root(name: str) -> Path:
+    """The folder of folder:PATH, with ~ expanded (where the loader reads it)."""
+    return Path(os.path.expanduser(folder_path(name)))
 
 
 def choices_text() -> str:

@@ -26,7 +26,7 @@ from sklearn.svm import LinearSVC
 
 from dcgan.checkpoint import load_checkpoint, resolve_checkpoint
 from dcgan.config import TrainConfig
-from dcgan.datasets import DATASETS, FOLDER_PREFIX, labelled_names
+from dcgan.datasets import DATASETS, is_folder, labelled_names
 from dcgan.data import ImageData, load_dataset
 from dcgan.errors import CheckpointError, ConfigError, DataError
 from dcgan.models import Discriminator, build_discriminator, build_generator
@@ -159,7 +159,7 @@ def probe_data(config: TrainConfig, data_dir: str | os.PathLike | None, per_clas
                         f"probe needs a labelled dataset")
     labels = train.labels.numpy()
     picked = few_labels(labels, per_class, seed)
-    if name.startswith(FOLDER_PREFIX):
+    if is_folder(name):
         rest = np.setdiff1d(np.arange(len(labels)), picked)
         test, source = ImageData(train.images[rest], train.labels[rest]), "rest of the folder"
     else:

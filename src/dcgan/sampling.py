@@ -15,7 +15,7 @@ import torch
 
 from dcgan.checkpoint import load_checkpoint, load_generator_file, resolve_checkpoint
 from dcgan.config import TrainConfig, check_noise_seed
-from dcgan.datasets import DATASETS, FOLDER_PREFIX
+from dcgan.datasets import DATASETS, folder_root, is_folder
 from dcgan.errors import CheckpointError, ConfigError, first_line
 from dcgan.images import Images, grid_nrow, to_uint8
 from dcgan.models import Generator, build_generator
@@ -69,15 +69,17 @@ class LoadedGenerator:
     @property
     def classes(self) -> list[str]:
         """A conditional G's class names in label order: as its training recorded them, else (runs made before
-        they were recorded) as its dataset names them now (a folder: its class sub-folders, sorted, as dcgan.data
-        labels them), else the numbers; [] for an unconditional G."""
+        they were recorded) as its dataset names them now (a folder: as dcgan.data labels it), else the numbers;
+        [] for an unconditional G."""
         if len(self.class_names) == self.num_classes:
             return list(self.class_names)
         dataset = self.config.dataset
         names = DATASETS[dataset].class_names if dataset in DATASETS else ()
-        if dataset.startswith(FOLDER_PREFIX):
-            root = Path(dataset[len(FOLDER_PREFIX):]).expanduser()
-            names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else ()
+        if is_folder(dataset):
+            from dcgan.data import folder_classes  # torchvision and PIL: only for this fallback
+
+            root = folder_root(dataset)
+            names = folder_classes(root) if root.is_dir() else ()
         return list(names) if len(names) == self.num_classes else [str(k) for k in range(self.num_classes)]
 
     def class_id(self, label: int | str) -> int:

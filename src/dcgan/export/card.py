@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from dcgan.config import TrainConfig
-from dcgan.datasets import DATASETS, FOLDER_PREFIX, is_folder
+from dcgan.datasets import DATASETS, FOLDER_PREFIX, folder_path, is_folder
 from dcgan.losses import LOSSES
 from dcgan.rundir import RunFolder
 from dcgan.sampling import LoadedGenerator
@@ -78,8 +78,8 @@ def training_seconds(rows: list[dict], session_starts: list[int]) -> float | Non
 
 def public_dataset(dataset: str) -> str:
     """The dataset without the local path of a folder: folder:/home/me/photos -> folder:photos."""
-    if dataset.startswith(FOLDER_PREFIX):
-        return FOLDER_PREFIX + Path(dataset[len(FOLDER_PREFIX):]).name
+    if is_folder(dataset):
+        return FOLDER_PREFIX + Path(folder_path(dataset)).name
     return dataset
 
 

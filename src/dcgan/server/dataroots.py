@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from dcgan.config import TrainConfig
-from dcgan.datasets import FOLDER_PREFIX
+from dcgan.datasets import folder_path, is_folder
 from dcgan.errors import ConfigError
 
 # Absolute paths in a message: a slash, then anything up to a space, quote or bracket.
@@ -77,8 +77,8 @@ class DataRoots:
         """Refuse a config whose data_dir or image folder leads outside the data roots; where downloads are off,
         a named dataset must already be on this machine."""
         self.check_data_dir(config.data_dir)
-        if config.dataset.startswith(FOLDER_PREFIX):
-            if not self.contains(config.dataset[len(FOLDER_PREFIX):]):
+        if is_folder(config.dataset):
+            if not self.contains(folder_path(config.dataset)):
                 raise ConfigError(self.refusal("the image folder"), field="dataset")
         elif not self.allow_downloads:
             from dcgan.data import available_offline
