@@ -114,6 +114,7 @@ def test_the_sample_steps_say_their_stride_so_a_client_can_go_on_thinning_as_the
         assert answer.every == every, count
         assert answer.steps == sorted({*steps[::every], *steps[-1:]}), count
         assert answer.thinned == (len(answer.steps) < count) and answer.count == count
+        assert answer.limit == limit  # the client thins to the same limit
 
 
 def test_live_events_status_metrics_samples_log_checkpoint_heartbeat(api, server):

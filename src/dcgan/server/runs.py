@@ -359,7 +359,7 @@ class SampleIndex:
     def answer(self) -> schemas.SampleSteps:
         steps = self.kept + ([self.last] if self.kept and self.kept[-1] != self.last else [])
         return schemas.SampleSteps(count=self.count, first=self.first, last=self.last, steps=steps,
-                                   every=self.stride, thinned=len(steps) < self.count)
+                                   every=self.stride, thinned=len(steps) < self.count, limit=self.limit)
 
 
 # --- Metric histories ---------------------------------------------------------------------------------------
