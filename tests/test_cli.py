@@ -327,7 +327,7 @@ def test_info_lists_versions_devices_and_offline_datasets(tmp_path):
 def test_dry_run_prints_config_and_summary_and_writes_nothing(tmp_path):
     result = run_cli("train", "--dry-run", "--preset", "paper", "--image-size", "64", "--batch-size", "4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "\nimage_size = 64\n" in result.stdout  # the config, as a file --config reads (tests/test_config_file.py)
+    assert "\nimage_size = 64\n" in result.stdout  # the config, as a file --config reads (tests/test_configfile.py)
     assert "ConvTranspose2d" in result.stderr and "512x4x4" in result.stderr and "3,574,656" in result.stderr
     assert "one step: loss_D" in result.stderr
     assert not (tmp_path / "runs").exists()

@@ -25,8 +25,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from dcgan.cadence import every_n, sample_due
-from dcgan.checkpoint import (GENERATOR_FILE, export_generator, load_checkpoint, resolve_checkpoint, save_checkpoint,
-                              stale_temp_files)
+from dcgan.checkpoint import (GENERATOR_FILE, checkpoint_name, export_generator, load_checkpoint, resolve_checkpoint,
+                              save_checkpoint, stale_temp_files)
 from dcgan.config import TrainConfig, fork_config
 from dcgan.control import FORK_FIXED, LIVE_FIELDS, MAX_LIVE_CHANGES, STEP_PARTS, Change, Commands
 from dcgan.data import ImageData, epoch_order, load_dataset
@@ -558,8 +558,6 @@ class Trainer:
     def _diverged(self, e: Diverged) -> str:
         """Stop cleanly after a NaN/inf: no checkpoint or sample of the broken weights; say which one is good."""
         if self._checkpoint_step is not None and self.run_dir is not None:
-            from dcgan.checkpoint import checkpoint_name
-
             # A resume keeps the run's options (it refuses --lr): a fork from the checkpoint changes them.
             name = checkpoint_name(self._checkpoint_step)
             kept = (f"the last good checkpoint is step {self._checkpoint_step} ({self.run_dir / CHECKPOINTS / name}); "
