@@ -122,23 +122,35 @@ def test_a_style_mixing_grid_is_held_to_the_budget_of_what_it_draws(api, done, s
     assert small.status_code == 200, small.text
 
 
+class AtOnce:
+    """A context manager that counts the threads inside it now, and the most there were at once."""
+
+    def __init__(self):
+        self.now = self.most = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self.now -= 1
+
+
 def test_generators_are_loaded_one_at_a_time(api, done, server, monkeypatch):
     """Requests that load a generator not in the cache (its info, its selection, style mixing's blocks, seed 000's
     /load_model) each hold their own copy while loading; they load one at a time, so together they cannot multiply
     the memory budget that each load is held to, and a checkpoint asked for by several is loaded once."""
     import dcgan.server.runs as runs
 
-    loading, most, loads = [0], [0], []
-    lock = threading.Lock()
+    loading, loads = AtOnce(), []
 
     def slow_load(path, device):
-        with lock:
-            loading[0] += 1
-            most[0] = max(most[0], loading[0])
-        time.sleep(0.2)
-        with lock:
-            loading[0] -= 1
-            loads.append(path.name)
+        with loading:
+            time.sleep(0.2)
+        loads.append(path.name)
         return load_generator(path, device=device)
 
     monkeypatch.setattr(runs, "load_generator", slow_load)
@@ -149,7 +161,7 @@ def test_generators_are_loaded_one_at_a_time(api, done, server, monkeypatch):
     with ThreadPoolExecutor(len(requests)) as pool:
         answers = list(pool.map(lambda r: api.request(r[0], r[1], json=r[2]), requests))
     assert [a.status_code for a in answers] == [200] * len(requests), [a.text for a in answers]
-    assert most[0] == 1 and loads and len(loads) == len(set(loads))  # one at a time, each checkpoint once
+    assert loading.most == 1 and loads and len(loads) == len(set(loads))  # one at a time, each checkpoint once
 
 
 def test_a_comparison_answers_a_bounded_number_of_points(api, done):
@@ -165,16 +177,12 @@ def test_metric_histories_are_read_two_at_a_time_and_a_long_queue_is_told_to_ret
     its answer in memory: the requests that read them (a run's metrics, a comparison, seed 000's /metrics, and the run
     list) take turns, two at a time, instead of each holding one of the server's worker threads."""
     store, reading = server.app.state.store, server.app.state.reading
-    read, lock, release = [0, 0], threading.Lock(), threading.Event()  # reading now, most at once
+    reads, release = AtOnce(), threading.Event()
 
     def slowly(read_them):
         def slow(*args, **kwargs):
-            with lock:
-                read[0] += 1
-                read[1] = max(read[1], read[0])
-            release.wait(60)
-            with lock:
-                read[0] -= 1
+            with reads:
+                release.wait(60)
             return read_them(*args, **kwargs)
         return slow
 
@@ -186,13 +194,13 @@ def test_metric_histories_are_read_two_at_a_time_and_a_long_queue_is_told_to_ret
     paths = [f"/api/runs/{done}/metrics", "/api/runs", f"/api/compare/metrics?runs={done}"]
     with ThreadPoolExecutor(len(paths)) as pool:
         answers = [pool.submit(lambda p: server.client().get(p), path) for path in paths]
-        until(lambda: read[0] == 2 and reading.waiting == 1, "two reads and one waiting", 60)
+        until(lambda: reads.now == 2 and reading.waiting == 1, "two reads and one waiting", 60)
         one_more = api.get(f"/api/compare/metrics?runs={done}")
         assert one_more.status_code == 429 and one_more.headers["retry-after"] == "5"
         assert "waiting to be read already" in refusal(one_more, 429)
         release.set()
         assert [a.result().status_code for a in answers] == [200] * len(paths)
-    assert read[1] == 2
+    assert reads.most == 2
 
 
 @pytest.mark.parametrize("query", ["fps=0.001", "fps=0", "fps=1000", "steps=100000", "count=100000"])
