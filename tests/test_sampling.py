@@ -181,6 +181,8 @@ def test_the_class_grid_names_each_row_as_class_takes_it(conditional):
     ("conditional", ["--class", "10"], "unknown class 10: use a number or a name from 0=T-shirt/top, 1=Trouser"),
     ("conditional", ["--class", "1", "--by-class"], "drop --class"),
     ("conditional", ["--class", "1", "--per-class", "4"], "--per-class sets the columns of --by-class"),
+    ("conditional", ["--by-class", "-n", "5"], "--by-class draws --per-class images of each class (default: 10), "
+                                               "not -n 5: give --per-class N"),
     ("conditional", ["--by-class", "--per-class", "101"], "images per class must be from 1 to 100, got 101"),
     ("plain", ["--scale", "17"], "--scale must be from 1 to 16, got 17"),
 ])

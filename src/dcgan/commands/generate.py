@@ -11,7 +11,7 @@ from dcgan.errors import ConfigError
 
 def register(p) -> None:
     p.description = "Generate images from a run folder, a checkpoint or generator.safetensors."
-    p.add_argument("-n", "--count", type=int, default=64, help="how many images (default: 64)")
+    p.add_argument("-n", "--count", type=int, help="how many images (default: 64; --by-class takes --per-class)")
     p.add_argument("--seed", type=int, default=None, help="noise seed, from 0 to 2**63 - 1: the same seed gives the "
                    "same images (default: a random one, which the output line names)")
     p.add_argument("--by-class", action="store_true", help="a conditional run's class grid: one row per class, "
@@ -74,8 +74,12 @@ def run(args: argparse.Namespace) -> int:
     from dcgan.latent import class_tag
 
     # Check everything the user typed before loading anything.
-    if not 1 <= args.count <= 100000:
-        raise ConfigError(f"-n must be between 1 and 100000, got {args.count}")
+    if args.by_class and args.count is not None:
+        raise ConfigError(f"--by-class draws --per-class images of each class (default: 10), not -n {args.count}: "
+                          f"give --per-class N (or drop --by-class)", field="count")
+    count = 64 if args.count is None else args.count
+    if not 1 <= count <= 100000:
+        raise ConfigError(f"-n must be between 1 and 100000, got {count}")
     check_seed(args.seed, "--seed")
     if args.by_class and args.class_id is not None:
         raise ConfigError("--by-class draws every class, one per row; drop --class (or --by-class)")
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.by_class:
         images = g.by_class(args.per_class or 10, seed=seed)
     else:
-        images = g.sample(args.count, seed=seed, label=label)
+        images = g.sample(count, seed=seed, label=label)
     images.scale = args.scale
     # The default name says what was drawn, so a second class's grid does not overwrite the first's.
     grid = args.grid or (None if args.npy or args.out_dir else
