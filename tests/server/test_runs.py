@@ -132,6 +132,8 @@ def test_class_conditional_generation_needs_a_valid_label(api, runs):
     assert by_name.content == bags.content
     unknown = api.get("/api/runs/conditional/generate.png", params={"label": "hat"})
     assert unknown.status_code == 422 and "unknown class 'hat'" in unknown.json()["detail"]
+    no_label = api.get("/api/runs/conditional/interpolate.png", params={"from_seed": 1, "to_seed": 2})
+    assert no_label.status_code == 422 and no_label.json()["errors"][0]["loc"] == ["query", "label"]  # not the body
     unconditional = api.get("/api/runs/side-a/generate.png", params={"label": 1})
     assert unconditional.status_code == 422 and "unconditional" in unconditional.json()["detail"]
 

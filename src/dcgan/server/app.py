@@ -110,8 +110,10 @@ def add_error_handlers(app: FastAPI, settings: Settings, scrub: Callable[[str], 
         message = scrub(str(exc))
         if isinstance(exc, (ConfigError, DataError)):
             field = exc.field if isinstance(exc, ConfigError) else "dataset"
-            # A value of the query (a drawing's label, block, class) or, else, of the body's options.
-            loc = ["query", field] if field in request.query_params else body_loc(request.url.path, field)
+            # A value of the query (a drawing's label, block, class; given or missing: a GET has no body) or, else,
+            # of the body's options.
+            in_query = field in request.query_params or request.method == "GET"
+            loc = ["query", *([field] if field else [])] if in_query else body_loc(request.url.path, field)
             return error_response(422, message, [schemas.FieldError(field=field, loc=loc, reason=message)])
         status = 409 if isinstance(exc, CheckpointError) else 400
         return error_response(status, message)
