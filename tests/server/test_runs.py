@@ -134,6 +134,8 @@ def test_class_conditional_generation_needs_a_valid_label(api, runs):
     assert unknown.status_code == 422 and "unknown class 'hat'" in unknown.json()["detail"]
     no_label = api.get("/api/runs/conditional/interpolate.png", params={"from_seed": 1, "to_seed": 2})
     assert no_label.status_code == 422 and no_label.json()["errors"][0]["loc"] == ["query", "label"]  # not the body
+    no_label = api.post("/api/runs/conditional/arithmetic.png", json={"a": [1], "b": [2], "c": [3]})
+    assert no_label.status_code == 422 and no_label.json()["errors"][0]["loc"] == ["body", "label"]  # no "config"
     unconditional = api.get("/api/runs/side-a/generate.png", params={"label": 1})
     assert unconditional.status_code == 422 and "unconditional" in unconditional.json()["detail"]
 

@@ -140,14 +140,14 @@ def add_error_handlers(app: FastAPI, settings: Settings, scrub: Callable[[str], 
 
 
 # Where a request's body holds the options a ConfigError names: under "config" (a start, a preview), under "changes"
-# (a fork, a live change), or at its top (seed 000's start; a resume's own fields).
+# (a fork, a live change), or at its top (seed 000's start; a resume's own fields; a run's drawing).
 OPTIONS_IN = {"/api/training/fork": "changes", "/api/training/hyperparameters": "changes", "/start_training": "",
               "/api/training/resume": ""}
 
 
 def body_loc(path: str, field: str | None) -> list[str]:
     """The place in the body of `path`'s request of the option `field` a ConfigError names."""
-    key = OPTIONS_IN.get(path, "config")
+    key = "" if path.startswith("/api/runs/") else OPTIONS_IN.get(path, "config")  # a run's drawing: at the top
     if path == "/api/training/resume" and field not in schemas.ResumeRequest.model_fields:
         field = None  # a value of the run's own config (its resolved options), not of the request
     return ["body", *([key] if key else []), *([field] if field else [])]
