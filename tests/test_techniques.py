@@ -186,15 +186,16 @@ def test_bad_technique_options_teach(values, words):
         TrainConfig.from_dict(values)
 
 
-def test_conditional_on_an_unlabelled_folder_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize("where", [".", "only-class"])  # images beside no sub-folder, or in a single one
+def test_conditional_on_an_unlabelled_folder_is_a_clear_error(tmp_path, where):
     from PIL import Image
 
-    (tmp_path / "pics").mkdir()
+    (tmp_path / "pics" / where).mkdir(parents=True, exist_ok=True)
     for i in range(4):
-        Image.new("L", (16, 16), 40 * i).save(tmp_path / "pics" / f"{i}.png")
+        Image.new("L", (16, 16), 40 * i).save(tmp_path / "pics" / where / f"{i}.png")
     config = small(dataset=f"folder:{tmp_path / 'pics'}", image_size=16, channels=1, conditional=True,
                    batch_size=2, steps=1)
-    with pytest.raises(DataError, match="needs class labels"):
+    with pytest.raises(DataError, match="needs class labels.*one sub-folder of images per class, two or more"):
         Trainer(config, run_dir=tmp_path / "r").setup()
 
 

@@ -344,7 +344,7 @@ class Trainer:
     def _set_num_classes(self) -> None:
         if self.data.labels is None:
             raise DataError(f"--conditional needs class labels, and {self.data.source} has none (a folder needs "
-                            f"one sub-folder per class)")
+                            f"one sub-folder of images per class, two or more, and no images beside them)")
         found = max(len(self.data.class_names), int(self.data.labels.max()) + 1)
         if self.config.num_classes is not None and self.config.num_classes != found:
             if self.resume_from is not None:  # a resumed or forked run: its networks have that many classes
