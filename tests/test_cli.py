@@ -81,6 +81,15 @@ def test_a_misspelt_option_names_its_command_and_the_nearest_option(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_options_are_never_abbreviated(tmp_path):
+    """`--class` is an option of generate, not of eval: eval took it for an abbreviation of its --classifier and
+    refused "--classifier 3" as a missing weights file."""
+    result = run_cli("eval", str(tmp_path / "runs" / "r"), "--class", "3", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("dcgan eval: error: unrecognized arguments: --class 3; did you mean "
+                                     "--classifier? (see `dcgan eval --help`)"), result.stderr
+
+
 def test_help_and_a_mistyped_command_answer_without_importing_torch(tmp_path):
     """`dcgan --help` lists every command with its line, a mistyped command is one line, and every command's
     --help answers, without importing torch (seconds): here torch, torchvision and numpy cannot be imported at

@@ -14,7 +14,7 @@ import re
 import signal
 import sys
 import threading
-from typing import Sequence
+from typing import Any, Sequence
 
 from dcgan.errors import FLAG_STYLE, DcganError, disk_error
 
@@ -43,7 +43,11 @@ COMMANDS = {
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line that says what to do, with exit code 2."""
+    """argparse whose errors are one line that says what to do, with exit code 2. Options are taken whole, never
+    abbreviated: `dcgan eval RUN --class 3` was read as `--classifier 3` (and refused as a missing weights file)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{nearest_choice(message)} (see `{self.prog} --help`)\n")
