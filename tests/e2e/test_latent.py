@@ -67,6 +67,22 @@ def test_vector_arithmetic_from_samples_clicked_into_groups(open_page, server):
     page.wait_for_function("document.querySelector('#arith-result').naturalWidth > 0")
 
 
+def test_a_conditional_folder_runs_classes_are_named_by_its_sub_folders(open_page, server):
+    """A folder's classes are its sub-folders: the class selector showed 0 and 1 instead of cats and dogs."""
+    for k, kind in enumerate(("cats", "dogs")):
+        folder = server.runs_dir.parent / "data" / "pets" / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(20):
+            Image.new("L", (28, 28), 100 * k + i).save(folder / f"{i}.png")
+    server.train("e2e-pets", steps=2, dataset="folder:data/pets", image_size=28, channels=1, conditional=True,
+                 batch_size=8)
+    page = open_page().open()
+    page.click("#tab-generate")
+    page.select_option("#generate-run", "e2e-pets")
+    page.wait_for_function("document.querySelectorAll('#generate-class option').length === 2")
+    assert page.locator("#generate-class option").all_inner_texts() == ["0 · cats", "1 · dogs"]
+
+
 def test_conditional_run_gets_a_class_selector(open_page, server):
     server.train("e2e-cond", steps=10, conditional=True)
     page = open_page().open()

@@ -278,6 +278,8 @@ class GeneratorInfo(BaseModel):
     channels: int
     latent_dim: int
     num_classes: int = Field(0, description="classes of a conditional generator (0: unconditional)")
+    class_names: list[str] = Field(default_factory=list, description="a conditional generator's classes in label "
+                                   "order, as its training recorded them (a folder's sub-folders); [] unconditional")
 
 
 class ArithmeticRequest(BaseModel):

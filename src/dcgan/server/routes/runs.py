@@ -267,4 +267,4 @@ def generator_info(name: str, store: Store) -> schemas.GeneratorInfo:
     g = store.generator(name)
     return schemas.GeneratorInfo(run=name, checkpoint=Path(g.source).name, step=g.step,
                                  image_size=g.config.image_size, channels=g.config.channels,
-                                 latent_dim=g.config.latent_dim, num_classes=g.num_classes)
+                                 latent_dim=g.config.latent_dim, num_classes=g.num_classes, class_names=g.classes)

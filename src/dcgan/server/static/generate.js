@@ -62,7 +62,10 @@ async function loadSource(name) {
     $('#class-field').hidden = !classes;
     const dataset = (state.datasets || []).find((d) => d.name === detail.config.dataset);
     const names = dataset?.class_names || [];
-    if (classes) fillClasses($('#generate-class'), names, classes);
+    // A folder's classes are its sub-folders, which its generator recorded (the named datasets' are listed).
+    const drawn = classes && !names.length ? (await getJSON(`${runPath(name)}/generator`)).class_names : names;
+    if ($('#generate-run').value !== name) return;
+    if (classes) fillClasses($('#generate-class'), drawn, classes);
     $('#generate-source').textContent = classes ? `conditional: ${classes} classes` : '';
     fillClasses($('#attr-class'), names, names.length);
     attributeReady(detail.config.dataset, Boolean(dataset?.classifier));
