@@ -136,6 +136,13 @@ def test_class_conditional_generation_needs_a_valid_label(api, runs):
     assert no_label.status_code == 422 and no_label.json()["errors"][0]["loc"] == ["query", "label"]  # not the body
     no_label = api.post("/api/runs/conditional/arithmetic.png", json={"a": [1], "b": [2], "c": [3]})
     assert no_label.status_code == 422 and no_label.json()["errors"][0]["loc"] == ["body", "label"]  # no "config"
+    # Arithmetic takes a class by name too, as the drawings' query does.
+    seeds = {"a": [1], "b": [2], "c": [3], "variations": 0}
+    dresses = api.post("/api/runs/conditional/arithmetic.png", json={**seeds, "label": "dress"})
+    assert dresses.status_code == 200, dresses.text
+    assert dresses.content == api.post("/api/runs/conditional/arithmetic.png", json={**seeds, "label": 3}).content
+    unknown = api.post("/api/runs/conditional/arithmetic.png", json={**seeds, "label": "hat"})
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "label", unknown.text
     unconditional = api.get("/api/runs/side-a/generate.png", params={"label": 1})
     assert unconditional.status_code == 422 and "unconditional" in unconditional.json()["detail"]
 

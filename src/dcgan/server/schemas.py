@@ -290,7 +290,8 @@ class ArithmeticRequest(BaseModel):
     variations: int = Field(8, ge=0, le=64, description="samples of the result plus uniform noise")
     noise_scale: float = Field(0.25, ge=0, le=10, description="the noise's half-width (the paper's 0.25)")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of that noise")
-    label: int | None = Field(None, ge=0, le=999, description="class of a conditional run")
+    label: Annotated[int, Field(ge=0, le=999)] | Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="class of a conditional run: a number or a name (7, sneaker), as the drawings' query takes")
     checkpoint: str | None = Field(None, pattern=CHECKPOINT_NAME)
 
 

@@ -186,7 +186,8 @@ def vector_arithmetic(name: RunName, request: schemas.ArithmeticRequest, store: 
     group's samples over the image of its mean, then the result among variations of it."""
     g = store.generator(name, request.checkpoint)
     result = arithmetic(g, request.a, request.b, request.c, variations=request.variations,
-                        noise_scale=request.noise_scale, seed=request.seed, label=request.label)
+                        noise_scale=request.noise_scale, seed=request.seed,
+                        label=class_of(g, None if request.label is None else str(request.label)))
     return image(result.png_bytes(), "png", f"{name}-arithmetic", {"X-Step": str(g.step)})
 
 
