@@ -81,6 +81,13 @@ def test_a_misspelt_option_names_its_command_and_the_nearest_option(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_train_help_gives_each_default_or_says_how_it_is_chosen(tmp_path):
+    """Options without a fixed default said "(default: see help)" beside a help that already says it (nine times)."""
+    out = run_cli("train", "--help", cwd=tmp_path).stdout
+    assert "see help" not in out
+    assert "(default: 0.001)" in out and "default: the dataset's native" in out
+
+
 def test_options_are_never_abbreviated(tmp_path):
     """`--class` is an option of generate, not of eval: eval took it for an abbreviation of its --classifier and
     refused "--classifier 3" as a missing weights file."""

@@ -39,8 +39,9 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         base, _ = field_type(f)
         group_name = f.metadata.get("group", "options")
         group = groups.setdefault(group_name, parser.add_argument_group(f"{group_name} options"))
-        default = f.default if f.default is not None else "see help"
-        help_text = f"{f.metadata['help']} (default: {default})".replace("%", "%%")  # argparse formats help
+        # A default of None is explained by the help itself ("default: the dataset's native channels").
+        shown = f" (default: {f.default})" if f.default is not None else ""
+        help_text = f"{f.metadata['help']}{shown}".replace("%", "%%")  # argparse formats help
         if base is bool:
             group.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_text)
