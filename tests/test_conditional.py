@@ -56,3 +56,13 @@ def test_a_conditional_run_says_its_classes_as_it_starts(fashion):
     assert trainer.run() == "finished"
     assert ("conditional: 10 classes (D takes labels by projection): 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, "
             "4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot") in logs
+
+
+def test_a_finished_conditional_run_suggests_drawing_by_class(fashion, tmp_path):
+    from dcgan.commands.train import next_steps
+
+    data = ImageData(fashion.images[:64], fashion.labels[:64], fashion.class_names, fashion.source)
+    trainer = Trainer(TrainConfig(steps=1, batch_size=16, g_width=8, d_width=8, conditional=True,
+                                  tensorboard=False), data=data, run_dir=tmp_path / "r")
+    assert trainer.run() == "finished"
+    assert next_steps(trainer).endswith(f"more samples: dcgan generate {tmp_path / 'r'} --by-class --grid samples.png")

@@ -300,7 +300,8 @@ def next_steps(trainer) -> str:
     # The grids animated, else (a run too short for the animation) the folder of grids.
     grids = next((trainer.run_dir / name for name in (PROGRESS_FILE, SAMPLES) if (trainer.run_dir / name).exists()),
                  None)
-    return (f"look at {grids}; " if grids else "") + f"more samples: dcgan generate {run} --grid samples.png"
+    by_class = " --by-class" if trainer.config.conditional else ""  # a row per class, each named
+    return (f"look at {grids}; " if grids else "") + f"more samples: dcgan generate {run}{by_class} --grid samples.png"
 
 
 def dry_run(trainer, args: argparse.Namespace, is_main: bool, chosen: TrainConfig | None) -> int:
