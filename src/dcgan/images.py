@@ -223,11 +223,19 @@ def write_gif(frames: list[Path], path: str | os.PathLike, duration_ms: int = 20
     if len(frames) > limit:
         picks = np.linspace(0, len(frames) - 1, limit).round().astype(int)
         frames = [frames[i] for i in sorted(set(picks.tolist()))]
-    images = [captioned_frame(f, scale) for f in frames if f == last or _readable(f)]
+    images = [frame for frame in (_frame_or_none(f, scale) for f in frames) if frame is not None]
     durations = [duration_ms] * (len(images) - 1) + [max(duration_ms, LAST_FRAME_MS)]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _frame_or_none(path: Path, scale: int) -> Image.Image | None:
+    """captioned_frame, or None for a grid that does not decode (each frame decoded once)."""
+    try:
+        return captioned_frame(path, scale)
+    except (OSError, ValueError, SyntaxError):
+        return None
 
 
 def _readable(path: Path) -> bool:
