@@ -123,7 +123,7 @@ function familyOrder(runs) {
 // A run's row is built again only when what it shows changed, and rows are moved only when the order changed: the
 // page renders the list on every status change and open, and a rebuilt row lost the keyboard focus of the button
 // just pressed (and a click landing while the list was rebuilt met a button no longer in the page).
-const rows = new Map(); // run name -> { shown, li }
+let rows = new Map(); // run name -> { shown, li }: the rows of the last render
 
 export function renderRuns() {
   const list = $('#run-list');
@@ -132,6 +132,7 @@ export function renderRuns() {
     list.replaceChildren(el('li', {}, el('span', { class: 'empty' }, 'No runs yet in this runs folder.')));
     return;
   }
+  const kept = new Map();
   const wanted = familyOrder(state.runs).map(({ run, depth }) => {
     const status = run.active ? state.status.state : run.status || 'unknown';
     const compared = state.compare.get(run.name);
@@ -139,12 +140,12 @@ export function renderRuns() {
     let row = rows.get(run.name);
     if (row?.shown !== shown) {
       row = { shown, li: runRow(run, depth, compared, status) };
-      rows.set(run.name, row);
     }
+    kept.set(run.name, row);
     row.li.classList.toggle('viewing', run.name === state.view);
     return row.li;
   });
-  for (const name of rows.keys()) if (!state.runs.some((r) => r.name === name)) rows.delete(name);
+  rows = kept; // a run gone from the list leaves with its row
   const now = [...list.children];
   if (now.length !== wanted.length || now.some((li, i) => li !== wanted[i])) list.replaceChildren(...wanted);
 }
