@@ -348,7 +348,10 @@ def test_generate_panel_shows_and_downloads_a_png(open_page, server):
     page.fill("#generate-seed", "8")
     page.route("**/generate.png?*", lambda route: route.fulfill(status=404, json={"detail": "no checkpoint here"}))
     page.click("#generate")
-    page.wait_for_selector("#generate-info.error")
+    # The 422's line is an error too: wait for this answer's, not the class it already has.
+    page.wait_for_function("document.querySelector('#generate-info').textContent !== '' && "
+                           "!document.querySelector('#generate-info').textContent.startsWith('seed: ')")
+    assert page.get_attribute("#generate-info", "class") == "hint error"
     assert page.inner_text("#generate-info") == "no checkpoint here"
     assert page.is_hidden("#generate-img") and page.is_hidden("#generate-download")
     page.unroute("**/generate.png?*")
